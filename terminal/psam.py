@@ -77,7 +77,7 @@ class Role(str, Enum):
 
     HOSPITAL = "hospital"
     PHARMACY = "pharmacy"
-    BANK = "bank"
+    BANK = "bank_branch"
     CARD_CENTRE = "card_centre"
 
 
