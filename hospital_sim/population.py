@@ -1,0 +1,561 @@
+"""A seeded city for one simulation: people, hospitals, desks, bank branches.
+
+Pure and deterministic: the same seed, size and day always give the same
+population, byte for byte. Nothing here touches a card, a reader or the
+service; :mod:`hospital_sim.world` turns this plan into real card images and
+records in the settlement service.
+
+The kinds of patient follow the rules in ``shared/spec/settlement.md``:
+ordinary card holders of both schemes (``310`` employee, ``390`` resident),
+the three exemptions (child under 7 without a card, foreign / HK / Macao /
+Taiwan insured with a passport or travel permit, a lost card awaiting its
+replacement), people the service must refuse (uninsured, lapsed coverage,
+expired card) and forgetful PIN typists who block their SSSE PIN at the desk
+and go to a partner bank branch (or the PIN-service desk of a designated
+tertiary hospital) to have it unblocked.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from enum import Enum
+
+#: China Standard Time; the simulated day runs on the city's wall clock.
+CST = timezone(timedelta(hours=8), "CST")
+
+#: The simulated city (Changsha).
+REGION = "430100"
+
+SCHEME_EMPLOYEE = "310"  # 职工基本医疗保险
+SCHEME_RESIDENT = "390"  # 城乡居民基本医疗保险
+
+
+class PatientKind(str, Enum):
+    """What happens to a patient at the desk (settlement.md §exemptions and refusals)."""
+
+    CARD_HOLDER = "card_holder"  # insured, card in hand, knows the PIN
+    FORGETFUL_PIN = "forgetful_pin"  # blocks the SSSE PIN, goes to the bank, comes back
+    CHILD_NO_CARD = "child_no_card"  # under 7, household register number (户口本)
+    FOREIGN_NO_CARD = "foreign_no_card"  # passport / travel permit
+    LOST_CARD = "lost_card"  # card reported lost, replacement receipt + ID
+    UNINSURED = "uninsured"  # card holder never enrolled: refused, not covered
+    LAPSED = "lapsed"  # coverage ended before the admission date: refused
+    EXPIRED_CARD = "expired_card"  # card past its EF05 expiry date: refused
+
+
+#: Share of each kind in a population (sums to 1).
+KIND_WEIGHTS: dict[PatientKind, float] = {
+    PatientKind.CARD_HOLDER: 0.66,
+    PatientKind.FORGETFUL_PIN: 0.06,
+    PatientKind.CHILD_NO_CARD: 0.06,
+    PatientKind.FOREIGN_NO_CARD: 0.04,
+    PatientKind.LOST_CARD: 0.05,
+    PatientKind.UNINSURED: 0.04,
+    PatientKind.LAPSED: 0.05,
+    PatientKind.EXPIRED_CARD: 0.04,
+}
+
+#: Kinds that must end in a settlement; the rest must be refused.
+SETTLING_KINDS = frozenset(
+    {
+        PatientKind.CARD_HOLDER,
+        PatientKind.FORGETFUL_PIN,
+        PatientKind.CHILD_NO_CARD,
+        PatientKind.FOREIGN_NO_CARD,
+        PatientKind.LOST_CARD,
+    }
+)
+
+#: Refusal code the service is expected to give each refused kind (settlement.md).
+EXPECTED_REFUSAL: dict[PatientKind, str] = {
+    PatientKind.UNINSURED: "not_covered",
+    PatientKind.LAPSED: "not_covered",
+    PatientKind.EXPIRED_CARD: "card_expired",
+}
+
+
+class Exemption(str, Enum):
+    """The audited paths that settle without a card (settlement.md §exemptions)."""
+
+    CHILD_UNDER_7 = "child_under_7"
+    FOREIGN_DOCUMENT = "foreign_document"
+    LOST_CARD_RECEIPT = "lost_card_receipt"
+
+
+KIND_EXEMPTION: dict[PatientKind, Exemption] = {
+    PatientKind.CHILD_NO_CARD: Exemption.CHILD_UNDER_7,
+    PatientKind.FOREIGN_NO_CARD: Exemption.FOREIGN_DOCUMENT,
+    PatientKind.LOST_CARD: Exemption.LOST_CARD_RECEIPT,
+}
+
+
+@dataclass(frozen=True)
+class Bank:
+    code: str  # 102 ICBC, 103 ABC, 104 BOC, 105 CCB, 301 BOCOM (card/keystore.py)
+    short: str
+
+
+BANKS: tuple[Bank, ...] = (
+    Bank("102", "ICBC"),
+    Bank("103", "ABC"),
+    Bank("104", "BOC"),
+    Bank("105", "CCB"),
+    Bank("301", "BOCOM"),
+)
+
+
+@dataclass(frozen=True)
+class Hospital:
+    code: str  # institution code, e.g. H43010001
+    name: str
+    level: int  # 1, 2 or 3
+    pin_service: bool  # designated tertiary hospital that may unblock / reset SSSE PINs
+
+
+@dataclass(frozen=True)
+class Desk:
+    code: str  # terminal id, e.g. H43010001-D1
+    hospital: Hospital
+    number: int
+
+
+@dataclass(frozen=True)
+class BankBranch:
+    code: str  # institution code, e.g. B102-0001
+    name: str
+    bank: Bank
+
+
+@dataclass(frozen=True)
+class Document:
+    """An identity document of a foreign / HK / Macao / Taiwan insured person."""
+
+    kind: str  # passport | hk_macao_permit | taiwan_permit
+    number: str
+    country: str  # ISO 3166 alpha-3 of the issuing country or region
+
+
+@dataclass(frozen=True)
+class CardPlan:
+    """The social security card a person holds (card.md EF05 / issuance.md)."""
+
+    card_number: str  # 9 characters, e.g. X00000019
+    card_factor: bytes  # the 8 card-unique bytes
+    algorithm: str  # "3des" (2nd generation) or "sm4" (3rd generation)
+    bank: Bank  # issuing bank of the financial application
+    issue_date: date
+    expiry_date: date
+    pin: str  # the SSSE PIN the holder knows (6 digits)
+    bank_pin: str
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """One coverage period of a scheme (settlement.md §coverage)."""
+
+    scheme: str  # 310 | 390
+    start: date
+    end: date | None  # None = open (contributions current)
+
+
+@dataclass(frozen=True)
+class Person:
+    psn_no: str  # person number in the insurance system
+    ssn: str  # 18-character citizen ID number (or a foreigner's permanent-resident number)
+    name: str
+    sex: str  # "1" male, "2" female
+    birth_date: date
+    kind: PatientKind
+    scheme: str | None  # 310 | 390 | None (never enrolled)
+    coverage: tuple[Coverage, ...]
+    account_balance: int  # employee personal account, fen
+    card: CardPlan | None
+    household_register_no: str | None = None  # 户口本 number (children)
+    document: Document | None = None
+    query_password: str = ""
+
+    @property
+    def has_card(self) -> bool:
+        return self.card is not None
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    """One fee line of a stay (2301): catalogue class A/B/C, quantity may be negative (refund)."""
+
+    serial: str  # feedetl_sn, unique within the admission
+    item_code: str
+    item_name: str
+    fee_class: str  # A | B | C
+    unit_price: int  # fen
+    quantity: int  # negative = refund of an earlier line
+
+    @property
+    def amount(self) -> int:
+        return self.unit_price * self.quantity
+
+
+@dataclass(frozen=True)
+class Stay:
+    """One patient's inpatient stay as planned for the day."""
+
+    patient: Person
+    desk: Desk
+    discharge_desk: Desk
+    admitted_at: datetime
+    discharged_at: datetime
+    fee_lines: tuple[FeeLine, ...]
+    use_account: bool  # the holder agrees to pay from the personal account
+    reverse_after_settle: bool  # the settlement is reversed (2305) and settled again
+    wrong_pin_tries: int  # wrong PINs typed before the right one (3 = blocks the card)
+    pin_service_branch: BankBranch | None  # where a blocked card goes to be unblocked
+    long_stay: bool
+
+    @property
+    def bill_total(self) -> int:
+        return sum(line.amount for line in self.fee_lines)
+
+    @property
+    def has_refund(self) -> bool:
+        return any(line.quantity < 0 for line in self.fee_lines)
+
+
+@dataclass(frozen=True)
+class Population:
+    """The whole seeded city of one run."""
+
+    seed: int
+    day: date  # the first simulated day
+    days: int
+    region: str
+    hospitals: tuple[Hospital, ...]
+    desks: tuple[Desk, ...]
+    branches: tuple[BankBranch, ...]
+    people: tuple[Person, ...]
+    stays: tuple[Stay, ...] = field(default=())
+
+    def kinds(self) -> dict[PatientKind, int]:
+        counts = {kind: 0 for kind in PatientKind}
+        for person in self.people:
+            counts[person.kind] += 1
+        return counts
+
+
+# --- catalogue ---------------------------------------------------------------------
+
+#: A small inpatient catalogue: (item code, name, class, unit price in fen).
+CATALOGUE: tuple[tuple[str, str, str, int], ...] = (
+    ("110900001", "床位费 bed, general ward (day)", "A", 4500),
+    ("111000001", "护理费 nursing, grade II (day)", "A", 2600),
+    ("250101001", "血常规 full blood count", "A", 2000),
+    ("250301001", "肝功能 liver function panel", "A", 6000),
+    ("210300001", "CT 平扫 plain CT scan", "B", 28000),
+    ("210200001", "MRI 磁共振 MRI scan", "B", 62000),
+    ("XB01CA01", "头孢曲松 ceftriaxone 1 g", "A", 1850),
+    ("XA02BC01", "奥美拉唑 omeprazole 40 mg", "A", 960),
+    ("XL01XC07", "贝伐珠单抗 bevacizumab 100 mg", "B", 198000),
+    ("XN02AA01", "吗啡 morphine 10 mg", "A", 420),
+    ("331502001", "阑尾切除术 appendectomy", "A", 120000),
+    ("311201001", "剖宫产 caesarean section", "B", 180000),
+    ("C0001", "单人病房差价 single room supplement (day)", "C", 15000),
+    ("C0002", "进口吻合器 imported stapler", "C", 320000),
+    ("C0003", "护工 private carer (day)", "C", 18000),
+)
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红燕鹏辉建国志文斌宇浩凯秀梅晨欣怡雨婷子轩梓涵一诺浩然"
+_FOREIGN_NAMES = (
+    ("USA", "passport", "SMITH JOHN"),
+    ("GBR", "passport", "BROWN EMMA"),
+    ("KOR", "passport", "KIM MINJUN"),
+    ("JPN", "passport", "SATO YUKI"),
+    ("DEU", "passport", "MULLER LUKAS"),
+    ("HKG", "hk_macao_permit", "陈家乐"),
+    ("MAC", "hk_macao_permit", "何嘉欣"),
+    ("TWN", "taiwan_permit", "林志明"),
+)
+
+_HOSPITAL_NAMES = {
+    3: (
+        "长沙市中心医院 Changsha Central Hospital",
+        "湘江医学院附属医院 Xiangjiang Medical College Hospital",
+    ),
+    2: (
+        "岳麓区人民医院 Yuelu District People's Hospital",
+        "开福区人民医院 Kaifu District Hospital",
+    ),
+    1: (
+        "芙蓉社区卫生服务中心 Furong Community Health Centre",
+        "天心社区医院 Tianxin Community Hospital",
+    ),
+}
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+
+def citizen_id(region: str, birth: date, sequence: int, sex: str) -> str:
+    """An 18-character citizen ID number (GB 11643) with its ISO 7064 check character."""
+    seq = sequence % 500 * 2 + (1 if sex == "1" else 0)  # odd = male
+    body = f"{region}{birth:%Y%m%d}{seq:03d}"
+    total = sum(int(ch) * w for ch, w in zip(body, _ID_WEIGHTS, strict=True))
+    return body + _ID_CHECK[total % 11]
+
+
+def _age_on(birth: date, on: date) -> int:
+    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
+
+
+def age_on(birth: date, on: date) -> int:
+    """Completed years of age on a date (settlement.md: counted on the admission date)."""
+    return _age_on(birth, on)
+
+
+def _resident_year_start(on: date) -> date:
+    """Start of the resident scheme's insurance year (1 July) containing ``on``."""
+    return date(on.year if on.month >= 7 else on.year - 1, 7, 1)
+
+
+# --- generator ---------------------------------------------------------------------
+
+
+def build_institutions(
+    desks: int, rng: random.Random
+) -> tuple[tuple[Hospital, ...], tuple[Desk, ...], tuple[BankBranch, ...]]:
+    """Three hospitals (levels 3/2/1, the level-3 one a PIN-service hospital) and branches."""
+    if desks < 1:
+        raise ValueError("a hospital day needs at least one registration desk")
+    hospitals = []
+    for index, level in enumerate((3, 2, 1)):
+        name = _HOSPITAL_NAMES[level][rng.randrange(2)]
+        hospitals.append(
+            Hospital(
+                code=f"H{REGION}{index + 1:02d}",
+                name=name,
+                level=level,
+                pin_service=(level == 3),
+            )
+        )
+    # Desks go to the busiest hospitals first: 3, 2, 1, 3, 3, 2, 3, 1, ...
+    order = (0, 1, 2, 0, 0, 1, 0, 2)
+    per_hospital = [0, 0, 0]
+    desk_list = []
+    for n in range(desks):
+        h = order[n % len(order)]
+        per_hospital[h] += 1
+        hospital = hospitals[h]
+        desk_list.append(
+            Desk(
+                code=f"{hospital.code}-D{per_hospital[h]}",
+                hospital=hospital,
+                number=per_hospital[h],
+            )
+        )
+    branches = tuple(
+        BankBranch(
+            code=f"B{bank.code}-0001", name=f"{bank.short} Changsha Furong Branch", bank=bank
+        )
+        for bank in BANKS[:3]
+    )
+    return tuple(hospitals), tuple(desk_list), branches
+
+
+def _choose_kinds(count: int, rng: random.Random) -> list[PatientKind]:
+    """Every kind at least once when the population is big enough, the rest by weight."""
+    kinds = list(PatientKind)
+    chosen: list[PatientKind] = kinds[:count] if count < len(kinds) else list(kinds)
+    weights = [KIND_WEIGHTS[k] for k in kinds]
+    chosen += rng.choices(kinds, weights=weights, k=max(0, count - len(chosen)))
+    rng.shuffle(chosen)
+    return chosen
+
+
+def _name(rng: random.Random) -> str:
+    return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def _person(index: int, kind: PatientKind, day: date, rng: random.Random) -> Person:
+    sex = rng.choice("12")
+    if kind is PatientKind.CHILD_NO_CARD:
+        birth = day - timedelta(days=rng.randrange(30, 7 * 365 - 5))
+    else:
+        birth = day - timedelta(days=rng.randrange(18 * 365, 88 * 365))
+    if kind is PatientKind.CHILD_NO_CARD:
+        scheme = SCHEME_RESIDENT
+    elif kind is PatientKind.UNINSURED:
+        scheme = None
+    else:
+        scheme = rng.choice((SCHEME_EMPLOYEE, SCHEME_RESIDENT))
+    ssn = citizen_id(REGION, birth, index, sex)
+    name = _name(rng)
+    document = None
+    if kind is PatientKind.FOREIGN_NO_CARD:
+        country, doc_kind, name = _FOREIGN_NAMES[rng.randrange(len(_FOREIGN_NAMES))]
+        prefix = {"passport": "E", "hk_macao_permit": "H", "taiwan_permit": "T"}[doc_kind]
+        document = Document(doc_kind, f"{prefix}{rng.randrange(10**8):08d}", country)
+        # Foreign permanent residents carry a 15/18-character number; keep the ID shape.
+        ssn = citizen_id("930000", birth, index, sex)
+
+    coverage: tuple[Coverage, ...] = ()
+    if scheme == SCHEME_EMPLOYEE:
+        start = day - timedelta(days=rng.randrange(400, 7000))
+        end = day - timedelta(days=rng.randrange(20, 300)) if kind is PatientKind.LAPSED else None
+        coverage = (Coverage(scheme, start, end),)
+    elif scheme == SCHEME_RESIDENT:
+        year_start = _resident_year_start(day)
+        if kind is PatientKind.LAPSED:
+            # Paid last insurance year, not this one.
+            last = date(year_start.year - 1, 7, 1)
+            coverage = (Coverage(scheme, last, year_start - timedelta(days=1)),)
+        else:
+            coverage = (
+                Coverage(scheme, date(year_start.year - 1, 7, 1), year_start - timedelta(days=1)),
+                Coverage(scheme, year_start, date(year_start.year + 1, 6, 30)),
+            )
+    balance = rng.randrange(0, 800_000) if scheme == SCHEME_EMPLOYEE else 0
+
+    card = None
+    if kind not in (PatientKind.CHILD_NO_CARD, PatientKind.FOREIGN_NO_CARD):
+        issue = day - timedelta(days=rng.randrange(200, 3000))
+        expiry = date(issue.year + 10, issue.month, min(issue.day, 28))
+        if kind is PatientKind.EXPIRED_CARD:
+            issue = day - timedelta(days=rng.randrange(3700, 4500))
+            expiry = day - timedelta(days=rng.randrange(1, 60))
+        pin = f"{rng.randrange(10**6):06d}"
+        card = CardPlan(
+            card_number=f"X{index + 1:08d}",
+            card_factor=rng.randbytes(8),
+            algorithm=rng.choice(("3des", "sm4")),
+            bank=BANKS[rng.randrange(3)],
+            issue_date=issue,
+            expiry_date=expiry,
+            pin=pin,
+            bank_pin=f"{rng.randrange(10**6):06d}",
+        )
+    household = None
+    if kind is PatientKind.CHILD_NO_CARD:
+        household = f"HR{REGION}{rng.randrange(10**9):09d}"
+    return Person(
+        psn_no=f"43{index + 1:018d}",
+        ssn=ssn,
+        name=name,
+        sex=sex,
+        birth_date=birth,
+        kind=kind,
+        scheme=scheme,
+        coverage=coverage,
+        account_balance=balance,
+        card=card,
+        household_register_no=household,
+        document=document,
+        query_password=f"{rng.randrange(10**8):08d}",
+    )
+
+
+def _fee_lines(long_stay: bool, refund: bool, rng: random.Random) -> tuple[FeeLine, ...]:
+    count = rng.randrange(25, 60) if long_stay else rng.randrange(3, 12)
+    lines = []
+    for n in range(count):
+        code, name, fee_class, price = CATALOGUE[rng.randrange(len(CATALOGUE))]
+        lines.append(
+            FeeLine(
+                serial=f"{n + 1:04d}",
+                item_code=code,
+                item_name=name,
+                fee_class=fee_class,
+                unit_price=price,
+                quantity=rng.randrange(1, 4),
+            )
+        )
+    if refund:
+        # A returned drug or a cancelled test: the same item with a negative quantity.
+        original = rng.choice(lines)
+        lines.append(
+            FeeLine(
+                serial=f"{len(lines) + 1:04d}",
+                item_code=original.item_code,
+                item_name=original.item_name,
+                fee_class=original.fee_class,
+                unit_price=original.unit_price,
+                quantity=-rng.randrange(1, original.quantity + 1),
+            )
+        )
+    return tuple(lines)
+
+
+def _stays(
+    people: list[tuple[Person, date]],
+    desks: tuple[Desk, ...],
+    branches: tuple[BankBranch, ...],
+    rng: random.Random,
+) -> tuple[Stay, ...]:
+    """Each person's stay: admitted and discharged between 08:00 and 18:00 of their day."""
+    stays = []
+    for person, day in people:
+        open_at = datetime.combine(day, time(8, 0), CST)
+        desk = desks[rng.randrange(len(desks))]
+        same_hospital = [d for d in desks if d.hospital == desk.hospital]
+        discharge_desk = same_hospital[rng.randrange(len(same_hospital))]
+        admit_minute = rng.randrange(0, 8 * 60)
+        stay_minutes = rng.randrange(30, 10 * 60 - admit_minute)
+        admitted = open_at + timedelta(minutes=admit_minute, seconds=rng.randrange(60))
+        discharged = admitted + timedelta(minutes=stay_minutes)
+        long_stay = rng.random() < 0.15
+        refund = rng.random() < 0.15
+        wrong = 3 if person.kind is PatientKind.FORGETFUL_PIN else (1 if rng.random() < 0.08 else 0)
+        branch = None
+        if person.kind is PatientKind.FORGETFUL_PIN and person.card is not None:
+            # Their own bank's branch if there is one in town, else the first branch.
+            own = [b for b in branches if b.bank == person.card.bank]
+            branch = own[0] if own else branches[0]
+        stays.append(
+            Stay(
+                patient=person,
+                desk=desk,
+                discharge_desk=discharge_desk,
+                admitted_at=admitted,
+                discharged_at=discharged,
+                fee_lines=_fee_lines(long_stay, refund, rng),
+                use_account=person.scheme == SCHEME_EMPLOYEE and rng.random() < 0.7,
+                reverse_after_settle=person.kind in SETTLING_KINDS and rng.random() < 0.06,
+                wrong_pin_tries=wrong if person.card is not None else 0,
+                pin_service_branch=branch,
+                long_stay=long_stay,
+            )
+        )
+    stays.sort(key=lambda s: (s.admitted_at, s.patient.psn_no))
+    return tuple(stays)
+
+
+def generate(seed: int, patients: int, desks: int, day: date, days: int = 1) -> Population:
+    """The seeded population and its stays, ``patients`` a day for ``days`` days.
+
+    Same arguments, same result. Each day's patients are different people, so
+    every person is admitted once.
+    """
+    if patients < 1:
+        raise ValueError("a hospital day needs at least one patient")
+    if days < 1:
+        raise ValueError("a simulation needs at least one day")
+    rng = random.Random(f"sscard-hospital-sim/{seed}/{day.isoformat()}")
+    hospitals, desk_list, branches = build_institutions(desks, rng)
+    dated: list[tuple[Person, date]] = []
+    for d in range(days):
+        on = day + timedelta(days=d)
+        for kind in _choose_kinds(patients, rng):
+            dated.append((_person(len(dated), kind, on, rng), on))
+    people = [person for person, _ in dated]
+    stays = _stays(dated, desk_list, branches, rng)
+    return Population(
+        seed=seed,
+        day=day,
+        days=days,
+        region=REGION,
+        hospitals=hospitals,
+        desks=desk_list,
+        branches=branches,
+        people=tuple(people),
+        stays=stays,
+    )

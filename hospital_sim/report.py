@@ -1,0 +1,271 @@
+"""The administrator's report: one self-contained HTML file with inline SVG charts.
+
+No scripts, no fonts, no CDN: the file opens in any browser offline. Every
+figure comes from the same :class:`~hospital_sim.ledger.Summary` the terminal
+table prints, and the summary is embedded as JSON (``<script
+type="application/json" id="summary">``) so a test or a script can check the
+report against the run.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hospital_sim.invariants import InvariantResult
+from hospital_sim.ledger import Summary, yuan
+
+PALETTE = ("#2f6db5", "#e08a1e", "#3a9a5b", "#b5443a", "#7a52a8", "#5b8a99", "#a88a2f", "#777777")
+
+REFUSAL_LABELS = {
+    "not_covered": "not covered (uninsured / lapsed)",
+    "card_expired": "card expired",
+    "card_lost": "card reported lost",
+    "card_cancelled": "card cancelled",
+    "pin_blocked": "SSSE PIN blocked",
+    "pin_wrong": "wrong PIN",
+}
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """How the run was made (shown in the report's header)."""
+
+    seed: int
+    first_day: str
+    days: int
+    patients: int
+    desks: int
+    readers: str
+    service: str
+    database: str
+    elapsed_s: float
+    hospitals: tuple[tuple[str, str, int, bool], ...]  # code, name, level, pin-service
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _svg_open(width: int, height: int) -> str:
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" role="img" class="chart" '
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
+    )
+
+
+def bar_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640) -> str:
+    """Vertical bars with value labels; ``items`` are (label, value)."""
+    height, left, bottom, top = 260, 40, 40, 30
+    plot_w, plot_h = width - left - 10, height - bottom - top
+    peak = max((v for _, v in items), default=0) or 1
+    n = max(len(items), 1)
+    slot = plot_w / n
+    bar = slot * 0.7
+    parts = [
+        _svg_open(width, height),
+        f"<title>{_e(title)}</title>",
+        f'<line x1="{left}" y1="{top + plot_h}" x2="{width - 10}" y2="{top + plot_h}" stroke="#999"/>',
+    ]
+    for i, (label, value) in enumerate(items):
+        h = plot_h * value / peak
+        x = left + i * slot + (slot - bar) / 2
+        y = top + plot_h - h
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{PALETTE[0]}">'
+            f"<title>{_e(label)}: {value}</title></rect>"
+        )
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{y - 4:.1f}" font-size="11" text-anchor="middle">'
+            f"{value}</text>"
+        )
+        parts.append(
+            f'<text x="{x + bar / 2:.1f}" y="{top + plot_h + 16}" font-size="11" '
+            f'text-anchor="middle">{_e(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def hbar_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640) -> str:
+    """Horizontal bars, one row per item, labels on the left."""
+    row, left, top = 26, 250, 10
+    height = top * 2 + row * max(len(items), 1)
+    peak = max((v for _, v in items), default=0) or 1
+    plot_w = width - left - 60
+    parts = [
+        _svg_open(width, height),
+        f"<title>{_e(title)}</title>",
+    ]
+    if not items:
+        parts.append(f'<text x="10" y="{top + 16}" font-size="13">none</text>')
+    for i, (label, value) in enumerate(items):
+        y = top + i * row
+        w = plot_w * value / peak
+        colour = PALETTE[(i + 3) % len(PALETTE)]
+        parts.append(
+            f'<text x="{left - 8}" y="{y + 17}" font-size="12" text-anchor="end">{_e(label)}</text>'
+        )
+        parts.append(
+            f'<rect x="{left}" y="{y + 4}" width="{w:.1f}" height="{row - 8}" fill="{colour}">'
+            f"<title>{_e(label)}: {value}</title></rect>"
+        )
+        parts.append(f'<text x="{left + w + 6:.1f}" y="{y + 17}" font-size="12">{value}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def split_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640) -> str:
+    """One stacked bar of 100 % with a legend: how the money was split."""
+    height, top, bar_h = 120, 20, 36
+    total = sum(v for _, v in items) or 1
+    parts = [
+        _svg_open(width, height),
+        f"<title>{_e(title)}</title>",
+    ]
+    x = 10.0
+    span = width - 20
+    for i, (label, value) in enumerate(items):
+        w = span * value / total
+        colour = PALETTE[i % len(PALETTE)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="{top}" width="{w:.1f}" height="{bar_h}" fill="{colour}">'
+            f"<title>{_e(label)}: {yuan(value)} yuan</title></rect>"
+        )
+        x += w
+        lx = 10 + i * (span / max(len(items), 1))
+        parts.append(
+            f'<rect x="{lx:.1f}" y="{top + bar_h + 16}" width="12" height="12" fill="{colour}"/>'
+        )
+        share = 100 * value / total
+        parts.append(
+            f'<text x="{lx + 18:.1f}" y="{top + bar_h + 26}" font-size="12">'
+            f"{_e(label)} {yuan(value)} ({share:.1f}%)</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _table(headers: list[str], rows: list[list[object]], key: str) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return (
+        f'<table data-table="{_e(key)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _figure(key: str, label: str, value: object) -> str:
+    return f'<div class="figure"><div class="v" data-key="{_e(key)}">{_e(value)}</div><div class="l">{_e(label)}</div></div>'
+
+
+CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI","Noto Sans CJK SC",sans-serif;margin:2em auto;max-width:960px;color:#222}
+h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.6em;border-bottom:1px solid #ddd;padding-bottom:.2em}
+.meta{color:#555}.figures{display:flex;flex-wrap:wrap;gap:12px}
+.figure{border:1px solid #ddd;border-radius:6px;padding:10px 14px;min-width:120px}
+.figure .v{font-size:1.4em;font-weight:600}.figure .l{color:#666;font-size:.85em}
+table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #ddd;padding:4px 10px;text-align:left}
+th{background:#f4f6f8}.ok{color:#2a7a3a;font-weight:600}.fail{color:#b5443a;font-weight:600}
+svg.chart{max-width:100%;height:auto;font-family:inherit}
+"""
+
+
+def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -> str:
+    """The whole report as one HTML string."""
+    all_ok = all(r.ok for r in invariants) and not summary.unexpected
+    hours = range(min(summary.per_hour, default=8), max(summary.per_hour, default=17) + 1)
+    per_hour = [(f"{h:02d}h", summary.per_hour.get(h, 0)) for h in hours]
+    split = [("fund", summary.fund), ("personal account", summary.account), ("cash", summary.cash)]
+    refusals = [(REFUSAL_LABELS.get(code, code), n) for code, n in summary.refusals.items()]
+    exemptions = list(summary.exemptions.items())
+    inv_rows = [
+        [
+            r.name,
+            "PASS" if r.ok else "FAIL",
+            r.detail + ("; " + "; ".join(r.failures) if r.failures else ""),
+        ]
+        for r in invariants
+    ]
+    inv_html = (
+        _table(["invariant", "result", "detail"], inv_rows, "invariants")
+        .replace("<td>PASS</td>", '<td class="ok">PASS</td>')
+        .replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
+    )
+    latency_rows = [
+        [op, v["n"], v["p50"], v["p90"], v["p99"], v["max"]] for op, v in summary.latency_ms.items()
+    ]
+    hospital_names = {code: (name, level, pin) for code, name, level, pin in info.hospitals}
+    hosp_rows = []
+    for code, row in summary.per_hospital.items():
+        name, level, pin = hospital_names.get(code, (code, "?", False))
+        hosp_rows.append(
+            [
+                code,
+                name,
+                f"{level}{' (PIN service)' if pin else ''}",
+                row["settlements"],
+                yuan(row["total"]),
+                yuan(row["fund"]),
+            ]
+        )
+    figures = "".join(
+        [
+            _figure("patients", "patients", summary.patients),
+            _figure("admissions", "admissions", summary.admissions),
+            _figure("settlements", "standing settlements", summary.settlements),
+            _figure("card_proven", "card-proven", summary.card_proven),
+            _figure("exempt", "exempt with evidence", sum(summary.exemptions.values())),
+            _figure("refused", "refusals", sum(summary.refusals.values())),
+            _figure("reversals", "reversals", summary.reversals),
+            _figure("pin_services", "PIN services", sum(summary.pin_services.values())),
+            _figure("total", "billed, yuan", yuan(summary.total)),
+        ]
+    )
+    money_rows = [[label, yuan(v)] for label, v in split] + [["total", yuan(summary.total)]]
+    unexpected = (
+        "<ul>" + "".join(f"<li>{_e(u)}</li>" for u in summary.unexpected[:50]) + "</ul>"
+        if summary.unexpected
+        else "<p>None: every patient ended as planned.</p>"
+    )
+    summary_json = json.dumps(summary.as_json(), ensure_ascii=False, sort_keys=True).replace(
+        "</", "<\\/"
+    )
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Hospital day report — seed {info.seed}, {_e(info.first_day)}</title>
+<style>{CSS}</style></head><body>
+<h1>Inpatient card-only settlement: hospital day report</h1>
+<p class="meta">Day {_e(info.first_day)} ({info.days} day(s)), seed {info.seed}, {info.patients} patients a day,
+{info.desks} registration desks, readers: {_e(info.readers)}, service: {_e(info.service)},
+database: {_e(info.database)}, run time {info.elapsed_s:.1f} s.</p>
+<p class="{"ok" if all_ok else "fail"}" id="verdict">{"All invariants hold." if all_ok else "Some invariants FAIL."}</p>
+<section id="figures"><h2>The day in figures</h2><div class="figures">{figures}</div></section>
+<section id="per-hour"><h2>Settlements per hour</h2>{bar_chart_svg("Settlements per hour", per_hour)}</section>
+<section id="money"><h2>Money: fund, personal account, cash</h2>{split_chart_svg("Split of money", split)}
+{_table(["paid by", "yuan"], money_rows, "money")}</section>
+<section id="refusals"><h2>Refusal reasons</h2>{hbar_chart_svg("Refusal reasons", refusals)}
+{_table(["code", "count"], [[c, n] for c, n in summary.refusals.items()], "refusals")}</section>
+<section id="exemptions"><h2>Exemptions by kind</h2>{hbar_chart_svg("Exemptions", exemptions)}
+{_table(["exemption", "count"], [[k, n] for k, n in summary.exemptions.items()], "exemptions")}</section>
+<section id="pins"><h2>PIN services</h2>
+{_table(["operation", "count"], [[k, n] for k, n in summary.pin_services.items()] + [["wrong PINs typed", summary.wrong_pins]], "pins")}</section>
+<section id="hospitals"><h2>Hospitals</h2>
+{_table(["code", "hospital", "level", "settlements", "billed (yuan)", "fund (yuan)"], hosp_rows, "hospitals")}</section>
+<section id="latency"><h2>Latency (ms)</h2>
+{_table(["operation", "n", "p50", "p90", "p99", "max"], latency_rows, "latency")}</section>
+<section id="invariants"><h2>Invariants</h2>{inv_html}</section>
+<section id="unexpected"><h2>Unexpected outcomes</h2>{unexpected}</section>
+<script type="application/json" id="summary">{summary_json}</script>
+</body></html>
+"""
+
+
+def write(path: Path, info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(render(info, summary, invariants), encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,87 @@
+"""The seeded population: deterministic, every kind present, plans that respect the rules."""
+
+from datetime import date
+
+import pytest
+
+from hospital_sim.population import (
+    SCHEME_EMPLOYEE,
+    PatientKind,
+    age_on,
+    citizen_id,
+    generate,
+)
+
+DAY = date(2026, 11, 23)
+
+
+def test_same_seed_same_population_other_seed_differs():
+    a = generate(7, 120, 4, DAY)
+    b = generate(7, 120, 4, DAY)
+    c = generate(8, 120, 4, DAY)
+    assert a == b
+    assert a.people != c.people
+
+
+def test_every_kind_present_and_counts_add_up():
+    pop = generate(1, 200, 5, DAY, days=2)
+    kinds = pop.kinds()
+    assert all(n > 0 for n in kinds.values()), kinds
+    assert sum(kinds.values()) == 400 == len(pop.stays)
+    assert len({p.psn_no for p in pop.people}) == 400
+    card_numbers = [p.card.card_number for p in pop.people if p.card]
+    assert len(card_numbers) == len(set(card_numbers))
+    assert {s.admitted_at.date() for s in pop.stays} == {DAY, date(2026, 11, 24)}
+
+
+def test_institutions_levels_pin_service_and_desks():
+    pop = generate(3, 30, 5, DAY)
+    assert sorted(h.level for h in pop.hospitals) == [1, 2, 3]
+    assert [h.level for h in pop.hospitals if h.pin_service] == [3]
+    assert len(pop.desks) == 5 and len({d.code for d in pop.desks}) == 5
+    assert len({b.bank.code for b in pop.branches}) == len(pop.branches) >= 2
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_kinds_carry_their_evidence(seed):
+    pop = generate(seed, 150, 3, DAY)
+    for stay in pop.stays:
+        p = stay.patient
+        day = stay.admitted_at.date()
+        assert stay.admitted_at < stay.discharged_at
+        assert stay.discharged_at.hour < 18
+        assert stay.desk.hospital == stay.discharge_desk.hospital
+        if p.kind is PatientKind.CHILD_NO_CARD:
+            assert p.card is None and p.household_register_no and age_on(p.birth_date, day) < 7
+        elif p.kind is PatientKind.FOREIGN_NO_CARD:
+            assert p.card is None and p.document is not None
+        else:
+            assert p.card is not None and age_on(p.birth_date, day) >= 18
+        if p.kind is PatientKind.EXPIRED_CARD:
+            assert p.card.expiry_date < day
+        elif p.card is not None:
+            assert p.card.expiry_date > day
+        if p.kind is PatientKind.UNINSURED:
+            assert p.scheme is None and not p.coverage
+        if p.kind is PatientKind.LAPSED:
+            assert all(c.end is not None and c.end < day for c in p.coverage)
+        if p.kind is PatientKind.FORGETFUL_PIN:
+            assert stay.wrong_pin_tries == 3 and stay.pin_service_branch is not None
+        if stay.use_account:
+            assert p.scheme == SCHEME_EMPLOYEE
+        assert stay.bill_total >= 0
+        for line in stay.fee_lines:
+            assert line.fee_class in "ABC" and line.unit_price > 0
+
+
+def test_long_stays_refunds_and_reversals_occur():
+    pop = generate(5, 300, 4, DAY)
+    assert any(s.long_stay and len(s.fee_lines) >= 25 for s in pop.stays)
+    assert any(s.has_refund for s in pop.stays)
+    assert any(s.reverse_after_settle for s in pop.stays)
+    assert {line.fee_class for s in pop.stays for line in s.fee_lines} == {"A", "B", "C"}
+
+
+def test_citizen_id_check_character():
+    # GB 11643 example: 11010519491231002X
+    assert citizen_id("110105", date(1949, 12, 31), 1, "2") == "11010519491231002X"
