@@ -1,0 +1,216 @@
+"""The terminal's reader layer: one interface, two implementations.
+
+This is the *transport* layer of the terminal (``shared/style.md``): it moves
+command APDUs to a card and response APDUs back, and knows nothing about
+SSSE or EMV.  Everything above it (``terminal.session``) sees a
+:class:`CardConnection` with an ``atr`` and ``transmit(apdu) -> Response``.
+
+Names (the contract used by the terminal flows and the hospital simulation)::
+
+    Response(data: bytes, sw: int)        a NamedTuple: ``data, sw = conn.transmit(apdu)``
+    Reader                                 protocol: name, card_present(), wait_for_card(),
+                                           wait_for_removal(), connect() -> CardConnection
+    CardConnection                         protocol: reader_name, atr, transmit(apdu),
+                                           transmit_raw(apdu), reset(), disconnect();
+                                           usable as a context manager
+    PcscReader(name)                       a PC/SC reader through pyscard (real pcscd)
+    InProcessReader(card=None, name=...)   wraps a ``card.icc.VirtualCard`` in this process;
+                                           insert(card) / remove() simulate the slot
+    list_readers() -> list[str]            PC/SC reader names
+    open_reader(which=None) -> PcscReader  by exact name, name fragment or index
+    wait_for_any_card(timeout, names=None) -> PcscReader   first reader that gets a card
+
+    ReaderError                            base of every error below
+    ├── PcscdNotRunning                    the PC/SC daemon is not reachable
+    ├── NoReader                           no reader, or no reader of that name
+    ├── NoCard                             no card in the reader (or none arrived in time)
+    ├── CardRemoved                        the card left mid-session (or pcscd restarted)
+    ├── CardStillPresent                   wait_for_removal() timed out
+    └── CardUnresponsive                   the card did not answer / the exchange failed
+
+Transmission follows ISO/IEC 7816-3 T=0 at the APDU level (``card.md``
+§Physical layer, §Commands "Case-4 behaviour like a T=0 card"):
+:func:`exchange_t0` repeats a command with the corrected Le when the card
+answers ``6Cxx`` and fetches pending data with GET RESPONSE (``00 C0 00 00
+xx``) while the card answers ``61xx``, concatenating the pieces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple, Protocol, runtime_checkable
+
+#: INS of GET RESPONSE (ISO/IEC 7816-4 §7.6.1).
+INS_GET_RESPONSE = 0xC0
+#: A card that keeps answering 61xx more often than this is broken, not chatty.
+MAX_GET_RESPONSE_ROUNDS = 64
+
+
+class ReaderError(Exception):
+    """Something between the terminal and the card went wrong; the message says what to do."""
+
+
+class PcscdNotRunning(ReaderError):
+    """The PC/SC daemon (pcscd) is not running or not reachable."""
+
+    def __init__(self, detail: str = "") -> None:
+        message = (
+            "pcscd (the PC/SC daemon) is not running: start it with "
+            "`python -m card rig start` (or `sudo systemctl start pcscd`), then retry"
+        )
+        super().__init__(f"{message} ({detail})" if detail else message)
+
+
+class NoReader(ReaderError):
+    """No smart-card reader is attached, or none has the requested name."""
+
+
+class NoCard(ReaderError):
+    """The reader is empty (or no card arrived before the timeout)."""
+
+
+class CardRemoved(ReaderError):
+    """The card was removed (or its reader went away) during the session."""
+
+
+class CardStillPresent(ReaderError, TimeoutError):
+    """The card was not removed before the timeout."""
+
+
+class CardUnresponsive(ReaderError):
+    """The card or the reader did not complete an exchange."""
+
+
+class Response(NamedTuple):
+    """A response APDU split into its data field and its status word (SW1 SW2 as one int)."""
+
+    data: bytes
+    sw: int
+
+    @property
+    def sw1(self) -> int:
+        return self.sw >> 8
+
+    @property
+    def sw2(self) -> int:
+        return self.sw & 0xFF
+
+    @property
+    def ok(self) -> bool:
+        return self.sw == 0x9000
+
+    @classmethod
+    def from_bytes(cls, rapdu: bytes) -> Response:
+        """Split ``data || SW1 SW2``; a response shorter than two bytes is a broken exchange."""
+        if len(rapdu) < 2:
+            raise CardUnresponsive(
+                f"the card answered {len(rapdu)} byte(s), not a status word: "
+                "remove and re-insert the card"
+            )
+        return cls(bytes(rapdu[:-2]), (rapdu[-2] << 8) | rapdu[-1])
+
+    def __bytes__(self) -> bytes:
+        return self.data + self.sw.to_bytes(2, "big")
+
+
+@runtime_checkable
+class CardConnection(Protocol):
+    """A powered card in a reader, ready for APDUs (what ``terminal.session`` uses)."""
+
+    reader_name: str
+    atr: bytes
+
+    def transmit(self, apdu: bytes) -> Response: ...
+
+    def transmit_raw(self, apdu: bytes) -> Response: ...
+
+    def reset(self) -> bytes: ...
+
+    def disconnect(self) -> None: ...
+
+    def __enter__(self) -> CardConnection: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """One card slot."""
+
+    name: str
+
+    def card_present(self) -> bool: ...
+
+    def wait_for_card(self, timeout: float | None = None) -> None: ...
+
+    def wait_for_removal(self, timeout: float | None = None) -> None: ...
+
+    def connect(self) -> CardConnection: ...
+
+
+def with_le(apdu: bytes, le: int) -> bytes:
+    """The same command with its Le set to ``le`` (short APDUs; cases 1-4 of ISO 7816-4 §5.1)."""
+    if len(apdu) < 4:
+        raise ValueError("a command APDU has at least four bytes (CLA INS P1 P2)")
+    if len(apdu) == 4:  # case 1
+        return apdu + bytes([le])
+    if len(apdu) == 5:  # case 2: the fifth byte is Le
+        return apdu[:4] + bytes([le])
+    lc = apdu[4]
+    if len(apdu) == 5 + lc:  # case 3
+        return apdu + bytes([le])
+    return apdu[: 5 + lc] + bytes([le])  # case 4
+
+
+def exchange_t0(send: Callable[[bytes], Response], apdu: bytes) -> Response:
+    """One logical exchange: Le correction on ``6Cxx``, GET RESPONSE chaining on ``61xx``."""
+    response = send(apdu)
+    if response.sw1 == 0x6C:
+        response = send(with_le(apdu, response.sw2))
+    data = response.data
+    rounds = 0
+    while response.sw1 == 0x61:
+        rounds += 1
+        if rounds > MAX_GET_RESPONSE_ROUNDS:
+            raise CardUnresponsive(
+                f"the card kept answering 61xx after {MAX_GET_RESPONSE_ROUNDS} GET RESPONSE "
+                "commands: remove the card"
+            )
+        response = send(bytes([apdu[0] & 0x03, INS_GET_RESPONSE, 0, 0, response.sw2]))
+        data += response.data
+    return Response(data, response.sw)
+
+
+def list_readers() -> list[str]:
+    """Names of the PC/SC readers pcscd knows (empty or not)."""
+    from terminal.readers.pcsc import list_readers as _list
+
+    return _list()
+
+
+def open_reader(which: str | int | None = None) -> Reader:
+    """A PC/SC reader by exact name, unique name fragment or index; ``None`` = the first."""
+    from terminal.readers.pcsc import open_reader as _open
+
+    return _open(which)
+
+
+def wait_for_any_card(timeout: float | None = None, names: list[str] | None = None) -> Reader:
+    """Block until a card is in one of the readers (all by default); return that reader."""
+    from terminal.readers.pcsc import wait_for_any_card as _wait
+
+    return _wait(timeout, names)
+
+
+def __getattr__(name: str) -> object:
+    # The implementations live in terminal.readers; import lazily so that the in-process
+    # reader works on machines without pyscard.
+    if name == "PcscReader":
+        from terminal.readers.pcsc import PcscReader
+
+        return PcscReader
+    if name == "InProcessReader":
+        from terminal.readers.inprocess import InProcessReader
+
+        return InProcessReader
+    raise AttributeError(name)

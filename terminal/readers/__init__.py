@@ -1,0 +1,1 @@
+"""Reader implementations behind ``terminal.reader``: PC/SC (``pcsc``) and in-process (``inprocess``)."""
