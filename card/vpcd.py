@@ -101,9 +101,7 @@ class VpcdConnector:
 
     def start(self) -> threading.Thread:
         """Serve in a daemon thread; returns the thread."""
-        self._thread = threading.Thread(
-            target=self.run, name=f"vpcd-{self.port}", daemon=True
-        )
+        self._thread = threading.Thread(target=self.run, name=f"vpcd-{self.port}", daemon=True)
         self._thread.start()
         return self._thread
 
@@ -171,7 +169,7 @@ class VpcdConnector:
     def _power_off(self) -> None:
         try:
             self.card.power_off()
-        except Exception:  # noqa: BLE001 - a card failing to power off must not kill the loop
+        except Exception:
             log.exception("card power-off failed")
 
     def _serve(self, sock: socket.socket) -> None:
@@ -215,6 +213,6 @@ class VpcdConnector:
             return None
         try:
             return card.transmit(payload)
-        except Exception:  # noqa: BLE001 - the reader must always get an answer
+        except Exception:
             log.exception("card failed on APDU %s", payload.hex())
             return SW_NO_PRECISE_DIAGNOSIS

@@ -38,7 +38,7 @@ xx``) while the card answers ``61xx``, concatenating the pieces.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, Self, runtime_checkable
 
 #: INS of GET RESPONSE (ISO/IEC 7816-4 §7.6.1).
 INS_GET_RESPONSE = 0xC0
@@ -128,7 +128,7 @@ class CardConnection(Protocol):
 
     def disconnect(self) -> None: ...
 
-    def __enter__(self) -> CardConnection: ...
+    def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
 

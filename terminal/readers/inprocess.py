@@ -9,7 +9,7 @@ removed gets :class:`~terminal.reader.CardRemoved`, exactly like over PC/SC.
 from __future__ import annotations
 
 import threading
-from typing import Protocol
+from typing import Protocol, Self
 
 from terminal.reader import (
     CardRemoved,
@@ -111,7 +111,7 @@ class InProcessConnection:
         self._card: IccLike | None = card
         self._insertion = insertion
 
-    def __enter__(self) -> InProcessConnection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Self
 
 from terminal.reader import (
     CardRemoved,
@@ -74,7 +75,7 @@ class _Context:
         if handle is not None:
             scard.SCardReleaseContext(handle)
 
-    def call(self, function, *args):  # noqa: ANN001, ANN202 - thin wrapper over pyscard
+    def call(self, function, *args):
         """Call ``function(context, *args)``; retry once with a fresh context after a restart."""
         result = function(self.get(), *args)
         if result[0] in _NO_SERVICE or result[0] == scard.SCARD_E_INVALID_HANDLE:
@@ -190,12 +191,12 @@ class PcscReader:
         return f"PcscReader({self.name!r})"
 
     def card_present(self) -> bool:
-        (_name, event, _atr), = _states(self._context, [self.name], 0)
+        ((_name, event, _atr),) = _states(self._context, [self.name], 0)
         return bool(event & scard.SCARD_STATE_PRESENT) and not event & scard.SCARD_STATE_MUTE
 
     def atr(self) -> bytes:
         """The ATR of the card in the reader, without connecting (empty if no card)."""
-        (_name, _event, atr), = _states(self._context, [self.name], 0)
+        ((_name, _event, atr),) = _states(self._context, [self.name], 0)
         return bytes(atr)
 
     def wait_for_card(self, timeout: float | None = None) -> None:
@@ -246,7 +247,7 @@ class PcscConnection:
         self.atr = atr
         self._handle: int | None = handle
 
-    def __enter__(self) -> PcscConnection:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
