@@ -36,12 +36,21 @@ def request(scheme="310", level=1, items=(), prior=0, used=0, balance=0, use_acc
     return SplitRequest(scheme, level, list(items), prior, used, balance, use_account)
 
 
-FIELDS = (
-    "medfee_sumamt fulamt_ownpay_amt preselfpay_amt inscp_scp_amt act_pay_dedc "
-    "fund_pay_sumamt psn_part_amt acct_pay psn_cash_pay ceiling_used_after_fen"
-).split()
+FIELDS = [
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+    "ceiling_used_after_fen",
+]
 
 # (id, request, expected tuple in FIELDS order)
+# fmt: off
 CASES = [
     # -- deductible and ratio per scheme and level: 10 000 yuan of class A --------------
     ("310-L1", request("310", 1, bill(("A", 1_000_000))),
@@ -141,6 +150,7 @@ CASES = [
     ("fund-3.6", request("390", 3, bill(("A", 80_000 + 5), ("A", 1))),  # 6 × 60 % = 3.6 → 4
      (80_006, 0, 0, 80_006, 80_000, 4, 80_002, 0, 80_002, 4)),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(
@@ -225,8 +235,9 @@ def test_split_uses_the_policy_it_is_given():
 
 
 def _consistent() -> Split:
-    return split_bill(request("310", 1, bill(("A", 1_000_000)), balance=50_000, use_account=True),
-                      POLICY)
+    return split_bill(
+        request("310", 1, bill(("A", 1_000_000)), balance=50_000, use_account=True), POLICY
+    )
 
 
 @pytest.mark.parametrize(
@@ -237,8 +248,15 @@ def _consistent() -> Split:
         ({"preselfpay_amt": 1}, "inscp_scp_amt != medfee_sumamt"),
         ({"psn_cash_pay": -1, "acct_pay": 118_001}, "psn_cash_pay is negative"),
         ({"act_pay_dedc": 1_000_001}, "act_pay_dedc 1000001 exceeds"),
-        ({"fund_pay_sumamt": 990_000, "psn_part_amt": 10_000, "acct_pay": 0,
-          "psn_cash_pay": 10_000}, "exceeds the in-scope amount above the deductible"),
+        (
+            {
+                "fund_pay_sumamt": 990_000,
+                "psn_part_amt": 10_000,
+                "acct_pay": 0,
+                "psn_cash_pay": 10_000,
+            },
+            "exceeds the in-scope amount above the deductible",
+        ),
         ({"ceiling_used_after_fen": 1}, "ceiling_used_after_fen 1 is less than"),
         ({"acct_pay": 50_000.0}, "acct_pay is not an integer"),
     ],
@@ -255,8 +273,15 @@ def test_check_identities_catches_broken_splits(changes, fragment):
 
 @pytest.mark.parametrize(
     ("numerator", "denominator", "expected"),
-    [(0, 10_000, 0), (4_999, 10_000, 0), (5_000, 10_000, 1), (15_000, 10_000, 2),
-     (25_000, 10_000, 3), (10_000, 10_000, 1), (7, 2, 4)],
+    [
+        (0, 10_000, 0),
+        (4_999, 10_000, 0),
+        (5_000, 10_000, 1),
+        (15_000, 10_000, 2),
+        (25_000, 10_000, 3),
+        (10_000, 10_000, 1),
+        (7, 2, 4),
+    ],
 )
 def test_round_half_up(numerator, denominator, expected):
     assert round_half_up(numerator, denominator) == expected

@@ -20,9 +20,9 @@ POLICY = load_policy()
 PROFILE = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 amounts = st.integers(min_value=-500_000, max_value=5_000_000)
-lines = st.lists(
-    st.tuples(st.sampled_from("ABC"), amounts), min_size=0, max_size=25
-).map(lambda pairs: [FeeItem(str(i), c, a) for i, (c, a) in enumerate(pairs)])
+lines = st.lists(st.tuples(st.sampled_from("ABC"), amounts), min_size=0, max_size=25).map(
+    lambda pairs: [FeeItem(str(i), c, a) for i, (c, a) in enumerate(pairs)]
+)
 non_negative_lines = st.lists(
     st.tuples(st.sampled_from("ABC"), st.integers(min_value=0, max_value=5_000_000)), max_size=25
 ).map(lambda pairs: [FeeItem(str(i), c, a) for i, (c, a) in enumerate(pairs)])
@@ -111,9 +111,7 @@ def test_matches_exact_fraction_reference(req):
 @given(requests(non_negative_lines), st.randoms(use_true_random=False))
 def test_grouping_and_order_of_lines_do_not_matter(req, rnd):
     # The same charges as one line per class, and shuffled, split identically.
-    merged = [
-        FeeItem(f"sum-{cls}", cls, total) for cls, total in class_totals(req.items).items()
-    ]
+    merged = [FeeItem(f"sum-{cls}", cls, total) for cls, total in class_totals(req.items).items()]
     shuffled = list(req.items)
     rnd.shuffle(shuffled)
     base = split_bill(req, POLICY)
