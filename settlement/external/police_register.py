@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from settlement.external.citizen_id import make_ssn
+from settlement.rules.citizen_id import make_ssn
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS citizens (

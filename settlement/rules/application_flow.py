@@ -31,7 +31,10 @@ over from the lost card and runs steps 4–7.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date
 from enum import Enum, IntEnum
+
+from settlement.rules.citizen_id import birth_date_of, is_valid_ssn, sex_of
 
 
 class Step(IntEnum):
@@ -269,3 +272,77 @@ def _require_moving(state: FlowState) -> None:
         raise FlowError("already_issued", "the card has already been issued")
     if state.status is Status.WITHDRAWN:
         raise FlowError("withdrawn", "the application was withdrawn")
+
+
+# --- step 2: the audit's checks (数据录入和审核) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApplicantData:
+    """What the applicant (or the employer) handed in, as the audit sees it."""
+
+    certno: str
+    psn_name: str
+    gend: str
+    brdy: date
+    naty: str
+    birthplace: str
+    psn_cert_type: str  # id_card | household_register
+    hukou_no: str | None
+    photo_taken: bool
+    insutype: str
+    region: str
+
+
+IDENTITY_DOCUMENTS = ("id_card", "household_register")
+
+
+def audit_findings(data: ApplicantData) -> list[tuple[Reason, str]]:
+    """Every reason the audit returns the application for, with a sentence each.
+
+    Anyone without an ID card applies with the household register; the photo
+    is taken on site (issuance.md). The citizen ID number must be valid and
+    agree with the stated birth date and sex.
+    """
+    findings: list[tuple[Reason, str]] = []
+    if not data.photo_taken:
+        findings.append((Reason.MISSING_PHOTO, REASON_TEXT[Reason.MISSING_PHOTO]))
+    if data.psn_cert_type not in IDENTITY_DOCUMENTS:
+        findings.append(
+            (
+                Reason.MISSING_IDENTITY_DOCUMENT,
+                f"identity document {data.psn_cert_type!r}: use id_card or household_register",
+            )
+        )
+    elif data.psn_cert_type == "household_register" and not data.hukou_no:
+        findings.append(
+            (
+                Reason.MISSING_IDENTITY_DOCUMENT,
+                "applying without an ID card needs the household register (户口本) number",
+            )
+        )
+    if not is_valid_ssn(data.certno):
+        findings.append((Reason.INVALID_SSN, REASON_TEXT[Reason.INVALID_SSN]))
+    else:
+        if birth_date_of(data.certno) != data.brdy:
+            findings.append(
+                (Reason.INCOMPLETE_DATA, "the birth date differs from the one in the ID number")
+            )
+        if sex_of(data.certno) != data.gend:
+            findings.append(
+                (Reason.INCOMPLETE_DATA, "the sex differs from the one in the ID number")
+            )
+    missing = [
+        name
+        for name, ok in (
+            ("psn_name", bool(data.psn_name.strip())),
+            ("naty", len(data.naty) == 2 and data.naty.isdigit()),
+            ("birthplace", len(data.birthplace) == 6 and data.birthplace.isdigit()),
+            ("region", len(data.region) == 6 and data.region.isdigit()),
+            ("insutype", data.insutype in ("310", "390")),
+        )
+        if not ok
+    ]
+    if missing:
+        findings.append((Reason.INCOMPLETE_DATA, "missing or malformed: " + ", ".join(missing)))
+    return findings
