@@ -29,6 +29,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from card.keystore import KEY_MAINTENANCE, KEY_PIN_UNBLOCK
 from terminal import apdu
 from terminal.cardinfo import CardDataError
 from terminal.client import ServiceRefused, ServiceUnavailable, SettlementClient
@@ -411,10 +412,12 @@ def cmd_pin(args: argparse.Namespace) -> int:
             with card_session(args, psam) as session:
                 result = pins.change_ssse_pin(session, client, old, new)
         elif args.operation == "reset":
+            psam.require_role_key(KEY_PIN_UNBLOCK, "reset the SSSE PIN")
             new = pins.new_pin_entry(entry, "social security PIN")
             with card_session(args, psam) as session:
                 result = pins.unblock_ssse_pin(session, client, new_pin=new)
         else:
+            psam.require_role_key(KEY_PIN_UNBLOCK, "unblock the SSSE PIN")
             with card_session(args, psam) as session:
                 result = pins.unblock_ssse_pin(session, client)
     _show_pin(result, args)
@@ -426,6 +429,8 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
 
     psam = _psam(args)
     entry = _pin_entry(args)
+    if psam.role is not Role.BANK:
+        raise NotEntitled(f"{args.operation} the bank PIN", f"{psam.describe()} is not a bank")
     new = pins.new_pin_entry(entry, "bank PIN") if args.operation == "reset" else None
     with _client(args) as client, card_session(args, psam) as session:
         result = bank.bank_pin(session, client, new_pin=new)
@@ -474,6 +479,7 @@ def cmd_update_holder(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError("nothing to update: give at least one of --name, --sex, ...")
     psam = _psam(args)
+    psam.require_role_key(KEY_MAINTENANCE, "update card data")
     with card_session(args, psam) as session:
         update = centre.update_holder(session, changes)
     rows = [("card number", update.card_no), ("records written", update.records_written)]

@@ -208,11 +208,7 @@ class Psam:
         return f"{self.institution}, {kind}"
 
     def _card_key(self, kid: int, card: CardIdentity, operation: str) -> bytes:
-        if kid not in self.key_ids:
-            raise NotEntitled(
-                operation,
-                f"a PSAM of {self.describe()} holds no {KEY_NAMES.get(kid, f'key {kid:02X}')} key",
-            )
+        self.require_role_key(kid, operation)
         try:
             return self.keys.card_key(card.algorithm, kid, card.region, card.card_factor)
         except KeyStoreError:
@@ -221,6 +217,14 @@ class Psam:
                 f"the PSAM of {self.institution} has no key {kid:02X} "
                 f"({card.algorithm.value}) for region {card.region}",
             ) from None
+
+    def require_role_key(self, kid: int, operation: str) -> None:
+        """Raise :class:`NotEntitled` unless the role holds key ``kid`` at all (no card needed)."""
+        if kid not in self.key_ids:
+            raise NotEntitled(
+                operation,
+                f"a PSAM of {self.describe()} holds no {KEY_NAMES.get(kid, f'key {kid:02X}')} key",
+            )
 
     def can(self, kid: int) -> bool:
         return kid in self.key_ids
