@@ -1,0 +1,197 @@
+"""``python -m card insert`` and ``python -m card rig``: cards in real PC/SC readers.
+
+``card/cli.py`` calls :func:`add_parsers` to hang these subcommands on its
+parser; ``python -m card.cli_reader ...`` runs them on their own.
+
+    python -m card rig setup [--readers N]   write /etc/reader.conf.d/sscard-rig
+    python -m card rig start [--readers N]   configure and start (or reuse) pcscd
+    python -m card rig status [--json]       readers, ports, who holds which reader
+    python -m card rig stop                  stop pcscd if the rig started it
+    python -m card insert IMAGE [--reader N | --port P] [--json]
+        keeps the card in the reader until Ctrl-C / SIGTERM (= card removed);
+        reconnects by itself when pcscd restarts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from card import rig
+from card.vpcd import VpcdConnector
+
+
+def add_parsers(subparsers: Any) -> None:
+    """Add ``insert`` and ``rig`` to an ``argparse`` subparsers object."""
+    insert = subparsers.add_parser(
+        "insert",
+        help="put a card image into a virtual PC/SC reader until Ctrl-C",
+        description="Connect a card image to a vpcd reader slot (the card stays inserted "
+        "until Ctrl-C or SIGTERM; it reconnects when pcscd restarts).",
+    )
+    insert.add_argument("image", help="card image file")
+    where = insert.add_mutually_exclusive_group()
+    where.add_argument(
+        "--reader", help="rig reader: index (0..), port, or part of its name; default: first free"
+    )
+    where.add_argument("--port", type=int, help="raw vpcd port (no rig claim)")
+    insert.add_argument("--host", default="127.0.0.1", help="host running pcscd's vpcd driver")
+    insert.add_argument("--json", action="store_true", help="report events as JSON lines")
+    insert.set_defaults(func=cmd_insert)
+
+    rig_parser = subparsers.add_parser("rig", help="virtual readers in pcscd (reader rig)")
+    rig_sub = rig_parser.add_subparsers(dest="rig_command", required=True)
+    setup = rig_sub.add_parser("setup", help="write the reader.conf for N virtual readers")
+    setup.add_argument("--readers", type=int, default=rig.DEFAULT_READERS)
+    setup.set_defaults(func=cmd_rig_setup)
+    start = rig_sub.add_parser("start", help="configure, then start or reuse pcscd")
+    start.add_argument("--readers", type=int, default=rig.DEFAULT_READERS)
+    start.set_defaults(func=cmd_rig_start)
+    status = rig_sub.add_parser("status", help="show readers, ports and claims")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_rig_status)
+    stop = rig_sub.add_parser("stop", help="stop pcscd if the rig started it")
+    stop.set_defaults(func=cmd_rig_stop)
+
+
+def _emit(args: argparse.Namespace, event: dict[str, object], text: str) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(event), flush=True)
+    else:
+        print(text, flush=True)
+
+
+def cmd_insert(args: argparse.Namespace) -> int:
+    from card.icc import VirtualCard  # the card engineer's in-process card
+
+    card = VirtualCard.open(args.image)
+    claim: rig.ReaderClaim | None = None
+    if args.port is not None:
+        reader = rig.RigReader(-1, f"vpcd port {args.port}", args.port)
+        with _suppress_rig_error():
+            rigged = rig.find_reader(args.port)
+            if rigged is not None:
+                claim = rig.claim(rigged.index)
+                reader = rigged
+    else:
+        claim = rig.claim(args.reader)
+        reader = claim.reader
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    connector = VpcdConnector(card, port=reader.port, host=args.host)
+    connector.start()
+    announced = False
+    connections = 0
+    try:
+        while not stop.wait(0.01 if not announced else 0.2):
+            if connector.served and connector.connections != connections:
+                connections = connector.connections
+                if not announced:
+                    announced = True
+                    _emit(
+                        args,
+                        {"event": "inserted", **reader.to_json(), "atr": card.atr.hex().upper()},
+                        f"card inserted in {reader.name} (port {reader.port}); Ctrl-C removes it",
+                    )
+                else:
+                    _emit(
+                        args,
+                        {"event": "reconnected", **reader.to_json()},
+                        f"pcscd came back; card re-inserted in {reader.name}",
+                    )
+    finally:
+        connector.stop()
+        if claim is not None:
+            claim.release()
+    _emit(args, {"event": "removed", **reader.to_json()}, f"card removed from {reader.name}")
+    return 0
+
+
+class _suppress_rig_error:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        return isinstance(exc, rig.RigError)
+
+
+def _print_status(as_json: bool) -> None:
+    state = rig.status()
+    if as_json:
+        print(json.dumps(state, indent=2))
+        return
+    print(f"config: {state['config']} ({state['configured_readers']} readers)")
+    pid = state["pcscd_pid"]
+    if pid is None:
+        print("pcscd: not running (python -m card rig start)")
+    else:
+        owner = "started by the rig" if state["pcscd_started_by_rig"] else "not the rig's"
+        print(f"pcscd: pid {pid} ({owner})")
+    for reader in state["readers"]:  # type: ignore[attr-defined]
+        holder = reader["claimed_by_pid"]
+        held = f"card held by pid {holder}" if holder else "free"
+        print(f"  [{reader['index']}] {reader['name']:<26} port {reader['port']}  {held}")
+
+
+def cmd_rig_setup(args: argparse.Namespace) -> int:
+    changed = rig.configure(args.readers)
+    if changed and rig.pcscd_running():
+        if rig.rig_pcscd_pid() is not None:
+            rig.restart_pcscd()
+            print("configuration changed; restarted the rig's pcscd")
+        else:
+            print(
+                "configuration changed, but pcscd was not started by the rig: restart it to "
+                "load it (`sudo systemctl restart pcscd`, or kill it and run "
+                "`python -m card rig start`)",
+                file=sys.stderr,
+            )
+    _print_status(False)
+    return 0
+
+
+def cmd_rig_start(args: argparse.Namespace) -> int:
+    rig.ensure(args.readers)
+    _print_status(False)
+    return 0
+
+
+def cmd_rig_status(args: argparse.Namespace) -> int:
+    _print_status(args.json)
+    return 0
+
+
+def cmd_rig_stop(args: argparse.Namespace) -> int:
+    if rig.stop_pcscd():
+        print("stopped the rig's pcscd")
+    elif rig.pcscd_running():
+        print("pcscd was not started by the rig; left running", file=sys.stderr)
+    else:
+        print("pcscd is not running")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m card.cli_reader", description=__doc__)
+    add_parsers(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except rig.RigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,594 @@
+"""The reader rig: N virtual readers in the real pcscd, and cards put into them from code.
+
+How the readers come about (vsmartcard ``libifdvpcd`` 3.3 as packaged by Debian):
+
+* a ``reader.conf`` entry ``DEVICENAME /dev/null:PORT`` makes the driver
+  listen on ``PORT`` for slot 0 and ``PORT+1`` for slot 1 — the Debian build
+  has two slots per entry (``VPCDSLOTS``), named ``"<FRIENDLYNAME> 00 00"``
+  and ``"<FRIENDLYNAME> 00 01"`` by pcscd;
+* the driver keeps its connections in a static array indexed by slot, so two
+  entries sharing one driver file would overwrite each other's slots.  The rig
+  therefore gives every entry its own *copy* of the driver (a different file
+  is a different shared object for the dynamic loader), under
+  :data:`STATE_DIR`.
+
+So reader *i* (0-based, ``i < n``) is slot ``i % 2`` of entry ``i // 2``,
+listens on port ``VPCD_PORT + i`` (35963, 35964, …) and is called
+``"SSCard Virtual A 00 00"``, ``"SSCard Virtual A 00 01"``,
+``"SSCard Virtual B 00 00"``, ….  The rig writes exactly one file,
+``/etc/reader.conf.d/sscard-rig``, and neutralises Debian's default
+``/etc/reader.conf.d/vpcd`` (same port 35963) after saving it to
+:data:`STATE_DIR`, so port use is deterministic.
+
+pcscd reads its configuration only when it starts.  :func:`ensure` starts
+``pcscd -f`` when none is running and records its pid in :data:`RUN_DIR`;
+only such a daemon is ever restarted or stopped by the rig.  A pcscd started
+by someone else is reused, and when the configuration had to change under it
+the rig raises :class:`RigError` saying how to restart it.
+
+Cards go into readers from code with :func:`insert` (a ``python -m card
+insert`` child process: killing it is pulling the card) or
+:func:`insert_in_thread` (a :class:`~card.vpcd.VpcdConnector` thread in this
+process).  A reader is *claimed* by an exclusive ``flock`` on
+``RUN_DIR/reader-<i>.lock`` held by whoever serves the card, so concurrent
+test processes never put two cards into one slot; the lock dies with its
+process, even on SIGKILL.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Self
+
+from card.vpcd import VPCD_PORT, Icc, VpcdConnector
+
+CONF_DIR = Path(os.environ.get("SSCARD_READER_CONF_DIR", "/etc/reader.conf.d"))
+CONF_NAME = "sscard-rig"
+DEBIAN_VPCD_NAME = "vpcd"
+#: Where the driver copies and the saved Debian ``vpcd`` file live.
+STATE_DIR = Path(os.environ.get("SSCARD_RIG_STATE", "/var/lib/sscard-rig"))
+#: Locks, the pid of a rig-started pcscd and its log.
+RUN_DIR = Path(os.environ.get("SSCARD_RIG_RUN", "/run/sscard-rig"))
+SYSTEM_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
+PCSCD = "pcscd"
+PCSCD_PID_FILE = Path("/run/pcscd/pcscd.pid")
+PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+#: Slots per reader.conf entry in the Debian vpcd build (VPCDSLOTS).
+SLOTS_PER_ENTRY = 2
+#: Default number of readers: a hospital's three desks plus room for parallel test runs.
+DEFAULT_READERS = 6
+#: pcscd allows 16 reader contexts (PCSCLITE_MAX_READERS_CONTEXTS).
+MAX_READERS = 16
+FRIENDLY_PREFIX = "SSCard Virtual"
+
+
+class RigError(Exception):
+    """The rig cannot do what was asked; the message says what to do instead."""
+
+
+@dataclass(frozen=True)
+class RigReader:
+    """One virtual reader (slot) of the rig."""
+
+    index: int
+    name: str
+    port: int
+
+    def to_json(self) -> dict[str, object]:
+        return {"index": self.index, "name": self.name, "port": self.port}
+
+
+def entry_name(entry: int) -> str:
+    """Friendly name of reader.conf entry ``entry`` (``SSCard Virtual A``, ``… B``, …)."""
+    return f"{FRIENDLY_PREFIX} {chr(ord('A') + entry)}"
+
+
+def readers(n: int = DEFAULT_READERS, base_port: int = VPCD_PORT) -> list[RigReader]:
+    """The readers a rig of ``n`` readers provides, in pcscd's order."""
+    _check_count(n)
+    return [
+        RigReader(
+            i,
+            f"{entry_name(i // SLOTS_PER_ENTRY)} 00 {i % SLOTS_PER_ENTRY:02X}",
+            base_port + i,
+        )
+        for i in range(n)
+    ]
+
+
+def _check_count(n: int) -> None:
+    if not 1 <= n <= MAX_READERS:
+        raise RigError(f"a rig has 1 to {MAX_READERS} readers (pcscd's limit), not {n}")
+
+
+def render_conf(n: int, driver_dir: Path, base_port: int = VPCD_PORT) -> str:
+    """The reader.conf text for ``n`` readers (one entry per two slots)."""
+    _check_count(n)
+    entries = (n + SLOTS_PER_ENTRY - 1) // SLOTS_PER_ENTRY
+    lines = [
+        "# Written by the sscard reader rig (card/rig.py); do not edit by hand:",
+        "# `python -m card rig setup --readers N` rewrites it.",
+        f"# {n} virtual readers, vpcd ports {base_port}..{base_port + entries * 2 - 1}.",
+    ]
+    for entry in range(entries):
+        lines += [
+            "",
+            f'FRIENDLYNAME "{entry_name(entry)}"',
+            f"DEVICENAME   /dev/null:{base_port + entry * SLOTS_PER_ENTRY}",
+            f"LIBPATH      {driver_dir / f'libifdvpcd-{entry}.so'}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def conf_reader_count(text: str) -> int:
+    """How many readers a rig reader.conf text provides (by the comment the rig writes)."""
+    for line in text.splitlines():
+        if line.startswith("# ") and " virtual readers" in line:
+            return int(line.split()[1])
+    return 0
+
+
+# --- configuration -----------------------------------------------------------------
+
+
+def _write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def _install_drivers(entries: int) -> Path:
+    """Own copies of the vpcd driver, one per entry (see module docstring)."""
+    if not SYSTEM_DRIVER.exists():
+        raise RigError(
+            f"{SYSTEM_DRIVER} is missing: install vsmartcard's driver "
+            "(`sudo apt-get install vsmartcard-vpcd`)"
+        )
+    driver_dir = STATE_DIR / "drivers"
+    driver_dir.mkdir(parents=True, exist_ok=True)
+    original = SYSTEM_DRIVER.read_bytes()
+    for entry in range(entries):
+        target = driver_dir / f"libifdvpcd-{entry}.so"
+        if not target.exists() or target.read_bytes() != original:
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(original)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)  # a new inode: a running pcscd keeps its mapping
+    return driver_dir
+
+
+def _neutralise_debian_vpcd() -> bool:
+    """Disable Debian's ``vpcd`` reader.conf entry (it would take port 35963)."""
+    path = CONF_DIR / DEBIAN_VPCD_NAME
+    if not path.exists():
+        return False
+    text = path.read_text()
+    active = [
+        line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    ]
+    if not active:
+        return False
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    saved = STATE_DIR / "vpcd.debian"
+    if not saved.exists():
+        saved.write_text(text)
+    _write_atomic(
+        path,
+        "# Disabled by the sscard reader rig, which configures vpcd readers in "
+        f"{CONF_DIR / CONF_NAME}.\n# The original is saved as {saved}.\n",
+    )
+    return True
+
+
+def configure(n: int = DEFAULT_READERS) -> bool:
+    """Write the reader.conf for ``n`` readers; True when pcscd must restart to see it."""
+    _check_count(n)
+    entries = (n + SLOTS_PER_ENTRY - 1) // SLOTS_PER_ENTRY
+    driver_dir = _install_drivers(entries)
+    changed = _neutralise_debian_vpcd()
+    conf = CONF_DIR / CONF_NAME
+    text = render_conf(n, driver_dir)
+    if not conf.exists() or conf.read_text() != text:
+        CONF_DIR.mkdir(parents=True, exist_ok=True)
+        _write_atomic(conf, text)
+        changed = True
+    return changed
+
+
+def configured_count() -> int:
+    """Readers in the current rig configuration (0 when the rig was never set up)."""
+    conf = CONF_DIR / CONF_NAME
+    return conf_reader_count(conf.read_text()) if conf.exists() else 0
+
+
+# --- pcscd -------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int, name: str = PCSCD) -> bool:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip() == name
+    except OSError:
+        return False
+
+
+def pcscd_pid() -> int | None:
+    """The pid of the running pcscd, or None."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int(PCSCD_PID_FILE.read_text().split()[0])
+        if _pid_alive(pid):
+            return pid
+    return None
+
+
+def pcscd_running() -> bool:
+    """True when the system pcscd runs (its pid file names a live pcscd, or it answers)."""
+    return pcscd_pid() is not None or pcscd_answers()
+
+
+def pcscd_answers() -> bool:
+    """True when pcscd accepts connections on its socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        try:
+            sock.connect(str(PCSCD_SOCKET))
+        except OSError:
+            return False
+    return True
+
+
+def rig_pcscd_pid() -> int | None:
+    """The pid of a pcscd that the rig started and that still runs, or None."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((RUN_DIR / "pcscd.pid").read_text())
+        if _pid_alive(pid) and pcscd_pid() == pid:
+            return pid
+    return None
+
+
+def start_pcscd(timeout: float = 10.0) -> int:
+    """Start ``pcscd -f`` in its own session; wait until it answers; return its pid."""
+    if shutil.which(PCSCD) is None:
+        raise RigError("pcscd is not installed: `sudo apt-get install pcscd`")
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(RUN_DIR / "pcscd.log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        process = subprocess.Popen(
+            [PCSCD, "--foreground", "--info"],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        log.close()
+    (RUN_DIR / "pcscd.pid").write_text(str(process.pid))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RigError(
+                f"pcscd exited at once (status {process.returncode}); see {RUN_DIR / 'pcscd.log'}"
+            )
+        if pcscd_answers():
+            return process.pid
+        time.sleep(0.02)
+    raise RigError(f"pcscd did not answer within {timeout} s; see {RUN_DIR / 'pcscd.log'}")
+
+
+def stop_pcscd(timeout: float = 10.0) -> bool:
+    """Stop pcscd if (and only if) the rig started it; True when one was stopped."""
+    pid = rig_pcscd_pid()
+    if pid is None:
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while _pid_alive(pid) and time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        time.sleep(0.02)
+    if _pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        (RUN_DIR / "pcscd.pid").unlink()
+    return True
+
+
+def restart_pcscd() -> int:
+    """Restart a rig-started pcscd (to read a new reader.conf); refuse for anyone else's."""
+    pid = pcscd_pid()
+    if pcscd_running() and (pid is None or rig_pcscd_pid() != pid):
+        raise RigError(
+            f"pcscd (pid {pid}) was not started by the rig, so the rig leaves it alone: "
+            f"restart it yourself to load {CONF_DIR / CONF_NAME} "
+            "(`sudo systemctl restart pcscd`, or `sudo kill "
+            f"{pid}` then `python -m card rig start`)"
+        )
+    stop_pcscd()
+    return start_pcscd()
+
+
+@contextlib.contextmanager
+def _rig_lock() -> Iterator[None]:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / "rig.lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure(n: int = DEFAULT_READERS) -> list[RigReader]:
+    """Make sure pcscd runs with (at least) ``n`` rig readers; return the readers.
+
+    A rig configured for more readers is kept.  Starts pcscd when none runs;
+    restarts it when the configuration changed and the rig started it; raises
+    :class:`RigError` when someone else's pcscd would have to be restarted.
+    """
+    with _rig_lock():
+        n = max(n, configured_count())
+        changed = configure(n)
+        if not pcscd_running():
+            start_pcscd()
+        elif changed:
+            restart_pcscd()
+        elif not pcscd_answers():
+            raise RigError("pcscd runs but does not answer on its socket: restart it")
+        return readers(n)
+
+
+def status() -> dict[str, object]:
+    """What the rig looks like now (for ``python -m card rig status``)."""
+    n = configured_count()
+    pid = pcscd_pid()
+    claims = {r.index: claimed_by(r.index) for r in readers(n)} if n else {}
+    return {
+        "configured_readers": n,
+        "config": str(CONF_DIR / CONF_NAME),
+        "pcscd_pid": pid,
+        "pcscd_started_by_rig": pid is not None and rig_pcscd_pid() == pid,
+        "readers": [
+            {**r.to_json(), "claimed_by_pid": claims.get(r.index)}
+            for r in (readers(n) if n else [])
+        ],
+    }
+
+
+# --- claiming readers and inserting cards ------------------------------------------
+
+
+class ReaderClaim:
+    """An exclusive claim on one rig reader, held until :meth:`release` (or process death)."""
+
+    def __init__(self, reader: RigReader, handle: IO[str]) -> None:
+        self.reader = reader
+        self._handle: IO[str] | None = handle
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _try_claim(reader: RigReader) -> ReaderClaim | None:
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(RUN_DIR / f"reader-{reader.index}.lock", "a+")  # noqa: SIM115 - kept open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return ReaderClaim(reader, handle)
+
+
+def claimed_by(index: int) -> int | None:
+    """Pid holding reader ``index``, or None when it is free."""
+    path = RUN_DIR / f"reader-{index}.lock"
+    if not path.exists():
+        return None
+    with open(path, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            text = handle.read().strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return None
+
+
+def find_reader(which: int | str | None, n: int | None = None) -> RigReader | None:
+    """A rig reader by index, port, or (fragment of) name; None means "any free one"."""
+    if which is None:
+        return None
+    all_readers = readers(n or configured_count() or DEFAULT_READERS)
+    if isinstance(which, int) or (isinstance(which, str) and which.isdigit()):
+        number = int(which)
+        for reader in all_readers:
+            if number in (reader.index, reader.port):
+                return reader
+        raise RigError(f"no rig reader {number}; readers: {[r.name for r in all_readers]}")
+    matches = [r for r in all_readers if which.lower() in r.name.lower()]
+    if len(matches) != 1:
+        raise RigError(f"{which!r} names {len(matches)} rig readers; give an index 0..")
+    return matches[0]
+
+
+def claim(which: int | str | None = None, n: int | None = None) -> ReaderClaim:
+    """Claim the named reader, or the first free one; RigError if it is (they are) taken."""
+    reader = find_reader(which, n)
+    if reader is not None:
+        taken = _try_claim(reader)
+        if taken is None:
+            raise RigError(
+                f"{reader.name} (port {reader.port}) already holds a card "
+                f"(pid {claimed_by(reader.index)}): remove it first or pick another reader"
+            )
+        return taken
+    for candidate in readers(n or configured_count() or DEFAULT_READERS):
+        taken = _try_claim(candidate)
+        if taken is not None:
+            return taken
+    raise RigError(
+        "every rig reader holds a card: remove one, or configure more readers with "
+        "`python -m card rig setup --readers N`"
+    )
+
+
+class InsertedCard:
+    """A card sitting in a rig reader; :meth:`remove` takes it out."""
+
+    def __init__(
+        self,
+        reader: RigReader,
+        process: subprocess.Popen[str] | None = None,
+        connector: VpcdConnector | None = None,
+        claim_: ReaderClaim | None = None,
+    ) -> None:
+        self.reader = reader
+        self.process = process
+        self.connector = connector
+        self._claim = claim_
+
+    def __repr__(self) -> str:
+        how = f"pid {self.process.pid}" if self.process else "thread"
+        return f"InsertedCard({self.reader.name!r}, port {self.reader.port}, {how})"
+
+    @property
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None
+        return self.connector is not None and not self.connector.stopped
+
+    def remove(self, timeout: float = 10.0) -> None:
+        """Take the card out (SIGTERM for a card process; stop for a thread)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.connector is not None:
+            self.connector.stop()
+        if self._claim is not None:
+            self._claim.release()
+        if self.process is not None and self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def kill(self) -> None:
+        """Kill the card process outright (SIGKILL): a card yanked mid-whatever."""
+        if self.process is None:
+            raise RigError("only a card process can be killed; use remove() for a thread")
+        self.process.kill()
+        self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.remove()
+
+
+def insert(
+    image: str | os.PathLike[str],
+    reader: int | str | None = None,
+    timeout: float = 15.0,
+    python: str = sys.executable,
+    env: dict[str, str] | None = None,
+) -> InsertedCard:
+    """Insert the card image into a rig reader with a ``python -m card insert`` process.
+
+    Returns once the card process is connected and pcscd has read its ATR.
+    The child claims the reader itself, so the claim dies with it.
+    """
+    command = [python, "-m", "card.cli_reader", "insert", os.fspath(image), "--json"]
+    if reader is not None:
+        command += ["--reader", str(reader)]
+    process = subprocess.Popen(
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=None,
+        text=True,
+        env=env,
+    )
+    event = _read_event(process, timeout)
+    if event.get("event") != "inserted":
+        process.kill()
+        process.wait()
+        raise RigError(f"the card process did not insert the card: {event}")
+    found = RigReader(int(event["index"]), str(event["reader"]), int(event["port"]))
+    return InsertedCard(found, process=process)
+
+
+def _read_event(process: subprocess.Popen[str], timeout: float) -> dict[str, object]:
+    stdout = process.stdout
+    if stdout is None:
+        raise RigError("the card process has no stdout pipe")
+    result: dict[str, object] = {}
+
+    def reader_thread() -> None:
+        for line in stdout:
+            line = line.strip()
+            if line.startswith("{"):
+                result.update(json.loads(line))
+                return
+
+    thread = threading.Thread(target=reader_thread, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if not result:
+        process.kill()
+        process.wait()
+        raise RigError(
+            f"the card process did not report an insertion within {timeout} s "
+            f"(exit status {process.returncode}); is pcscd running with the rig readers? "
+            "`python -m card rig status`"
+        )
+    return result
+
+
+def insert_in_thread(
+    card: Icc, reader: int | str | None = None, timeout: float = 10.0
+) -> InsertedCard:
+    """Insert an in-memory card through a :class:`VpcdConnector` thread of this process."""
+    claimed = claim(reader)
+    connector = VpcdConnector(card, port=claimed.reader.port)
+    connector.start()
+    deadline = time.monotonic() + timeout
+    while connector.served == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    if connector.served == 0:
+        connector.stop()
+        claimed.release()
+        raise RigError(
+            f"pcscd did not poll {claimed.reader.name} (port {claimed.reader.port}) within "
+            f"{timeout} s: is pcscd running with the rig configuration? `python -m card rig status`"
+        )
+    return InsertedCard(claimed.reader, connector=connector, claim_=claimed)
