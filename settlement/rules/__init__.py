@@ -19,7 +19,13 @@ from settlement.rules.exemptions import (
     PersonFacts,
     check_exemption,
 )
-from settlement.rules.policy import Policy, PolicyError, load_policy, policy_by_version
+from settlement.rules.policy import (
+    Policy,
+    PolicyError,
+    load_policy,
+    policy_by_version,
+    policy_in_force,
+)
 from settlement.rules.split import (
     FeeItem,
     Split,
@@ -51,6 +57,7 @@ __all__ = [
     "is_covered",
     "load_policy",
     "policy_by_version",
+    "policy_in_force",
     "resident_enrolment",
     "split_bill",
 ]

@@ -265,6 +265,21 @@ def load_policy(path: str | Path | None = None) -> Policy:
     return _load_file(Path(path).resolve())
 
 
+def policy_in_force(on: date) -> Policy:
+    """The newest packaged policy whose ``effective_from`` is on or before ``on``.
+
+    A file without ``effective_from`` counts as in force from the beginning of time.
+    """
+    in_force = [
+        policy
+        for policy in (policy_by_version(v) for v in available_versions())
+        if policy.effective_from is None or policy.effective_from <= on
+    ]
+    if not in_force:
+        raise PolicyError(f"no packaged policy is in force on {on.isoformat()}")
+    return in_force[-1]
+
+
 def policy_by_version(version: str) -> Policy:
     """The packaged policy with exactly this ``version`` (e.g. the one a settlement recorded)."""
     files = _packaged_files()

@@ -164,3 +164,21 @@ def test_policy_built_in_code_is_validated_too():
             fund_ratio_bp={s: {1: 0, 2: 0, 3: 20_000} for s in ("310", "390")},
             annual_ceiling_fen={"310": 1, "390": 1},
         )
+
+
+def test_policy_in_force_by_effective_date(tmp_path, monkeypatch):
+    from settlement.rules.policy import policy_in_force
+
+    for version, start in (("2026.1", "2026-01-01"), ("2027.1", "2027-01-01")):
+        text = _packaged_text(
+            **{
+                'version = "2026.1"': f'version = "{version}"',
+                "effective_from = 2026-01-01": f"effective_from = {start}",
+            }
+        )
+        _write(tmp_path, text, f"policy-{version}.toml")
+    monkeypatch.setattr(policy_module, "POLICY_DIR", tmp_path)
+    assert policy_in_force(date(2026, 12, 31)).version == "2026.1"
+    assert policy_in_force(date(2027, 1, 1)).version == "2027.1"
+    with pytest.raises(PolicyError, match="no packaged policy is in force on 2025-12-31"):
+        policy_in_force(date(2025, 12, 31))
