@@ -191,6 +191,7 @@ class FeeLine:
     fee_class: str  # A | B | C
     unit_price: int  # fen
     quantity: int  # negative = refund of an earlier line
+    refunds: str | None = None  # feedetl_sn of the line a refund returns (init_feedetl_sn)
 
     @property
     def amount(self) -> int:
@@ -322,7 +323,7 @@ def _resident_year_start(on: date) -> date:
 
 
 def build_institutions(
-    desks: int, rng: random.Random
+    desks: int, rng: random.Random, namespace: int = 0
 ) -> tuple[tuple[Hospital, ...], tuple[Desk, ...], tuple[BankBranch, ...]]:
     """Three hospitals (levels 3/2/1, the level-3 one a PIN-service hospital) and branches."""
     if desks < 1:
@@ -332,7 +333,7 @@ def build_institutions(
         name = _HOSPITAL_NAMES[level][rng.randrange(2)]
         hospitals.append(
             Hospital(
-                code=f"H{REGION}{index + 1:02d}",
+                code=f"H{REGION}{_ns(namespace)}{index + 1:02d}",
                 name=name,
                 level=level,
                 pin_service=(level == 3),
@@ -355,7 +356,9 @@ def build_institutions(
         )
     branches = tuple(
         BankBranch(
-            code=f"B{bank.code}-0001", name=f"{bank.short} Changsha Furong Branch", bank=bank
+            code=f"B{bank.code}-{_ns(namespace)}0001",
+            name=f"{bank.short} Changsha Furong Branch",
+            bank=bank,
         )
         for bank in BANKS[:3]
     )
@@ -376,7 +379,14 @@ def _name(rng: random.Random) -> str:
     return rng.choice(_SURNAMES) + "".join(rng.choice(_GIVEN) for _ in range(rng.choice((1, 2))))
 
 
-def _person(index: int, kind: PatientKind, day: date, rng: random.Random) -> Person:
+def _ns(namespace: int) -> str:
+    """The run's namespace in codes (empty for 0), so runs can share one service."""
+    return f"{namespace:03d}" if namespace else ""
+
+
+def _person(
+    index: int, kind: PatientKind, day: date, rng: random.Random, namespace: int = 0
+) -> Person:
     sex = rng.choice("12")
     if kind is PatientKind.CHILD_NO_CARD:
         birth = day - timedelta(days=rng.randrange(30, 7 * 365 - 5))
@@ -388,7 +398,7 @@ def _person(index: int, kind: PatientKind, day: date, rng: random.Random) -> Per
         scheme = None
     else:
         scheme = rng.choice((SCHEME_EMPLOYEE, SCHEME_RESIDENT))
-    ssn = citizen_id(REGION, birth, index, sex)
+    ssn = citizen_id(REGION, birth, index + namespace * 37, sex)
     name = _name(rng)
     document = None
     if kind is PatientKind.FOREIGN_NO_CARD:
@@ -425,7 +435,7 @@ def _person(index: int, kind: PatientKind, day: date, rng: random.Random) -> Per
             expiry = day - timedelta(days=rng.randrange(1, 60))
         pin = f"{rng.randrange(10**6):06d}"
         card = CardPlan(
-            card_number=f"X{index + 1:08d}",
+            card_number=f"X{namespace * 100_000 + index + 1:08d}",
             card_factor=rng.randbytes(8),
             algorithm=rng.choice(("3des", "sm4")),
             bank=BANKS[rng.randrange(3)],
@@ -438,7 +448,7 @@ def _person(index: int, kind: PatientKind, day: date, rng: random.Random) -> Per
     if kind is PatientKind.CHILD_NO_CARD:
         household = f"HR{REGION}{rng.randrange(10**9):09d}"
     return Person(
-        psn_no=f"43{index + 1:018d}",
+        psn_no=f"43{namespace:03d}{index + 1:015d}",
         ssn=ssn,
         name=name,
         sex=sex,
@@ -480,6 +490,7 @@ def _fee_lines(long_stay: bool, refund: bool, rng: random.Random) -> tuple[FeeLi
                 fee_class=original.fee_class,
                 unit_price=original.unit_price,
                 quantity=-rng.randrange(1, original.quantity + 1),
+                refunds=original.serial,
             )
         )
     return tuple(lines)
@@ -529,23 +540,31 @@ def _stays(
     return tuple(stays)
 
 
-def generate(seed: int, patients: int, desks: int, day: date, days: int = 1) -> Population:
+def generate(
+    seed: int, patients: int, desks: int, day: date, days: int = 1, namespace: int = 0
+) -> Population:
     """The seeded population and its stays, ``patients`` a day for ``days`` days.
 
     Same arguments, same result. Each day's patients are different people, so
-    every person is admitted once.
+    every person is admitted once. ``namespace`` (0..999) makes every code and
+    number of the run distinct from other namespaces, for runs that share one
+    service.
     """
+    if not 0 <= namespace <= 999:
+        raise ValueError("the namespace is 0..999")
+    if patients * days > 99_999:
+        raise ValueError("at most 99 999 patients in one run")
     if patients < 1:
         raise ValueError("a hospital day needs at least one patient")
     if days < 1:
         raise ValueError("a simulation needs at least one day")
     rng = random.Random(f"sscard-hospital-sim/{seed}/{day.isoformat()}")
-    hospitals, desk_list, branches = build_institutions(desks, rng)
+    hospitals, desk_list, branches = build_institutions(desks, rng, namespace)
     dated: list[tuple[Person, date]] = []
     for d in range(days):
         on = day + timedelta(days=d)
         for kind in _choose_kinds(patients, rng):
-            dated.append((_person(len(dated), kind, on, rng), on))
+            dated.append((_person(len(dated), kind, on, rng, namespace), on))
     people = [person for person, _ in dated]
     stays = _stays(dated, desk_list, branches, rng)
     return Population(

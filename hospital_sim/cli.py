@@ -1,0 +1,125 @@
+"""``python -m hospital_sim run``: a simulated hospital day through real terminals and service.
+
+Exit codes: 0 every invariant holds and every patient ended as planned;
+1 an invariant failed or an outcome was unexpected; 2 bad arguments or the
+run could not be set up (the message says what to do).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+EXIT_OK = 0
+EXIT_INVARIANT = 1
+EXIT_SETUP = 2
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="python -m hospital_sim",
+        description="Simulated hospital days: card-only inpatient settlement, end to end.",
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    run = sub.add_parser(
+        "run",
+        help="run a simulated hospital day and write the report",
+        description="Run simulated hospital day(s) through the real terminals and the real "
+        "settlement service, check the invariants, print the summary, write an HTML report.",
+    )
+    run.add_argument("--patients", type=_positive, default=200, help="patients a day (200)")
+    run.add_argument("--desks", type=_positive, default=4, help="registration desks (4)")
+    run.add_argument("--days", type=_positive, default=1, help="simulated days (1)")
+    run.add_argument("--seed", type=int, default=1, help="population seed (1)")
+    run.add_argument(
+        "--readers",
+        choices=("inprocess", "pcsc"),
+        default="inprocess",
+        help="inprocess cards (default) or every desk's card in a real pcscd/vpcd reader",
+    )
+    run.add_argument(
+        "--database-url",
+        help="the service's database (default: a fresh SQLite file in the work directory)",
+    )
+    run.add_argument("--service-url", help="use this running service instead of starting one")
+    run.add_argument("--api-key", help="admin API key of the service given by --service-url")
+    run.add_argument(
+        "--keystore", type=Path, help="issuer key store (default: a fresh one in the work dir)"
+    )
+    run.add_argument("--workdir", type=Path, help="where cards, database and logs go")
+    run.add_argument("--report", type=Path, help="report file (default: WORKDIR/report.html)")
+    run.add_argument(
+        "--from-applications",
+        action="store_true",
+        help="produce the cards through the card-application flow first (issue 8)",
+    )
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console()
+    if args.service_url and not args.api_key:
+        console.print("[red]--service-url needs --api-key (an admin API key of that service)[/red]")
+        return EXIT_SETUP
+    if args.days * args.patients > 99_999:
+        console.print("[red]at most 99 999 patients in one run (--patients × --days)[/red]")
+        return EXIT_SETUP
+    from hospital_sim.run import Options, run
+    from hospital_sim.service import ServiceStartError
+    from hospital_sim.world import provision_cards
+
+    provisioner = provision_cards
+    if args.from_applications:
+        try:
+            from hospital_sim.applications import provision_cards_from_applications
+        except ImportError:
+            console.print(
+                "[red]--from-applications is not available yet: the card-application flow "
+                "(issue 8) has not been built[/red]"
+            )
+            return EXIT_SETUP
+        provisioner = provision_cards_from_applications
+
+    options = Options(
+        patients=args.patients,
+        desks=args.desks,
+        days=args.days,
+        seed=args.seed,
+        readers=args.readers,
+        database_url=args.database_url,
+        service_url=args.service_url,
+        api_key=args.api_key,
+        workdir=args.workdir,
+        report=args.report,
+        keystore=args.keystore,
+    )
+    try:
+        outcome = run(options, console, provisioner=provisioner)
+    except ServiceStartError as exc:
+        console.print(f"[red]the settlement service could not be started:[/red] {exc}")
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")
+        return 130
+    verdict = "[green]all invariants hold[/green]" if outcome.ok else "[red]INVARIANTS FAIL[/red]"
+    console.print(f"{verdict} — {outcome.elapsed_s:.1f} s")
+    console.print(f"report: {outcome.report_path}")
+    return EXIT_OK if outcome.ok else EXIT_INVARIANT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

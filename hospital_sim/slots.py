@@ -1,0 +1,95 @@
+"""The card slot in front of each desk and bank counter: in-process or a real PC/SC reader.
+
+A patient hands the card over, the clerk puts it in the desk's reader, the
+terminal flow talks to it, the card comes out. ``inprocess`` keeps the card
+(``card.icc.VirtualCard`` on its image file) in this process behind
+``terminal.readers.inprocess.InProcessReader``; ``pcsc`` inserts the card image
+into the desk's own virtual reader of the rig (``card.rig``: pcscd + vpcd) and
+the terminal talks to it through pyscard like to any reader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+from terminal.reader import CardConnection
+
+
+class Slot(Protocol):
+    name: str
+
+    def session(self, image: Path) -> contextlib.AbstractContextManager[CardConnection]: ...
+
+    def close(self) -> None: ...
+
+
+class InProcessSlot:
+    """A card reader in this process: the card image is loaded, inserted, used, removed."""
+
+    def __init__(self, name: str) -> None:
+        from terminal.readers.inprocess import InProcessReader
+
+        self.name = name
+        self.reader = InProcessReader(name=name)
+
+    @contextlib.contextmanager
+    def session(self, image: Path) -> Iterator[CardConnection]:
+        from card.icc import VirtualCard
+
+        card = VirtualCard.open(image)
+        self.reader.insert(card)
+        try:
+            with self.reader.connect() as connection:
+                yield connection
+        finally:
+            self.reader.remove()
+
+    def close(self) -> None:
+        self.reader.remove()
+
+
+class PcscSlot:
+    """One reader of the PC/SC rig: the card goes into its vpcd slot for the visit.
+
+    The card is served by a :class:`card.vpcd.VpcdConnector` thread of this
+    process (``card.rig.insert_in_thread``); the terminal reaches it only through
+    pcscd and pyscard, like any reader.
+    """
+
+    def __init__(self, reader: object, name: str) -> None:
+        self.reader = reader  # card.rig.RigReader
+        self.name = name
+        self.reader_name: str = reader.name  # type: ignore[attr-defined]
+
+    @contextlib.contextmanager
+    def session(self, image: Path) -> Iterator[CardConnection]:
+        from card import rig
+        from card.icc import VirtualCard
+        from terminal.readers.pcsc import PcscReader
+
+        inserted = rig.insert_in_thread(VirtualCard.open(image), self.reader.index)  # type: ignore[attr-defined]
+        try:
+            reader = PcscReader(self.reader_name)
+            reader.wait_for_card(timeout=10.0)
+            with reader.connect() as connection:
+                yield connection
+        finally:
+            inserted.remove()
+
+    def close(self) -> None:
+        """Nothing held between visits: each visit removes its card."""
+
+
+def pcsc_slots(names: list[str]) -> dict[str, PcscSlot]:
+    """One rig reader per name (starting pcscd with enough readers when needed)."""
+    from card import rig
+
+    readers = rig.ensure(len(names))
+    return {name: PcscSlot(reader, name) for name, reader in zip(names, readers, strict=False)}
+
+
+def inprocess_slots(names: list[str]) -> dict[str, InProcessSlot]:
+    return {name: InProcessSlot(name) for name in names}

@@ -1,0 +1,286 @@
+"""Bring a planned population to life: institutions, terminals, PSAMs, people, coverage, cards.
+
+Everything goes through the service's HTTP API (``docs/api.md`` §Setup,
+§People and coverage, §Cards) with the admin key, and through the terminal
+flows for what a terminal does (a bank branch reporting a card lost). Nothing
+is written to the service's database directly.
+
+:func:`provision_cards` is the seam issue 8 swaps: today it makes ready-made
+card images with ``card.issue.new_card``; ``--from-applications`` will
+produce them through the card-application flow instead. Both must return the
+same :class:`IssuedCards` mapping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from card.keystore import KeyStore
+from hospital_sim.population import (
+    REGION,
+    SCHEME_RESIDENT,
+    PatientKind,
+    Person,
+    Population,
+)
+from terminal.client import HttpClient, SettlementClient
+from terminal.psam import Psam, Role
+
+#: card number -> path of the card image
+IssuedCards = dict[str, Path]
+
+#: The function that produces the population's cards (issue 8 swaps it).
+CardProvisioner = Callable[[Population, Path, KeyStore], IssuedCards]
+
+
+def card_id_code(region: str, card_factor: bytes) -> str:
+    """Card identification code: region BCD (3) + ``D1 56 00 00 05`` + card factor (card.md EF05)."""
+    return (bytes.fromhex(region) + bytes.fromhex("D156000005") + card_factor).hex().upper()
+
+
+def provision_cards(population: Population, workdir: Path, keystore: KeyStore) -> IssuedCards:
+    """One ready-made card image per card holder (``card.issue.new_card``), in ``workdir/cards``."""
+    from card.issue import new_card
+
+    folder = workdir / "cards"
+    folder.mkdir(parents=True, exist_ok=True)
+    issued: IssuedCards = {}
+    for person in population.people:
+        plan = person.card
+        if plan is None:
+            continue
+        path = folder / f"{plan.card_number}.json"
+        new_card(
+            path,
+            keystore,
+            name=person.name,
+            ssn=person.ssn,
+            card_number=plan.card_number,
+            region=population.region,
+            sex=person.sex,
+            birth_date=person.birth_date,
+            issue_date=plan.issue_date,
+            expiry_date=plan.expiry_date,
+            algorithm=plan.algorithm,
+            card_factor=plan.card_factor,
+            ssse_pin=plan.pin,
+            bank_pin=plan.bank_pin,
+            bank_code=plan.bank.code,
+            insurance_type=person.scheme or SCHEME_RESIDENT,
+            psn_no=person.psn_no,
+        )
+        issued[plan.card_number] = path
+    return issued
+
+
+@dataclass
+class Terminal:
+    """One terminal of one institution: its service client and its PSAM."""
+
+    terminal_id: str
+    institution: str
+    client: SettlementClient
+    psam: Psam
+
+
+@dataclass
+class World:
+    """The provisioned city: terminals by desk / branch code, card images, receipts."""
+
+    population: Population
+    admin: HttpClient
+    desks: dict[str, Terminal]
+    branches: dict[str, Terminal]
+    cards: IssuedCards
+    #: psn_no -> replacement receipt number (lost cards, reported before the day)
+    receipts: dict[str, str] = field(default_factory=dict)
+    #: card number -> the PIN its holder currently knows (changes after a reset)
+    pins: dict[str, str] = field(default_factory=dict)
+
+    def close(self) -> None:
+        for terminal in [*self.desks.values(), *self.branches.values()]:
+            terminal.client.close()
+        self.admin.close()
+
+
+def _person_body(person: Person) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "psn_no": person.psn_no,
+        "psn_name": person.name,
+        "gend": person.sex,
+        "brdy": person.birth_date.isoformat(),
+        "certno": person.ssn,
+        "psn_cert_type": "resident_id",
+        "acct_balance": person.account_balance,
+    }
+    if person.household_register_no:
+        body["household_register_no"] = person.household_register_no
+    if person.document is not None:
+        doc = person.document
+        origin = {"HKG": "hong_kong", "MAC": "macao", "TWN": "taiwan"}.get(doc.country, "foreign")
+        body["origin"] = origin
+        body["documents"] = [{"document_type": doc.kind, "document_number": doc.number}]
+    else:
+        body["origin"] = "mainland"
+    return body
+
+
+def _register_institutions(population: Population, admin: HttpClient) -> None:
+    for hospital in population.hospitals:
+        admin.request(
+            "POST",
+            "/v1/institutions",
+            json={
+                "code": hospital.code,
+                "name": hospital.name,
+                "kind": "hospital",
+                "hospital_level": hospital.level,
+                "pin_service": hospital.pin_service,
+                "region": population.region,
+            },
+        )
+    for branch in population.branches:
+        admin.request(
+            "POST",
+            "/v1/institutions",
+            json={
+                "code": branch.code,
+                "name": branch.name,
+                "kind": "bank_branch",
+                "bank_code": branch.bank.code,
+                "region": population.region,
+            },
+        )
+
+
+def _terminal(
+    admin: HttpClient,
+    url: str,
+    institution: str,
+    terminal_id: str,
+    name: str,
+    psam: Psam,
+) -> Terminal:
+    answer = admin.request(
+        "POST",
+        f"/v1/institutions/{institution}/terminals",
+        json={"terminal_id": terminal_id, "name": name},
+    )
+    return Terminal(terminal_id, institution, SettlementClient(url, answer["api_key"]), psam)
+
+
+def _register_person(admin: HttpClient, person: Person, population: Population) -> None:
+    admin.request("POST", "/v1/people", json=_person_body(person))
+    for period in person.coverage:
+        admin.request(
+            "POST",
+            f"/v1/people/{person.psn_no}/coverage",
+            json={
+                "insutype": period.scheme,
+                "begndate": period.start.isoformat(),
+                "enddate": period.end.isoformat() if period.end else None,
+                "paid": True,
+            },
+        )
+    if person.kind is PatientKind.LAPSED and person.scheme == SCHEME_RESIDENT:
+        # Enrolled for this insurance year but never paid: not covered (settlement.md).
+        last = person.coverage[-1].end
+        if last is not None:
+            start = date(last.year, 7, 1)
+            admin.request(
+                "POST",
+                f"/v1/people/{person.psn_no}/coverage",
+                json={
+                    "insutype": SCHEME_RESIDENT,
+                    "begndate": start.isoformat(),
+                    "enddate": date(start.year + 1, 6, 30).isoformat(),
+                    "paid": False,
+                },
+            )
+    plan = person.card
+    if plan is not None:
+        admin.request(
+            "POST",
+            "/v1/cards",
+            json={
+                "card_no": plan.card_number,
+                "card_id_code": card_id_code(population.region, plan.card_factor),
+                "algorithm": plan.algorithm,
+                "region": population.region,
+                "expiry": plan.expiry_date.isoformat(),
+                "issue_date": plan.issue_date.isoformat(),
+                "bank_code": plan.bank.code,
+                "psn_no": person.psn_no,
+                "status": "active",
+            },
+        )
+
+
+def build_world(
+    population: Population,
+    url: str,
+    admin_key: str,
+    workdir: Path,
+    keystore: KeyStore,
+    *,
+    provisioner: CardProvisioner = provision_cards,
+    progress: Callable[[int], None] | None = None,
+) -> World:
+    """Register everything with the service, cut the PSAMs, make the cards, report the losses."""
+    admin = HttpClient(url, admin_key)
+    _register_institutions(population, admin)
+    desks = {
+        desk.code: _terminal(
+            admin,
+            url,
+            desk.hospital.code,
+            desk.code,
+            f"admission desk {desk.number}",
+            Psam.provision(
+                keystore,
+                desk.hospital.code,
+                Role.HOSPITAL,
+                pin_service=desk.hospital.pin_service,
+                city=REGION,
+            ),
+        )
+        for desk in population.desks
+    }
+    branches = {
+        branch.code: _terminal(
+            admin,
+            url,
+            branch.code,
+            f"{branch.code}-T1",
+            "counter 1",
+            Psam.provision(
+                keystore, branch.code, Role.BANK, bank_code=branch.bank.code, city=REGION
+            ),
+        )
+        for branch in population.branches
+    }
+    cards = provisioner(population, workdir, keystore)
+    world = World(population, admin, desks, branches, cards)
+    for person in population.people:
+        _register_person(admin, person, population)
+        if person.card is not None:
+            world.pins[person.card.card_number] = person.card.pin
+        if progress is not None:
+            progress(1)
+    # Lost cards were reported at a bank branch before the day: the branch's terminal
+    # asks the service to block the card and prints the replacement receipt.
+    for person in population.people:
+        if person.kind is PatientKind.LOST_CARD and person.card is not None:
+            branch = next(
+                (b for b in population.branches if b.bank == person.card.bank),
+                population.branches[0],
+            )
+            answer = branches[branch.code].client.report_loss(
+                person.card.card_number, "lost before admission"
+            )
+            world.receipts[person.psn_no] = answer["replacement_receipt_no"]
+    return world
