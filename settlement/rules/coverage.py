@@ -64,6 +64,21 @@ def insurance_year(day: date) -> tuple[date, date]:
     return date(first_year, 7, 1), date(first_year + 1, 6, 30)
 
 
+def benefit_year(scheme: str, day: date) -> tuple[date, date]:
+    """The year the annual ceiling and "second admission in the same year" count over.
+
+    Project choice (settlement.md says only "annual" / "same year"): the resident scheme (390)
+    counts over its insurance year (1 July – 30 June), the employee scheme (310) over the
+    calendar year.  The service sums a person's settled fund payments and admissions within
+    this year to fill ``SplitRequest.ceiling_used_fen`` and ``prior_admissions_this_year``.
+    """
+    if scheme == "390":
+        return insurance_year(day)
+    if scheme == "310":
+        return date(day.year, 1, 1), date(day.year, 12, 31)
+    raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+
+
 def resident_enrolment(applied_on: date) -> tuple[date, date]:
     """The coverage (start, end) a resident (390) enrolment applied for on ``applied_on`` gives.
 

@@ -255,7 +255,8 @@ def _load_file(path: Path) -> Policy:
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load and validate a policy file; without ``path``, the newest packaged version.
 
-    Raises :class:`PolicyError` with a message naming the file and the bad key.
+    Raises :class:`PolicyError` with a message naming the file and the bad key.  Files are
+    cached by path (a published policy file never changes; a new policy is a new file).
     """
     if path is None:
         versions = available_versions()

@@ -102,7 +102,8 @@ class FeeItem:
 
 @dataclass(frozen=True)
 class SplitRequest:
-    """Everything the split needs about one admission, the person and their year so far.
+    """Everything the split needs about one admission, the person and their year so far
+    (the year as :func:`settlement.rules.coverage.benefit_year` defines it).
 
     ``prior_admissions_this_year`` — settled admissions earlier in the same year (0 for the
     first); ``ceiling_used_fen`` — fund payments already counted against this year's ceiling;

@@ -144,3 +144,25 @@ def test_age_on(birth, day, age):
 def test_age_before_birth_is_an_error():
     with pytest.raises(ValueError, match="before the birth date"):
         age_on(D(2026, 1, 2), D(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("scheme", "day", "year"),
+    [
+        ("310", D(2026, 6, 30), (D(2026, 1, 1), D(2026, 12, 31))),
+        ("310", D(2026, 7, 1), (D(2026, 1, 1), D(2026, 12, 31))),
+        ("390", D(2026, 6, 30), (D(2025, 7, 1), D(2026, 6, 30))),
+        ("390", D(2026, 7, 1), (D(2026, 7, 1), D(2027, 6, 30))),
+    ],
+)
+def test_benefit_year(scheme, day, year):
+    from settlement.rules import benefit_year
+
+    assert benefit_year(scheme, day) == year
+
+
+def test_benefit_year_unknown_scheme():
+    from settlement.rules import benefit_year
+
+    with pytest.raises(ValueError, match="scheme"):
+        benefit_year("999", D(2026, 1, 1))
