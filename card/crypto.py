@@ -191,3 +191,12 @@ def emv_session_key(udk: bytes, atc: int) -> bytes:
 def xor_bytes(a: bytes, b: bytes) -> bytes:
     """Byte-wise XOR of two equal-length strings."""
     return _xor(a, b)
+
+
+def ecb_encryptor(alg: Algorithm, key: bytes):
+    """A reusable ECB encryptor: ``update(block)`` answers at once (ECB has no chaining).
+
+    The card OS keeps one per key so INTERNAL/EXTERNAL AUTHENTICATE avoid
+    building a cipher object per APDU.
+    """
+    return Cipher(_algorithm(alg, key), modes.ECB()).encryptor()

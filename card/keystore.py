@@ -278,4 +278,3 @@ class KeyStore:
             }
         banks = {code: self.bank(code) for code in bank_codes}
         return KeyStore(ssse=ssse, city_keys=city_keys, banks=banks)
-

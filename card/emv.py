@@ -1,0 +1,257 @@
+"""The financial application: EMV 4.3 / PBOC debit (card.md §Financial application).
+
+* SELECT PSE / ADF: :mod:`card.files`.
+* GET PROCESSING OPTIONS ``80 A8 00 00 02 83 00`` (no PDOL) → format 1
+  ``80 06 AIP AFL`` with AIP ``18 00`` (cardholder verification, terminal risk
+  management; no offline data authentication) and AFL ``08 01 03 00``.
+* GET DATA ``80 CA 9F17`` / ``9F36`` / ``9F13`` → the TLV object.
+* VERIFY ``00 20 00 80 08 2L PIN..F`` — plaintext offline PIN, bank PIN.
+* GENERATE AC ``80 AE P1 00 Lc CDOL-data [00]`` → format 1
+  ``80 12 CID ATC(2) AC(8) IAD(7)``. The first GENERATE AC after GPO takes
+  CDOL1 data and answers ARQC (``80``) for a TC or ARQC request, AAC (``00``)
+  for an AAC request; a second takes CDOL2 data and answers TC (``40``) or
+  AAC. Every GENERATE AC increments the ATC and persists it before answering.
+  ``AC = retail_mac(emv_session_key(UDK_AC, ATC), CDOL data || AIP || ATC)``;
+  ``IAD = 06 01 0A 03 CVR1 CVR2 00`` (length, DKI, CVN, CVR): CVR1 bits 8-7
+  the AC type of a second GENERATE AC and 6-5 of the first (00 AAC, 01 TC,
+  10 ARQC); CVR2 ``04`` offline PIN passed, ``02`` offline PIN failed,
+  ``01`` PIN try limit exceeded **(project choice, VIS-like)**.
+* Issuer scripts ``84 24`` / ``84 DC`` / ``84 DA``: :mod:`card.emv_script`;
+  a wrong MAC answers ``6982``, a script without a GENERATE AC (or, on a
+  blank card, without GET CHALLENGE) in this session ``6985``. A successful
+  script on a personalised card sets the last online ATC (``9F13``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from card import pins, tlv
+from card.apdu import Command, check_le
+from card.crypto import emv_session_key, retail_mac
+from card.emv_script import (
+    KEY_TAGS,
+    LIFECYCLE_PERSONALISED,
+    TAG_LIFECYCLE,
+    SecureChannel,
+    parse_pin_block,
+)
+from card.image import LIFECYCLE_BLANK
+from card.image import LIFECYCLE_PERSONALISED as IMAGE_PERSONALISED
+from card.layout import Node
+from card.sw import SW, CardError
+
+if TYPE_CHECKING:
+    from card.chip import Chip
+
+AIP = bytes.fromhex("1800")
+AFL = bytes.fromhex("08010300")
+#: CDOL1: amount, other amount, terminal country, TVR, currency, date, type, UN (29 bytes)
+CDOL1 = bytes.fromhex("9F02069F03069F1A0295055F2A029A039C019F3704")
+CDOL1_LENGTH = 29
+#: CDOL2: authorisation response code, TVR, UN (11 bytes)
+CDOL2 = bytes.fromhex("8A0295059F3704")
+CDOL2_LENGTH = 11
+CID_AAC, CID_TC, CID_ARQC = 0x00, 0x40, 0x80
+GENERATE_AC_RESPONSE_LENGTH = 2 + 1 + 2 + 8 + 7
+
+
+def record_file(chip: Chip, sfi: int) -> Node:
+    """The record file of SFI ``sfi`` in the ADF (created on demand)."""
+    name = f"EMV{sfi}"
+    node = chip.nodes.get(name)
+    if node is None:
+        if name not in chip.image.records:
+            raise CardError(SW.FILE_NOT_FOUND)
+        node = chip.nodes["ADF"].add(Node(name, "EF", sfi=sfi, app="emv", records=name))
+        chip.nodes[name] = node
+    return node
+
+
+def _require_adf(chip: Chip) -> None:
+    if chip.session.current_df.app != "emv":
+        raise CardError(SW.CONDITIONS)
+
+
+def verify_bank_pin(chip: Chip, cmd: Command) -> bytes:
+    _require_adf(chip)
+    session, pin = chip.session, chip.image.bank_pin
+    if not cmd.data:
+        pins.status(pin, session.bank_pin_ok)
+        return b""
+    if len(cmd.data) != 8:
+        raise CardError(SW.WRONG_LENGTH)
+    session.bank_pin_ok = False
+    pins.present(chip.image, pin, parse_pin_block(cmd.data))
+    session.bank_pin_ok = True
+    return b""
+
+
+def get_processing_options(chip: Chip, cmd: Command) -> bytes:
+    _require_adf(chip)
+    if cmd.p1 or cmd.p2:
+        raise CardError(SW.WRONG_P1P2)
+    if cmd.data != b"\x83\x00":
+        raise CardError(SW.WRONG_LENGTH)
+    if chip.image.emv_lifecycle != IMAGE_PERSONALISED:
+        raise CardError(SW.CONDITIONS)
+    session = chip.session
+    session.gpo_done = True
+    session.gen_ac_count = 0
+    return tlv.tlv(0x80, AIP + AFL)
+
+
+def get_data(chip: Chip, cmd: Command) -> bytes:
+    if cmd.data:
+        raise CardError(SW.WRONG_LENGTH)
+    tag = (cmd.p1 << 8) | cmd.p2
+    image = chip.image
+    if tag == 0x9F17:
+        value = bytes((max(image.bank_pin.tries_left, 0),))
+    elif tag == 0x9F36:
+        value = image.atc.to_bytes(2, "big")
+    elif tag == 0x9F13:
+        value = image.last_online_atc.to_bytes(2, "big")
+    else:
+        raise CardError(SW.REF_NOT_FOUND)
+    return tlv.tlv(tag, value)
+
+
+def generate_ac(chip: Chip, cmd: Command) -> bytes:
+    _require_adf(chip)
+    session, image = chip.session, chip.image
+    if not session.gpo_done or session.gen_ac_count >= 2:
+        raise CardError(SW.CONDITIONS)
+    requested = cmd.p1 & 0xC0
+    if cmd.p2 != 0x00 or cmd.p1 & 0x3F or requested == 0xC0:
+        raise CardError(SW.WRONG_P1P2)
+    first = session.gen_ac_count == 0
+    if len(cmd.data) != (CDOL1_LENGTH if first else CDOL2_LENGTH):
+        raise CardError(SW.WRONG_LENGTH)
+    if first:
+        cid = CID_AAC if requested == CID_AAC else CID_ARQC
+    else:
+        if requested == CID_ARQC:
+            raise CardError(SW.WRONG_P1P2)
+        cid = requested
+    check_le(cmd, GENERATE_AC_RESPONSE_LENGTH)
+    udk = image.emv_keys.get("ac")
+    if udk is None or image.atc >= 0xFFFF:
+        raise CardError(SW.CONDITIONS)
+    image.atc += 1
+    image.commit()  # the ATC is spent before the cryptogram leaves the card
+    atc = image.atc.to_bytes(2, "big")
+    ac = retail_mac(emv_session_key(udk, image.atc), cmd.data + AIP + atc)
+    session.last_ac = ac
+    session.gen_ac_count += 1
+    ac_type = {CID_AAC: 0, CID_TC: 1, CID_ARQC: 2}[cid]
+    cvr1 = ac_type << 4 if first else ac_type << 6
+    pin = image.bank_pin
+    cvr2 = (0x04 if session.bank_pin_ok else 0) | (0x01 if pin.blocked else 0)
+    if not session.bank_pin_ok and pin.tries_left < pin.limit:
+        cvr2 |= 0x02
+    iad = bytes((0x06, 0x01, 0x0A, 0x03, cvr1, cvr2, 0x00))
+    return tlv.tlv(0x80, bytes((cid,)) + atc + ac + iad)
+
+
+# --- issuer scripts ---------------------------------------------------------------------
+
+
+def _channel(chip: Chip) -> SecureChannel:
+    session, image = chip.session, chip.image
+    if image.emv_lifecycle == LIFECYCLE_BLANK:
+        smi, smc = image.emv_keys.get("perso_smi"), image.emv_keys.get("perso_smc")
+        freshness = session.challenge
+    else:
+        smi, smc = image.emv_keys.get("smi"), image.emv_keys.get("smc")
+        freshness = session.last_ac
+    if freshness is None:
+        raise CardError(SW.CONDITIONS)
+    if smi is None or smc is None:
+        raise CardError(SW.REF_NOT_FOUND)
+    return SecureChannel.from_keys(smi, smc, image.atc, freshness)
+
+
+def _unwrap(chip: Chip, cmd: Command) -> tuple[SecureChannel, bytes]:
+    _require_adf(chip)
+    if len(cmd.data) < 4:
+        raise CardError(SW.WRONG_LENGTH)
+    channel = _channel(chip)
+    data = channel.unwrap(cmd.header, cmd.data)
+    if data is None:
+        raise CardError(SW.SECURITY_STATUS)
+    return channel, data
+
+
+def _script_done(chip: Chip) -> None:
+    image = chip.image
+    if image.emv_lifecycle != LIFECYCLE_BLANK:
+        image.last_online_atc = image.atc
+    image.commit()
+
+
+def pin_change_unblock(chip: Chip, cmd: Command) -> bytes:
+    if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x02):
+        raise CardError(SW.WRONG_P1P2)
+    if len(cmd.data) != (4 if cmd.p2 == 0x00 else 12):
+        raise CardError(SW.WRONG_LENGTH)
+    channel, data = _unwrap(chip, cmd)
+    pin = chip.image.bank_pin
+    if cmd.p2 == 0x00:
+        pin.tries_left = pin.limit
+    else:
+        digits = parse_pin_block(channel.decipher(data))
+        if digits is None:
+            raise CardError(SW.WRONG_LENGTH)
+        pin.set(digits)
+    _script_done(chip)
+    return b""
+
+
+def script_update_record(chip: Chip, cmd: Command) -> bytes:
+    p2 = cmd.p2
+    sfi = p2 >> 3
+    if p2 & 0x07 != 4 or not 1 <= sfi <= 30:
+        raise CardError(SW.WRONG_P1P2)
+    if cmd.p1 == 0:
+        raise CardError(SW.WRONG_PARAMETERS)
+    _, record = _unwrap(chip, cmd)
+    try:
+        objects = tlv.parse(record)
+    except tlv.TLVError:
+        objects = []
+    if (
+        len(objects) != 1
+        or objects[0][0] != b"\x70"
+        or len(tlv.tlv(0x70, objects[0][1])) != len(record)
+    ):
+        raise CardError(SW.WRONG_LENGTH)
+    image = chip.image
+    image.records.setdefault(f"EMV{sfi}", {})[cmd.p1] = record
+    image.damaged.discard((f"EMV{sfi}", cmd.p1))
+    _script_done(chip)
+    return b""
+
+
+def put_data(chip: Chip, cmd: Command) -> bytes:
+    tag = (cmd.p1 << 8) | cmd.p2
+    if tag not in KEY_TAGS and tag != TAG_LIFECYCLE:
+        raise CardError(SW.REF_NOT_FOUND)
+    channel, value = _unwrap(chip, cmd)
+    image = chip.image
+    if tag in KEY_TAGS:
+        if len(value) != 16:
+            raise CardError(SW.WRONG_LENGTH)
+        image.emv_keys[KEY_TAGS[tag]] = channel.decipher(value)
+    else:
+        if value != LIFECYCLE_PERSONALISED:
+            raise CardError(SW.WRONG_LENGTH)
+        if image.emv_lifecycle != LIFECYCLE_BLANK:
+            raise CardError(SW.CONDITIONS)
+        if not all(k in image.emv_keys for k in KEY_TAGS.values()) or not image.bank_pin.is_set:
+            raise CardError(SW.CONDITIONS)
+        image.emv_lifecycle = IMAGE_PERSONALISED
+        image.emv_keys.pop("perso_smi", None)
+        image.emv_keys.pop("perso_smc", None)
+    _script_done(chip)
+    return b""
