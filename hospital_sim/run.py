@@ -137,7 +137,7 @@ def _run_with_service(
             desk_names = [d.code for d in population.desks]
             branch_names = [b.code for b in population.branches]
             if options.readers == "pcsc":
-                slots = pcsc_slots(desk_names + branch_names)
+                slots = pcsc_slots(desk_names + branch_names, len(desk_names))
             else:
                 slots = inprocess_slots(desk_names + branch_names)
             slots_to_close = list(slots.values())

@@ -52,17 +52,17 @@ class InProcessSlot:
 
 
 class PcscSlot:
-    """One reader of the PC/SC rig: the card goes into its vpcd slot for the visit.
+    """A desk's PC/SC reader: the card goes into a free vpcd reader of the rig for the visit.
 
     The card is served by a :class:`card.vpcd.VpcdConnector` thread of this
-    process (``card.rig.insert_in_thread``); the terminal reaches it only through
-    pcscd and pyscard, like any reader.
+    process (``card.rig.insert_in_thread``, which claims a free rig reader, so
+    concurrent desks and other processes never share a slot); the terminal
+    reaches it only through pcscd and pyscard, like any reader.
     """
 
-    def __init__(self, reader: object, name: str) -> None:
-        self.reader = reader  # card.rig.RigReader
+    def __init__(self, name: str) -> None:
         self.name = name
-        self.reader_name: str = reader.name  # type: ignore[attr-defined]
+        self.readers_used: set[str] = set()
 
     @contextlib.contextmanager
     def session(self, image: Path) -> Iterator[CardConnection]:
@@ -70,9 +70,10 @@ class PcscSlot:
         from card.icc import VirtualCard
         from terminal.readers.pcsc import PcscReader
 
-        inserted = rig.insert_in_thread(VirtualCard.open(image), self.reader.index)  # type: ignore[attr-defined]
+        inserted = rig.insert_in_thread(VirtualCard.open(image))
         try:
-            reader = PcscReader(self.reader_name)
+            self.readers_used.add(inserted.reader.name)
+            reader = PcscReader(inserted.reader.name)
             reader.wait_for_card(timeout=10.0)
             with reader.connect() as connection:
                 yield connection
@@ -83,12 +84,12 @@ class PcscSlot:
         """Nothing held between visits: each visit removes its card."""
 
 
-def pcsc_slots(names: list[str]) -> dict[str, PcscSlot]:
-    """One rig reader per name (starting pcscd with enough readers when needed)."""
+def pcsc_slots(names: list[str], concurrent: int) -> dict[str, PcscSlot]:
+    """PC/SC slots, with pcscd running and at least ``concurrent`` rig readers."""
     from card import rig
 
-    readers = rig.ensure(len(names))
-    return {name: PcscSlot(reader, name) for name, reader in zip(names, readers, strict=False)}
+    rig.ensure(max(1, min(concurrent, rig.MAX_READERS)))
+    return {name: PcscSlot(name) for name in names}
 
 
 def inprocess_slots(names: list[str]) -> dict[str, InProcessSlot]:

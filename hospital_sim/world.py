@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from card.crypto import Algorithm
 from card.keystore import KeyStore
 from hospital_sim.population import (
     REGION,
@@ -44,7 +45,7 @@ def card_id_code(region: str, card_factor: bytes) -> str:
 
 def provision_cards(population: Population, workdir: Path, keystore: KeyStore) -> IssuedCards:
     """One ready-made card image per card holder (``card.issue.new_card``), in ``workdir/cards``."""
-    from card.issue import new_card
+    from card.issue import CardHolder, new_card
 
     folder = workdir / "cards"
     folder.mkdir(parents=True, exist_ok=True)
@@ -56,22 +57,24 @@ def provision_cards(population: Population, workdir: Path, keystore: KeyStore) -
         path = folder / f"{plan.card_number}.json"
         new_card(
             path,
-            keystore,
-            name=person.name,
-            ssn=person.ssn,
-            card_number=plan.card_number,
+            CardHolder(
+                name=person.name,
+                ssn=person.ssn,
+                sex=person.sex,
+                birth_date=person.birth_date,
+            ),
+            keystore=keystore,
+            algorithm=Algorithm(plan.algorithm),
             region=population.region,
-            sex=person.sex,
-            birth_date=person.birth_date,
+            card_number=plan.card_number,
+            card_factor=plan.card_factor,
             issue_date=plan.issue_date,
             expiry_date=plan.expiry_date,
-            algorithm=plan.algorithm,
-            card_factor=plan.card_factor,
-            ssse_pin=plan.pin,
-            bank_pin=plan.bank_pin,
-            bank_code=plan.bank.code,
             insurance_type=person.scheme or SCHEME_RESIDENT,
             psn_no=person.psn_no,
+            bank_code=plan.bank.code,
+            ssse_pin=plan.pin,
+            bank_pin=plan.bank_pin,
         )
         issued[plan.card_number] = path
     return issued

@@ -1,0 +1,87 @@
+"""A small hospital day end to end: real service (uvicorn subprocess, SQLite file), real
+terminal flows, cards in-process and in real pcscd/vpcd readers; invariants and report."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from hospital_sim.ledger import yuan
+from hospital_sim.run import Options, Outcome, run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _check_outcome(outcome: Outcome) -> None:
+    s = outcome.summary
+    failed = [r for r in outcome.invariants if not r.ok]
+    assert not failed, failed
+    assert not s.unexpected, s.unexpected
+    assert outcome.ok
+    # The day did real work of every sort the population planned.
+    assert s.settlements > 0 and s.card_proven > 0
+    assert s.exemptions, "no exemption was settled"
+    assert s.refusals, "nobody was refused"
+    assert s.fund + s.account + s.cash == s.total > 0
+    assert {r.name for r in outcome.invariants} >= {
+        "no admission settled twice",
+        "settlement identities hold",
+        "totals reconcile with the daily report",
+    }
+    # The report: one self-contained file whose figures are the summary's.
+    page = outcome.report_path.read_text(encoding="utf-8")
+    assert outcome.report_path.suffix == ".html"
+    for section in ("per-hour", "money", "refusals", "exemptions", "latency", "invariants"):
+        assert f'id="{section}"' in page
+    assert page.count("<svg") >= 4 and "<script src" not in page
+    embedded = json.loads(re.search(r'id="summary">(.*?)</script>', page, re.DOTALL).group(1))
+    assert embedded == json.loads(json.dumps(s.as_json()))
+    assert f'data-key="settlements">{s.settlements}<' in page
+    assert f'data-key="total">{yuan(s.total)}<' in page
+    assert sum(embedded["per_hour"].values()) == s.settlements
+    assert "All invariants hold." in page
+
+
+def test_small_day_in_process(tmp_path):
+    console = Console(record=True, width=150)
+    outcome = run(Options(patients=30, desks=3, seed=11, workdir=tmp_path / "run"), console)
+    _check_outcome(outcome)
+    text = console.export_text()
+    assert "Hospital day summary" in text and yuan(outcome.summary.total) in text
+    assert (tmp_path / "run" / "settlement.db").exists()
+
+
+@pytest.mark.pcsc
+def test_small_day_on_pcscd_vpcd(tmp_path, pcsc_rig):
+    outcome = run(
+        Options(patients=12, desks=2, seed=5, readers="pcsc", workdir=tmp_path / "run"),
+        Console(record=True, width=150),
+    )
+    _check_outcome(outcome)
+
+
+def test_cli_rejects_bad_arguments_without_traceback():
+    proc = subprocess.run(
+        [sys.executable, "-m", "hospital_sim", "run", "--patients", "0"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "hospital_sim", "run", "--service-url", "http://127.0.0.1:9"],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "--api-key" in proc.stdout
