@@ -404,6 +404,40 @@ def _try_claim(reader: RigReader) -> ReaderClaim | None:
     return ReaderClaim(reader, handle)
 
 
+def wait_until_empty(name: str, timeout: float = 3.0) -> bool:
+    """Wait until pcscd reports no card in reader ``name``; False on timeout.
+
+    A card whose connection just closed still looks present until pcscd's next
+    poll (up to 400 ms); a new card connecting in that window would be served
+    the old card's state.  Without pyscard or pcscd there is nothing to wait for.
+    """
+    try:
+        from smartcard import scard
+    except ImportError:
+        time.sleep(0.5)
+        return True
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        return True
+    try:
+        deadline = time.monotonic() + timeout
+        state = scard.SCARD_STATE_UNAWARE
+        while True:
+            hresult, states = scard.SCardGetStatusChange(context, 0, [(name, state)])
+            if hresult != scard.SCARD_S_SUCCESS:
+                return True  # unknown reader or no pcscd: nothing stale to wait for
+            _name, event, _atr = states[0]
+            if not event & scard.SCARD_STATE_PRESENT:
+                return True
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            state = event & ~scard.SCARD_STATE_CHANGED
+            scard.SCardGetStatusChange(context, int(min(left, 1.0) * 1000), [(name, state)])
+    finally:
+        scard.SCardReleaseContext(context)
+
+
 def claimed_by(index: int) -> int | None:
     """Pid holding reader ``index``, or None when it is free."""
     path = RUN_DIR / f"reader-{index}.lock"
@@ -438,7 +472,17 @@ def find_reader(which: int | str | None, n: int | None = None) -> RigReader | No
 
 
 def claim(which: int | str | None = None, n: int | None = None) -> ReaderClaim:
-    """Claim the named reader, or the first free one; RigError if it is (they are) taken."""
+    """Claim the named reader, or the first free one; RigError if it is (they are) taken.
+
+    Returns once pcscd has noticed that the previous card left the reader.
+    """
+    claimed = _claim(which, n)
+    if claimed.reader.index >= 0:
+        wait_until_empty(claimed.reader.name)
+    return claimed
+
+
+def _claim(which: int | str | None, n: int | None) -> ReaderClaim:
     reader = find_reader(which, n)
     if reader is not None:
         taken = _try_claim(reader)
