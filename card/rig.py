@@ -587,7 +587,7 @@ def insert(
         process.kill()
         process.wait()
         raise RigError(f"the card process did not insert the card: {event}")
-    found = RigReader(int(event["index"]), str(event["reader"]), int(event["port"]))
+    found = RigReader(int(event["index"]), str(event["name"]), int(event["port"]))
     return InsertedCard(found, process=process)
 
 
