@@ -1,0 +1,427 @@
+"""The HTTP API (docs/api.md): translates requests into calls of the domain modules.
+
+Every mutating endpoint goes through :meth:`Service.mutate` (Idempotency-Key,
+one write transaction, response recorded with the effects). Handlers are
+plain functions run in the thread pool; the database work is synchronous.
+"""
+
+import logging
+from datetime import date
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+
+from settlement import cards, inpatient, people, proof, reconciliation
+from settlement.authority import (
+    ADMIN,
+    BANK_BRANCH,
+    CARD_CENTRE,
+    HOSPITAL,
+    pin_authority,
+    require_role,
+)
+from settlement.config import Settings
+from settlement.db import as_utc, utcnow
+from settlement.models import T_API_KEY, T_CARD, T_INSTITUTION, T_PROBE, T_TERMINAL
+from settlement.problems import Problem
+from settlement.schemas import (
+    AccountCreditIn,
+    AdmissionIn,
+    CardActionIn,
+    CardIn,
+    ChallengeIn,
+    CoverageIn,
+    EnrolmentIn,
+    FeeUploadIn,
+    InstitutionIn,
+    PasswordCheckIn,
+    PersonIn,
+    PinOperationIn,
+    PreSettlementIn,
+    QueryPasswordIn,
+    ReversalIn,
+    SettlementIn,
+    TerminalIn,
+)
+from settlement.security import new_api_key
+from settlement.service import Outcome, Principal, Service, audit, is_busy
+
+log = logging.getLogger("settlement")
+PROBLEM_JSON = "application/problem+json"
+
+
+def _problem_response(problem: Problem) -> JSONResponse:
+    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON)
+
+
+def _respond(outcome: Outcome) -> JSONResponse:
+    headers = {"Idempotent-Replay": "true"} if outcome.replay else None
+    media = PROBLEM_JSON if outcome.status >= 400 else "application/json"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+
+
+def principal_of(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    """The caller, from ``Authorization: Bearer <key>`` or ``X-Api-Key``."""
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    return request.app.state.service.authenticate(key)
+
+
+Caller = Annotated[Principal, Depends(principal_of)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
+    svc = service or Service(settings or Settings.from_env())
+    app = FastAPI(title="sscard settlement service", version="1", docs_url="/v1/docs",
+                  openapi_url="/v1/openapi.json")
+    app.state.service = svc
+    tz = svc.settings.tz
+
+    @app.exception_handler(Problem)
+    async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
+        return _problem_response(problem)
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in error.errors()
+        ]
+        problem = Problem(422, "validation_error", "the request body or parameters are invalid",
+                          extra={"errors": errors})
+        return _problem_response(problem)
+
+    @app.exception_handler(OperationalError)
+    async def _on_db(_request: Request, error: OperationalError) -> JSONResponse:
+        if is_busy(error):
+            return _problem_response(Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key"))
+        log.exception("database error")
+        return _problem_response(Problem(500, "internal_error", "database error"))
+
+    def mutate(request: Request, principal: Principal, key: str | None, payload: Any, operation, status: int = 200):
+        def run(conn):
+            return status, operation(conn)
+
+        return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run))
+
+    def guard(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
+        """Role check for reads: refusals are audited too."""
+        try:
+            require_role(principal, *roles, action=action, subject=subject)
+        except Problem as problem:
+            svc.audit_refusal(principal, problem)
+            raise
+
+    # --- health and baseline -----------------------------------------------------------
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        with svc.db.read() as conn:
+            conn.execute(sa.select(1))
+        return {"status": "ok", "database": svc.db.dialect, "policy_version": svc.policy.version}
+
+    @app.post("/v1/probe", status_code=201)
+    def probe(principal: Caller) -> JSONResponse:
+        with svc.db.write() as conn:
+            new = conn.execute(T_PROBE.insert().values(at=utcnow(), key_id=principal.key_id))
+        return JSONResponse({"id": new.inserted_primary_key[0]}, status_code=201)
+
+    # --- institutions and terminals ------------------------------------------------------
+
+    @app.post("/v1/institutions", status_code=201)
+    def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey):
+        def op(conn):
+            require_role(principal, ADMIN, action="institution.create", subject=body.code)
+            return insert_institution(conn, principal, body)
+
+        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
+
+    @app.get("/v1/institutions/{code}")
+    def get_institution(code: str, principal: Caller):
+        if not principal.is_admin and principal.institution_code != code:
+            raise Problem(404, "not_found", f"institution {code} not found")
+        with svc.db.read() as conn:
+            row = conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == code)).first()
+        if row is None:
+            raise Problem(404, "not_found", f"institution {code} not found")
+        return institution_view(row)
+
+    @app.post("/v1/institutions/{code}/terminals", status_code=201)
+    def create_terminal(code: str, body: TerminalIn, request: Request, principal: Caller, key: IdemKey):
+        def op(conn):
+            require_role(principal, ADMIN, action="terminal.create", subject=body.terminal_id)
+            return insert_terminal(conn, principal, code, body.terminal_id, body.name)
+
+        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
+
+    # --- people ------------------------------------------------------------------------
+
+    @app.post("/v1/people", status_code=201)
+    def register_person(body: PersonIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: people.register_person(conn, principal, body, utcnow()), 201)
+
+    def _lookup(principal: Principal, psn_no: str | None, card_no, certno, on: date | None) -> dict:
+        day = on or utcnow().astimezone(tz).date()
+        privileged = principal.role in (CARD_CENTRE, ADMIN)
+        with svc.db.read() as conn:
+            psn = psn_no or people.find_psn_no(conn, card_no=card_no, certno=certno)
+            return people.person_info(conn, psn, day, privileged=privileged)
+
+    @app.get("/v1/people/{psn_no}")
+    def person_1101(psn_no: str, principal: Caller, on: date | None = None):
+        return _lookup(principal, psn_no, None, None, on)
+
+    @app.get("/v1/people")
+    def person_1101_by(principal: Caller, card_no: str | None = None, certno: str | None = None,
+                       on: date | None = None):
+        return _lookup(principal, None, card_no, certno, on)
+
+    @app.post("/v1/people/{psn_no}/coverage", status_code=201)
+    def add_coverage(psn_no: str, body: CoverageIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()), 201)
+
+    @app.post("/v1/people/{psn_no}/resident-enrolment", status_code=201)
+    def enrol(psn_no: str, body: EnrolmentIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()), 201)
+
+    @app.post("/v1/people/{psn_no}/account-credits", status_code=201)
+    def credit(psn_no: str, body: AccountCreditIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()), 201)
+
+    @app.post("/v1/people/{psn_no}/query-password")
+    def query_password(psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey):
+        # The passwords themselves never reach the idempotency record: hash them out.
+        payload = {"mode": body.mode, "digest": _digest(body.old_password, body.new_password)}
+        return mutate(request, principal, key, payload,
+                      lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()))
+
+    @app.post("/v1/people/{psn_no}/query-password/verification")
+    def query_password_check(psn_no: str, body: PasswordCheckIn, principal: Caller):
+        guard(principal, CARD_CENTRE, BANK_BRANCH, ADMIN, action="query_password.verify", subject=psn_no)
+        with svc.db.read() as conn:
+            return {"psn_no": psn_no, "valid": people.check_query_password(conn, psn_no, body.password)}
+
+    # --- cards -------------------------------------------------------------------------
+
+    @app.post("/v1/cards", status_code=201)
+    def register_card(body: CardIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: cards.register_card(conn, principal, body, utcnow()), 201)
+
+    @app.get("/v1/cards/{card_no}")
+    def card_status(card_no: str, principal: Caller):
+        with svc.db.read() as conn:
+            card = proof.load_card(conn, card_no)
+            return cards.card_view(card, utcnow().astimezone(tz).date())
+
+    @app.post("/v1/cards/{card_no}/collection")
+    def collect(card_no: str, request: Request, principal: Caller, key: IdemKey, body: CardActionIn | None = None):
+        body = body or CardActionIn()
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: cards.collect_card(conn, principal, card_no, body, utcnow()))
+
+    @app.post("/v1/cards/{card_no}/loss")
+    def loss(card_no: str, request: Request, principal: Caller, key: IdemKey, body: CardActionIn | None = None):
+        body = body or CardActionIn()
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: cards.report_loss(conn, principal, card_no, body, utcnow()))
+
+    @app.post("/v1/cards/{card_no}/replacement", status_code=201)
+    def replacement(card_no: str, body: CardIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: cards.replace_card(conn, principal, card_no, body, utcnow()), 201)
+
+    @app.post("/v1/cards/{card_no}/cancellation")
+    def cancellation(card_no: str, request: Request, principal: Caller, key: IdemKey,
+                     body: CardActionIn | None = None):
+        body = body or CardActionIn()
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: cards.cancel_card(conn, principal, card_no, body, utcnow()))
+
+    # --- PIN operations ------------------------------------------------------------------
+
+    @app.post("/v1/pin-operations", status_code=201)
+    def pin_operation(body: PinOperationIn, request: Request, principal: Caller, key: IdemKey):
+        def op(conn):
+            bank_code = conn.execute(
+                sa.select(T_CARD.c.bank_code).where(T_CARD.c.card_no == body.card_no)
+            ).first()
+            if bank_code is None:
+                raise Problem(404, "card_unknown", f"card {body.card_no} is not registered")
+            action = f"pin.{body.pin}.{body.operation}"
+            decision = pin_authority(principal, body.pin, body.operation, bank_code[0])
+            if not decision.allowed:
+                raise Problem(403, "not_entitled", decision.reason, audit=(action, body.card_no))
+            now = utcnow()
+            audit_id = audit(conn, principal, action, body.card_no, outcome="ok",
+                             detail={"result": body.result, "sw": body.sw}, at=now)
+            return {"audit_id": audit_id, "allowed": True, "card_no": body.card_no,
+                    "pin": body.pin, "operation": body.operation, "result": body.result}
+
+        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
+
+    @app.get("/v1/pin-authority")
+    def pin_authority_check(principal: Caller, card_no: str, pin: str, operation: str):
+        with svc.db.read() as conn:
+            card = proof.load_card(conn, card_no)
+        decision = pin_authority(principal, pin, operation, card.bank_code)
+        return {"allowed": decision.allowed, "code": None if decision.allowed else "not_entitled",
+                "reason": decision.reason}
+
+    # --- card-present proof and the inpatient flow ---------------------------------------
+
+    @app.post("/v1/challenges", status_code=201)
+    def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey):
+        def op(conn):
+            require_role(principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no)
+            now = utcnow()
+            return proof.issue_challenge(conn, principal, body.card_no, body.purpose, now,
+                                         now.astimezone(tz).date(), svc.settings.challenge_ttl_s)
+
+        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
+
+    @app.post("/v1/admissions", status_code=201)
+    def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz), 201)
+
+    @app.get("/v1/admissions/{mdtrt_id}")
+    def get_admission(mdtrt_id: str, principal: Caller):
+        guard(principal, HOSPITAL, ADMIN, action="admission.read", subject=mdtrt_id)
+        with svc.db.read() as conn:
+            return inpatient.admission_view(conn, inpatient.load_admission(conn, principal, mdtrt_id))
+
+    @app.get("/v1/admissions")
+    def list_admissions(principal: Caller, status: str | None = None, psn_no: str | None = None,
+                        limit: Annotated[int, Query(ge=1, le=500)] = 100):
+        guard(principal, HOSPITAL, ADMIN, action="admission.list")
+        from settlement.models import T_ADMISSION
+
+        stmt = sa.select(T_ADMISSION).order_by(T_ADMISSION.c.created_at.desc()).limit(limit)
+        if not principal.is_admin:
+            stmt = stmt.where(T_ADMISSION.c.institution_code == principal.institution_code)
+        if status:
+            stmt = stmt.where(T_ADMISSION.c.status == status)
+        if psn_no:
+            stmt = stmt.where(T_ADMISSION.c.psn_no == psn_no)
+        with svc.db.read() as conn:
+            return {"admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]}
+
+    @app.post("/v1/admissions/{mdtrt_id}/fees")
+    def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()))
+
+    @app.post("/v1/admissions/{mdtrt_id}/pre-settlement")
+    def pre_settlement(mdtrt_id: str, principal: Caller, body: PreSettlementIn | None = None):
+        body = body or PreSettlementIn()
+        with svc.db.read() as conn:
+            return inpatient.pre_settle(conn, principal, mdtrt_id, body.acct_used_flag, svc.policy)
+
+    @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201)
+    def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey):
+        return mutate(
+            request, principal, key, body.model_dump(mode="json"),
+            lambda conn: inpatient.settle(conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz),
+            201,
+        )
+
+    @app.get("/v1/settlements/{setl_id}")
+    def get_settlement(setl_id: str, principal: Caller):
+        guard(principal, HOSPITAL, ADMIN, action="settlement.read", subject=setl_id)
+        with svc.db.read() as conn:
+            return inpatient.settlement_view(inpatient.load_settlement(conn, principal, setl_id))
+
+    @app.post("/v1/settlements/{setl_id}/reversal", status_code=201)
+    def reversal(setl_id: str, request: Request, principal: Caller, key: IdemKey, body: ReversalIn | None = None):
+        body = body or ReversalIn()
+        return mutate(request, principal, key, body.model_dump(mode="json"),
+                      lambda conn: inpatient.reverse(conn, principal, setl_id, body.reason, utcnow(), tz), 201)
+
+    # --- reports -----------------------------------------------------------------------
+
+    @app.get("/v1/reports/daily")
+    def daily(principal: Caller, date: date, institution: str | None = None):
+        guard(principal, HOSPITAL, ADMIN, action="report.daily", subject=institution)
+        if not principal.is_admin:
+            if institution and institution != principal.institution_code:
+                raise Problem(404, "not_found", f"institution {institution} not found")
+            institution = principal.institution_code
+        with svc.db.read() as conn:
+            if institution:
+                return reconciliation.daily_report(conn, institution, date)
+            return reconciliation.all_reports(conn, date)
+
+    return app
+
+
+def _digest(*parts: str | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for part in parts:
+        h.update((part or "").encode() + b"\0")
+    return h.hexdigest()
+
+
+def institution_view(row) -> dict:
+    return {
+        "code": row.code,
+        "name": row.name,
+        "kind": row.kind,
+        "hospital_level": row.hospital_level,
+        "pin_service": bool(row.pin_service),
+        "bank_code": row.bank_code,
+        "region": row.region,
+        "created_at": as_utc(row.created_at).isoformat(),
+    }
+
+
+def insert_institution(conn, principal: Principal | None, body: InstitutionIn) -> dict:
+    exists = conn.execute(sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == body.code)).first()
+    if exists:
+        raise Problem(409, "conflict", f"institution {body.code} already exists")
+    now = utcnow()
+    conn.execute(T_INSTITUTION.insert().values(**body.model_dump(), created_at=now))
+    audit(conn, principal, "institution.create", body.code, detail={"kind": body.kind}, at=now)
+    return institution_view(conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == body.code)).one())
+
+
+def insert_terminal(conn, principal: Principal | None, institution_code: str, terminal_id: str, name: str) -> dict:
+    inst = conn.execute(sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == institution_code)).first()
+    if inst is None:
+        raise Problem(404, "not_found", f"institution {institution_code} not found")
+    if conn.execute(sa.select(T_TERMINAL.c.terminal_id).where(T_TERMINAL.c.terminal_id == terminal_id)).first():
+        raise Problem(409, "conflict", f"terminal {terminal_id} already exists")
+    now = utcnow()
+    conn.execute(T_TERMINAL.insert().values(terminal_id=terminal_id, institution_code=institution_code,
+                                            name=name, created_at=now))
+    key = new_api_key()
+    conn.execute(T_API_KEY.insert().values(key_id=key.key_id, secret_hash=key.secret_hash, role="terminal",
+                                           institution_code=institution_code, terminal_id=terminal_id,
+                                           name=name, created_at=now))
+    audit(conn, principal, "terminal.create", terminal_id, detail={"key_id": key.key_id}, at=now)
+    return {"terminal_id": terminal_id, "institution": institution_code, "key_id": key.key_id,
+            "api_key": key.api_key}
+
+
+def insert_admin_key(conn, name: str) -> dict:
+    now = utcnow()
+    key = new_api_key()
+    conn.execute(T_API_KEY.insert().values(key_id=key.key_id, secret_hash=key.secret_hash, role="admin",
+                                           name=name, created_at=now))
+    audit(conn, None, "admin.bootstrap", key.key_id, detail={"name": name}, at=now)
+    return {"key_id": key.key_id, "api_key": key.api_key}

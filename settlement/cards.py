@@ -1,0 +1,178 @@
+"""Cards: registration by the card centre, collection, loss, replacement, cancellation.
+
+issuance.md / settlement.md §Card states: ``issued`` → ``active`` (collected)
+→ ``lost`` (reported) → ``replaced`` (new card active) or ``cancelled``. A
+duplicate issuance cancels the old card first. Reporting a loss blocks the
+card at once and gives a replacement receipt number, which is the evidence of
+the lost-card exemption while the replacement is pending.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
+from settlement.db import as_utc
+from settlement.models import T_CARD
+from settlement.people import load_person
+from settlement.problems import Problem
+from settlement.proof import load_card, parse_card_id_code
+from settlement.schemas import CardActionIn, CardIn
+from settlement.service import Principal, audit
+
+
+def card_view(card: Row, today: date) -> dict:
+    return {
+        "card_no": card.card_no,
+        "card_id_code": card.card_id_code,
+        "algorithm": card.algorithm,
+        "region": card.region,
+        "psn_no": card.psn_no,
+        "status": card.status,
+        "expiry": card.expiry.isoformat(),
+        "expired": card.expiry < today,
+        "issue_date": card.issue_date.isoformat() if card.issue_date else None,
+        "bank_code": card.bank_code,
+        "replaces_card_no": card.replaces_card_no,
+        "replaced_by": card.replaced_by,
+        "lost_at": as_utc(card.lost_at).isoformat() if card.lost_at else None,
+    }
+
+
+def _insert_card(conn: Connection, body: CardIn, psn_no: str, now: datetime, replaces: str | None) -> None:
+    parse_card_id_code(body.card_id_code, body.region)
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                T_CARD.insert().values(
+                    card_no=body.card_no,
+                    card_id_code=body.card_id_code.upper(),
+                    algorithm=body.algorithm,
+                    region=body.region,
+                    psn_no=psn_no,
+                    status=body.status,
+                    issue_date=body.issue_date,
+                    expiry=body.expiry,
+                    bank_code=body.bank_code,
+                    replaces_card_no=replaces,
+                    collected_at=now if body.status == "active" else None,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    except IntegrityError:
+        raise Problem(
+            409, "conflict", f"card {body.card_no} or its identification code is already registered"
+        ) from None
+
+
+def register_card(conn: Connection, principal: Principal, body: CardIn, now: datetime) -> dict:
+    """Register a card; a person's other issued / active card is cancelled first."""
+    require_role(principal, CARD_CENTRE, ADMIN, action="card.register", subject=body.card_no)
+    if not body.psn_no:
+        raise Problem(422, "validation_error", "psn_no is required to register a card")
+    load_person(conn, body.psn_no, lock=True)
+    previous = conn.execute(
+        sa.select(T_CARD.c.card_no).where(
+            T_CARD.c.psn_no == body.psn_no, T_CARD.c.status.in_(("issued", "active"))
+        )
+    ).scalars().all()
+    for old in previous:
+        conn.execute(
+            T_CARD.update().where(T_CARD.c.card_no == old).values(status="cancelled", updated_at=now)
+        )
+        audit(conn, principal, "card.cancel", old, detail={"reason": "duplicate issuance",
+                                                          "new_card": body.card_no}, at=now)
+    _insert_card(conn, body, body.psn_no, now, None)
+    audit(conn, principal, "card.register", body.card_no, detail={"psn_no": body.psn_no}, at=now)
+    view = card_view(load_card(conn, body.card_no), now.date())
+    view["cancelled_card_no"] = previous[0] if previous else None
+    return view
+
+
+def _lock_card(conn: Connection, card_no: str) -> Row:
+    stmt = sa.select(T_CARD).where(T_CARD.c.card_no == card_no)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    card = conn.execute(stmt).first()
+    if card is None:
+        raise Problem(404, "card_unknown", f"card {card_no} is not registered")
+    return card
+
+
+def collect_card(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+    """Issuance step 7: the holder collects the card; a replaced lost card becomes ``replaced``."""
+    require_role(principal, CARD_CENTRE, BANK_BRANCH, action="card.collect", subject=card_no)
+    card = _lock_card(conn, card_no)
+    if card.status != "issued":
+        raise Problem(409, "card_state", f"card {card_no} is {card.status}, not waiting for collection")
+    conn.execute(
+        T_CARD.update().where(T_CARD.c.card_no == card_no).values(
+            status="active", collected_at=now, updated_at=now
+        )
+    )
+    if card.replaces_card_no:
+        conn.execute(
+            T_CARD.update()
+            .where(T_CARD.c.card_no == card.replaces_card_no, T_CARD.c.status == "lost")
+            .values(status="replaced", replaced_by=card_no, updated_at=now)
+        )
+    audit(conn, principal, "card.collect", card_no, detail={"collected_by": body.collected_by}, at=now)
+    return card_view(load_card(conn, card_no), now.date())
+
+
+def report_loss(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+    """Block the card at once and issue the replacement receipt number."""
+    require_role(principal, CARD_CENTRE, BANK_BRANCH, action="card.loss", subject=card_no)
+    card = _lock_card(conn, card_no)
+    if card.status not in ("issued", "active"):
+        raise Problem(409, "card_state", f"card {card_no} is {card.status}; only a usable card can be reported lost")
+    receipt = f"RR{now:%Y%m%d}{secrets.token_hex(5).upper()}"
+    conn.execute(
+        T_CARD.update().where(T_CARD.c.card_no == card_no).values(
+            status="lost", lost_at=now, replacement_receipt_no=receipt, updated_at=now
+        )
+    )
+    audit(conn, principal, "card.loss", card_no, detail={"receipt": receipt, "reason": body.reason}, at=now)
+    return {"card_no": card_no, "status": "lost", "replacement_receipt_no": receipt,
+            "lost_at": now.isoformat()}
+
+
+def replace_card(conn: Connection, principal: Principal, card_no: str, body: CardIn, now: datetime) -> dict:
+    """Register the replacement of a lost card (the old card becomes ``replaced`` when it is collected)."""
+    require_role(principal, CARD_CENTRE, ADMIN, action="card.replace", subject=card_no)
+    old = _lock_card(conn, card_no)
+    if old.status != "lost":
+        raise Problem(409, "card_state", f"card {card_no} is {old.status}; only a lost card is replaced")
+    if body.psn_no and body.psn_no != old.psn_no:
+        raise Problem(422, "validation_error", "the replacement must belong to the same person")
+    _insert_card(conn, body, old.psn_no, now, card_no)
+    if body.status == "active":
+        conn.execute(
+            T_CARD.update().where(T_CARD.c.card_no == card_no).values(
+                status="replaced", replaced_by=body.card_no, updated_at=now
+            )
+        )
+    else:
+        conn.execute(
+            T_CARD.update().where(T_CARD.c.card_no == card_no).values(replaced_by=body.card_no, updated_at=now)
+        )
+    audit(conn, principal, "card.replace", card_no, detail={"new_card": body.card_no}, at=now)
+    return card_view(load_card(conn, body.card_no), now.date())
+
+
+def cancel_card(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+    require_role(principal, CARD_CENTRE, ADMIN, action="card.cancel", subject=card_no)
+    card = _lock_card(conn, card_no)
+    if card.status in ("cancelled", "replaced"):
+        raise Problem(409, "card_state", f"card {card_no} is already {card.status}")
+    conn.execute(
+        T_CARD.update().where(T_CARD.c.card_no == card_no).values(status="cancelled", updated_at=now)
+    )
+    audit(conn, principal, "card.cancel", card_no, detail={"reason": body.reason}, at=now)
+    return card_view(load_card(conn, card_no), now.date())

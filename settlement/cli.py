@@ -1,0 +1,210 @@
+"""``python -m settlement``: migrate, serve, and the admin commands (docs/api.md §CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from datetime import date, datetime
+
+from settlement.config import Settings, default_database_url
+
+
+def _db_url(args) -> str:
+    return args.database_url or default_database_url()
+
+
+def cmd_migrate(args) -> int:
+    from settlement.migrate import upgrade
+
+    upgrade(_db_url(args))
+    print(f"database at {_redact(_db_url(args))} is at the newest schema")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    url = _db_url(args)
+    os.environ["SSCARD_DATABASE_URL"] = url  # the workers read it
+    if args.migrate:
+        from settlement.migrate import upgrade
+
+        upgrade(url)
+    uvicorn.run(
+        "settlement.asgi:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=args.access_log,
+    )
+    return 0
+
+
+def _with_db(args, fn):
+    from settlement.db import Database
+
+    db = Database(_db_url(args))
+    try:
+        with db.write() as conn:
+            return fn(conn)
+    finally:
+        db.dispose()
+
+
+def _fail(problem) -> int:
+    print(f"error: {problem.detail} ({problem.code})", file=sys.stderr)
+    return 1
+
+
+def cmd_bootstrap_admin(args) -> int:
+    from settlement.app import insert_admin_key
+
+    result = _with_db(args, lambda conn: insert_admin_key(conn, args.name))
+    print(json.dumps(result) if args.json else result["api_key"])
+    return 0
+
+
+def cmd_create_institution(args) -> int:
+    from pydantic import ValidationError
+
+    from settlement.app import insert_institution
+    from settlement.problems import Problem
+    from settlement.schemas import InstitutionIn
+
+    try:
+        body = InstitutionIn(code=args.code, name=args.name or args.code, kind=args.kind,
+                             hospital_level=args.level, pin_service=args.pin_service,
+                             bank_code=args.bank_code, region=args.region)
+        result = _with_db(args, lambda conn: insert_institution(conn, None, body))
+    except ValidationError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Problem as problem:
+        return _fail(problem)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_create_terminal(args) -> int:
+    from settlement.app import insert_terminal
+    from settlement.problems import Problem
+
+    try:
+        result = _with_db(args, lambda conn: insert_terminal(conn, None, args.institution, args.terminal_id,
+                                                             args.name))
+    except Problem as problem:
+        return _fail(problem)
+    print(json.dumps(result) if args.json else result["api_key"])
+    return 0
+
+
+def cmd_report(args) -> int:
+    from settlement import reconciliation
+    from settlement.db import Database
+
+    day = date.fromisoformat(args.date) if args.date else datetime.now(Settings.from_env().tz).date()
+    db = Database(_db_url(args))
+    try:
+        with db.read() as conn:
+            if args.institution:
+                report = reconciliation.daily_report(conn, args.institution, day)
+                reports = [report]
+            else:
+                report = reconciliation.all_reports(conn, day)
+                reports = report["institutions"]
+            ledger = reconciliation.ledger_check(conn) if args.ledger else None
+    finally:
+        db.dispose()
+    if args.json:
+        if ledger is not None:
+            report = {**report, "ledger": ledger}
+        print(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        _print_reports(day, reports, ledger)
+    ok = all(r["balanced"] for r in reports) and (ledger is None or ledger["ok"])
+    return 0 if ok else 3
+
+
+def _yuan(fen: int) -> str:
+    sign = "-" if fen < 0 else ""
+    fen = abs(fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def _print_reports(day: date, reports: list[dict], ledger: dict | None) -> None:
+    fields = ["medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
+              "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt"]
+    print(f"Daily reconciliation {day.isoformat()} (amounts in yuan)")
+    for report in reports:
+        print(f"\n{report['institution']}: {'BALANCED' if report['balanced'] else 'NOT BALANCED'}")
+        print(f"  {'':14}{'count':>8}" + "".join(f"{f:>20}" for f in fields))
+        for label in ("settlements", "reversals", "net"):
+            row = report[label]
+            print(f"  {label:14}{row['count']:>8}" + "".join(f"{_yuan(row[f]):>20}" for f in fields))
+        failed = [name for name, ok in report["checks"].items() if not ok]
+        if failed:
+            print(f"  failed checks: {', '.join(failed)}")
+    if not reports:
+        print("(no hospitals)")
+    if ledger is not None:
+        print(f"\nledger: {'OK' if ledger['ok'] else 'PROBLEMS'}")
+        for problem in ledger["problems"][:50]:
+            print(f"  {problem}")
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m settlement", description="sscard settlement service")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument("--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME")
+        p.set_defaults(func=fn)
+        return p
+
+    add("migrate", cmd_migrate, "apply the database migrations")
+    p = add("serve", cmd_serve, "run the HTTP service under uvicorn")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--log-level", default="warning")
+    p.add_argument("--access-log", action="store_true")
+    p.add_argument("--no-migrate", dest="migrate", action="store_false",
+                   help="do not apply migrations before serving")
+    p = add("bootstrap-admin", cmd_bootstrap_admin, "create an admin API key and print it")
+    p.add_argument("--name", default="admin")
+    p.add_argument("--json", action="store_true")
+    p = add("create-institution", cmd_create_institution, "create an institution")
+    p.add_argument("code")
+    p.add_argument("--kind", required=True, choices=["hospital", "pharmacy", "bank_branch", "card_centre"])
+    p.add_argument("--name")
+    p.add_argument("--level", type=int)
+    p.add_argument("--pin-service", action="store_true")
+    p.add_argument("--bank-code")
+    p.add_argument("--region", default="430100")
+    p = add("create-terminal", cmd_create_terminal, "create a terminal and print its API key")
+    p.add_argument("institution")
+    p.add_argument("terminal_id")
+    p.add_argument("--name", default="")
+    p.add_argument("--json", action="store_true")
+    p = add("report", cmd_report, "print the daily reconciliation report")
+    p.add_argument("--date")
+    p.add_argument("--institution")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--ledger", action="store_true", help="also check ceilings and accounts")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,618 @@
+"""Inpatient billing: admission (2401), fees (2301), pre-settlement (2303),
+discharge settlement (2304) and reversal (2305).
+
+settlement.md: card authentication (or an exemption) at admission and at
+discharge; coverage on the admission date; the split is the pure
+:func:`settlement.rules.split.split_bill`; one settlement per admission (a
+UNIQUE index on ``settlement.active_mdtrt_id``); a reversal restores the annual
+ceiling and the personal account exactly. Lock order on PostgreSQL, always:
+admission → settlement → person → benefit year (no deadlocks between settle and
+reverse).
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from card.keystore import KeyStore
+from settlement.authority import ADMIN, HOSPITAL, require_role
+from settlement.db import as_utc
+from settlement.models import (
+    T_ACCOUNT,
+    T_ADMISSION,
+    T_BENEFIT_YEAR,
+    T_FEE_LINE,
+    T_PERSON,
+    T_REVERSAL,
+    T_SETTLEMENT,
+)
+from settlement.people import load_person, person_facts, require_covered
+from settlement.problems import Problem, not_found
+from settlement.proof import ProofIn, verify_proof
+from settlement.rules.coverage import insurance_year
+from settlement.rules.exemptions import check_exemption
+from settlement.rules.policy import Policy
+from settlement.rules.split import FeeItem, Split, SplitError, SplitRequest, split_bill
+from settlement.schemas import AdmissionIn, ExemptionBody, FeeUploadIn, SettlementIn
+from settlement.service import Principal, audit
+
+SPLIT_FIELDS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
+
+
+def new_id(prefix: str, now: datetime) -> str:
+    return f"{prefix}{now:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}"
+
+
+def benefit_year(insutype: str, day: date) -> int:
+    """The year a stay counts in: calendar year (310), insurance year from 1 July (390)."""
+    if insutype == "390":
+        return insurance_year(day)[0].year
+    return day.year
+
+
+def _authenticate_holder(
+    conn: Connection,
+    keystore: KeyStore,
+    principal: Principal,
+    person: Row,
+    proof,
+    exemption: ExemptionBody | None,
+    purpose: str,
+    on: date,
+    now: datetime,
+    today: date,
+) -> tuple[str, str | None, str | None]:
+    """Card proof or exemption; returns (auth_method, card_no, evidence JSON)."""
+    action = purpose
+    if proof is not None:
+        card = verify_proof(
+            conn,
+            keystore,
+            principal,
+            ProofIn(proof.card_no, proof.challenge_id, proof.cryptogram),
+            purpose,
+            now,
+            today,
+            action,
+        )
+        if card.psn_no != person.psn_no:
+            raise Problem(
+                403,
+                "card_not_holder",
+                f"card {card.card_no} belongs to another person, not {person.psn_no}",
+                audit=(action, card.card_no),
+                consume_challenge=proof.challenge_id,
+            )
+        return "card", card.card_no, None
+    if exemption is None:
+        raise Problem(
+            403,
+            "card_required",
+            "card authentication is required: send a proof (challenge + cryptogram), or an "
+            "exemption with its evidence",
+            audit=(action, person.psn_no),
+        )
+    evidence = exemption.evidence()
+    decision = check_exemption(exemption.kind, evidence, person_facts(conn, person), on)
+    if not decision.accepted:
+        raise Problem(
+            403,
+            "exemption_refused",
+            decision.reason,
+            extra={"reason_code": decision.code, "kind": exemption.kind},
+            audit=(f"{action}.exemption.{exemption.kind}", person.psn_no),
+        )
+    record = json.dumps({"kind": exemption.kind, **evidence, "decision": decision.reason},
+                        ensure_ascii=False, sort_keys=True)
+    return exemption.kind, None, record
+
+
+def admit(
+    conn: Connection,
+    keystore: KeyStore,
+    principal: Principal,
+    body: AdmissionIn,
+    now: datetime,
+    tz,
+) -> dict:
+    """2401 admission registration: card proof or exemption, then coverage on the admission date."""
+    require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)
+    person = load_person(conn, body.psn_no)
+    begntime = body.begntime or now
+    adm_date = begntime.astimezone(tz).date()
+    today = now.astimezone(tz).date()
+    auth_method, card_no, evidence = _authenticate_holder(
+        conn, keystore, principal, person, body.proof, body.exemption, "admission", adm_date, now, today
+    )
+    try:
+        require_covered(conn, body.psn_no, body.insutype, adm_date, "admission")
+    except Problem as problem:
+        problem.consume_challenge = body.proof.challenge_id if body.proof else None
+        raise
+    mdtrt_id = new_id("M", now)
+    conn.execute(
+        T_ADMISSION.insert().values(
+            mdtrt_id=mdtrt_id,
+            institution_code=principal.institution_code,
+            terminal_id=principal.terminal_id,
+            psn_no=body.psn_no,
+            insutype=body.insutype,
+            hospital_level=principal.hospital_level,
+            begntime=begntime,
+            adm_date=adm_date,
+            dept_name=body.dept_name,
+            dise_name=body.dise_name,
+            auth_method=auth_method,
+            card_no=card_no,
+            evidence=evidence,
+            status="admitted",
+            created_at=now,
+        )
+    )
+    audit(conn, principal, "admission", mdtrt_id,
+          detail={"psn_no": body.psn_no, "auth_method": auth_method, "card_no": card_no}, at=now)
+    return {
+        "mdtrt_id": mdtrt_id,
+        "psn_no": body.psn_no,
+        "insutype": body.insutype,
+        "begntime": begntime.isoformat(),
+        "adm_date": adm_date.isoformat(),
+        "fixmedins_code": principal.institution_code,
+        "auth_method": auth_method,
+        "card_no": card_no,
+        "status": "admitted",
+    }
+
+
+def load_admission(conn: Connection, principal: Principal, mdtrt_id: str, *, lock: bool = False) -> Row:
+    """The admission, if the caller's institution owns it (404 otherwise: existence not revealed)."""
+    stmt = sa.select(T_ADMISSION).where(T_ADMISSION.c.mdtrt_id == mdtrt_id)
+    if not principal.is_admin:
+        stmt = stmt.where(T_ADMISSION.c.institution_code == principal.institution_code)
+    if lock and conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    admission = conn.execute(stmt).first()
+    if admission is None:
+        raise not_found(f"admission {mdtrt_id}")
+    return admission
+
+
+def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: FeeUploadIn, now: datetime) -> dict:
+    """2301 fee upload, idempotent per ``feedetl_sn``; refunds are negative ``cnt``."""
+    require_role(principal, HOSPITAL, action="fees", subject=mdtrt_id)
+    admission = load_admission(conn, principal, mdtrt_id, lock=True)
+    if admission.status == "settled":
+        raise Problem(409, "already_settled", f"admission {mdtrt_id} is settled; reverse it first to add fees")
+    lines = body.feedetail
+    serials = {line.feedetl_sn for line in lines}
+    wanted = serials | {line.init_feedetl_sn for line in lines if line.init_feedetl_sn}
+    existing = {
+        row.feedetl_sn: row
+        for row in conn.execute(
+            sa.select(
+                T_FEE_LINE.c.feedetl_sn,
+                T_FEE_LINE.c.med_list_codg,
+                T_FEE_LINE.c.med_list_name,
+                T_FEE_LINE.c.list_type,
+                T_FEE_LINE.c.cnt,
+                T_FEE_LINE.c.pric,
+                T_FEE_LINE.c.init_feedetl_sn,
+            ).where(T_FEE_LINE.c.mdtrt_id == mdtrt_id, T_FEE_LINE.c.feedetl_sn.in_(wanted))
+        )
+    }
+    refunds = [line for line in lines if line.cnt < 0]
+    refunded: dict[str, int] = {}
+    if refunds:
+        originals = {line.init_feedetl_sn for line in refunds if line.init_feedetl_sn}
+        for row in conn.execute(
+            sa.select(T_FEE_LINE.c.init_feedetl_sn, sa.func.sum(T_FEE_LINE.c.cnt))
+            .where(T_FEE_LINE.c.mdtrt_id == mdtrt_id, T_FEE_LINE.c.init_feedetl_sn.in_(originals))
+            .group_by(T_FEE_LINE.c.init_feedetl_sn)
+        ):
+            refunded[row[0]] = int(row[1])
+    accepted: list[dict] = []
+    duplicates: list[str] = []
+    seen: dict[str, dict] = {}
+    for line in lines:
+        fields = {
+            "med_list_codg": line.med_list_codg,
+            "med_list_name": line.med_list_name,
+            "list_type": line.list_type,
+            "cnt": line.cnt,
+            "pric": line.pric,
+            "init_feedetl_sn": line.init_feedetl_sn,
+        }
+        known = existing.get(line.feedetl_sn)
+        if known is None and line.feedetl_sn in seen:
+            known_fields = seen[line.feedetl_sn]
+        elif known is not None:
+            known_fields = {k: getattr(known, k) for k in fields}
+        else:
+            known_fields = None
+        if known_fields is not None:
+            if known_fields != fields:
+                raise Problem(
+                    409,
+                    "fee_line_conflict",
+                    f"fee line {line.feedetl_sn} was already uploaded with different content; "
+                    "use a new feedetl_sn (a refund is a new line with a negative cnt)",
+                )
+            duplicates.append(line.feedetl_sn)
+            continue
+        if line.cnt < 0:
+            original = existing.get(line.init_feedetl_sn or "") or (
+                _Obj(seen[line.init_feedetl_sn]) if line.init_feedetl_sn in seen else None
+            )
+            if original is None or original.cnt <= 0:
+                raise Problem(
+                    422,
+                    "refund_invalid",
+                    f"refund line {line.feedetl_sn} must name the charged line it refunds in "
+                    "init_feedetl_sn",
+                )
+            if (original.med_list_codg, original.list_type, original.pric) != (
+                line.med_list_codg,
+                line.list_type,
+                line.pric,
+            ):
+                raise Problem(
+                    422,
+                    "refund_invalid",
+                    f"refund line {line.feedetl_sn} must have the item, class and price of "
+                    f"line {line.init_feedetl_sn}",
+                )
+            net = original.cnt + refunded.get(line.init_feedetl_sn, 0) + line.cnt
+            if net < 0:
+                raise Problem(
+                    422,
+                    "refund_invalid",
+                    f"refund line {line.feedetl_sn} refunds more than line "
+                    f"{line.init_feedetl_sn} charged",
+                )
+            refunded[line.init_feedetl_sn] = refunded.get(line.init_feedetl_sn, 0) + line.cnt
+        seen[line.feedetl_sn] = fields
+        accepted.append(
+            {
+                "mdtrt_id": mdtrt_id,
+                "feedetl_sn": line.feedetl_sn,
+                "det_item_fee_sumamt": line.cnt * line.pric,
+                "created_at": now,
+                **fields,
+            }
+        )
+    if accepted:
+        conn.execute(T_FEE_LINE.insert(), accepted)
+    count, total = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0))
+        .where(T_FEE_LINE.c.mdtrt_id == mdtrt_id)
+    ).one()
+    return {
+        "mdtrt_id": mdtrt_id,
+        "accepted": [line["feedetl_sn"] for line in accepted],
+        "duplicates": duplicates,
+        "fee_count": int(count),
+        "medfee_sumamt": int(total),
+    }
+
+
+class _Obj:
+    def __init__(self, data: dict) -> None:
+        self.__dict__.update(data)
+
+
+def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int) -> Row | None:
+    stmt = sa.select(T_BENEFIT_YEAR.c.ceiling_used, T_BENEFIT_YEAR.c.settled_admissions).where(
+        T_BENEFIT_YEAR.c.psn_no == psn_no,
+        T_BENEFIT_YEAR.c.insutype == insutype,
+        T_BENEFIT_YEAR.c.year == year,
+    )
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    return conn.execute(stmt).first()
+
+
+def compute_split(
+    conn: Connection, admission: Row, person: Row, use_account: bool, policy: Policy
+) -> tuple[Split, int, int]:
+    """The split of the admission's bill now; also (benefit year, fee count)."""
+    year = benefit_year(admission.insutype, admission.adm_date)
+    used = _benefit_row(conn, person.psn_no, admission.insutype, year)
+    lines = conn.execute(
+        sa.select(T_FEE_LINE.c.feedetl_sn, T_FEE_LINE.c.list_type, T_FEE_LINE.c.det_item_fee_sumamt)
+        .where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
+    ).all()
+    items = [FeeItem(row[0], row[1], int(row[2])) for row in lines]
+    request = SplitRequest(
+        scheme=admission.insutype,
+        hospital_level=admission.hospital_level,
+        items=items,
+        prior_admissions_this_year=used.settled_admissions if used else 0,
+        ceiling_used_fen=int(used.ceiling_used) if used else 0,
+        account_balance_fen=int(person.acct_balance),
+        use_account=use_account,
+    )
+    try:
+        return split_bill(request, policy), year, len(items)
+    except SplitError as error:
+        raise Problem(422, error.code if error.code == "refund_exceeds_charges" else "bill_negative",
+                      str(error)) from None
+
+
+def pre_settle(conn: Connection, principal: Principal, mdtrt_id: str, use_account: bool, policy: Policy) -> dict:
+    """2303 pre-settlement: the split a settlement would make now; writes nothing."""
+    require_role(principal, HOSPITAL, action="pre_settlement", subject=mdtrt_id)
+    admission = load_admission(conn, principal, mdtrt_id)
+    if admission.status == "settled":
+        raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled")
+    person = load_person(conn, admission.psn_no)
+    split, _, fee_count = compute_split(conn, admission, person, use_account, policy)
+    body = {name: getattr(split, name) for name in SPLIT_FIELDS}
+    body.update(
+        mdtrt_id=mdtrt_id,
+        psn_no=admission.psn_no,
+        insutype=admission.insutype,
+        fee_count=fee_count,
+        policy_version=split.policy_version,
+        balc=int(person.acct_balance) - split.acct_pay,
+    )
+    return body
+
+
+def settle(
+    conn: Connection,
+    keystore: KeyStore,
+    principal: Principal,
+    mdtrt_id: str,
+    body: SettlementIn,
+    policy: Policy,
+    now: datetime,
+    tz,
+) -> dict:
+    """2304 discharge settlement, durable before the response (one transaction, committed)."""
+    require_role(principal, HOSPITAL, action="settlement", subject=mdtrt_id)
+    admission = load_admission(conn, principal, mdtrt_id, lock=True)
+    burn = body.proof.challenge_id if body.proof else None
+    if admission.status == "settled":
+        raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
+                      audit=("settlement", mdtrt_id))
+    today = now.astimezone(tz).date()
+    person = load_person(conn, admission.psn_no, lock=True)
+    auth_method, card_no, _ = _authenticate_holder(
+        conn, keystore, principal, person, body.proof, body.exemption, "discharge",
+        admission.adm_date, now, today,
+    )
+    try:
+        split, year, fee_count = compute_split(conn, admission, person, body.acct_used_flag, policy)
+    except Problem as problem:
+        problem.consume_challenge = burn
+        raise
+    setl_id = new_id("S", now)
+    balance_after = int(person.acct_balance) - split.acct_pay
+    values = {name: getattr(split, name) for name in SPLIT_FIELDS}
+    try:
+        # No savepoint needed: on a violation the whole transaction is rolled back anyway.
+        conn.execute(
+            T_SETTLEMENT.insert().values(
+                setl_id=setl_id,
+                mdtrt_id=mdtrt_id,
+                active_mdtrt_id=mdtrt_id,
+                institution_code=admission.institution_code,
+                terminal_id=principal.terminal_id,
+                psn_no=admission.psn_no,
+                insutype=admission.insutype,
+                benefit_year=year,
+                auth_method=auth_method,
+                card_no=card_no,
+                balc=balance_after,
+                fee_count=fee_count,
+                policy_version=split.policy_version,
+                setl_time=now,
+                setl_date=today,
+                status="settled",
+                **values,
+            )
+        )
+    except IntegrityError:
+        raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
+                      audit=("settlement", mdtrt_id), consume_challenge=burn) from None
+    if split.acct_pay:
+        conn.execute(
+            T_PERSON.update()
+            .where(T_PERSON.c.psn_no == admission.psn_no)
+            .values(acct_balance=T_PERSON.c.acct_balance - split.acct_pay)
+        )
+        conn.execute(
+            T_ACCOUNT.insert().values(
+                psn_no=admission.psn_no, amount=-split.acct_pay, kind="settlement", ref=setl_id, at=now
+            )
+        )
+    updated = conn.execute(
+        T_BENEFIT_YEAR.update()
+        .where(
+            T_BENEFIT_YEAR.c.psn_no == admission.psn_no,
+            T_BENEFIT_YEAR.c.insutype == admission.insutype,
+            T_BENEFIT_YEAR.c.year == year,
+        )
+        .values(
+            ceiling_used=T_BENEFIT_YEAR.c.ceiling_used + split.fund_pay_sumamt,
+            settled_admissions=T_BENEFIT_YEAR.c.settled_admissions + 1,
+        )
+    ).rowcount
+    if not updated:
+        conn.execute(
+            T_BENEFIT_YEAR.insert().values(
+                psn_no=admission.psn_no,
+                insutype=admission.insutype,
+                year=year,
+                ceiling_used=split.fund_pay_sumamt,
+                settled_admissions=1,
+            )
+        )
+    endtime = body.endtime or now
+    conn.execute(
+        T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == mdtrt_id).values(status="settled", endtime=endtime)
+    )
+    audit(conn, principal, "settlement", setl_id,
+          detail={"mdtrt_id": mdtrt_id, "auth_method": auth_method, "card_no": card_no,
+                  "fund_pay_sumamt": split.fund_pay_sumamt, "acct_pay": split.acct_pay}, at=now)
+    result = {
+        "setl_id": setl_id,
+        "mdtrt_id": mdtrt_id,
+        "psn_no": admission.psn_no,
+        "insutype": admission.insutype,
+        "fixmedins_code": admission.institution_code,
+        "setl_time": now.isoformat(),
+        **values,
+        "balc": balance_after,
+        "fee_count": fee_count,
+        "policy_version": split.policy_version,
+        "auth_method": auth_method,
+        "status": "settled",
+    }
+    return result
+
+
+def settlement_view(row: Row) -> dict:
+    body = {name: int(getattr(row, name)) for name in SPLIT_FIELDS}
+    body.update(
+        setl_id=row.setl_id,
+        mdtrt_id=row.mdtrt_id,
+        psn_no=row.psn_no,
+        insutype=row.insutype,
+        fixmedins_code=row.institution_code,
+        setl_time=as_utc(row.setl_time).isoformat(),
+        balc=int(row.balc),
+        fee_count=row.fee_count,
+        policy_version=row.policy_version,
+        auth_method=row.auth_method,
+        status=row.status,
+    )
+    return body
+
+
+def load_settlement(conn: Connection, principal: Principal, setl_id: str) -> Row:
+    stmt = sa.select(T_SETTLEMENT).where(T_SETTLEMENT.c.setl_id == setl_id)
+    if not principal.is_admin:
+        stmt = stmt.where(T_SETTLEMENT.c.institution_code == principal.institution_code)
+    row = conn.execute(stmt).first()
+    if row is None:
+        raise not_found(f"settlement {setl_id}")
+    return row
+
+
+def reverse(conn: Connection, principal: Principal, setl_id: str, reason: str, now: datetime, tz) -> dict:
+    """2305 reversal: restore the annual ceiling and the personal account exactly."""
+    require_role(principal, HOSPITAL, action="reversal", subject=setl_id)
+    found = load_settlement(conn, principal, setl_id)
+    load_admission(conn, principal, found.mdtrt_id, lock=True)  # lock order: admission first
+    stmt = sa.select(T_SETTLEMENT).where(T_SETTLEMENT.c.setl_id == setl_id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    setl = conn.execute(stmt).one()
+    if setl.status != "settled":
+        raise Problem(409, "already_reversed", f"settlement {setl_id} is already reversed")
+    load_person(conn, setl.psn_no, lock=True)
+    _benefit_row(conn, setl.psn_no, setl.insutype, setl.benefit_year)
+    changed = conn.execute(
+        T_SETTLEMENT.update()
+        .where(T_SETTLEMENT.c.setl_id == setl_id, T_SETTLEMENT.c.status == "settled")
+        .values(status="reversed", active_mdtrt_id=None)
+    ).rowcount
+    if changed != 1:
+        raise Problem(409, "already_reversed", f"settlement {setl_id} is already reversed")
+    revs_setl_id = new_id("R", now)
+    today = now.astimezone(tz).date()
+    conn.execute(
+        T_REVERSAL.insert().values(
+            revs_setl_id=revs_setl_id,
+            setl_id=setl_id,
+            mdtrt_id=setl.mdtrt_id,
+            institution_code=setl.institution_code,
+            terminal_id=principal.terminal_id,
+            reason=reason,
+            revs_time=now,
+            revs_date=today,
+        )
+    )
+    if setl.acct_pay:
+        conn.execute(
+            T_PERSON.update()
+            .where(T_PERSON.c.psn_no == setl.psn_no)
+            .values(acct_balance=T_PERSON.c.acct_balance + setl.acct_pay)
+        )
+        conn.execute(
+            T_ACCOUNT.insert().values(
+                psn_no=setl.psn_no, amount=setl.acct_pay, kind="reversal", ref=revs_setl_id, at=now
+            )
+        )
+    conn.execute(
+        T_BENEFIT_YEAR.update()
+        .where(
+            T_BENEFIT_YEAR.c.psn_no == setl.psn_no,
+            T_BENEFIT_YEAR.c.insutype == setl.insutype,
+            T_BENEFIT_YEAR.c.year == setl.benefit_year,
+        )
+        .values(
+            ceiling_used=T_BENEFIT_YEAR.c.ceiling_used - setl.fund_pay_sumamt,
+            settled_admissions=T_BENEFIT_YEAR.c.settled_admissions - 1,
+        )
+    )
+    conn.execute(
+        T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == setl.mdtrt_id).values(status="admitted", endtime=None)
+    )
+    balance = conn.execute(sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == setl.psn_no)).scalar()
+    audit(conn, principal, "reversal", setl_id, detail={"revs_setl_id": revs_setl_id, "reason": reason}, at=now)
+    return {
+        "setl_id": setl_id,
+        "revs_setl_id": revs_setl_id,
+        "mdtrt_id": setl.mdtrt_id,
+        "status": "reversed",
+        "fund_pay_sumamt": int(setl.fund_pay_sumamt),
+        "acct_pay": int(setl.acct_pay),
+        "balc": int(balance),
+        "revs_time": now.isoformat(),
+    }
+
+
+def admission_view(conn: Connection, admission: Row) -> dict:
+    count, total = conn.execute(
+        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0))
+        .where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
+    ).one()
+    active = conn.execute(
+        sa.select(T_SETTLEMENT).where(T_SETTLEMENT.c.active_mdtrt_id == admission.mdtrt_id)
+    ).first()
+    return {
+        "mdtrt_id": admission.mdtrt_id,
+        "psn_no": admission.psn_no,
+        "insutype": admission.insutype,
+        "fixmedins_code": admission.institution_code,
+        "begntime": as_utc(admission.begntime).isoformat(),
+        "adm_date": admission.adm_date.isoformat(),
+        "endtime": as_utc(admission.endtime).isoformat() if admission.endtime else None,
+        "auth_method": admission.auth_method,
+        "card_no": admission.card_no,
+        "status": admission.status,
+        "fee_count": int(count),
+        "medfee_sumamt": int(total),
+        "settlement": settlement_view(active) if active else None,
+    }
+
+
+ADMIN_READ = (HOSPITAL, ADMIN)

@@ -1,0 +1,321 @@
+"""The settlement service's tables (SQLModel), one class per domain thing.
+
+The schema itself is owned by the Alembic migrations in ``settlement/migrations``
+(``python -m settlement migrate``); these classes describe the same tables for
+queries. Conventions: money is integer fen (``BigInteger``), times are stored in
+UTC (timezone-aware in Python), business days (``setl_date``...) are calendar
+days in the service's time zone, identifiers are the national-style strings the
+API shows (``psn_no``, ``mdtrt_id``, ``setl_id``).
+
+A later migration can add tables (e.g. card applications, issue 8) that refer
+to ``person.psn_no`` and ``card.card_no`` without touching these.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+
+def _money(**kw) -> object:
+    return Field(default=0, sa_type=sa.BigInteger, **kw)
+
+
+def _time(**kw) -> object:
+    return Field(sa_type=sa.DateTime(timezone=True), **kw)
+
+
+class Institution(SQLModel, table=True):
+    """A hospital, pharmacy, bank branch or the card centre (role = ``kind``)."""
+
+    __tablename__ = "institution"
+    code: str = Field(primary_key=True, max_length=32)
+    name: str = Field(max_length=200)
+    kind: str = Field(max_length=16)  # hospital | pharmacy | bank_branch | card_centre | admin
+    hospital_level: int | None = None  # 1/2/3 for hospitals
+    pin_service: bool = False  # designated PIN-service hospital / special pharmacy
+    bank_code: str | None = Field(default=None, max_length=8)
+    region: str = Field(default="430100", max_length=6)
+    created_at: datetime = _time()
+
+
+class Terminal(SQLModel, table=True):
+    """A terminal (desk PC, kiosk, bank counter) of one institution."""
+
+    __tablename__ = "terminal"
+    terminal_id: str = Field(primary_key=True, max_length=64)
+    institution_code: str = Field(foreign_key="institution.code", index=True, max_length=32)
+    name: str = Field(default="", max_length=200)
+    created_at: datetime = _time()
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key: public ``key_id`` + SHA-256 of the random secret (never the secret)."""
+
+    __tablename__ = "api_key"
+    key_id: str = Field(primary_key=True, max_length=32)
+    secret_hash: str = Field(max_length=64)
+    role: str = Field(max_length=16)  # admin | terminal
+    institution_code: str | None = Field(default=None, foreign_key="institution.code")
+    terminal_id: str | None = Field(default=None, foreign_key="terminal.terminal_id")
+    name: str = Field(default="", max_length=200)
+    revoked: bool = False
+    created_at: datetime = _time()
+
+
+class Person(SQLModel, table=True):
+    """An insured person (参保人) with identity documents and the personal account balance."""
+
+    __tablename__ = "person"
+    psn_no: str = Field(primary_key=True, max_length=32)
+    psn_name: str = Field(max_length=100)
+    gend: str = Field(default="9", max_length=1)
+    brdy: date
+    certno: str = Field(index=True, max_length=32)
+    psn_cert_type: str = Field(default="resident_id", max_length=24)
+    household_register_no: str | None = Field(default=None, max_length=32)
+    origin: str | None = Field(default=None, max_length=16)
+    acct_balance: int = _money()
+    query_password_hash: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _time()
+
+
+class IdentityDocumentRow(SQLModel, table=True):
+    """One identity document on a person's record (ID card, passport, travel permit)."""
+
+    __tablename__ = "identity_document"
+    id: int | None = Field(default=None, primary_key=True)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    document_type: str = Field(max_length=24)
+    document_number: str = Field(max_length=64)
+    valid_until: date | None = None
+
+
+class CoveragePeriodRow(SQLModel, table=True):
+    """A coverage period of one scheme (``310``/``390``), paid or not."""
+
+    __tablename__ = "coverage_period"
+    id: int | None = Field(default=None, primary_key=True)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    insutype: str = Field(max_length=3)
+    begndate: date
+    enddate: date | None = None
+    paid: bool = True
+    created_at: datetime = _time()
+
+
+class BenefitYear(SQLModel, table=True):
+    """A person's use of one scheme's annual ceiling in one benefit year.
+
+    ``ceiling_used`` = fund payments of active settlements; ``settled_admissions`` =
+    active settlements (for the second-admission deductible). Settlement adds,
+    reversal subtracts exactly what the settlement added.
+    """
+
+    __tablename__ = "benefit_year"
+    psn_no: str = Field(foreign_key="person.psn_no", primary_key=True, max_length=32)
+    insutype: str = Field(primary_key=True, max_length=3)
+    year: int = Field(primary_key=True)
+    ceiling_used: int = _money()
+    settled_admissions: int = 0
+
+
+class AccountEntry(SQLModel, table=True):
+    """A movement of a personal account (个人账户): credits, settlement payments, reversals.
+
+    The balance on ``person.acct_balance`` always equals the sum of the person's entries;
+    the reconciliation checks it.
+    """
+
+    __tablename__ = "account_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    amount: int = _money()  # + credit / reversal refund, - settlement payment
+    kind: str = Field(max_length=16)  # opening | credit | settlement | reversal
+    ref: str | None = Field(default=None, max_length=40)
+    at: datetime = _time()
+
+
+class Card(SQLModel, table=True):
+    """A social security card as the service knows it (card.md §EF05, issuance.md states)."""
+
+    __tablename__ = "card"
+    card_no: str = Field(primary_key=True, max_length=16)
+    card_id_code: str = Field(unique=True, max_length=32)  # hex upper-case, 16 bytes
+    algorithm: str = Field(max_length=8)  # 3des | sm4
+    region: str = Field(max_length=6)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    status: str = Field(max_length=12)  # issued | active | lost | replaced | cancelled
+    issue_date: date | None = None
+    expiry: date
+    bank_code: str | None = Field(default=None, max_length=8)
+    replacement_receipt_no: str | None = Field(default=None, unique=True, max_length=32)
+    replaces_card_no: str | None = Field(default=None, max_length=16)
+    replaced_by: str | None = Field(default=None, max_length=16)
+    lost_at: datetime | None = _time(default=None)
+    collected_at: datetime | None = _time(default=None)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class Challenge(SQLModel, table=True):
+    """A card-present proof challenge: single-use, short-lived, bound to card+purpose+terminal."""
+
+    __tablename__ = "challenge"
+    challenge_id: str = Field(primary_key=True, max_length=40)
+    card_no: str = Field(max_length=16)
+    purpose: str = Field(max_length=12)  # admission | discharge
+    terminal_id: str = Field(max_length=64)
+    nonce: str = Field(max_length=32)  # hex
+    expires_at: datetime = _time()
+    used_at: datetime | None = _time(default=None)
+
+
+class Admission(SQLModel, table=True):
+    """An inpatient stay (2401 入院登记) at one institution."""
+
+    __tablename__ = "admission"
+    mdtrt_id: str = Field(primary_key=True, max_length=40)
+    institution_code: str = Field(foreign_key="institution.code", index=True, max_length=32)
+    terminal_id: str = Field(max_length=64)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    insutype: str = Field(max_length=3)
+    hospital_level: int
+    begntime: datetime = _time()
+    adm_date: date
+    endtime: datetime | None = _time(default=None)
+    dept_name: str = Field(default="", max_length=100)
+    dise_name: str = Field(default="", max_length=200)
+    auth_method: str = Field(max_length=20)  # card | child_under_7 | ...
+    card_no: str | None = Field(default=None, max_length=16)
+    evidence: str | None = None  # JSON of the exemption evidence (audited path)
+    status: str = Field(default="admitted", max_length=12)  # admitted | settled
+    created_at: datetime = _time()
+
+
+class FeeLine(SQLModel, table=True):
+    """One fee detail line (2301 费用明细); ``det_item_fee_sumamt`` = cnt × pric (fen)."""
+
+    __tablename__ = "fee_line"
+    __table_args__ = (sa.UniqueConstraint("mdtrt_id", "feedetl_sn", name="uq_fee_line_sn"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mdtrt_id: str = Field(foreign_key="admission.mdtrt_id", max_length=40)
+    feedetl_sn: str = Field(max_length=40)
+    med_list_codg: str = Field(max_length=50)
+    med_list_name: str = Field(default="", max_length=200)
+    list_type: str = Field(max_length=1)  # A | B | C
+    cnt: int
+    pric: int = _money()
+    det_item_fee_sumamt: int = _money()
+    init_feedetl_sn: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _time()
+
+
+class Settlement(SQLModel, table=True):
+    """A discharge settlement (2304) with every split field.
+
+    ``active_mdtrt_id`` equals ``mdtrt_id`` while the settlement stands and is
+    NULL once reversed; its UNIQUE constraint is the database's guarantee of one
+    settlement per admission.
+    """
+
+    __tablename__ = "settlement"
+    setl_id: str = Field(primary_key=True, max_length=40)
+    mdtrt_id: str = Field(foreign_key="admission.mdtrt_id", index=True, max_length=40)
+    active_mdtrt_id: str | None = Field(default=None, unique=True, max_length=40)
+    institution_code: str = Field(foreign_key="institution.code", max_length=32)
+    terminal_id: str = Field(max_length=64)
+    psn_no: str = Field(max_length=32)
+    insutype: str = Field(max_length=3)
+    benefit_year: int
+    auth_method: str = Field(max_length=20)
+    card_no: str | None = Field(default=None, max_length=16)
+    medfee_sumamt: int = _money()
+    fulamt_ownpay_amt: int = _money()
+    preselfpay_amt: int = _money()
+    inscp_scp_amt: int = _money()
+    act_pay_dedc: int = _money()
+    fund_pay_sumamt: int = _money()
+    psn_part_amt: int = _money()
+    acct_pay: int = _money()
+    psn_cash_pay: int = _money()
+    balc: int = _money()
+    fee_count: int = 0
+    policy_version: str = Field(max_length=16)
+    setl_time: datetime = _time()
+    setl_date: date = Field(index=True)
+    status: str = Field(default="settled", max_length=12)  # settled | reversed
+
+
+class Reversal(SQLModel, table=True):
+    """A settlement reversal (2305); one per settlement (UNIQUE ``setl_id``)."""
+
+    __tablename__ = "reversal"
+    revs_setl_id: str = Field(primary_key=True, max_length=40)
+    setl_id: str = Field(foreign_key="settlement.setl_id", unique=True, max_length=40)
+    mdtrt_id: str = Field(max_length=40)
+    institution_code: str = Field(foreign_key="institution.code", max_length=32)
+    terminal_id: str = Field(max_length=64)
+    reason: str = Field(default="", max_length=200)
+    revs_time: datetime = _time()
+    revs_date: date = Field(index=True)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """The first response to a mutating request, by (API key, Idempotency-Key)."""
+
+    __tablename__ = "idempotency_record"
+    key_id: str = Field(primary_key=True, max_length=32)
+    idempotency_key: str = Field(primary_key=True, max_length=128)
+    request_hash: str = Field(max_length=64)
+    status_code: int
+    response_body: str
+    created_at: datetime = _time()
+
+
+class AuditEntry(SQLModel, table=True):
+    """Append-only audit log (UPDATE and DELETE are refused by database triggers)."""
+
+    __tablename__ = "audit_log"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time()
+    key_id: str | None = Field(default=None, max_length=32)
+    institution_code: str | None = Field(default=None, max_length=32)
+    terminal_id: str | None = Field(default=None, max_length=64)
+    action: str = Field(max_length=64)
+    subject: str | None = Field(default=None, max_length=64)
+    outcome: str = Field(max_length=16)  # ok | refused
+    code: str | None = Field(default=None, max_length=48)
+    detail: str | None = None  # JSON
+
+
+class DurableProbe(SQLModel, table=True):
+    """The benchmark baseline: one durable insert per request (``POST /v1/probe``)."""
+
+    __tablename__ = "durable_probe"
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = _time()
+    key_id: str = Field(max_length=32)
+
+
+T_INSTITUTION = Institution.__table__
+T_TERMINAL = Terminal.__table__
+T_API_KEY = ApiKey.__table__
+T_PERSON = Person.__table__
+T_DOCUMENT = IdentityDocumentRow.__table__
+T_COVERAGE = CoveragePeriodRow.__table__
+T_BENEFIT_YEAR = BenefitYear.__table__
+T_ACCOUNT = AccountEntry.__table__
+T_CARD = Card.__table__
+T_CHALLENGE = Challenge.__table__
+T_ADMISSION = Admission.__table__
+T_FEE_LINE = FeeLine.__table__
+T_SETTLEMENT = Settlement.__table__
+T_REVERSAL = Reversal.__table__
+T_IDEMPOTENCY = IdempotencyRecord.__table__
+T_AUDIT = AuditEntry.__table__
+T_PROBE = DurableProbe.__table__
+
+metadata = SQLModel.metadata

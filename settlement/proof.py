@@ -1,0 +1,243 @@
+"""The card-present proof (settlement.md §Card-present proof, steps 1 and 4).
+
+1. :func:`issue_challenge` — a nonce of one cipher block of the card's
+   algorithm, bound to (card, purpose, terminal), single-use, short-lived.
+2.–3. happen on the card: the holder's SSSE PIN is verified, then INTERNAL
+   AUTHENTICATE with key 02 over the nonce answers ``ENC(K02_card, nonce)``.
+4. :func:`verify_proof` — recompute the cryptogram with the card's key 02,
+   diversified from the transaction master key in the service's key store
+   (``KeyStore.card_key(alg, 0x02, region, card_factor)``), check the
+   challenge is the caller's, unused and unexpired, and consume it.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import lru_cache
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from card.crypto import Algorithm, CryptoError, encrypt_ecb
+from card.keystore import KEY_TRANSACTION, KeyStore, KeyStoreError
+from settlement.db import as_utc
+from settlement.models import T_CARD, T_CHALLENGE
+from settlement.problems import Problem
+from settlement.service import Principal
+
+PURPOSES = ("admission", "discharge")
+CARD_ID_RID = bytes.fromhex("D156000005")
+
+
+def card_factor(card_id_code: str) -> bytes:
+    """The 8 card-unique bytes at the end of the 16-byte card identification code."""
+    return bytes.fromhex(card_id_code)[8:16]
+
+
+def parse_card_id_code(card_id_code: str, region: str) -> bytes:
+    """Check a card identification code (region BCD + RID ``D156000005`` + factor); the factor."""
+    try:
+        raw = bytes.fromhex(card_id_code)
+    except ValueError:
+        raise Problem(422, "validation_error", "card_id_code must be 32 hex digits") from None
+    if len(raw) != 16:
+        raise Problem(422, "validation_error", "card_id_code must be 16 bytes (32 hex digits)")
+    if raw[:3].hex() != region:
+        raise Problem(
+            422,
+            "validation_error",
+            f"card_id_code starts with region {raw[:3].hex().upper()}, but region is {region}",
+        )
+    if raw[3:8] != CARD_ID_RID:
+        raise Problem(422, "validation_error", "card_id_code bytes 4-8 must be D156000005")
+    return raw[8:]
+
+
+def refuse_unusable_card(card: Row, today: date, action: str) -> None:
+    """Card states of settlement.md: lost, cancelled, replaced, expired are refused, saying why."""
+    subject = card.card_no
+    if card.status == "lost":
+        raise Problem(
+            403,
+            "card_lost",
+            f"card {card.card_no} was reported lost; use the replacement receipt exemption "
+            "until the new card is collected",
+            audit=(action, subject),
+        )
+    if card.status == "cancelled":
+        raise Problem(403, "card_cancelled", f"card {card.card_no} is cancelled",
+                      audit=(action, subject))
+    if card.status == "replaced":
+        raise Problem(
+            403,
+            "card_replaced",
+            f"card {card.card_no} was replaced by card {card.replaced_by}; use the new card",
+            audit=(action, subject),
+        )
+    if card.status == "issued":
+        raise Problem(
+            403,
+            "card_not_active",
+            f"card {card.card_no} has not been collected yet; it becomes usable when collected",
+            audit=(action, subject),
+        )
+    if card.expiry < today:
+        raise Problem(
+            403,
+            "card_expired",
+            f"card {card.card_no} expired on {card.expiry.isoformat()}; the holder needs a new card",
+            audit=(action, subject),
+        )
+
+
+def load_card(conn: Connection, card_no: str) -> Row:
+    card = conn.execute(sa.select(T_CARD).where(T_CARD.c.card_no == card_no)).first()
+    if card is None:
+        raise Problem(404, "card_unknown", f"card {card_no} is not registered")
+    return card
+
+
+def issue_challenge(
+    conn: Connection,
+    principal: Principal,
+    card_no: str,
+    purpose: str,
+    now: datetime,
+    today: date,
+    ttl_s: int,
+) -> dict:
+    """Proof step 1: a fresh nonce bound to (card, purpose, this terminal)."""
+    card = load_card(conn, card_no)
+    refuse_unusable_card(card, today, f"challenge.{purpose}")
+    alg = Algorithm(card.algorithm)
+    nonce = secrets.token_bytes(alg.block_size)
+    challenge_id = "c_" + secrets.token_hex(16)
+    expires_at = now + timedelta(seconds=ttl_s)
+    conn.execute(
+        T_CHALLENGE.insert().values(
+            challenge_id=challenge_id,
+            card_no=card_no,
+            purpose=purpose,
+            terminal_id=principal.terminal_id,
+            nonce=nonce.hex().upper(),
+            expires_at=expires_at,
+        )
+    )
+    return {
+        "challenge_id": challenge_id,
+        "card_no": card_no,
+        "purpose": purpose,
+        "nonce": nonce.hex().upper(),
+        "algorithm": alg.value,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+@lru_cache(maxsize=4096)
+def _card_key_02(keystore_id: int, alg: Algorithm, region: str, factor: bytes) -> bytes:
+    return _KEYSTORES[keystore_id].card_key(alg, KEY_TRANSACTION, region, factor)
+
+
+_KEYSTORES: dict[int, KeyStore] = {}
+
+
+def expected_cryptogram(keystore: KeyStore, card: Row, nonce: bytes) -> bytes:
+    """``ENC(K02_card, nonce)`` with the card's key 02 derived from the master key."""
+    _KEYSTORES[id(keystore)] = keystore
+    alg = Algorithm(card.algorithm)
+    key = _card_key_02(id(keystore), alg, card.region, card_factor(card.card_id_code))
+    return encrypt_ecb(alg, key, nonce)
+
+
+@dataclass(frozen=True)
+class ProofIn:
+    card_no: str
+    challenge_id: str
+    cryptogram: str | None
+
+
+def verify_proof(
+    conn: Connection,
+    keystore: KeyStore,
+    principal: Principal,
+    proof: ProofIn,
+    purpose: str,
+    now: datetime,
+    today: date,
+    action: str,
+) -> Row:
+    """Proof step 4. Returns the card row; raises a :class:`Problem` saying why it is refused.
+
+    Once the challenge is found to be this terminal's challenge for this card
+    and purpose, it is consumed whatever happens next (single-use means one
+    attempt: a forged cryptogram burns it).
+    """
+    challenge = conn.execute(
+        sa.select(T_CHALLENGE).where(T_CHALLENGE.c.challenge_id == proof.challenge_id)
+    ).first()
+    if challenge is None:
+        raise Problem(404, "challenge_unknown", "no such challenge; ask for a new one",
+                      audit=(action, proof.card_no))
+    if (
+        challenge.card_no != proof.card_no
+        or challenge.purpose != purpose
+        or challenge.terminal_id != principal.terminal_id
+    ):
+        raise Problem(
+            403,
+            "proof_mismatch",
+            f"the challenge was issued for card {challenge.card_no}, purpose "
+            f"{challenge.purpose}, another or the same terminal; it does not fit this "
+            f"{purpose} on this terminal with card {proof.card_no}",
+            audit=(action, proof.card_no),
+        )
+    if challenge.used_at is not None:
+        raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
+                      audit=(action, proof.card_no))
+    consumed = conn.execute(
+        T_CHALLENGE.update()
+        .where(T_CHALLENGE.c.challenge_id == proof.challenge_id)
+        .where(T_CHALLENGE.c.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if consumed != 1:
+        raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
+                      audit=(action, proof.card_no))
+    burn = proof.challenge_id
+    if as_utc(challenge.expires_at) < now:
+        raise Problem(403, "proof_expired", "the challenge expired; ask for a new one",
+                      audit=(action, proof.card_no), consume_challenge=burn)
+    card = load_card(conn, proof.card_no)
+    try:
+        refuse_unusable_card(card, today, action)
+    except Problem as problem:
+        problem.consume_challenge = burn
+        raise
+    if not proof.cryptogram:
+        raise Problem(
+            403,
+            "pin_not_verified",
+            "no cryptogram: verify the holder's SSSE PIN on the card, then INTERNAL "
+            "AUTHENTICATE with key 02 over the nonce",
+            audit=(action, proof.card_no),
+            consume_challenge=burn,
+        )
+    try:
+        presented = bytes.fromhex(proof.cryptogram)
+        expected = expected_cryptogram(keystore, card, bytes.fromhex(challenge.nonce))
+    except (ValueError, CryptoError, KeyStoreError) as error:
+        raise Problem(403, "proof_invalid", f"cryptogram cannot be checked: {error}",
+                      audit=(action, proof.card_no), consume_challenge=burn) from None
+    if not hmac.compare_digest(presented, expected):
+        raise Problem(
+            403,
+            "proof_invalid",
+            "the cryptogram does not match this card's key 02 (forged, another card, or the "
+            "PIN was not verified on the card)",
+            audit=(action, proof.card_no),
+            consume_challenge=burn,
+        )
+    return card

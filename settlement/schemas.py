@@ -1,0 +1,228 @@
+"""Request bodies of the HTTP API (docs/api.md), national field names, amounts in fen."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Money = int
+InsuType = Literal["310", "390"]
+CardNo = str
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstitutionIn(_Body):
+    code: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=200)
+    kind: Literal["hospital", "pharmacy", "bank_branch", "card_centre"]
+    hospital_level: int | None = Field(default=None, ge=1, le=3)
+    pin_service: bool = False
+    bank_code: str | None = Field(default=None, max_length=8)
+    region: str = Field(default="430100", pattern=r"^\d{6}$")
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> InstitutionIn:
+        if self.kind == "hospital" and self.hospital_level is None:
+            raise ValueError("hospitals need hospital_level 1, 2 or 3")
+        if self.kind == "bank_branch" and not self.bank_code:
+            raise ValueError("bank branches need bank_code (e.g. 102)")
+        return self
+
+
+class TerminalIn(_Body):
+    terminal_id: str = Field(min_length=1, max_length=64)
+    name: str = Field(default="", max_length=200)
+
+
+class DocumentIn(_Body):
+    document_type: Literal["resident_id", "passport", "hk_macao_permit", "taiwan_permit"]
+    document_number: str = Field(min_length=1, max_length=64)
+    valid_until: date | None = None
+
+
+class PersonIn(_Body):
+    psn_no: str = Field(min_length=1, max_length=32)
+    psn_name: str = Field(min_length=1, max_length=100)
+    gend: Literal["1", "2", "9"] = "9"
+    brdy: date
+    certno: str = Field(min_length=1, max_length=32)
+    psn_cert_type: Literal["resident_id", "id_card", "passport", "hk_macao_permit", "taiwan_permit"] = (
+        "resident_id"
+    )
+    household_register_no: str | None = Field(default=None, max_length=32)
+    origin: Literal["mainland", "foreign", "hong_kong", "macao", "taiwan"] | None = None
+    documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
+    acct_balance: Money = Field(default=0, ge=0)
+
+
+class CoverageIn(_Body):
+    insutype: InsuType
+    begndate: date
+    enddate: date | None = None
+    paid: bool = True
+
+    @model_validator(mode="after")
+    def _order(self) -> CoverageIn:
+        if self.enddate is not None and self.enddate < self.begndate:
+            raise ValueError("enddate is before begndate")
+        return self
+
+
+class EnrolmentIn(_Body):
+    applied_on: date
+    paid: bool = True
+
+
+class AccountCreditIn(_Body):
+    amount: Money = Field(gt=0)
+    reason: str = Field(default="", max_length=200)
+
+
+class QueryPasswordIn(_Body):
+    mode: Literal["change", "reset"]
+    old_password: str | None = Field(default=None, max_length=32)
+    new_password: str = Field(min_length=6, max_length=32)
+
+
+class PasswordCheckIn(_Body):
+    password: str = Field(min_length=1, max_length=32)
+
+
+class CardIn(_Body):
+    card_no: str = Field(min_length=1, max_length=16)
+    card_id_code: str = Field(pattern=r"^[0-9A-Fa-f]{32}$")
+    algorithm: Literal["3des", "sm4"]
+    region: str = Field(pattern=r"^\d{6}$")
+    expiry: date
+    issue_date: date | None = None
+    bank_code: str | None = Field(default=None, max_length=8)
+    psn_no: str | None = Field(default=None, max_length=32)
+    status: Literal["issued", "active"] = "issued"
+
+
+class CardActionIn(_Body):
+    reason: str = Field(default="", max_length=200)
+    collected_by: str = Field(default="", max_length=100)
+
+
+class PinOperationIn(_Body):
+    card_no: str = Field(min_length=1, max_length=16)
+    pin: Literal["ssse", "bank"]
+    operation: Literal["verify", "change", "reset", "unblock"]
+    result: Literal["ok", "wrong_pin", "blocked", "failed", "attempted"]
+    sw: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{4}$")
+
+
+class ChallengeIn(_Body):
+    card_no: str = Field(min_length=1, max_length=16)
+    purpose: Literal["admission", "discharge"]
+
+
+class ProofBody(_Body):
+    card_no: str = Field(min_length=1, max_length=16)
+    challenge_id: str = Field(min_length=1, max_length=40)
+    cryptogram: str | None = Field(default=None, max_length=64)
+
+
+_EVIDENCE_ALIASES = {
+    "hukou_no": "household_register_no",
+    "doc_type": "document_type",
+    "doc_no": "document_number",
+    "replacement_receipt_no": "receipt_no",
+}
+
+
+class ExemptionBody(BaseModel):
+    """The exemption evidence (keys of ``settlement/rules/exemptions.py``, aliases accepted)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["child_under_7", "foreign_document", "lost_card_receipt"]
+    household_register_no: str | None = Field(default=None, max_length=64)
+    document_type: str | None = Field(default=None, max_length=24)
+    document_number: str | None = Field(default=None, max_length=64)
+    receipt_no: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _aliases(cls, data):
+        if isinstance(data, dict):
+            data = dict(data)
+            for alias, name in _EVIDENCE_ALIASES.items():
+                if alias in data:
+                    data.setdefault(name, data.pop(alias))
+            if "certno" in data:
+                data.setdefault("document_type", "resident_id")
+                data.setdefault("document_number", data.pop("certno"))
+                data.pop("certno", None)
+        return data
+
+    def evidence(self) -> dict[str, str]:
+        return {
+            k: v
+            for k, v in self.model_dump(exclude={"kind"}).items()
+            if v is not None
+        }
+
+
+class _Authenticated(_Body):
+    proof: ProofBody | None = None
+    exemption: ExemptionBody | None = None
+
+    @model_validator(mode="after")
+    def _one_path(self):
+        if self.proof is not None and self.exemption is not None:
+            raise ValueError("send either proof or exemption, not both")
+        return self
+
+
+class AdmissionIn(_Authenticated):
+    psn_no: str = Field(min_length=1, max_length=32)
+    insutype: InsuType
+    begntime: datetime | None = None
+    dept_name: str = Field(default="", max_length=100)
+    dise_name: str = Field(default="", max_length=200)
+
+    @field_validator("begntime")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("begntime needs a UTC offset, e.g. 2026-11-23T08:00:00+08:00")
+        return value
+
+
+class FeeLineIn(_Body):
+    feedetl_sn: str = Field(min_length=1, max_length=40)
+    med_list_codg: str = Field(min_length=1, max_length=50)
+    med_list_name: str = Field(default="", max_length=200)
+    list_type: Literal["A", "B", "C"]
+    cnt: int = Field(ge=-1_000_000, le=1_000_000)
+    pric: Money = Field(ge=0, le=10_000_000_000)
+    init_feedetl_sn: str | None = Field(default=None, max_length=40)
+
+    @model_validator(mode="after")
+    def _refund(self) -> FeeLineIn:
+        if self.cnt == 0:
+            raise ValueError("cnt must not be 0")
+        return self
+
+
+class FeeUploadIn(_Body):
+    feedetail: list[FeeLineIn] = Field(min_length=1, max_length=1000)
+
+
+class PreSettlementIn(_Body):
+    acct_used_flag: bool = False
+
+
+class SettlementIn(_Authenticated):
+    acct_used_flag: bool = False
+    endtime: datetime | None = None
+
+
+class ReversalIn(_Body):
+    reason: str = Field(default="", max_length=200)

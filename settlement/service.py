@@ -1,0 +1,334 @@
+"""The service's shared parts: settings, database, key store, principals, audit, idempotency.
+
+The API layer (``settlement/app.py``) turns HTTP into calls of the domain
+modules (``inpatient``, ``cards``, ``people``, ``proof``...), each of which
+works on one open write transaction handed to it by :meth:`Service.mutate`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from card.keystore import KeyStore
+from settlement.config import Settings
+from settlement.db import Database, utcnow
+from settlement.models import T_API_KEY, T_AUDIT, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
+from settlement.problems import Problem
+from settlement.rules.policy import Policy, load_policy
+from settlement.security import secret_matches, split_api_key
+
+ROLE_ADMIN = "admin"
+IDEMPOTENCY_KEY_MAX = 128
+PRINCIPAL_CACHE_S = 30.0
+SECRET_FIELDS = frozenset({"api_key"})
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the key, its terminal and institution, and the role they give."""
+
+    key_id: str
+    role: str  # admin | hospital | pharmacy | bank_branch | card_centre
+    institution_code: str | None
+    terminal_id: str | None
+    hospital_level: int | None = None
+    pin_service: bool = False
+    bank_code: str | None = None
+    region: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == ROLE_ADMIN
+
+
+def audit(
+    conn: Connection,
+    principal: Principal | None,
+    action: str,
+    subject: str | None,
+    *,
+    outcome: str = "ok",
+    code: str | None = None,
+    detail: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> int:
+    """Append one entry to the audit log (never updated, never deleted); its id."""
+    result = conn.execute(
+        T_AUDIT.insert().values(
+            at=at or utcnow(),
+            key_id=principal.key_id if principal else None,
+            institution_code=principal.institution_code if principal else None,
+            terminal_id=principal.terminal_id if principal else None,
+            action=action,
+            subject=subject,
+            outcome=outcome,
+            code=code,
+            detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+        )
+    )
+    return result.inserted_primary_key[0]
+
+
+@dataclass
+class Outcome:
+    status: int
+    body: dict[str, Any]
+    replay: bool = False
+
+
+class Service:
+    """Everything a request handler needs, created once per process."""
+
+    def __init__(self, settings: Settings, policy: Policy | None = None) -> None:
+        self.settings = settings
+        self.db = Database(settings.database_url)
+        self.policy = policy or load_policy()
+        self._keystore: KeyStore | None = None
+        self._keystore_lock = threading.Lock()
+        self._principals: dict[str, tuple[float, str, Principal]] = {}
+        self._inflight: set[tuple[str, str]] = set()
+        self._inflight_lock = threading.Lock()
+
+    # --- key store -------------------------------------------------------------------
+
+    @property
+    def keystore(self) -> KeyStore:
+        """The transaction master keys (``$SSCARD_KEYSTORE``; same file format as the issuer's)."""
+        if self._keystore is None:
+            with self._keystore_lock:
+                if self._keystore is None:
+                    self._keystore = KeyStore.load_or_create(self.settings.keystore_path)
+        return self._keystore
+
+    # --- authentication --------------------------------------------------------------
+
+    def authenticate(self, api_key: str | None) -> Principal:
+        """The principal of a presented API key, or ``401 unauthenticated``."""
+        refused = Problem(401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_...")
+        if not api_key:
+            raise refused
+        parts = split_api_key(api_key)
+        if parts is None:
+            raise refused
+        key_id, secret = parts
+        cached = self._principals.get(key_id)
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            if not secret_matches(secret, cached[1]):
+                raise refused
+            return cached[2]
+        with self.db.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    T_API_KEY.c.secret_hash,
+                    T_API_KEY.c.role,
+                    T_API_KEY.c.revoked,
+                    T_API_KEY.c.terminal_id,
+                    T_INSTITUTION.c.code,
+                    T_INSTITUTION.c.kind,
+                    T_INSTITUTION.c.hospital_level,
+                    T_INSTITUTION.c.pin_service,
+                    T_INSTITUTION.c.bank_code,
+                    T_INSTITUTION.c.region,
+                )
+                .select_from(T_API_KEY.outerjoin(T_INSTITUTION))
+                .where(T_API_KEY.c.key_id == key_id)
+            ).first()
+        if row is None or row.revoked or not secret_matches(secret, row.secret_hash):
+            raise refused
+        if row.role == ROLE_ADMIN:
+            principal = Principal(key_id, ROLE_ADMIN, None, None)
+        else:
+            principal = Principal(
+                key_id=key_id,
+                role=row.kind,
+                institution_code=row.code,
+                terminal_id=row.terminal_id,
+                hospital_level=row.hospital_level,
+                pin_service=bool(row.pin_service),
+                bank_code=row.bank_code,
+                region=row.region,
+            )
+        self._principals[key_id] = (now + PRINCIPAL_CACHE_S, row.secret_hash, principal)
+        return principal
+
+    # --- idempotent mutations --------------------------------------------------------
+
+    def mutate(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        method: str,
+        path: str,
+        payload: Any,
+        operation: Callable[[Connection], tuple[int, dict[str, Any]]],
+    ) -> Outcome:
+        """Run ``operation`` in one write transaction under the idempotency rules.
+
+        Same key + same request → the stored first response; same key, other
+        request → 422; same key still running → 409. The stored response is
+        written in the same transaction as the operation's effects, so a
+        response is never recorded for work that did not commit (and the
+        other way round). Refusals (:class:`Problem`) are recorded too, in a
+        second transaction that also keeps a consumed proof challenge used and
+        writes the refusal's audit entry.
+        """
+        if not idempotency_key:
+            raise Problem(
+                428,
+                "idempotency_key_required",
+                "send an Idempotency-Key header (any unique string up to 128 characters) "
+                "with every mutating request, and reuse it when you retry",
+            )
+        if len(idempotency_key) > IDEMPOTENCY_KEY_MAX or not idempotency_key.isprintable():
+            raise Problem(422, "validation_error", "Idempotency-Key: 1-128 printable characters")
+        request_hash = hashlib.sha256(
+            json.dumps([method, path, payload], sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+        token = (principal.key_id, idempotency_key)
+        with self._inflight_lock:
+            if token in self._inflight:
+                raise _in_progress()
+            self._inflight.add(token)
+        try:
+            return self._mutate(principal, idempotency_key, request_hash, operation)
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(token)
+
+    def _mutate(self, principal, idempotency_key, request_hash, operation) -> Outcome:
+        key_clause = sa.and_(
+            T_IDEMPOTENCY.c.key_id == principal.key_id,
+            T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
+        )
+        try:
+            with self.db.write() as conn:
+                if not self.db.sqlite:
+                    lock_id = int.from_bytes(
+                        hashlib.sha256(f"{principal.key_id}\0{idempotency_key}".encode()).digest()[:8],
+                        "big",
+                        signed=True,
+                    )
+                    if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar():
+                        raise _in_progress()
+                stored = conn.execute(
+                    sa.select(
+                        T_IDEMPOTENCY.c.request_hash,
+                        T_IDEMPOTENCY.c.status_code,
+                        T_IDEMPOTENCY.c.response_body,
+                    ).where(key_clause)
+                ).first()
+                if stored is not None:
+                    return _replay(stored, request_hash)
+                status, body = operation(conn)
+                # Secrets shown once (a new terminal's API key) are never stored for replay.
+                stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
+                conn.execute(
+                    T_IDEMPOTENCY.insert().values(
+                        key_id=principal.key_id,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                        status_code=status,
+                        response_body=json.dumps(stored_body, ensure_ascii=False),
+                        created_at=utcnow(),
+                    )
+                )
+            return Outcome(status, body)
+        except Problem as problem:
+            if problem.replayable:
+                self._record_refusal(principal, idempotency_key, request_hash, problem)
+            raise
+        except IntegrityError:
+            # Another process committed the same key between our read and our insert.
+            with self.db.read() as conn:
+                stored = conn.execute(
+                    sa.select(
+                        T_IDEMPOTENCY.c.request_hash,
+                        T_IDEMPOTENCY.c.status_code,
+                        T_IDEMPOTENCY.c.response_body,
+                    ).where(key_clause)
+                ).first()
+            if stored is None:
+                raise
+            return _replay(stored, request_hash)
+
+    def _record_refusal(self, principal, idempotency_key, request_hash, problem: Problem) -> None:
+        try:
+            with self.db.write() as conn:
+                now = utcnow()
+                if problem.consume_challenge:
+                    conn.execute(
+                        T_CHALLENGE.update()
+                        .where(T_CHALLENGE.c.challenge_id == problem.consume_challenge)
+                        .where(T_CHALLENGE.c.used_at.is_(None))
+                        .values(used_at=now)
+                    )
+                if problem.audit:
+                    action, subject = problem.audit
+                    audit(
+                        conn,
+                        principal,
+                        action,
+                        subject,
+                        outcome="refused",
+                        code=problem.code,
+                        detail={"detail": problem.detail},
+                        at=now,
+                    )
+                conn.execute(
+                    T_IDEMPOTENCY.insert().values(
+                        key_id=principal.key_id,
+                        idempotency_key=idempotency_key,
+                        request_hash=request_hash,
+                        status_code=problem.status,
+                        response_body=json.dumps(problem.body(), ensure_ascii=False),
+                        created_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass  # a concurrent request with the same key recorded its outcome first
+
+    def audit_refusal(self, principal: Principal, problem: Problem) -> None:
+        """Write the audit entry of a refusal outside any idempotent mutation (e.g. a GET)."""
+        if not problem.audit:
+            return
+        action, subject = problem.audit
+        with self.db.write() as conn:
+            audit(conn, principal, action, subject, outcome="refused", code=problem.code,
+                  detail={"detail": problem.detail})
+
+
+def _in_progress() -> Problem:
+    return Problem(
+        409,
+        "idempotency_in_progress",
+        "a request with this Idempotency-Key is still being processed; retry in a moment",
+        replayable=False,
+    )
+
+
+def _replay(stored, request_hash: str) -> Outcome:
+    if stored.request_hash != request_hash:
+        raise Problem(
+            422,
+            "idempotency_key_reused",
+            "this Idempotency-Key was already used for a different request; use a new key",
+            replayable=False,
+        )
+    return Outcome(stored.status_code, json.loads(stored.response_body), replay=True)
+
+
+def is_busy(error: OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
