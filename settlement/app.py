@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
 from settlement import cards, inpatient, people, proof, reconciliation
+from settlement.applications import api as applications_api  # card production (issue 8)
 from settlement.authority import (
     ADMIN,
     BANK_BRANCH,
@@ -365,6 +366,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                 return reconciliation.daily_report(conn, institution, date)
             return reconciliation.all_reports(conn, date)
 
+    app.include_router(applications_api.router)  # card production (issue 8)
     return app
 
 

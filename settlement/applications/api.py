@@ -1,0 +1,226 @@
+"""HTTP endpoints of card production (docs/api.md §Card production).
+
+Mounted by ``settlement.app.create_app`` with one ``include_router`` line. Every
+mutating endpoint goes through :meth:`Service.mutate` (Idempotency-Key, one
+write transaction, response stored with the effects), like the rest of the API.
+The progress query is read-only apart from counting wrong passwords, so it
+needs no Idempotency-Key (like pre-settlement).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from settlement.applications import flow
+from settlement.applications.registers import Registers, registers_for
+from settlement.applications.schemas import (
+    AccountOpenedIn,
+    ApplicationIn,
+    BatchIn,
+    CorrectionIn,
+    IssueIn,
+    LossIn,
+    PersonalisedIn,
+    ProgressQueryIn,
+    RejectionIn,
+)
+from settlement.db import utcnow
+from settlement.problems import Problem
+from settlement.service import Outcome, Principal, Service
+
+PROBLEM_JSON = "application/problem+json"
+router = APIRouter(prefix="/v1", tags=["card production"])
+
+
+def _service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def _principal(
+    request: Request,
+    authorization: Annotated[str | None, Header()] = None,
+    x_api_key: Annotated[str | None, Header()] = None,
+) -> Principal:
+    key = x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    return _service(request).authenticate(key)
+
+
+Caller = Annotated[Principal, Depends(_principal)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+
+def _respond(outcome: Outcome) -> JSONResponse:
+    headers = {"Idempotent-Replay": "true"} if outcome.replay else None
+    media = PROBLEM_JSON if outcome.status >= 400 else "application/json"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+
+
+def _mutate(
+    request: Request, principal: Principal, key: str | None, payload: Any, operation, status: int = 200
+) -> JSONResponse:
+    svc = _service(request)
+    regs = registers_for(svc)
+
+    def run(conn):
+        return status, operation(conn, regs, utcnow())
+
+    return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run))
+
+
+def _read(request: Request, principal: Principal, operation) -> Any:
+    svc = _service(request)
+    regs: Registers = registers_for(svc)
+    try:
+        with svc.db.read() as conn:
+            return operation(conn, regs, utcnow())
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise
+
+
+def _dump(body) -> dict:
+    return body.model_dump(mode="json", exclude_unset=True)
+
+
+def _hide_password(body: ApplicationIn) -> dict:
+    """The idempotency record never holds a password: only its digest."""
+    payload = body.model_dump(mode="json")
+    if payload.get("query_password"):
+        payload["query_password"] = hashlib.sha256(payload["query_password"].encode()).hexdigest()
+    return payload
+
+
+# --- applications --------------------------------------------------------------------------
+
+
+@router.post("/applications", status_code=201)
+def accept(body: ApplicationIn, request: Request, principal: Caller, key: IdemKey):
+    return _mutate(request, principal, key, _hide_password(body),
+                   lambda conn, regs, now: flow.accept(conn, principal, regs, body, now), 201)
+
+
+@router.post("/application-batches", status_code=201)
+def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKey):
+    payload = {"employer_code": body.employer_code, "employer_name": body.employer_name,
+               "applications": [_hide_password(a) for a in body.applications]}
+    return _mutate(request, principal, key, payload,
+                   lambda conn, regs, now: flow.accept_batch(conn, principal, regs, body, now), 201)
+
+
+@router.get("/applications")
+def list_applications(
+    request: Request,
+    principal: Caller,
+    batch_id: str | None = None,
+    employer_code: str | None = None,
+    status: str | None = None,
+    next_step: int | None = None,
+    certno: str | None = None,
+    limit: int = 500,
+):
+    return _read(request, principal, lambda conn, regs, now: flow.list_applications(
+        conn, principal, regs, now, batch_id=batch_id, employer_code=employer_code, status=status,
+        next_step=next_step, certno=certno, limit=max(1, min(limit, 5000))))
+
+
+@router.get("/applications/{application_id}")
+def get_application(application_id: str, request: Request, principal: Caller):
+    return _read(request, principal, lambda conn, regs, now: flow.get_application(
+        conn, principal, regs, application_id, now))
+
+
+def _step(name: str, function):
+    """POST /applications/{id}/<name> for a step without a body."""
+
+    def endpoint(application_id: str, request: Request, principal: Caller, key: IdemKey):
+        return _mutate(request, principal, key, {},
+                       lambda conn, regs, now: function(conn, principal, regs, application_id, now))
+
+    endpoint.__name__ = f"step_{name.replace('-', '_')}"
+    router.post(f"/applications/{{application_id}}/{name}")(endpoint)
+
+
+_step("audit", flow.audit_step)
+_step("comparison", flow.compare_step)
+_step("pre-check", flow.precheck_step)
+_step("bank-account", flow.open_account)
+_step("withdrawal", flow.withdraw)
+
+
+@router.get("/applications/{application_id}/personalisation-order")
+def personalisation_order(application_id: str, request: Request, principal: Caller):
+    return _read(request, principal, lambda conn, regs, now: flow.personalisation_order(
+        conn, principal, regs, application_id, now))
+
+
+@router.post("/applications/{application_id}/personalisation")
+def personalised(application_id: str, body: PersonalisedIn, request: Request, principal: Caller,
+                 key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.personalised_step(conn, principal, regs, application_id, body, now))
+
+
+@router.post("/applications/{application_id}/account-opening")
+def account_opened(application_id: str, body: AccountOpenedIn, request: Request, principal: Caller,
+                   key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.account_opened_step(conn, principal, regs, application_id, body, now))
+
+
+@router.post("/applications/{application_id}/issuance")
+def issuance(application_id: str, body: IssueIn, request: Request, principal: Caller, key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.issue_step(conn, principal, regs, application_id, body, now))
+
+
+@router.post("/applications/{application_id}/rejections")
+def rejection(application_id: str, body: RejectionIn, request: Request, principal: Caller,
+              key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.reject_step(conn, principal, regs, application_id, body, now))
+
+
+@router.post("/applications/{application_id}/corrections")
+def correction(application_id: str, body: CorrectionIn, request: Request, principal: Caller,
+               key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.correct(conn, principal, regs, application_id, body, now))
+
+
+# --- loss and the progress query -----------------------------------------------------------
+
+
+@router.post("/card-losses", status_code=201)
+def card_loss(body: LossIn, request: Request, principal: Caller, key: IdemKey):
+    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
+                   flow.report_card_loss(conn, principal, regs, body, now), 201)
+
+
+@router.post("/card-progress")
+def card_progress(body: ProgressQueryIn, request: Request, principal: Caller):
+    """制卡进度查询 by SSN + query password; wrong passwords are rate-limited per SSN."""
+    svc = _service(request)
+    regs = registers_for(svc)
+    now = utcnow()
+    with svc.db.read() as conn:
+        ok, answer = flow.progress_query(conn, regs, body.certno, body.query_password, now)
+    if ok:
+        return answer
+    with svc.db.write() as conn:
+        flow.record_progress_failure(conn, body.certno, now)
+    problem = Problem(
+        403,
+        "password_invalid",
+        "the SSN and query password do not match; after "
+        f"{flow.PROGRESS_MAX_FAILURES} wrong tries the query is locked for "
+        f"{int(flow.PROGRESS_WINDOW.total_seconds() // 60)} minutes",
+        audit=("card_progress.query", body.certno.upper()),
+    )
+    svc.audit_refusal(principal, problem)
+    raise problem
