@@ -15,11 +15,14 @@ parser; ``python -m card.cli_reader ...`` runs them on their own.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 from card import rig
@@ -66,6 +69,21 @@ def _emit(args: argparse.Namespace, event: dict[str, object], text: str) -> None
         print(text, flush=True)
 
 
+def _reporting_rig_errors(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    """Turn a :class:`card.rig.RigError` into a one-line message and exit status 2."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except rig.RigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+    return run
+
+
+@_reporting_rig_errors
 def cmd_insert(args: argparse.Namespace) -> int:
     from card.icc import VirtualCard  # the card engineer's in-process card
 
@@ -92,8 +110,17 @@ def cmd_insert(args: argparse.Namespace) -> int:
     connector.start()
     announced = False
     connections = 0
+    waiting_since = time.monotonic()
     try:
         while not stop.wait(0.01 if not announced else 0.2):
+            if not announced and waiting_since and time.monotonic() - waiting_since > 2.0:
+                waiting_since = 0.0
+                print(
+                    f"waiting for pcscd's vpcd reader on {args.host}:{reader.port} "
+                    "(is pcscd running with the rig? `python -m card rig start`)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             if connector.served and connector.connections != connections:
                 connections = connector.connections
                 if not announced:
@@ -143,6 +170,7 @@ def _print_status(as_json: bool) -> None:
         print(f"  [{reader['index']}] {reader['name']:<26} port {reader['port']}  {held}")
 
 
+@_reporting_rig_errors
 def cmd_rig_setup(args: argparse.Namespace) -> int:
     changed = rig.configure(args.readers)
     if changed and rig.pcscd_running():
@@ -160,17 +188,20 @@ def cmd_rig_setup(args: argparse.Namespace) -> int:
     return 0
 
 
+@_reporting_rig_errors
 def cmd_rig_start(args: argparse.Namespace) -> int:
     rig.ensure(args.readers)
     _print_status(False)
     return 0
 
 
+@_reporting_rig_errors
 def cmd_rig_status(args: argparse.Namespace) -> int:
     _print_status(args.json)
     return 0
 
 
+@_reporting_rig_errors
 def cmd_rig_stop(args: argparse.Namespace) -> int:
     if rig.stop_pcscd():
         print("stopped the rig's pcscd")
@@ -186,11 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return args.func(args)
-    except rig.RigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,101 @@
+"""The reader rig's configuration (in a scratch directory) and its CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from card import rig
+
+DEBIAN_VPCD = """# vsmartcard default
+FRIENDLYNAME "Virtual PCD"
+DEVICENAME   /dev/null:0x8C7B
+LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
+CHANNELID    0x8C7B
+"""
+
+
+def test_readers_are_two_slots_per_entry_with_one_port_each() -> None:
+    readers = rig.readers(5)
+    assert [r.port for r in readers] == [35963, 35964, 35965, 35966, 35967]
+    assert [r.name for r in readers[:3]] == [
+        "SSCard Virtual A 00 00",
+        "SSCard Virtual A 00 01",
+        "SSCard Virtual B 00 00",
+    ]
+    with pytest.raises(rig.RigError, match="1 to 16"):
+        rig.readers(17)
+
+
+def test_conf_gives_each_entry_its_own_driver_copy(tmp_path: Path) -> None:
+    text = rig.render_conf(5, tmp_path)
+    assert text.count("FRIENDLYNAME") == 3
+    assert "DEVICENAME   /dev/null:35963" in text and "DEVICENAME   /dev/null:35967" in text
+    libs = [line.split()[1] for line in text.splitlines() if line.startswith("LIBPATH")]
+    assert len(set(libs)) == 3
+    assert rig.conf_reader_count(text) == 5
+
+
+@pytest.mark.skipif(not rig.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
+def test_configure_neutralises_debian_vpcd_and_is_idempotent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conf_dir, state = tmp_path / "reader.conf.d", tmp_path / "state"
+    conf_dir.mkdir()
+    (conf_dir / "vpcd").write_text(DEBIAN_VPCD)
+    monkeypatch.setattr(rig, "CONF_DIR", conf_dir)
+    monkeypatch.setattr(rig, "STATE_DIR", state)
+    assert rig.configure(3) is True
+    assert (state / "vpcd.debian").read_text() == DEBIAN_VPCD
+    active = [
+        line
+        for line in (conf_dir / "vpcd").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert active == []
+    assert rig.configured_count() == 3
+    assert len(list((state / "drivers").glob("libifdvpcd-*.so"))) == 2
+    assert rig.configure(3) is False  # nothing changed: pcscd need not restart
+    assert rig.configure(4) is True
+
+
+@pytest.mark.pcsc
+def test_rig_status_cli_lists_the_readers(pcsc_rig) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "card", "rig", "status", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    state = json.loads(done.stdout)
+    assert state["pcscd_pid"] is not None
+    names = [reader["name"] for reader in state["readers"]]
+    assert names[: len(pcsc_rig.readers)] == [r.name for r in pcsc_rig.readers]
+
+
+@pytest.mark.pcsc
+def test_insert_into_a_taken_reader_is_refused(pcsc_rig, issue_card) -> None:
+    first = pcsc_rig.insert(issue_card())
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "card",
+            "insert",
+            str(issue_card()),
+            "--reader",
+            str(first.reader.index),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "already holds a card" in done.stderr
+    first.remove()
