@@ -41,18 +41,18 @@ def algorithm(request: pytest.FixtureRequest) -> Algorithm:
 
 
 def make_card(keystore: KeyStore, algorithm: Algorithm, path: Path | None, **kw) -> VirtualCard:
-    defaults = dict(
-        keystore=keystore,
-        algorithm=algorithm,
-        region="430100",
-        card_number="X00000019",
-        card_factor=FACTOR,
-        issue_date=date(2024, 1, 15),
-        expiry_date=date(2034, 1, 15),
-        psn_no="43010000000000012345",
-        pan=PAN,
-        pan_sequence=1,
-    )
+    defaults = {
+        "keystore": keystore,
+        "algorithm": algorithm,
+        "region": "430100",
+        "card_number": "X00000019",
+        "card_factor": FACTOR,
+        "issue_date": date(2024, 1, 15),
+        "expiry_date": date(2034, 1, 15),
+        "psn_no": "43010000000000012345",
+        "pan": PAN,
+        "pan_sequence": 1,
+    }
     defaults.update(kw)
     holder = defaults.pop("holder", HOLDER)
     new_card(path, holder, **defaults)
@@ -72,7 +72,9 @@ def card(keystore: KeyStore, algorithm: Algorithm, tmp_path: Path) -> VirtualCar
 @pytest.fixture
 def blank_card(keystore: KeyStore, algorithm: Algorithm, tmp_path: Path) -> VirtualCard:
     path = tmp_path / "blank.json"
-    new_blank_card(path, keystore=keystore, algorithm=algorithm, region="430100", card_factor=FACTOR)
+    new_blank_card(
+        path, keystore=keystore, algorithm=algorithm, region="430100", card_factor=FACTOR
+    )
     card = VirtualCard.open(path, strict=True)
     card.power_on()
     return card

@@ -62,7 +62,10 @@ def test_ssse_mac(name: str, length: int) -> None:
     expected = ref.cbc_mac(name, KEY, data, challenge)[:4]
     assert crypto.ssse_mac(alg, KEY, data, challenge) == expected
     # IV shorter than a block is zero-padded
-    assert crypto.ssse_mac(alg, KEY, data, challenge[:4]) == ref.cbc_mac(name, KEY, data, challenge[:4])[:4]
+    assert (
+        crypto.ssse_mac(alg, KEY, data, challenge[:4])
+        == ref.cbc_mac(name, KEY, data, challenge[:4])[:4]
+    )
 
 
 @pytest.mark.parametrize("length", [0, 3, 8, 13, 29])
