@@ -230,10 +230,11 @@ def set_query_password(
             audit=(action, psn_no),
         )
     person = load_person(conn, psn_no, lock=True)
-    if body.mode == "change":
-        if not body.old_password or not password_matches(body.old_password, person.query_password_hash):
-            raise Problem(403, "password_invalid", "the old query password is wrong",
-                          audit=(action, psn_no))
+    if body.mode == "change" and (
+        not body.old_password or not password_matches(body.old_password, person.query_password_hash)
+    ):
+        raise Problem(403, "password_invalid", "the old query password is wrong",
+                      audit=(action, psn_no))
     conn.execute(
         T_PERSON.update().where(T_PERSON.c.psn_no == psn_no).values(
             query_password_hash=hash_password(body.new_password)
