@@ -58,7 +58,8 @@ def add_parsers(subparsers: Any) -> None:
     status = rig_sub.add_parser("status", help="show readers, ports and claims")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_rig_status)
-    stop = rig_sub.add_parser("stop", help="stop pcscd if the rig started it")
+    stop = rig_sub.add_parser("stop", help="stop pcscd if the rig started it and nobody uses it")
+    stop.add_argument("--force", action="store_true", help="stop it even while cards are in")
     stop.set_defaults(func=cmd_rig_stop)
 
 
@@ -99,6 +100,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
     else:
         claim = rig.claim(args.reader)
         reader = claim.reader
+    use = rig.RigUse()  # pcscd is in use while this card is in a reader
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -140,6 +142,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
         connector.stop()
         if claim is not None:
             claim.release()
+        use.release()
     _emit(args, {"event": "removed", **reader.to_json()}, f"card removed from {reader.name}")
     return 0
 
@@ -203,8 +206,14 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
 
 @_reporting_rig_errors
 def cmd_rig_stop(args: argparse.Namespace) -> int:
-    if rig.stop_pcscd():
+    if rig.stop_pcscd(force=args.force):
         print("stopped the rig's pcscd")
+    elif rig.rig_pcscd_pid() is not None:
+        print(
+            "the rig's pcscd is in use (cards in readers or test sessions); left running. "
+            "`python -m card rig stop --force` stops it anyway",
+            file=sys.stderr,
+        )
     elif rig.pcscd_running():
         print("pcscd was not started by the rig; left running", file=sys.stderr)
     else:

@@ -219,10 +219,13 @@ def configured_count() -> int:
 
 
 def _pid_alive(pid: int, name: str = PCSCD) -> bool:
+    """True when ``pid`` is a running (not zombie) process called ``name``."""
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip() == name
+        stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
+    command, _, rest = stat.partition("(")[2].rpartition(")")
+    return command == name and rest.split()[0] not in ("Z", "X")
 
 
 def pcscd_pid() -> int | None:
@@ -287,11 +290,41 @@ def start_pcscd(timeout: float = 10.0) -> int:
     raise RigError(f"pcscd did not answer within {timeout} s; see {RUN_DIR / 'pcscd.log'}")
 
 
-def stop_pcscd(timeout: float = 10.0) -> bool:
-    """Stop pcscd if (and only if) the rig started it; True when one was stopped."""
-    pid = rig_pcscd_pid()
-    if pid is None:
-        return False
+def _users_handle(mode: int) -> IO[str] | None:
+    """``users.lock`` locked with ``mode``; None when a non-blocking lock is refused."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    handle = open(RUN_DIR / "users.lock", "a")  # noqa: SIM115 - returned to the caller
+    try:
+        fcntl.flock(handle, mode)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+class RigUse:
+    """A shared claim that pcscd is in use (a test session, a card in a reader, a benchmark).
+
+    :func:`stop_pcscd` leaves pcscd running while anyone holds one.
+    """
+
+    def __init__(self) -> None:
+        self._handle = _users_handle(fcntl.LOCK_SH)
+
+    def release(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def _kill_pcscd(pid: int, timeout: float) -> None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while _pid_alive(pid) and time.monotonic() < deadline:
@@ -302,6 +335,28 @@ def stop_pcscd(timeout: float = 10.0) -> bool:
         os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(OSError):
         (RUN_DIR / "pcscd.pid").unlink()
+
+
+def stop_pcscd(timeout: float = 10.0, force: bool = False) -> bool:
+    """Stop pcscd if the rig started it and nobody uses it; True when one was stopped.
+
+    "Uses" means holds a :class:`RigUse` (the ``pcsc_rig`` fixture, every card
+    inserted through the rig); ``force`` stops it regardless (the cards wait
+    and reconnect when pcscd comes back).
+    """
+    pid = rig_pcscd_pid()
+    if pid is None:
+        return False
+    exclusive = None
+    if not force:
+        exclusive = _users_handle(fcntl.LOCK_EX | fcntl.LOCK_NB)
+        if exclusive is None:
+            return False
+    try:
+        _kill_pcscd(pid, timeout)
+    finally:
+        if exclusive is not None:
+            exclusive.close()
     return True
 
 
@@ -315,7 +370,8 @@ def restart_pcscd() -> int:
             "(`sudo systemctl restart pcscd`, or `sudo kill "
             f"{pid}` then `python -m card rig start`)"
         )
-    stop_pcscd()
+    if pid is not None:
+        _kill_pcscd(pid, 10.0)
     return start_pcscd()
 
 
@@ -516,6 +572,8 @@ class InsertedCard:
         self.process = process
         self.connector = connector
         self._claim = claim_
+        # A card process holds its own RigUse; a connector thread needs one here.
+        self._use = RigUse() if connector is not None else None
 
     def __repr__(self) -> str:
         how = f"pid {self.process.pid}" if self.process else "thread"
@@ -540,6 +598,8 @@ class InsertedCard:
             self.connector.stop()
         if self._claim is not None:
             self._claim.release()
+        if self._use is not None:
+            self._use.release()
         if self.process is not None and self.process.stdout is not None:
             self.process.stdout.close()
 

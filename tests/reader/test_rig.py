@@ -99,3 +99,11 @@ def test_insert_into_a_taken_reader_is_refused(pcsc_rig, issue_card) -> None:
     assert done.returncode == 2
     assert "already holds a card" in done.stderr
     first.remove()
+
+
+@pytest.mark.pcsc
+def test_stop_leaves_a_pcscd_in_use_running(pcsc_rig) -> None:
+    # The session fixture holds a RigUse, so even the rig's own pcscd must stay up.
+    pid = rig.pcscd_pid()
+    assert rig.stop_pcscd() is False
+    assert rig.pcscd_pid() == pid and rig.pcscd_answers()
