@@ -88,7 +88,17 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
         )
         audit(conn, principal, "card.cancel", old, detail={"reason": "duplicate issuance",
                                                           "new_card": body.card_no}, at=now)
-    _insert_card(conn, body, body.psn_no, now, None)
+    # A card reported lost is being replaced by this one: the replacement is no longer
+    # pending once the new card is collected (then the lost card becomes ``replaced``).
+    lost = conn.execute(
+        sa.select(T_CARD.c.card_no).where(T_CARD.c.psn_no == body.psn_no, T_CARD.c.status == "lost")
+    ).scalars().first()
+    _insert_card(conn, body, body.psn_no, now, lost)
+    if lost:
+        values = {"replaced_by": body.card_no, "updated_at": now}
+        if body.status == "active":
+            values["status"] = "replaced"
+        conn.execute(T_CARD.update().where(T_CARD.c.card_no == lost).values(**values))
     audit(conn, principal, "card.register", body.card_no, detail={"psn_no": body.psn_no}, at=now)
     view = card_view(load_card(conn, body.card_no), now.date())
     view["cancelled_card_no"] = previous[0] if previous else None
