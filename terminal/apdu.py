@@ -74,9 +74,9 @@ def _case3(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:
     return bytes([cla, ins, p1, p2, len(data)]) + data
 
 
-def select_aid(aid: bytes = SSSE_AID) -> bytes:
-    """``00 A4 04 00 Lc AID`` (no Le: a T=0 card answers ``61xx`` when it has FCI)."""
-    return _case3(0x00, 0xA4, 0x04, 0x00, aid)
+def select_aid(aid: bytes = SSSE_AID, *, fci: bool = True) -> bytes:
+    """``00 A4 04 00 Lc AID`` (FCI wanted; a T=0 card answers ``61xx``), or P2 ``0C`` (no FCI)."""
+    return _case3(0x00, 0xA4, 0x04, 0x00 if fci else 0x0C, aid)
 
 
 def select_fid(fid: bytes, *, under_current_df: bool = False) -> bytes:

@@ -101,7 +101,7 @@ class CardSession:
     # --- reading -------------------------------------------------------------------
 
     def select_ssse(self) -> None:
-        self.send(apdu.select_aid(apdu.SSSE_AID), "SELECT SSSE")
+        self.send(apdu.select_aid(apdu.SSSE_AID, fci=False), "SELECT SSSE")
 
     def read_records(self, sfi: int, count: int, name: str) -> dict[int, bytes]:
         """Records 1..count of EF ``sfi`` as ``{tag: value}`` (TLV records)."""
