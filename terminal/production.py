@@ -305,8 +305,14 @@ def _holder_on_card(session: CardSession) -> CardHolder:
     """The holder as the card centre wrote it (EF06), for the bank's own records."""
     public = session.read_public()
     h = public.holder
-    return CardHolder(name=h.name, ssn=h.ssn, sex=h.sex, nation=h.nation,
-                      birth_date=h.birth_date, birthplace=h.birthplace)
+    return CardHolder(
+        name=h.name,
+        ssn=h.ssn,
+        sex=h.sex,
+        nation=h.nation,
+        birth_date=h.birth_date,
+        birthplace=h.birthplace,
+    )
 
 
 def financial_records(holder: CardHolder, account: BankAccount) -> dict[int, bytes]:

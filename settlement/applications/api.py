@@ -62,7 +62,12 @@ def _respond(outcome: Outcome) -> JSONResponse:
 
 
 def _mutate(
-    request: Request, principal: Principal, key: str | None, payload: Any, operation, status: int = 200
+    request: Request,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    operation,
+    status: int = 200,
 ) -> JSONResponse:
     svc = _service(request)
     regs = registers_for(svc)
@@ -101,16 +106,31 @@ def _hide_password(body: ApplicationIn) -> dict:
 
 @router.post("/applications", status_code=201)
 def accept(body: ApplicationIn, request: Request, principal: Caller, key: IdemKey):
-    return _mutate(request, principal, key, _hide_password(body),
-                   lambda conn, regs, now: flow.accept(conn, principal, regs, body, now), 201)
+    return _mutate(
+        request,
+        principal,
+        key,
+        _hide_password(body),
+        lambda conn, regs, now: flow.accept(conn, principal, regs, body, now),
+        201,
+    )
 
 
 @router.post("/application-batches", status_code=201)
 def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKey):
-    payload = {"employer_code": body.employer_code, "employer_name": body.employer_name,
-               "applications": [_hide_password(a) for a in body.applications]}
-    return _mutate(request, principal, key, payload,
-                   lambda conn, regs, now: flow.accept_batch(conn, principal, regs, body, now), 201)
+    payload = {
+        "employer_code": body.employer_code,
+        "employer_name": body.employer_name,
+        "applications": [_hide_password(a) for a in body.applications],
+    }
+    return _mutate(
+        request,
+        principal,
+        key,
+        payload,
+        lambda conn, regs, now: flow.accept_batch(conn, principal, regs, body, now),
+        201,
+    )
 
 
 @router.get("/applications")
@@ -124,23 +144,44 @@ def list_applications(
     certno: str | None = None,
     limit: int = 500,
 ):
-    return _read(request, principal, lambda conn, regs, now: flow.list_applications(
-        conn, principal, regs, now, batch_id=batch_id, employer_code=employer_code, status=status,
-        next_step=next_step, certno=certno, limit=max(1, min(limit, 5000))))
+    return _read(
+        request,
+        principal,
+        lambda conn, regs, now: flow.list_applications(
+            conn,
+            principal,
+            regs,
+            now,
+            batch_id=batch_id,
+            employer_code=employer_code,
+            status=status,
+            next_step=next_step,
+            certno=certno,
+            limit=max(1, min(limit, 5000)),
+        ),
+    )
 
 
 @router.get("/applications/{application_id}")
 def get_application(application_id: str, request: Request, principal: Caller):
-    return _read(request, principal, lambda conn, regs, now: flow.get_application(
-        conn, principal, regs, application_id, now))
+    return _read(
+        request,
+        principal,
+        lambda conn, regs, now: flow.get_application(conn, principal, regs, application_id, now),
+    )
 
 
 def _step(name: str, function):
     """POST /applications/{id}/<name> for a step without a body."""
 
     def endpoint(application_id: str, request: Request, principal: Caller, key: IdemKey):
-        return _mutate(request, principal, key, {},
-                       lambda conn, regs, now: function(conn, principal, regs, application_id, now))
+        return _mutate(
+            request,
+            principal,
+            key,
+            {},
+            lambda conn, regs, now: function(conn, principal, regs, application_id, now),
+        )
 
     endpoint.__name__ = f"step_{name.replace('-', '_')}"
     router.post(f"/applications/{{application_id}}/{name}")(endpoint)
@@ -155,42 +196,80 @@ _step("withdrawal", flow.withdraw)
 
 @router.get("/applications/{application_id}/personalisation-order")
 def personalisation_order(application_id: str, request: Request, principal: Caller):
-    return _read(request, principal, lambda conn, regs, now: flow.personalisation_order(
-        conn, principal, regs, application_id, now))
+    return _read(
+        request,
+        principal,
+        lambda conn, regs, now: flow.personalisation_order(
+            conn, principal, regs, application_id, now
+        ),
+    )
 
 
 @router.post("/applications/{application_id}/personalisation")
-def personalised(application_id: str, body: PersonalisedIn, request: Request, principal: Caller,
-                 key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.personalised_step(conn, principal, regs, application_id, body, now))
+def personalised(
+    application_id: str, body: PersonalisedIn, request: Request, principal: Caller, key: IdemKey
+):
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.personalised_step(
+            conn, principal, regs, application_id, body, now
+        ),
+    )
 
 
 @router.post("/applications/{application_id}/account-opening")
-def account_opened(application_id: str, body: AccountOpenedIn, request: Request, principal: Caller,
-                   key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.account_opened_step(conn, principal, regs, application_id, body, now))
+def account_opened(
+    application_id: str, body: AccountOpenedIn, request: Request, principal: Caller, key: IdemKey
+):
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.account_opened_step(
+            conn, principal, regs, application_id, body, now
+        ),
+    )
 
 
 @router.post("/applications/{application_id}/issuance")
 def issuance(application_id: str, body: IssueIn, request: Request, principal: Caller, key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.issue_step(conn, principal, regs, application_id, body, now))
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.issue_step(conn, principal, regs, application_id, body, now),
+    )
 
 
 @router.post("/applications/{application_id}/rejections")
-def rejection(application_id: str, body: RejectionIn, request: Request, principal: Caller,
-              key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.reject_step(conn, principal, regs, application_id, body, now))
+def rejection(
+    application_id: str, body: RejectionIn, request: Request, principal: Caller, key: IdemKey
+):
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.reject_step(conn, principal, regs, application_id, body, now),
+    )
 
 
 @router.post("/applications/{application_id}/corrections")
-def correction(application_id: str, body: CorrectionIn, request: Request, principal: Caller,
-               key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.correct(conn, principal, regs, application_id, body, now))
+def correction(
+    application_id: str, body: CorrectionIn, request: Request, principal: Caller, key: IdemKey
+):
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.correct(conn, principal, regs, application_id, body, now),
+    )
 
 
 # --- loss and the progress query -----------------------------------------------------------
@@ -198,8 +277,14 @@ def correction(application_id: str, body: CorrectionIn, request: Request, princi
 
 @router.post("/card-losses", status_code=201)
 def card_loss(body: LossIn, request: Request, principal: Caller, key: IdemKey):
-    return _mutate(request, principal, key, _dump(body), lambda conn, regs, now:
-                   flow.report_card_loss(conn, principal, regs, body, now), 201)
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.report_card_loss(conn, principal, regs, body, now),
+        201,
+    )
 
 
 @router.post("/card-progress")

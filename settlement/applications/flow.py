@@ -177,8 +177,11 @@ def application_view(
         },
         "last_failure": None
         if state.status is not Status.IN_PROGRESS or not row.reason_code
-        else {"step": state.next_step and int(state.next_step), "reason": row.reason_code,
-              "detail": row.reason_detail},
+        else {
+            "step": state.next_step and int(state.next_step),
+            "reason": row.reason_code,
+            "detail": row.reason_detail,
+        },
         "card_no": row.card_no,
         "card_id_code": row.card_id_code,
         "bank_code": row.bank_code,
@@ -210,8 +213,14 @@ def application_view(
 def get_application(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
-    require_role(principal, CARD_CENTRE, BANK_BRANCH, ADMIN, action="application.read",
-                 subject=application_id)
+    require_role(
+        principal,
+        CARD_CENTRE,
+        BANK_BRANCH,
+        ADMIN,
+        action="application.read",
+        subject=application_id,
+    )
     row = _load(conn, application_id, lock=False)
     _require_own_bank(principal, row, "application.read")
     return application_view(conn, row, regs, now)
@@ -232,8 +241,9 @@ def list_applications(
 ) -> dict[str, Any]:
     """Applications matching the filters, oldest first (summaries without history)."""
     require_role(principal, CARD_CENTRE, BANK_BRANCH, ADMIN, action="application.list")
-    stmt = sa.select(T_APPLICATION).order_by(T_APPLICATION.c.applied_at,
-                                             T_APPLICATION.c.application_id)
+    stmt = sa.select(T_APPLICATION).order_by(
+        T_APPLICATION.c.applied_at, T_APPLICATION.c.application_id
+    )
     if batch_id:
         stmt = stmt.where(T_APPLICATION.c.batch_id == batch_id)
     if employer_code:
@@ -242,7 +252,8 @@ def list_applications(
         stmt = stmt.where(T_APPLICATION.c.status == status)
     if next_step is not None:
         stmt = stmt.where(
-            T_APPLICATION.c.status == Status.IN_PROGRESS.value, T_APPLICATION.c.done == next_step - 1
+            T_APPLICATION.c.status == Status.IN_PROGRESS.value,
+            T_APPLICATION.c.done == next_step - 1,
         )
     if certno:
         stmt = stmt.where(T_APPLICATION.c.certno == certno)
@@ -252,8 +263,13 @@ def list_applications(
     items = []
     for row in rows:
         state = _state(row)
-        target = deadline(regs.calendar, _as_aware(row.applied_at), row.target_days, now=now,
-                          reached_at=_as_aware(row.notice_at))
+        target = deadline(
+            regs.calendar,
+            _as_aware(row.applied_at),
+            row.target_days,
+            now=now,
+            reached_at=_as_aware(row.notice_at),
+        )
         items.append(
             {
                 "application_id": row.application_id,
@@ -367,10 +383,26 @@ def _reject(
         raise _flow_problem(error) from None
     action = "returned" if state.status is Status.RETURNED else "failed"
     _save(conn, row.application_id, state, now, reason_detail=detail)
-    _event(conn, principal, row.application_id, int(step), action, now, reason=reason.value,
-           detail={"detail": detail, **(extra or {})})
-    audit(conn, principal, f"application.step{int(step)}", row.application_id, outcome="refused",
-          code=reason.value, detail={"detail": detail}, at=now)
+    _event(
+        conn,
+        principal,
+        row.application_id,
+        int(step),
+        action,
+        now,
+        reason=reason.value,
+        detail={"detail": detail, **(extra or {})},
+    )
+    audit(
+        conn,
+        principal,
+        f"application.step{int(step)}",
+        row.application_id,
+        outcome="refused",
+        code=reason.value,
+        detail={"detail": detail},
+        at=now,
+    )
 
 
 def _require_own_bank(principal: Principal, row: Row, action: str) -> None:
@@ -439,8 +471,14 @@ def _insert_application(
         )
     )
     row = _load(conn, application_id)
-    _complete(conn, principal, row, Step.ACCEPTED, now,
-              detail={"kind": kind.value, "batch_id": batch_id, "employer_code": employer_code})
+    _complete(
+        conn,
+        principal,
+        row,
+        Step.ACCEPTED,
+        now,
+        detail={"kind": kind.value, "batch_id": batch_id, "employer_code": employer_code},
+    )
     return application_id
 
 
@@ -457,13 +495,21 @@ def accept_batch(
     conn: Connection, principal: Principal, regs: Registers, body: BatchIn, now: datetime
 ) -> dict[str, Any]:
     """Step 1 for an employer's batch: one application per employee, one batch id."""
-    require_role(principal, CARD_CENTRE, ADMIN, action="application.accept_batch",
-                 subject=body.employer_code)
+    require_role(
+        principal, CARD_CENTRE, ADMIN, action="application.accept_batch", subject=body.employer_code
+    )
     batch_id = _new_id("BT", now)
     ids = [
         _insert_application(
-            conn, principal, regs, item, Kind.BATCH, now, batch_id=batch_id,
-            employer_code=body.employer_code, employer_name=body.employer_name,
+            conn,
+            principal,
+            regs,
+            item,
+            Kind.BATCH,
+            now,
+            batch_id=batch_id,
+            employer_code=body.employer_code,
+            employer_name=body.employer_name,
         )
         for item in body.applications
     ]
@@ -518,8 +564,16 @@ def audit_step(
     if findings:
         reason, _text = findings[0]
         detail = "; ".join(text for _r, text in findings)
-        _reject(conn, principal, row, Step.AUDITED, reason, detail, now,
-                extra={"reasons": [r.value for r, _t in findings]})
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.AUDITED,
+            reason,
+            detail,
+            now,
+            extra={"reasons": [r.value for r, _t in findings]},
+        )
         return _view(conn, regs, application_id, now)
     person = conn.execute(
         sa.select(T_PERSON.c.psn_no, T_PERSON.c.query_password_hash).where(
@@ -564,8 +618,14 @@ def compare_step(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
     """Step 3: the police population register and the partner bank's own records."""
-    require_role(principal, BANK_BRANCH, CARD_CENTRE, ADMIN, action="application.compare",
-                 subject=application_id)
+    require_role(
+        principal,
+        BANK_BRANCH,
+        CARD_CENTRE,
+        ADMIN,
+        action="application.compare",
+        subject=application_id,
+    )
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.compare")
     _require_next(row, Step.COMPARED)
@@ -577,24 +637,51 @@ def compare_step(
         household_register_no=row.hukou_no if row.psn_cert_type == "household_register" else None,
     )
     if mismatches is None:
-        _reject(conn, principal, row, Step.COMPARED, Reason.NOT_IN_POLICE_REGISTER,
-                f"the police population register has no person {row.certno}", now)
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.COMPARED,
+            Reason.NOT_IN_POLICE_REGISTER,
+            f"the police population register has no person {row.certno}",
+            now,
+        )
         return _view(conn, regs, application_id, now)
     if mismatches:
         fields = [m.field for m in mismatches]
-        _reject(conn, principal, row, Step.COMPARED, Reason.POLICE_REGISTER_MISMATCH,
-                "differs from the police population register: " + ", ".join(fields), now,
-                extra={"fields": fields})
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.COMPARED,
+            Reason.POLICE_REGISTER_MISMATCH,
+            "differs from the police population register: " + ", ".join(fields),
+            now,
+            extra={"fields": fields},
+        )
         return _view(conn, regs, application_id, now)
     bank_diff = regs.bank(row.bank_code).compare(row.certno, name=row.psn_name)
     if bank_diff:
         fields = [f for f, _bank, _ours in bank_diff]
-        _reject(conn, principal, row, Step.COMPARED, Reason.BANK_RECORD_MISMATCH,
-                f"differs from bank {row.bank_code}'s customer record: " + ", ".join(fields), now,
-                extra={"fields": fields})
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.COMPARED,
+            Reason.BANK_RECORD_MISMATCH,
+            f"differs from bank {row.bank_code}'s customer record: " + ", ".join(fields),
+            now,
+            extra={"fields": fields},
+        )
         return _view(conn, regs, application_id, now)
-    _complete(conn, principal, row, Step.COMPARED, now,
-              detail={"police_register": "match", "bank": row.bank_code})
+    _complete(
+        conn,
+        principal,
+        row,
+        Step.COMPARED,
+        now,
+        detail={"police_register": "match", "bank": row.bank_code},
+    )
     return _view(conn, regs, application_id, now)
 
 
@@ -604,11 +691,12 @@ def compare_step(
 def _new_card_no(conn: Connection) -> str:
     while True:
         candidate = CARD_NO_PREFIX + "".join(secrets.choice("0123456789") for _ in range(8))
-        taken = conn.execute(
-            sa.select(T_CARD.c.card_no).where(T_CARD.c.card_no == candidate)
-        ).first() or conn.execute(
-            sa.select(T_APPLICATION.c.card_no).where(T_APPLICATION.c.card_no == candidate)
-        ).first()
+        taken = (
+            conn.execute(sa.select(T_CARD.c.card_no).where(T_CARD.c.card_no == candidate)).first()
+            or conn.execute(
+                sa.select(T_APPLICATION.c.card_no).where(T_APPLICATION.c.card_no == candidate)
+            ).first()
+        )
         if taken is None:
             return candidate
 
@@ -623,8 +711,9 @@ def precheck_step(
     finished, returns the application with ``active_card_exists``. A
     replacement passes because its old card is ``lost``.
     """
-    require_role(principal, CARD_CENTRE, ADMIN, action="application.precheck",
-                 subject=application_id)
+    require_role(
+        principal, CARD_CENTRE, ADMIN, action="application.precheck", subject=application_id
+    )
     row = _load(conn, application_id)
     _require_next(row, Step.REGISTERED)
     usable = conn.execute(
@@ -633,9 +722,16 @@ def precheck_step(
         )
     ).first()
     if usable is not None:
-        _reject(conn, principal, row, Step.REGISTERED, Reason.ACTIVE_CARD_EXISTS,
-                f"card {usable.card_no} is {usable.status}: cancel it, or report it lost, first",
-                now, extra={"card_no": usable.card_no})
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.REGISTERED,
+            Reason.ACTIVE_CARD_EXISTS,
+            f"card {usable.card_no} is {usable.status}: cancel it, or report it lost, first",
+            now,
+            extra={"card_no": usable.card_no},
+        )
         return _view(conn, regs, application_id, now)
     other = conn.execute(
         sa.select(T_APPLICATION.c.application_id).where(
@@ -646,13 +742,21 @@ def precheck_step(
         )
     ).first()
     if other is not None:
-        _reject(conn, principal, row, Step.REGISTERED, Reason.ACTIVE_CARD_EXISTS,
-                f"application {other.application_id} is already producing a card for this person",
-                now, extra={"application_id": other.application_id})
+        _reject(
+            conn,
+            principal,
+            row,
+            Step.REGISTERED,
+            Reason.ACTIVE_CARD_EXISTS,
+            f"application {other.application_id} is already producing a card for this person",
+            now,
+            extra={"application_id": other.application_id},
+        )
         return _view(conn, regs, application_id, now)
     card_no = _new_card_no(conn)
-    _complete(conn, principal, row, Step.REGISTERED, now, detail={"card_no": card_no},
-              card_no=card_no)
+    _complete(
+        conn, principal, row, Step.REGISTERED, now, detail={"card_no": card_no}, card_no=card_no
+    )
     return _view(conn, regs, application_id, now)
 
 
@@ -708,14 +812,15 @@ def personalised_step(
     A replacement registers the new card against the lost one (the lost card
     stays blocked; the receipt exemption holds until the new card is collected).
     """
-    require_role(principal, CARD_CENTRE, action="application.personalised",
-                 subject=application_id)
+    require_role(principal, CARD_CENTRE, action="application.personalised", subject=application_id)
     row = _load(conn, application_id)
     _require_next(row, Step.PERSONALISED)
     if body.card_no != row.card_no:
-        raise Problem(422, "validation_error",
-                      f"the card written carries {body.card_no}; the application registered "
-                      f"{row.card_no}")
+        raise Problem(
+            422,
+            "validation_error",
+            f"the card written carries {body.card_no}; the application registered {row.card_no}",
+        )
     parse_card_id_code(body.card_id_code, row.region)
     card = CardIn(
         card_no=row.card_no,
@@ -732,10 +837,21 @@ def personalised_step(
         replace_card(conn, principal, row.replaces_card_no, card, now)
     else:
         register_card(conn, principal, card, now)
-    _complete(conn, principal, row, Step.PERSONALISED, now,
-              detail={"card_no": row.card_no, "card_id_code": body.card_id_code.upper(),
-                      "algorithm": body.algorithm, "read_back": body.read_back_matches},
-              card_id_code=body.card_id_code.upper(), algorithm=body.algorithm)
+    _complete(
+        conn,
+        principal,
+        row,
+        Step.PERSONALISED,
+        now,
+        detail={
+            "card_no": row.card_no,
+            "card_id_code": body.card_id_code.upper(),
+            "algorithm": body.algorithm,
+            "read_back": body.read_back_matches,
+        },
+        card_id_code=body.card_id_code.upper(),
+        algorithm=body.algorithm,
+    )
     return _view(conn, regs, application_id, now)
 
 
@@ -749,8 +865,11 @@ def reject_step(
 ) -> dict[str, Any]:
     """A rejection entered by a person (audit findings, a failed card, a bank fault)."""
     step = Step(body.step)
-    roles = (BANK_BRANCH, CARD_CENTRE, ADMIN) if step in (Step.COMPARED, Step.ACCOUNT_OPENED) \
+    roles = (
+        (BANK_BRANCH, CARD_CENTRE, ADMIN)
+        if step in (Step.COMPARED, Step.ACCOUNT_OPENED)
         else (CARD_CENTRE, ADMIN)
+    )
     require_role(principal, *roles, action="application.reject", subject=application_id)
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.reject")
@@ -772,8 +891,7 @@ def open_account(
 
     Idempotent per application: a second call returns the PAN already opened.
     """
-    require_role(principal, BANK_BRANCH, action="application.open_account",
-                 subject=application_id)
+    require_role(principal, BANK_BRANCH, action="application.open_account", subject=application_id)
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.open_account")
     _require_next(row, Step.ACCOUNT_OPENED)
@@ -785,8 +903,15 @@ def open_account(
             .where(T_APPLICATION.c.application_id == application_id)
             .values(pan=pan, updated_at=now)
         )
-        _event(conn, principal, application_id, int(Step.ACCOUNT_OPENED), "account", now,
-               detail={"bank": row.bank_code})
+        _event(
+            conn,
+            principal,
+            application_id,
+            int(Step.ACCOUNT_OPENED),
+            "account",
+            now,
+            detail={"bank": row.bank_code},
+        )
     card = load_card(conn, row.card_no)
     return {
         "application_id": application_id,
@@ -810,20 +935,33 @@ def account_opened_step(
     now: datetime,
 ) -> dict[str, Any]:
     """Step 6 done: the financial application was written and read back; collection notice."""
-    require_role(principal, BANK_BRANCH, action="application.account_opened",
-                 subject=application_id)
+    require_role(
+        principal, BANK_BRANCH, action="application.account_opened", subject=application_id
+    )
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.account_opened")
     _require_next(row, Step.ACCOUNT_OPENED)
     if row.pan is None:
-        raise Problem(409, "account_not_opened",
-                      "open the account first (POST .../bank-account), then write the card")
+        raise Problem(
+            409,
+            "account_not_opened",
+            "open the account first (POST .../bank-account), then write the card",
+        )
     if body.pan != row.pan:
-        raise Problem(422, "validation_error",
-                      f"the card carries PAN {body.pan}, the account opened is {row.pan}")
-    _complete(conn, principal, row, Step.ACCOUNT_OPENED, now,
-              detail={"bank": row.bank_code, "read_back": body.read_back_matches},
-              notice_at=now)
+        raise Problem(
+            422,
+            "validation_error",
+            f"the card carries PAN {body.pan}, the account opened is {row.pan}",
+        )
+    _complete(
+        conn,
+        principal,
+        row,
+        Step.ACCOUNT_OPENED,
+        now,
+        detail={"bank": row.bank_code, "read_back": body.read_back_matches},
+        notice_at=now,
+    )
     return _view(conn, regs, application_id, now)
 
 
@@ -839,23 +977,40 @@ def issue_step(
     now: datetime,
 ) -> dict[str, Any]:
     """Step 7: recorded with who collected the card and when; the card becomes ``active``."""
-    require_role(principal, CARD_CENTRE, BANK_BRANCH, action="application.issue",
-                 subject=application_id)
+    require_role(
+        principal, CARD_CENTRE, BANK_BRANCH, action="application.issue", subject=application_id
+    )
     row = _load(conn, application_id)
     _require_next(row, Step.ISSUED)
     collected_at = body.collected_at or now
     collect_card(conn, principal, row.card_no, CardActionIn(collected_by=body.collected_by), now)
-    _complete(conn, principal, row, Step.ISSUED, now,
-              detail={"collected_by": body.collected_by,
-                      "collected_at": collected_at.isoformat()},
-              collected_by=body.collected_by, issued_at=collected_at)
+    _complete(
+        conn,
+        principal,
+        row,
+        Step.ISSUED,
+        now,
+        detail={"collected_by": body.collected_by, "collected_at": collected_at.isoformat()},
+        collected_by=body.collected_by,
+        issued_at=collected_at,
+    )
     return _view(conn, regs, application_id, now)
 
 
 # --- corrections and withdrawal ------------------------------------------------------------
 
-CORRECTABLE = ("psn_name", "gend", "brdy", "naty", "birthplace", "psn_cert_type", "hukou_no",
-               "photo_taken", "insutype", "bank_code")
+CORRECTABLE = (
+    "psn_name",
+    "gend",
+    "brdy",
+    "naty",
+    "birthplace",
+    "psn_cert_type",
+    "hukou_no",
+    "photo_taken",
+    "insutype",
+    "bank_code",
+)
 
 
 def correct(
@@ -872,39 +1027,65 @@ def correct(
     after a pre-check return the pre-check is repeated (the old card should be
     cancelled by now).
     """
-    require_role(principal, CARD_CENTRE, ADMIN, action="application.correct",
-                 subject=application_id)
+    require_role(
+        principal, CARD_CENTRE, ADMIN, action="application.correct", subject=application_id
+    )
     row = _load(conn, application_id)
     try:
         resumed = rules.correct(_state(row))
     except FlowError as error:
         raise _flow_problem(error) from None
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if k in CORRECTABLE}
-    before = {k: (getattr(row, k).isoformat() if isinstance(getattr(row, k), date)
-                  else getattr(row, k)) for k in changes}
+    before = {
+        k: (getattr(row, k).isoformat() if isinstance(getattr(row, k), date) else getattr(row, k))
+        for k in changes
+    }
     if row.kind == Kind.REPLACEMENT.value and changes:
-        raise Problem(409, "replacement_data_fixed",
-                      "a replacement copies the lost card's data; correct the person's record "
-                      "with a new application instead")
+        raise Problem(
+            409,
+            "replacement_data_fixed",
+            "a replacement copies the lost card's data; correct the person's record "
+            "with a new application instead",
+        )
     _save(conn, application_id, resumed, now, reason_detail=None, **changes)
     if "psn_name" in changes and row.psn_no:
-        conn.execute(T_PERSON.update().where(T_PERSON.c.psn_no == row.psn_no)
-                     .values(psn_name=changes["psn_name"]))
-    _event(conn, principal, application_id, None, "corrected", now,
-           reason=row.reason_code,
-           detail={"fields": sorted(changes), "before": before,
-                   "resumes_at": int(resumed.next_step) if resumed.next_step else None,
-                   "note": body.note})
-    audit(conn, principal, "application.correct", application_id,
-          detail={"fields": sorted(changes)}, at=now)
+        conn.execute(
+            T_PERSON.update()
+            .where(T_PERSON.c.psn_no == row.psn_no)
+            .values(psn_name=changes["psn_name"])
+        )
+    _event(
+        conn,
+        principal,
+        application_id,
+        None,
+        "corrected",
+        now,
+        reason=row.reason_code,
+        detail={
+            "fields": sorted(changes),
+            "before": before,
+            "resumes_at": int(resumed.next_step) if resumed.next_step else None,
+            "note": body.note,
+        },
+    )
+    audit(
+        conn,
+        principal,
+        "application.correct",
+        application_id,
+        detail={"fields": sorted(changes)},
+        at=now,
+    )
     return _view(conn, regs, application_id, now)
 
 
 def withdraw(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
-    require_role(principal, CARD_CENTRE, ADMIN, action="application.withdraw",
-                 subject=application_id)
+    require_role(
+        principal, CARD_CENTRE, ADMIN, action="application.withdraw", subject=application_id
+    )
     row = _load(conn, application_id)
     try:
         state = rules.withdraw(_state(row))
@@ -982,12 +1163,29 @@ def report_card_loss(
             updated_at=now,
         )
     )
-    _event(conn, principal, application_id, None, "loss_reported", now,
-           detail={"card_no": body.card_no, "receipt": loss["replacement_receipt_no"],
-                   "account_frozen": pan_frozen is not None})
+    _event(
+        conn,
+        principal,
+        application_id,
+        None,
+        "loss_reported",
+        now,
+        detail={
+            "card_no": body.card_no,
+            "receipt": loss["replacement_receipt_no"],
+            "account_frozen": pan_frozen is not None,
+        },
+    )
     for step in (Step.ACCEPTED, Step.AUDITED, Step.COMPARED):
-        _event(conn, principal, application_id, int(step), "carried_over", now,
-               detail={"from_card": body.card_no})
+        _event(
+            conn,
+            principal,
+            application_id,
+            int(step),
+            "carried_over",
+            now,
+            detail={"from_card": body.card_no},
+        )
     return {
         **loss,
         "replacement_application": _view(conn, regs, application_id, now),
@@ -1032,7 +1230,9 @@ def progress_query(
         .where(T_APPLICATION.c.certno == certno)
         .order_by(T_APPLICATION.c.applied_at)
     ).all()
-    candidates = [stored] if stored else [r.query_password_hash for r in rows if r.query_password_hash]
+    candidates = (
+        [stored] if stored else [r.query_password_hash for r in rows if r.query_password_hash]
+    )
     if not any(password_matches(password, h) for h in candidates):
         return False, {}
     return True, {

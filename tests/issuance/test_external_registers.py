@@ -11,8 +11,8 @@ from settlement.external.bank_records import (
     luhn_valid,
     seed_bank_records,
 )
-from settlement.rules.citizen_id import birth_date_of, is_valid_ssn, make_ssn, sex_of
 from settlement.external.police_register import PoliceRegister, generate_population, seed_register
+from settlement.rules.citizen_id import birth_date_of, is_valid_ssn, make_ssn, sex_of
 from settlement.rules.working_days import LOCAL_TIME
 
 

@@ -1,0 +1,200 @@
+"""The seven steps through the real service, with cards written through real readers."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import pytest
+
+from settlement.applications.registers import DEFAULT_HOLIDAYS
+from settlement.rules.working_days import HolidayCalendar, local_day
+from terminal.cardinfo import identity_from_atr
+from terminal.production import PersonalisationOrder, ProductionError, personalise_ssse
+from terminal.readers.inprocess import InProcessReader
+from terminal.session import CardSession
+
+
+def _steps(view: dict) -> dict[str, str]:
+    return {s["name"]: s["state"] for s in view["steps"]}
+
+
+@pytest.mark.pcsc
+def test_whole_path_through_a_pcsc_reader(production_world, pcsc_rig):
+    w = production_world
+    person = w.citizen("李娜")
+    view = w.apply(person)
+    app_id = view["application_id"]
+    assert view["kind"] == "single" and view["status"] == "in_progress"
+    assert _steps(view)["accepted"] == "done" and view["next_step"]["name"] == "audited"
+    calendar = HolidayCalendar.from_toml(DEFAULT_HOLIDAYS)
+    today = local_day(datetime.fromisoformat(view["applied_at"]))
+    assert view["deadline"]["due_on"] == calendar.add_working_days(today, 5).isoformat()
+    assert view["deadline"]["late"] is False
+
+    card = w.blank_card()
+    inserted = pcsc_rig.insert_card(card)
+    reader = pcsc_rig.reader(inserted)
+    final, _ = w.produce(app_id, reader=reader, collected_by="李娜 (ID card shown)")
+    assert final["status"] == "issued"
+    assert all(state == "done" for state in _steps(final).values())
+    assert final["collected_by"] == "李娜 (ID card shown)"
+    assert final["collection_notice_at"] is not None
+
+    # The card is active for settlement and carries exactly what the service registered.
+    card_no = final["card_no"]
+    state = w.hospital.get(f"/v1/cards/{card_no}").json()
+    assert state["status"] == "active"
+    assert state["card_id_code"] == final["card_id_code"]
+    with reader.connect() as conn:
+        assert (
+            identity_from_atr(conn.atr).identification_code.hex().upper() == state["card_id_code"]
+        )
+        public = CardSession(conn, w.psam_hospital, conn.atr).read_public()
+    assert public.issuance.card_number == card_no
+    assert public.holder.name == "李娜" and public.holder.ssn == person.ssn
+
+    # Who did each step and when: the history names the institutions.
+    by = {s["name"]: s["by"] for s in final["steps"]}
+    assert by["audited"] == "C430100" and by["compared"] == "B102-0001"
+    assert by["account_opened"] == "B102-0001" and by["issued"] == "C430100"
+    assert all(s["at"] for s in final["steps"])
+    inserted.remove()
+
+
+def test_progress_query_shows_every_step_and_rate_limits(production_world):
+    w = production_world
+    person = w.citizen("赵敏", sex="2", born=date(1992, 7, 1))
+    app_id = w.apply(person, query_password="zhao-min-2026")["application_id"]
+    w.step(w.centre, app_id, "audit")
+    answer = w.post(
+        w.hospital, "/v1/card-progress", {"certno": person.ssn, "query_password": "zhao-min-2026"}
+    )
+    [app] = answer["applications"]
+    states = _steps(app)
+    assert states["accepted"] == "done" and states["audited"] == "done"
+    assert states["compared"] == "current" and states["issued"] == "pending"
+    assert [s["at"] is not None for s in app["steps"]] == [True, True] + [False] * 5
+    assert app["pan"] is None  # nothing of the bank's for the holder's query
+    # Wrong passwords: 403 each, then the SSN is locked (429) even for the right one.
+    for _ in range(5):
+        wrong = w.hospital.post(
+            "/v1/card-progress", json={"certno": person.ssn, "query_password": "guess"}
+        )
+        assert wrong.status_code == 403 and wrong.json()["code"] == "password_invalid"
+    locked = w.hospital.post(
+        "/v1/card-progress", json={"certno": person.ssn, "query_password": "zhao-min-2026"}
+    )
+    assert locked.status_code == 429 and locked.json()["code"] == "too_many_attempts"
+    assert locked.json()["retry_after"] > 0
+    # An unknown SSN looks the same as a wrong password (no existence oracle).
+    other = w.citizen("孙悟", register=False)
+    unknown = w.hospital.post(
+        "/v1/card-progress", json={"certno": other.ssn, "query_password": "zhao-min-2026"}
+    )
+    assert unknown.status_code == 403 and unknown.json()["code"] == "password_invalid"
+
+
+def test_batch_via_employer_has_thirty_working_days(production_world):
+    w = production_world
+    people = [w.citizen(name) for name in ("周一", "吴二", "郑三")]
+    batch = w.post(
+        w.centre,
+        "/v1/application-batches",
+        {
+            "employer_code": "E91430100MA4L",
+            "employer_name": "Changsha Machine Works",
+            "applications": [w.application_body(p) for p in people],
+        },
+        201,
+    )
+    assert batch["count"] == 3
+    calendar = HolidayCalendar.from_toml(DEFAULT_HOLIDAYS)
+    listing = w.centre.get("/v1/applications", params={"batch_id": batch["batch_id"]}).json()
+    assert listing["count"] == 3
+    for item in listing["applications"]:
+        assert item["kind"] == "batch" and item["next_step"] == 2 and item["late"] is False
+    view = w.centre.get(f"/v1/applications/{batch['application_ids'][0]}").json()
+    today = local_day(datetime.fromisoformat(view["applied_at"]))
+    assert view["deadline"]["target_working_days"] == 30
+    assert view["deadline"]["due_on"] == calendar.add_working_days(today, 30).isoformat()
+    assert batch["due_on"] == view["deadline"]["due_on"]
+
+
+def test_roles_and_order_are_enforced(production_world):
+    w = production_world
+    person = w.citizen("钱多")
+    app_id = w.apply(person)["application_id"]
+    # A hospital cannot move applications; a bank cannot audit; steps cannot be skipped.
+    refused = w.hospital.post(
+        f"/v1/applications/{app_id}/audit",
+        json={},
+        headers={"Idempotency-Key": "h-audit-" + app_id},
+    )
+    assert refused.status_code == 403 and refused.json()["code"] == "not_entitled"
+    assert w.step(w.bank102, app_id, "audit", expect=403)["code"] == "not_entitled"
+    assert w.step(w.centre, app_id, "pre-check", expect=409)["code"] == "step_out_of_order"
+    w.step(w.centre, app_id, "audit")
+    # Another bank's branch may not compare bank 102's application.
+    assert w.step(w.bank103, app_id, "comparison", expect=403)["code"] == "not_entitled"
+    w.step(w.bank102, app_id, "comparison")
+    w.step(w.centre, app_id, "pre-check")
+    # Reporting step 5 done without a card read back is refused by the schema.
+    bad = w.step(
+        w.centre,
+        app_id,
+        "personalisation",
+        {
+            "card_no": "S00000000",
+            "card_id_code": "00" * 16,
+            "algorithm": "sm4",
+            "issue_date": "2026-11-23",
+            "expiry_date": "2036-11-23",
+            "read_back_matches": False,
+        },
+        expect=422,
+    )
+    assert bad["code"] == "validation_error"
+
+
+def test_personalisation_refuses_a_card_of_another_region_or_a_used_card(production_world):
+    w = production_world
+    person = w.citizen("冯七")
+    app_id = w.apply(person)["application_id"]
+    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
+        w.step(client, app_id, name)
+    order = PersonalisationOrder.from_json(
+        w.centre.get(f"/v1/applications/{app_id}/personalisation-order").json()
+    )
+    card = w.blank_card()
+    reader = InProcessReader(card)
+    with reader.connect() as conn:
+        personalise_ssse(CardSession(conn, w.psam_centre, conn.atr), order)
+    with reader.connect() as conn, pytest.raises(ProductionError, match="already personalised"):
+        personalise_ssse(CardSession(conn, w.psam_centre, conn.atr), order)
+    other = PersonalisationOrder.from_json(
+        {
+            **w.centre.get(f"/v1/applications/{app_id}/personalisation-order").json(),
+            "region": "371700",
+        }
+    )
+    with (
+        InProcessReader(w.blank_card()).connect() as conn,
+        pytest.raises(ProductionError, match="region"),
+    ):
+        personalise_ssse(CardSession(conn, w.psam_centre, conn.atr), other)
+    # A failed card is recorded as a production fault: the step stays with the centre.
+    view = w.step(
+        w.centre,
+        app_id,
+        "rejections",
+        {
+            "step": 5,
+            "reason": "personalisation_failed",
+            "detail": "card damaged in printing",
+        },
+    )
+    assert view["status"] == "in_progress" and view["next_step"]["name"] == "personalised"
+    assert view["last_failure"]["reason"] == "personalisation_failed"
+    assert view["history"][-1]["action"] == "failed"
+    final, _ = w.produce(app_id, start_at=5)
+    assert final["status"] == "issued"
