@@ -9,6 +9,7 @@ the lost-card exemption while the replacement is pending.
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, datetime
 
@@ -18,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
 from settlement.db import as_utc
-from settlement.models import T_CARD
+from settlement.models import T_AUDIT, T_CARD
 from settlement.people import load_person
 from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
@@ -42,6 +43,36 @@ def card_view(card: Row, today: date) -> dict:
         "replaced_by": card.replaced_by,
         "lost_at": as_utc(card.lost_at).isoformat() if card.lost_at else None,
     }
+
+
+def ssse_pin_state(conn: Connection, card_no: str) -> str:
+    """``blocked`` or ``usable``: the SSSE PIN as the audited PIN operations last reported it.
+
+    Terminals report every PIN operation (``POST /v1/pin-operations``); a VERIFY
+    that ends with ``blocked`` (or a wrong PIN with no try left, ``63C0``) blocks,
+    an ``ok`` verify, change, unblock or reset leaves it usable. A card never
+    reported on is as issued: usable. (Added for the hospital simulation's
+    card-image-versus-database invariant.)
+    """
+    rows = conn.execute(
+        sa.select(T_AUDIT.c.action, T_AUDIT.c.detail)
+        .where(
+            T_AUDIT.c.subject == card_no,
+            T_AUDIT.c.outcome == "ok",
+            T_AUDIT.c.action.like("pin.ssse.%"),
+        )
+        .order_by(T_AUDIT.c.id.desc())
+        .limit(1)
+    ).first()
+    if rows is None:
+        return "usable"
+    detail = json.loads(rows.detail) if rows.detail else {}
+    result, sw = detail.get("result"), (detail.get("sw") or "").upper()
+    if result == "blocked" or sw in ("63C0", "6983"):
+        return "blocked"
+    if result == "ok" or result == "wrong_pin":
+        return "usable"
+    return "blocked" if result == "failed" and rows.action == "pin.ssse.verify" else "usable"
 
 
 def _insert_card(conn: Connection, body: CardIn, psn_no: str, now: datetime, replaces: str | None) -> None:

@@ -607,6 +607,7 @@ def admission_view(conn: Connection, admission: Row) -> dict:
         "adm_date": admission.adm_date.isoformat(),
         "endtime": as_utc(admission.endtime).isoformat() if admission.endtime else None,
         "auth_method": admission.auth_method,
+        "evidence": json.loads(admission.evidence) if admission.evidence else None,
         "card_no": admission.card_no,
         "status": admission.status,
         "fee_count": int(count),
