@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - depends on the machine
     ) from exc
 
 #: Return codes meaning the daemon went away (not running, or restarted under us).
-_NO_SERVICE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED}
+_NO_SERVICE = {scard.SCARD_E_NO_SERVICE, scard.SCARD_E_SERVICE_STOPPED, scard.SCARD_F_COMM_ERROR}
 _GONE = {
     scard.SCARD_W_REMOVED_CARD,
     scard.SCARD_E_NO_SMARTCARD,
@@ -45,6 +45,8 @@ _GONE = {
 }
 #: Longest slice of one SCardGetStatusChange call, so that a restart of pcscd is noticed.
 _WAIT_SLICE_MS = 1000
+#: How long a wait survives pcscd being away (a restart) before giving up.
+RESTART_GRACE = 10.0
 
 
 def _describe(hresult: int) -> str:
@@ -135,6 +137,24 @@ def _states(context: _Context, names: list[str], timeout: float | None) -> list:
     return states
 
 
+def _states_after_restart(context: _Context, names: list[str], deadline: float | None) -> list:
+    """Reader states once pcscd is back (it restarted, or is reloading its readers).
+
+    Gives pcscd :data:`RESTART_GRACE` seconds (or until ``deadline``) to come back
+    and list the readers again; then the usual errors apply.
+    """
+    grace = time.monotonic() + RESTART_GRACE
+    limit = grace if deadline is None else min(grace, max(deadline, time.monotonic()))
+    while True:
+        try:
+            return _states(context, names, 0)
+        except (PcscdNotRunning, NoReader):
+            context.drop()
+            if time.monotonic() >= limit:
+                raise
+            time.sleep(0.1)
+
+
 def _wait(
     context: _Context, names: list[str], want_card: bool, timeout: float | None
 ) -> str | None:
@@ -156,13 +176,17 @@ def _wait(
                 return None
             slice_ms = max(1, min(_WAIT_SLICE_MS, int(left * 1000)))
         current = [(name, event & ~scard.SCARD_STATE_CHANGED) for name, event, _atr in states]
-        hresult, new_states = context.call(scard.SCardGetStatusChange, slice_ms, current)
+        try:
+            hresult, new_states = context.call(scard.SCardGetStatusChange, slice_ms, current)
+        except PcscdNotRunning:
+            hresult = scard.SCARD_E_NO_SERVICE
         if hresult == scard.SCARD_E_TIMEOUT:
             continue
         if hresult in (scard.SCARD_E_UNKNOWN_READER, scard.SCARD_E_READER_UNAVAILABLE):
-            raise NoReader(f"reader(s) {names} went away: see `python -m card rig status`")
+            states = _states_after_restart(context, names, deadline)
+            continue
         if hresult == scard.SCARD_E_INVALID_HANDLE or hresult in _NO_SERVICE:
-            states = _states(context, names, timeout)
+            states = _states_after_restart(context, names, deadline)
             continue
         if hresult != scard.SCARD_S_SUCCESS:
             raise ReaderError(f"waiting for a card failed: {_describe(hresult)}")

@@ -153,33 +153,55 @@ def next_event(process: subprocess.Popen[str], timeout: float = 15.0) -> dict:
     return box
 
 
-def test_card_reconnects_when_pcscd_restarts(private_pcscd, issue_card) -> None:
-    private = private_pcscd(n=2)
-    target = private.readers[0]
-    card = subprocess.Popen(
+def card_process(image: Path, port: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
             "card.cli_reader",
             "insert",
-            str(issue_card(card_number="X00000777")),
+            str(image),
             "--port",
-            str(target.port),
+            str(port),
             "--json",
         ],
         stdout=subprocess.PIPE,
         text=True,
     )
+
+
+def test_card_reconnects_when_pcscd_restarts(private_pcscd, issue_card) -> None:
+    private = private_pcscd(n=2)
+    target, empty = private.readers
+    card = card_process(issue_card(card_number="X00000777"), target.port)
+    late_card = None
+    # A terminal already waiting on the empty reader must survive the restart too.
+    waiting = subprocess.Popen(
+        [sys.executable, "-c", CLIENT, empty.name],
+        env=private.env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         assert next_event(card)["event"] == "inserted"
         assert run_client(private, target.name) == "X00000777 9000"
+        time.sleep(0.5)  # the waiting terminal is in SCardGetStatusChange
         private.restart()
         assert next_event(card)["event"] == "reconnected"
         assert run_client(private, target.name) == "X00000777 9000"
         assert card.poll() is None
+        assert waiting.poll() is None, waiting.communicate()[1]
+        late_card = card_process(issue_card(card_number="X00000778"), empty.port)
+        out, err = waiting.communicate(timeout=30)
+        assert waiting.returncode == 0, err
+        assert out.strip() == "X00000778 9000"
     finally:
-        card.terminate()
-        card.wait(10)
+        for process in (card, late_card, waiting):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                process.wait(10)
     assert card.returncode == 0
 
 
