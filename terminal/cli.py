@@ -607,6 +607,9 @@ def build_parser() -> argparse.ArgumentParser:
     for field in centre.EF06_FIELDS:
         upd.add_argument(f"--{field.replace('_', '-')}", dest=field)
     upd.set_defaults(func=cmd_update_holder)
+    from terminal.cli_production import register as register_production  # issue 8
+
+    register_production(sub)
     return parser
 
 

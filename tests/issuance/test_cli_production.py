@@ -1,0 +1,131 @@
+"""``python -m terminal production``: a whole employer's batch moved along from the CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from card.crypto import Algorithm
+from card.issue import new_blank_card
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(
+    w, key: str, psam: Path | None, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess:
+    env = dict(os.environ, SSCARD_SERVICE_URL=w.service.url, SSCARD_API_KEY=key)
+    if psam is not None:
+        env["SSCARD_PSAM"] = str(psam)
+    return subprocess.run(
+        [sys.executable, "-m", "terminal", "--json", "--pin-stdin", *args],
+        input=stdin,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_batch_mode_moves_a_whole_employer_through_seven_steps(production_world, tmp_path):
+    w = production_world
+    people = [w.citizen(name) for name in ("韩一", "韩二", "韩三", "韩四")]
+    people.append(w.citizen("韩五", register=False))  # unknown to the police: returned
+    roster = tmp_path / "employees.csv"
+    fields = list(w.application_body(people[0]))
+    with roster.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        for person in people:
+            writer.writerow(w.application_body(person))
+    centre_key = w.centre.headers["Authorization"].removeprefix("Bearer ")
+    bank_key = w.bank102.headers["Authorization"].removeprefix("Bearer ")
+    centre_psam, bank_psam = tmp_path / "centre.psam", tmp_path / "bank.psam"
+    w.psam_centre.save(centre_psam)
+    w.psam_bank102.save(bank_psam)
+    tray = tmp_path / "tray"
+    tray.mkdir()
+    for i in range(4):  # the chip maker's delivery: one card short of the roster
+        new_blank_card(
+            tray / f"blank-{i:03d}.json",
+            keystore=w.keystore,
+            algorithm=Algorithm.TDES if i % 2 else Algorithm.SM4,
+            region="430100",
+        )
+
+    done = _run(
+        w,
+        centre_key,
+        None,
+        "production",
+        "batch-apply",
+        str(roster),
+        "--employer",
+        "E914301007",
+        "--employer-name",
+        "Hunan Rail Works",
+    )
+    assert done.returncode == 0, done.stderr
+    batch_id = json.loads(done.stdout)["batch_id"]
+
+    def batch(key, psam, stdin=""):
+        result = _run(
+            w,
+            key,
+            psam,
+            "production",
+            "batch",
+            batch_id,
+            "--cards",
+            str(tray),
+            "--collected-by",
+            "HR office (韩主任)",
+            stdin=stdin,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+    first = batch(centre_key, centre_psam)  # audit, then waits for the bank
+    assert set(first["summary"]) == {"waiting"}
+    batch(bank_key, bank_psam, stdin="135790\n")  # comparison
+    batch(centre_key, centre_psam)  # pre-check, personalisation
+    batch(bank_key, bank_psam, stdin="135790\n")  # account opening
+    last = batch(centre_key, centre_psam)  # issuance
+    assert last["summary"] == {"issued": 4, "returned": 1}
+    returned = [t for t in last["applications"].values() if t.startswith("returned")]
+    assert returned == ["returned: step 3 not_in_police_register"]
+    assert not list(tray.glob("blank-*.json"))  # every blank card was used
+    listing = w.centre.get("/v1/applications", params={"batch_id": batch_id}).json()
+    issued = [a for a in listing["applications"] if a["status"] == "issued"]
+    for item in issued:
+        card = w.hospital.get(f"/v1/cards/{item['card_no']}").json()
+        assert card["status"] == "active"
+        assert (tray / f"{item['card_no']}.json").exists()
+    view = w.centre.get(f"/v1/applications/{issued[0]['application_id']}").json()
+    assert view["collected_by"] == "HR office (韩主任)"
+
+    # The holder's progress query from the CLI, password on stdin.
+    progress = _run(
+        w,
+        centre_key,
+        None,
+        "production",
+        "progress",
+        "--certno",
+        people[0].ssn,
+        stdin="open-sesame-1\n",
+    )
+    assert progress.returncode == 0, progress.stderr
+    [app] = json.loads(progress.stdout)["applications"]
+    assert app["status"] == "issued" and app["batch_id"] == batch_id
+
+    # Moving an issued application is refused by the service: the CLI's exit code 4.
+    refused = _run(w, centre_key, None, "production", "compare", issued[0]["application_id"])
+    assert refused.returncode == 4, refused.stderr
+    assert "already_issued" in refused.stderr
