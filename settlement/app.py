@@ -139,7 +139,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- institutions and terminals ------------------------------------------------------
 
     @app.post("/v1/institutions", status_code=201)
-    def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey):
+    def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, ADMIN, action="institution.create", subject=body.code)
             return insert_institution(conn, principal, body)
@@ -157,7 +157,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return institution_view(row)
 
     @app.post("/v1/institutions/{code}/terminals", status_code=201)
-    def create_terminal(code: str, body: TerminalIn, request: Request, principal: Caller, key: IdemKey):
+    def create_terminal(code: str, body: TerminalIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, ADMIN, action="terminal.create", subject=body.terminal_id)
             return insert_terminal(conn, principal, code, body.terminal_id, body.name)
@@ -167,7 +167,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- people ------------------------------------------------------------------------
 
     @app.post("/v1/people", status_code=201)
-    def register_person(body: PersonIn, request: Request, principal: Caller, key: IdemKey):
+    def register_person(body: PersonIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: people.register_person(conn, principal, body, utcnow()), 201)
 
@@ -188,22 +188,22 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return _lookup(principal, None, card_no, certno, on)
 
     @app.post("/v1/people/{psn_no}/coverage", status_code=201)
-    def add_coverage(psn_no: str, body: CoverageIn, request: Request, principal: Caller, key: IdemKey):
+    def add_coverage(psn_no: str, body: CoverageIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()), 201)
 
     @app.post("/v1/people/{psn_no}/resident-enrolment", status_code=201)
-    def enrol(psn_no: str, body: EnrolmentIn, request: Request, principal: Caller, key: IdemKey):
+    def enrol(psn_no: str, body: EnrolmentIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()), 201)
 
     @app.post("/v1/people/{psn_no}/account-credits", status_code=201)
-    def credit(psn_no: str, body: AccountCreditIn, request: Request, principal: Caller, key: IdemKey):
+    def credit(psn_no: str, body: AccountCreditIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()), 201)
 
     @app.post("/v1/people/{psn_no}/query-password")
-    def query_password(psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey):
+    def query_password(psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey = None):
         # The passwords themselves never reach the idempotency record: hash them out.
         payload = {"mode": body.mode, "digest": _digest(body.old_password, body.new_password)}
         return mutate(request, principal, key, payload,
@@ -218,7 +218,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- cards -------------------------------------------------------------------------
 
     @app.post("/v1/cards", status_code=201)
-    def register_card(body: CardIn, request: Request, principal: Caller, key: IdemKey):
+    def register_card(body: CardIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: cards.register_card(conn, principal, body, utcnow()), 201)
 
@@ -226,27 +226,29 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def card_status(card_no: str, principal: Caller):
         with svc.db.read() as conn:
             card = proof.load_card(conn, card_no)
-            return cards.card_view(card, utcnow().astimezone(tz).date())
+            view = cards.card_view(card, utcnow().astimezone(tz).date())
+            view["ssse_pin_state"] = cards.ssse_pin_state(conn, card_no)
+            return view
 
     @app.post("/v1/cards/{card_no}/collection")
-    def collect(card_no: str, request: Request, principal: Caller, key: IdemKey, body: CardActionIn | None = None):
+    def collect(card_no: str, request: Request, principal: Caller, key: IdemKey = None, body: CardActionIn | None = None):
         body = body or CardActionIn()
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: cards.collect_card(conn, principal, card_no, body, utcnow()))
 
     @app.post("/v1/cards/{card_no}/loss")
-    def loss(card_no: str, request: Request, principal: Caller, key: IdemKey, body: CardActionIn | None = None):
+    def loss(card_no: str, request: Request, principal: Caller, key: IdemKey = None, body: CardActionIn | None = None):
         body = body or CardActionIn()
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: cards.report_loss(conn, principal, card_no, body, utcnow()))
 
     @app.post("/v1/cards/{card_no}/replacement", status_code=201)
-    def replacement(card_no: str, body: CardIn, request: Request, principal: Caller, key: IdemKey):
+    def replacement(card_no: str, body: CardIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: cards.replace_card(conn, principal, card_no, body, utcnow()), 201)
 
     @app.post("/v1/cards/{card_no}/cancellation")
-    def cancellation(card_no: str, request: Request, principal: Caller, key: IdemKey,
+    def cancellation(card_no: str, request: Request, principal: Caller, key: IdemKey = None,
                      body: CardActionIn | None = None):
         body = body or CardActionIn()
         return mutate(request, principal, key, body.model_dump(mode="json"),
@@ -255,7 +257,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- PIN operations ------------------------------------------------------------------
 
     @app.post("/v1/pin-operations", status_code=201)
-    def pin_operation(body: PinOperationIn, request: Request, principal: Caller, key: IdemKey):
+    def pin_operation(body: PinOperationIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             bank_code = conn.execute(
                 sa.select(T_CARD.c.bank_code).where(T_CARD.c.card_no == body.card_no)
@@ -285,7 +287,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- card-present proof and the inpatient flow ---------------------------------------
 
     @app.post("/v1/challenges", status_code=201)
-    def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey):
+    def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no)
             now = utcnow()
@@ -295,7 +297,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
 
     @app.post("/v1/admissions", status_code=201)
-    def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey):
+    def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz), 201)
 
@@ -322,7 +324,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return {"admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]}
 
     @app.post("/v1/admissions/{mdtrt_id}/fees")
-    def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey):
+    def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()))
 
@@ -333,7 +335,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return inpatient.pre_settle(conn, principal, mdtrt_id, body.acct_used_flag, svc.policy)
 
     @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201)
-    def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey):
+    def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey = None):
         return mutate(
             request, principal, key, body.model_dump(mode="json"),
             lambda conn: inpatient.settle(conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz),
@@ -347,7 +349,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return inpatient.settlement_view(inpatient.load_settlement(conn, principal, setl_id))
 
     @app.post("/v1/settlements/{setl_id}/reversal", status_code=201)
-    def reversal(setl_id: str, request: Request, principal: Caller, key: IdemKey, body: ReversalIn | None = None):
+    def reversal(setl_id: str, request: Request, principal: Caller, key: IdemKey = None, body: ReversalIn | None = None):
         body = body or ReversalIn()
         return mutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: inpatient.reverse(conn, principal, setl_id, body.reason, utcnow(), tz), 201)
