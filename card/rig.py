@@ -13,12 +13,18 @@ How the readers come about (vsmartcard ``libifdvpcd`` 3.3 as packaged by Debian)
   :data:`STATE_DIR`.
 
 So reader *i* (0-based, ``i < n``) is slot ``i % 2`` of entry ``i // 2``,
-listens on port ``VPCD_PORT + i`` (35963, 35964, …) and is called
+listens on port ``BASE_PORT + i`` (29963, 29964, …) and is called
 ``"SSCard Virtual A 00 00"``, ``"SSCard Virtual A 00 01"``,
 ``"SSCard Virtual B 00 00"``, ….  The rig writes exactly one file,
 ``/etc/reader.conf.d/sscard-rig``, and neutralises Debian's default
-``/etc/reader.conf.d/vpcd`` (same port 35963) after saving it to
+``/etc/reader.conf.d/vpcd`` (an extra reader on port 35963) after saving it to
 :data:`STATE_DIR`, so port use is deterministic.
+
+The ports lie below Linux's ephemeral range (32768–60999), unlike vpcd's
+default 35963: pcscd binds them again on every restart, and an outgoing
+connection that happened to get one of them as its local port (a card
+reconnecting, a database client) would make that bind fail with "Address
+already in use" and silently drop readers.
 
 pcscd reads its configuration only when it starts.  :func:`ensure` starts
 ``pcscd -f`` when none is running and records its pid in :data:`RUN_DIR`;
@@ -53,7 +59,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Self
 
-from card.vpcd import VPCD_PORT, Icc, VpcdConnector
+from card.vpcd import Icc, VpcdConnector
 
 CONF_DIR = Path(os.environ.get("SSCARD_READER_CONF_DIR", "/etc/reader.conf.d"))
 CONF_NAME = "sscard-rig"
@@ -66,6 +72,8 @@ SYSTEM_DRIVER = Path("/usr/lib/pcsc/drivers/serial/libifdvpcd.so")
 PCSCD = "pcscd"
 PCSCD_PID_FILE = Path("/run/pcscd/pcscd.pid")
 PCSCD_SOCKET = Path("/run/pcscd/pcscd.comm")
+#: Port of reader 0; below the ephemeral port range (see the module docstring).
+BASE_PORT = int(os.environ.get("SSCARD_RIG_BASE_PORT", "29963"))
 #: Slots per reader.conf entry in the Debian vpcd build (VPCDSLOTS).
 SLOTS_PER_ENTRY = 2
 #: Default number of readers: a hospital's three desks plus room for parallel test runs.
@@ -96,7 +104,7 @@ def entry_name(entry: int) -> str:
     return f"{FRIENDLY_PREFIX} {chr(ord('A') + entry)}"
 
 
-def readers(n: int = DEFAULT_READERS, base_port: int = VPCD_PORT) -> list[RigReader]:
+def readers(n: int = DEFAULT_READERS, base_port: int = BASE_PORT) -> list[RigReader]:
     """The readers a rig of ``n`` readers provides, in pcscd's order."""
     _check_count(n)
     return [
@@ -114,7 +122,7 @@ def _check_count(n: int) -> None:
         raise RigError(f"a rig has 1 to {MAX_READERS} readers (pcscd's limit), not {n}")
 
 
-def render_conf(n: int, driver_dir: Path, base_port: int = VPCD_PORT) -> str:
+def render_conf(n: int, driver_dir: Path, base_port: int = BASE_PORT) -> str:
     """The reader.conf text for ``n`` readers (one entry per two slots)."""
     _check_count(n)
     entries = (n + SLOTS_PER_ENTRY - 1) // SLOTS_PER_ENTRY

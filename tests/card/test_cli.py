@@ -1,0 +1,151 @@
+"""``python -m card``: new, show, apdu, demo; bad arguments never give a traceback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from card.cli import main
+from card.image import CardImage
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "card", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_new_show_apdu_roundtrip(tmp_path: Path, keystore_path: Path, capsys) -> None:
+    image = tmp_path / "card.json"
+    assert (
+        main(
+            [
+                "new",
+                str(image),
+                "--keystore",
+                str(keystore_path),
+                "--algorithm",
+                "3des",
+                "--name",
+                "王小明",
+                "--card-number",
+                "X00000019",
+                "--region",
+                "371700",
+                "--ssn",
+                "371700199001011234",
+                "--bank",
+                "105",
+                "--ssse-pin",
+                "246810",
+            ]
+        )
+        == 0
+    )
+    card = CardImage.load(image)
+    assert card.name == "王小明" and card.card_number == "X00000019" and card.region == "371700"
+    assert card.pan.startswith("621700") and card.algorithm.value == "3des"
+    capsys.readouterr()
+    assert main(["show", str(image), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["card number"] == "X00000019" and shown["SSSE PIN tries left"] == "3/3"
+    text = image.read_text()
+    for secret in ("246810", "123456"):
+        assert secret not in json.dumps(shown) and secret not in text
+    for key in card.ssse_keys.values():
+        assert key.hex() not in json.dumps(shown).lower()
+    assert main(["show", str(image)]) == 0  # the rich table
+    assert "X00000019" in capsys.readouterr().out
+    # apdu: one line per response, state persists, reset as a word
+    assert (
+        main(
+            [
+                "apdu",
+                str(image),
+                "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00",
+                "0020000003111111",
+                "reset",
+                "00200000",
+                "00B2072C00",
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(" 9000") and lines[0].startswith("6F11")
+    assert lines[1] == "63C2"
+    assert lines[2].startswith("reset ATR 3B6D0000")
+    assert lines[3] == "63C2"  # the counter persisted; the session (and the SSSE) was reset
+    assert lines[4] == "6A82"  # SFI 05 lives in the SSSE, which the reset deselected
+    assert CardImage.load(image).ssse_pin_tries_left == 2
+
+
+def test_blank_card(tmp_path: Path, keystore_path: Path) -> None:
+    image = tmp_path / "blank.json"
+    assert (
+        main(
+            [
+                "new",
+                str(image),
+                "--blank",
+                "--keystore",
+                str(keystore_path),
+                "--card-factor",
+                "0102030405060708",
+            ]
+        )
+        == 0
+    )
+    card = CardImage.load(image)
+    assert card.card_number is None and card.emv_lifecycle == "blank"
+    assert card.card_factor == bytes.fromhex("0102030405060708")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        [],
+        ["frobnicate"],
+        ["new"],
+        ["new", "{tmp}/x.json", "--algorithm", "rsa"],
+        ["new", "{tmp}/x.json", "--birth-date", "1990-13-01"],
+        ["new", "{tmp}/x.json", "--ssn", "123", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--name", "Ünïcødé☃", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--bank", "999", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--card-factor", "0102", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--card-number", "TOO-LONG-NUMBER", "--keystore", "{tmp}/ks.json"],
+        ["show", "{tmp}/missing.json"],
+        ["show", "{tmp}/garbage.json"],
+        ["apdu", "{tmp}/missing.json", "00A40000"],
+        ["apdu", "{tmp}/garbage.json", "zz"],
+        ["apdu", "{tmp}/garbage.json", "00"],
+    ],
+)
+def test_bad_arguments_clear_message_no_traceback(tmp_path: Path, capsys, args: list[str]) -> None:
+    (tmp_path / "garbage.json").write_text("{not json")
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(argv))
+    assert exit_info.value.code not in (0, None)
+    err = capsys.readouterr().err
+    assert "error" in err and "Traceback" not in err
+
+
+def test_module_entry_point_and_demo() -> None:
+    result = run("demo", "--algorithm", "3des")
+    assert result.returncode == 0, result.stderr
+    assert "issuer recomputes ARQC: match" in result.stdout
+    assert "settlement recomputes: match" in result.stdout
+    bad = run("show")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "usage" in bad.stderr
