@@ -21,7 +21,9 @@ CHANNELID    0x8C7B
 
 def test_readers_are_two_slots_per_entry_with_one_port_each() -> None:
     readers = rig.readers(5)
-    assert [r.port for r in readers] == [35963, 35964, 35965, 35966, 35967]
+    assert [r.port for r in readers] == [rig.BASE_PORT + i for i in range(5)]
+    low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    assert readers[-1].port < low  # never an outgoing connection's local port
     assert [r.name for r in readers[:3]] == [
         "SSCard Virtual A 00 00",
         "SSCard Virtual A 00 01",
@@ -34,7 +36,8 @@ def test_readers_are_two_slots_per_entry_with_one_port_each() -> None:
 def test_conf_gives_each_entry_its_own_driver_copy(tmp_path: Path) -> None:
     text = rig.render_conf(5, tmp_path)
     assert text.count("FRIENDLYNAME") == 3
-    assert "DEVICENAME   /dev/null:35963" in text and "DEVICENAME   /dev/null:35967" in text
+    assert f"DEVICENAME   /dev/null:{rig.BASE_PORT}" in text
+    assert f"DEVICENAME   /dev/null:{rig.BASE_PORT + 4}" in text
     libs = [line.split()[1] for line in text.splitlines() if line.startswith("LIBPATH")]
     assert len(set(libs)) == 3
     assert rig.conf_reader_count(text) == 5
