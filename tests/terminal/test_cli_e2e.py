@@ -1,0 +1,148 @@
+"""``python -m terminal`` as a clerk's script would run it: real service, real cards, exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from terminal import cli
+
+
+def terminal(world, institution, reader_name, *argv, stdin=""):
+    env = {
+        **os.environ,
+        "SSCARD_SERVICE_URL": world.url,
+        "SSCARD_API_KEY": institution.api_key,
+        "SSCARD_PSAM": str(institution.psam_path),
+    }
+    if reader_name:
+        env["SSCARD_READER"] = reader_name
+    return subprocess.run(
+        [sys.executable, "-m", "terminal", "--json", "--pin-stdin", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+
+
+def last_json(result) -> dict:
+    assert result.stdout.strip(), result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def reader_name(card_reader, patient) -> str:
+    if card_reader.kind == "inprocess":
+        return str(patient.image)
+    return card_reader(patient.image).name
+
+
+def test_desk_day_through_the_cli(world, card_reader, tmp_path):
+    patient = world.patient()
+    name = reader_name(card_reader, patient)
+    hospital = world.hospital
+
+    read = terminal(world, hospital, name, "read")
+    assert read.returncode == cli.EXIT_OK, read.stderr
+    assert last_json(read)["card number"] == patient.card_no
+    assert last_json(read)["status online"] == "active"
+
+    wrong = terminal(
+        world, hospital, name, "admit", "--dept", "icu", "--diagnosis", "x", stdin="999999\n"
+    )
+    assert wrong.returncode == cli.EXIT_PIN
+    assert "2 tries left" in wrong.stderr
+
+    admitted = terminal(
+        world, hospital, name, "admit", "--dept", "icu", "--diagnosis", "x", stdin="123456\n"
+    )
+    assert admitted.returncode == cli.EXIT_OK, admitted.stderr
+    mdtrt_id = last_json(admitted)["mdtrt_id"]
+
+    fees = tmp_path / "fees.csv"
+    fees.write_text(
+        "feedetl_sn,med_list_codg,med_list_name,list_type,cnt,pric\n"
+        "1,A001,bed,A,5,20000\n2,C001,room,C,1,5000\n"
+    )
+    uploaded = terminal(world, hospital, None, "fees", mdtrt_id, str(fees))
+    assert uploaded.returncode == cli.EXIT_OK, uploaded.stderr
+    assert last_json(uploaded)["accepted"] == 2
+
+    receipt = terminal(
+        world, hospital, name, "discharge", mdtrt_id, "--no-account", stdin="123456\n"
+    )
+    assert receipt.returncode == cli.EXIT_OK, receipt.stderr
+    settlement = last_json(receipt)
+    assert settlement["medfee_sumamt"] == 105_000
+    assert settlement["acct_pay"] == 0
+    assert settlement["fund_pay_sumamt"] + settlement["psn_cash_pay"] == 105_000
+
+    again = terminal(world, hospital, name, "discharge", mdtrt_id, stdin="123456\n")
+    assert again.returncode == cli.EXIT_REFUSED
+    assert "already_settled" in again.stderr
+
+
+def test_pin_services_through_the_cli(world, card_reader):
+    patient = world.patient()
+    name = reader_name(card_reader, patient)
+    refused = terminal(world, world.hospital, name, "pin", "reset", stdin="111111\n111111\n")
+    assert refused.returncode == cli.EXIT_NOT_ENTITLED
+    assert "not entitled" in refused.stderr
+
+    changed = terminal(
+        world, world.hospital, name, "pin", "change", stdin="123456\n246810\n246810\n"
+    )
+    assert changed.returncode == cli.EXIT_OK, changed.stderr
+
+    reset = terminal(world, world.pin_hospital, name, "pin", "reset", stdin="135790\n135790\n")
+    assert reset.returncode == cli.EXIT_OK, reset.stderr
+    assert last_json(reset)["tries left"] == 3
+
+    other_bank = terminal(world, world.bank103, name, "bank-pin", "reset", stdin="2468\n2468\n")
+    assert other_bank.returncode == cli.EXIT_NOT_ENTITLED
+    own_bank = terminal(world, world.bank102, name, "bank-pin", "unblock")
+    assert own_bank.returncode == cli.EXIT_OK, own_bank.stderr
+
+    password = terminal(
+        world, world.bank102, name, "query-password", "reset", stdin="pass-word-1\npass-word-1\n"
+    )
+    assert password.returncode == cli.EXIT_OK, password.stderr
+
+    updated = terminal(world, world.centre, name, "update-holder", "--name", "张无忌")
+    assert updated.returncode == cli.EXIT_OK, updated.stderr
+    assert "张无忌" in last_json(updated)["name"]
+
+    lost = terminal(world, world.bank102, None, "report-lost", patient.card_no)
+    assert lost.returncode == cli.EXIT_OK, lost.stderr
+    receipt_no = last_json(lost)["replacement receipt (补卡回执)"]
+    refused = terminal(
+        world, world.hospital, name, "admit", "--dept", "a", "--diagnosis", "b", stdin="135790\n"
+    )
+    assert refused.returncode == cli.EXIT_REFUSED
+    assert "card_lost" in refused.stderr
+    exempt = terminal(
+        world,
+        world.hospital,
+        None,
+        "admit-exempt",
+        "--psn-no",
+        patient.psn_no,
+        "--insutype",
+        "310",
+        "--dept",
+        "a",
+        "--diagnosis",
+        "b",
+        "--kind",
+        "lost_card_receipt",
+        "--receipt-no",
+        receipt_no,
+        "--certno",
+        patient.certno,
+    )
+    assert exempt.returncode == cli.EXIT_OK, exempt.stderr
+    assert last_json(exempt)["auth_method"] == "lost_card_receipt"
