@@ -1,0 +1,318 @@
+"""Load benchmark of the settlement service (issue 5): complete inpatient cycles on SQLite.
+
+Starts a real ``python -m settlement serve`` (uvicorn) on a fresh SQLite file,
+provisions a hospital, terminals, insured people and cards through the API, then
+drives complete cycles at a fixed concurrency, each with valid card proofs:
+
+    challenge (admission) → 2401 admission → 2301 fees (20 lines)
+    → challenge (discharge) → 2304 discharge settlement
+
+and in the same run measures the trivial baseline endpoint ``POST /v1/probe``
+(one durable SQLite insert per request) at the same concurrency. Afterwards the
+daily reconciliation report and the ledger check must balance to the fen, and
+their totals must equal what the clients were told.
+
+The load generator uses plain keep-alive ``http.client`` connections (one per
+worker thread) so that it costs as little CPU as possible: on a 2-core machine
+it shares the cores with the server. The last line printed is one JSON object
+with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
+``baseline_writes_per_s``, ``ratio_to_baseline`` and more.
+
+    .venv/bin/python benchmarks/settlement_load.py [--quick] [--duration 20] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from card.crypto import Algorithm, encrypt_ecb  # noqa: E402
+from card.keystore import KEY_TRANSACTION, KeyStore  # noqa: E402
+
+REGION = "430100"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Http:
+    """One keep-alive connection; JSON in and out."""
+
+    def __init__(self, port: int, api_key: str) -> None:
+        self.port = port
+        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+
+    def call(self, method: str, path: str, body: dict | None = None, idempotent: bool = True):
+        headers = dict(self.headers)
+        if idempotent:
+            headers["Idempotency-Key"] = secrets.token_hex(12)
+        payload = json.dumps(body).encode() if body is not None else None
+        for attempt in range(2):
+            try:
+                self.conn.request(method, path, body=payload, headers=headers)
+                response = self.conn.getresponse()
+                data = response.read()
+                return response.status, json.loads(data) if data else None
+            except (http.client.HTTPException, ConnectionError, OSError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+
+def must(result, status: int, what: str):
+    code, body = result
+    if code != status:
+        raise RuntimeError(f"{what}: HTTP {code} {body}")
+    return body
+
+
+class Card:
+    def __init__(self, keystore: KeyStore, psn_no: str) -> None:
+        self.card_no = "X" + secrets.token_hex(4).upper()
+        self.factor = secrets.token_bytes(8)
+        self.psn_no = psn_no
+        self.key = keystore.card_key(Algorithm.TDES, KEY_TRANSACTION, REGION, self.factor)
+
+    def cryptogram(self, nonce_hex: str) -> str:
+        return encrypt_ecb(Algorithm.TDES, self.key, bytes.fromhex(nonce_hex)).hex()
+
+
+def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, str, Path]:
+    db = f"sqlite:///{workdir / 'settlement.db'}"
+    keystore_path = workdir / "keystore.json"
+    KeyStore.generate().save(keystore_path)
+    env = dict(os.environ, SSCARD_HOME=str(workdir), SSCARD_DATABASE_URL=db,
+               SSCARD_KEYSTORE=str(keystore_path), PYTHONPATH=str(REPO))
+    run = [sys.executable, "-m", "settlement"]
+    subprocess.run([*run, "migrate", "--database-url", db], env=env, check=True, capture_output=True)
+    admin = subprocess.run([*run, "bootstrap-admin", "--database-url", db], env=env, check=True,
+                           capture_output=True, text=True).stdout.strip()
+    port = free_port()
+    log = open(workdir / "service.log", "wb")  # noqa: SIM115 - lives as long as the server
+    process = subprocess.Popen(
+        [*run, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+         "--database-url", db, "--no-migrate"],
+        env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            status, _ = Http(port, admin).call("GET", "/v1/health", idempotent=False)
+            if status == 200:
+                return process, port, admin, keystore_path
+        except OSError:
+            pass
+        time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the settlement service did not start; see " + str(workdir / "service.log"))
+
+
+def provision(port: int, admin: str, keystore: KeyStore, terminals: int, people: int):
+    root = Http(port, admin)
+    must(root.call("POST", "/v1/institutions", {"code": "BENCHCC", "name": "card centre", "kind": "card_centre"}),
+         201, "card centre")
+    cc_key = must(root.call("POST", "/v1/institutions/BENCHCC/terminals", {"terminal_id": "BENCHCC-1"}),
+                  201, "cc terminal")["api_key"]
+    must(root.call("POST", "/v1/institutions", {"code": "BENCHH", "name": "hospital", "kind": "hospital",
+                                                "hospital_level": 3}), 201, "hospital")
+    keys = [
+        must(root.call("POST", "/v1/institutions/BENCHH/terminals", {"terminal_id": f"BENCHH-{i}"}),
+             201, "terminal")["api_key"]
+        for i in range(terminals)
+    ]
+    cc = Http(port, cc_key)
+    cards = []
+    for i in range(people):
+        psn_no = f"BP{i:08d}"
+        must(cc.call("POST", "/v1/people", {"psn_no": psn_no, "psn_name": "bench", "brdy": "1980-01-01",
+                                            "certno": f"4301021980010{i:05d}", "acct_balance": 10_000_000}),
+             201, "person")
+        must(cc.call("POST", f"/v1/people/{psn_no}/coverage", {"insutype": "310", "begndate": "2020-01-01"}),
+             201, "coverage")
+        card = Card(keystore, psn_no)
+        must(cc.call("POST", "/v1/cards", {
+            "card_no": card.card_no, "card_id_code": REGION + "D156000005" + card.factor.hex(),
+            "algorithm": "3des", "region": REGION, "expiry": "2036-01-01", "bank_code": "102",
+            "psn_no": psn_no, "status": "active"}), 201, "card")
+        cards.append(card)
+    return keys, cards
+
+
+def cycle(http: Http, card: Card, fee_lines: list[dict]) -> tuple[float, dict]:
+    """One complete stay; returns (discharge latency in s, the settlement)."""
+    ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "admission"}), 201, "challenge")
+    adm = must(http.call("POST", "/v1/admissions", {
+        "psn_no": card.psn_no, "insutype": "310",
+        "proof": {"card_no": card.card_no, "challenge_id": ch["challenge_id"],
+                  "cryptogram": card.cryptogram(ch["nonce"])}}), 201, "admission")
+    mdtrt_id = adm["mdtrt_id"]
+    must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", {"feedetail": fee_lines}), 200, "fees")
+    ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "discharge"}), 201, "challenge")
+    started = time.perf_counter()
+    setl = must(http.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", {
+        "acct_used_flag": True,
+        "proof": {"card_no": card.card_no, "challenge_id": ch["challenge_id"],
+                  "cryptogram": card.cryptogram(ch["nonce"])}}), 201, "settlement")
+    return time.perf_counter() - started, setl
+
+
+def fee_lines() -> list[dict]:
+    classes = "AAAAAAAAAAAABBBBBCCC"
+    return [{"feedetl_sn": f"{n:03d}", "med_list_codg": f"ITEM{n:03d}", "list_type": classes[n],
+             "cnt": 1 + n % 3, "pric": 1000 + 137 * n} for n in range(20)]
+
+
+def run_cycles(port: int, keys: list[str], cards: list[Card], concurrency: int, duration: float):
+    lines = fee_lines()
+    latencies: list[float] = []
+    settled: list[dict] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def worker(i: int) -> None:
+        http = Http(port, keys[i])
+        mine = cards[i::concurrency]
+        n = 0
+        while time.perf_counter() < stop_at:
+            try:
+                latency, setl = cycle(http, mine[n % len(mine)], lines)
+            except Exception as error:  # noqa: BLE001 - reported in the JSON
+                with lock:
+                    errors.append(str(error)[:300])
+                continue
+            finally:
+                n += 1
+            with lock:
+                latencies.append(latency)
+                settled.append(setl)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started, latencies, settled, errors
+
+
+def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) -> float:
+    count = [0]
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def worker(i: int) -> None:
+        http = Http(port, keys[i])
+        done = 0
+        while time.perf_counter() < stop_at:
+            must(http.call("POST", "/v1/probe", idempotent=False), 201, "probe")
+            done += 1
+        with lock:
+            count[0] += done
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return count[0] / (time.perf_counter() - started)
+
+
+def percentile(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of cycles (and of baseline)")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--people", type=int, default=200)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.concurrency, args.people = 2.0, 4, 8
+
+    with tempfile.TemporaryDirectory(prefix="sscard-bench-") as tmp:
+        workdir = Path(tmp)
+        process, port, admin, keystore_path = start_server(workdir, args.workers)
+        try:
+            keystore = KeyStore.load(keystore_path)
+            keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
+            run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
+            baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
+            elapsed, latencies, settled, errors = run_cycles(port, keys, cards, args.concurrency, args.duration)
+            env = dict(os.environ, PYTHONPATH=str(REPO), SSCARD_HOME=str(workdir),
+                       SSCARD_KEYSTORE=str(keystore_path))
+            day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+            report = subprocess.run(
+                [sys.executable, "-m", "settlement", "report", "--json", "--ledger", "--date", day,
+                 "--institution", "BENCHH", "--database-url", f"sqlite:///{workdir / 'settlement.db'}"],
+                env=env, capture_output=True, text=True,
+            )
+            data = json.loads(report.stdout)
+            client_totals = {k: sum(s[k] for s in settled) for k in ("medfee_sumamt", "fund_pay_sumamt",
+                                                                      "acct_pay", "psn_cash_pay")}
+            reconciled = (
+                report.returncode == 0
+                and data["balanced"]
+                and data["ledger"]["ok"]
+                and data["settlements"]["count"] == len(settled)
+                and all(data["settlements"][k] == v for k, v in client_totals.items())
+            )
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    rate = len(settled) / elapsed if elapsed else 0.0
+    result = {
+        "settlements_per_s": round(rate, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
+        "baseline_writes_per_s": round(baseline, 1),
+        "ratio_to_baseline": round(rate / baseline, 4) if baseline else None,
+        "requests_per_cycle": 5,
+        "settlements": len(settled),
+        "errors": len(errors),
+        "first_errors": errors[:3],
+        "reconciled": reconciled,
+        "medfee_sumamt_total": client_totals["medfee_sumamt"],
+        "concurrency": args.concurrency,
+        "workers": args.workers,
+        "duration_s": round(elapsed, 2),
+        "cpus": os.cpu_count(),
+        "targets": {"settlements_per_s": 200, "p99_ms": 100},
+    }
+    print(json.dumps(result))
+    return 0 if reconciled and not errors else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
