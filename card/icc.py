@@ -56,12 +56,16 @@ class VirtualCard:
             self._powered = False
 
     def transmit(self, apdu: bytes) -> bytes:
-        """Response data + SW1 SW2 for any bytes."""
+        """Response data + SW1 SW2 for any bytes (anything not bytes-like: ``6700``)."""
+        try:
+            raw = bytes(apdu)
+        except (TypeError, ValueError):
+            return b"\x67\x00"
         with self._lock:
             if not self._powered:
                 self._chip.reset_session()
                 self._powered = True
-            return self._chip.execute(bytes(apdu))
+            return self._chip.execute(raw)
 
     def __repr__(self) -> str:
         return f"VirtualCard({self.image.card_number or 'blank'}, {self.image.algorithm.value})"

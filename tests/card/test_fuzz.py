@@ -166,3 +166,10 @@ def test_non_strict_card_turns_internal_errors_into_a_status_word(monkeypatch) -
 
     monkeypatch.setitem(chip.HANDLERS, 0xB2, (frozenset({0x00}), broken))
     assert card.transmit(bytes.fromhex("00B2012C00")) == b"\x69\x85"
+
+
+def test_transmit_never_raises_on_non_bytes() -> None:
+    card = fresh_card(Algorithm.SM4, False)
+    for junk in ("00A4", None, 3.5, [0, 0xA4, 0, 0, 256], object()):
+        assert card.transmit(junk) == b"\x67\x00"  # type: ignore[arg-type]
+    assert card.transmit([0, 0xB2, 1, 0x2C]) == b"\x6a\x82"  # a list of ints is bytes-like
