@@ -317,6 +317,10 @@ class HospitalDay:
             if exc.tries_left != 0:
                 raise
             self._refused(stay, "admission", "pin_blocked", stay.admitted_at)
+            if stay.gives_up_after_block:
+                # Goes home with the blocked card; the card and the service must both
+                # still say "blocked" at the end of the day (invariant).
+                raise VisitFailed(f"{stay.patient.psn_no} went home with a blocked card")
             self.reset_pin(stay)
             new_pin = self._pin_of(card_no)
 

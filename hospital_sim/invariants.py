@@ -168,7 +168,13 @@ def pins_agree(ev: Evidence) -> InvariantResult:
         for p in ev.pin_states
         if p.blocked_in_service is None or p.blocked_on_card != p.blocked_in_service
     ]
-    return _result("card images and service agree on PINs", len(ev.pin_states), failures, "cards")
+    blocked = sum(1 for p in ev.pin_states if p.blocked_on_card)
+    return _result(
+        "card images and service agree on PINs",
+        len(ev.pin_states),
+        failures,
+        f"cards ({blocked} blocked)",
+    )
 
 
 ALL_INVARIANTS: tuple[Invariant, ...] = (

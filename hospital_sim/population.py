@@ -213,6 +213,7 @@ class Stay:
     wrong_pin_tries: int  # wrong PINs typed before the right one (3 = blocks the card)
     pin_service_branch: BankBranch | None  # where a blocked card goes to be unblocked
     long_stay: bool
+    gives_up_after_block: bool = False  # goes home with a blocked card (comes back another day)
 
     @property
     def bill_total(self) -> int:
@@ -534,6 +535,9 @@ def _stays(
                 wrong_pin_tries=wrong if person.card is not None else 0,
                 pin_service_branch=branch,
                 long_stay=long_stay,
+                gives_up_after_block=(
+                    person.kind is PatientKind.FORGETFUL_PIN and rng.random() < 0.25
+                ),
             )
         )
     stays.sort(key=lambda s: (s.admitted_at, s.patient.psn_no))
