@@ -6,7 +6,7 @@ real pcscd and vsmartcard's vpcd driver to our card running as a separate
 in-process reader; and, in the same run, the same command through pcscd to
 a trivial vpcd responder (a separate process answering every APDU with
 ``9000``, using the same connector) as the floor.  Card and floor are
-measured in alternating batches so that machine noise hits both alike.
+measured in short alternating batches so that machine noise hits both alike.
 
     python benchmarks/reader_roundtrip.py [--quick] [--apdus N]
 
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from terminal.readers.pcsc import PcscReader
 
     count = 100 if args.quick else args.apdus
-    batch = 20
+    batch = 10
     started_pcscd = not rig.pcscd_running()
     rig.ensure()
     cleanup: list = []
@@ -137,12 +137,13 @@ def main(argv: list[str] | None = None) -> int:
             with card_reader.connect() as card_conn, floor.connect() as floor_conn:
                 timed(card_conn, command, batch, [])  # warm-up
                 timed(floor_conn, command, batch, [])
-                done = 0
-                while done < count:
-                    step = min(batch, count - done)
-                    timed(card_conn, command, step, pcsc_samples)
-                    timed(floor_conn, command, step, floor_samples)
-                    done += step
+                for round_ in range(0, count, batch):
+                    # Short alternating batches (who goes first alternates too), so that
+                    # load from other processes hits both paths alike.
+                    step = min(batch, count - round_)
+                    pair = [(card_conn, pcsc_samples), (floor_conn, floor_samples)]
+                    for conn, samples in pair if (round_ // batch) % 2 else pair[::-1]:
+                        timed(conn, command, step, samples)
 
             inprocess = InProcessReader(VirtualCard.open(image_path))
             inprocess_samples: list[int] = []

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import logging
 import signal
@@ -109,6 +110,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     connector = VpcdConnector(card, port=reader.port, host=args.host)
+    gc.freeze()  # the loaded card and modules never become garbage: keep them out of GC passes
     connector.start()
     announced = False
     connections = 0
