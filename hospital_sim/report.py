@@ -118,13 +118,11 @@ def hbar_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640
 
 
 def split_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640) -> str:
-    """One stacked bar of 100 % with a legend: how the money was split."""
-    height, top, bar_h = 120, 20, 36
+    """One stacked bar of 100 % with a legend (one line per share): how the money was split."""
+    top, bar_h, row = 20, 36, 20
+    height = top + bar_h + 16 + row * max(len(items), 1)
     total = sum(v for _, v in items) or 1
-    parts = [
-        _svg_open(width, height),
-        f"<title>{_e(title)}</title>",
-    ]
+    parts = [_svg_open(width, height), f"<title>{_e(title)}</title>"]
     x = 10.0
     span = width - 20
     for i, (label, value) in enumerate(items):
@@ -135,14 +133,12 @@ def split_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 64
             f"<title>{_e(label)}: {yuan(value)} yuan</title></rect>"
         )
         x += w
-        lx = 10 + i * (span / max(len(items), 1))
-        parts.append(
-            f'<rect x="{lx:.1f}" y="{top + bar_h + 16}" width="12" height="12" fill="{colour}"/>'
-        )
+        ly = top + bar_h + 12 + i * row
+        parts.append(f'<rect x="10" y="{ly}" width="12" height="12" fill="{colour}"/>')
         share = 100 * value / total
         parts.append(
-            f'<text x="{lx + 18:.1f}" y="{top + bar_h + 26}" font-size="12">'
-            f"{_e(label)} {yuan(value)} ({share:.1f}%)</text>"
+            f'<text x="28" y="{ly + 11}" font-size="12">'
+            f"{_e(label)}: {yuan(value)} yuan ({share:.1f}%)</text>"
         )
     parts.append("</svg>")
     return "".join(parts)
