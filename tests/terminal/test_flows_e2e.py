@@ -16,7 +16,7 @@ from terminal.client import ServiceRefused
 from terminal.flows import bank, desk, pins
 from terminal.flows.common import CardRefused
 from terminal.psam import NotEntitled
-from terminal.reader import CardRemoved
+from terminal.reader import ReaderError
 from terminal.session import CardSession, PinBlocked, WrongPin
 
 FEES = [
@@ -220,7 +220,8 @@ def test_card_removed_mid_flow_leaves_nothing_half_done(world, card_reader):
         return "123456"
 
     with world.hospital.client(world.url) as client, session(reader, world.hospital.psam) as s:
-        with pytest.raises(CardRemoved):
+        # CardRemoved in-process; over PC/SC pcscd may report a failed transaction instead
+        with pytest.raises(ReaderError):
             desk.admit_with_card(s, client, pull_card_then_type, dept_name="er", dise_name="fall")
         assert holder["removed"]
     assert admissions_of(world, patient) == []
