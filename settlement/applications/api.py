@@ -25,6 +25,7 @@ from settlement.applications.schemas import (
     IssueIn,
     LossIn,
     PersonalisedIn,
+    PreCheckIn,
     ProgressQueryIn,
     RejectionIn,
 )
@@ -189,9 +190,28 @@ def _step(name: str, function):
 
 _step("audit", flow.audit_step)
 _step("comparison", flow.compare_step)
-_step("pre-check", flow.precheck_step)
 _step("bank-account", flow.open_account)
 _step("withdrawal", flow.withdraw)
+
+
+@router.post("/applications/{application_id}/pre-check")
+def pre_check(
+    application_id: str,
+    request: Request,
+    principal: Caller,
+    key: IdemKey,
+    body: PreCheckIn | None = None,
+):
+    body = body or PreCheckIn()
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: flow.precheck_step(
+            conn, principal, regs, application_id, now, card_no=body.card_no
+        ),
+    )
 
 
 @router.get("/applications/{application_id}/personalisation-order")

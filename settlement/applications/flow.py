@@ -688,21 +688,30 @@ def compare_step(
 # --- step 4: pre-check and registration ----------------------------------------------------
 
 
+def _card_no_taken(conn: Connection, card_no: str) -> bool:
+    return bool(
+        conn.execute(sa.select(T_CARD.c.card_no).where(T_CARD.c.card_no == card_no)).first()
+        or conn.execute(
+            sa.select(T_APPLICATION.c.card_no).where(T_APPLICATION.c.card_no == card_no)
+        ).first()
+    )
+
+
 def _new_card_no(conn: Connection) -> str:
     while True:
         candidate = CARD_NO_PREFIX + "".join(secrets.choice("0123456789") for _ in range(8))
-        taken = (
-            conn.execute(sa.select(T_CARD.c.card_no).where(T_CARD.c.card_no == candidate)).first()
-            or conn.execute(
-                sa.select(T_APPLICATION.c.card_no).where(T_APPLICATION.c.card_no == candidate)
-            ).first()
-        )
-        if taken is None:
+        if not _card_no_taken(conn, candidate):
             return candidate
 
 
 def precheck_step(
-    conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
+    conn: Connection,
+    principal: Principal,
+    regs: Registers,
+    application_id: str,
+    now: datetime,
+    *,
+    card_no: str | None = None,
 ) -> dict[str, Any]:
     """Step 4: an existing usable card (or one in production) must be cancelled first.
 
@@ -753,7 +762,10 @@ def precheck_step(
             extra={"application_id": other.application_id},
         )
         return _view(conn, regs, application_id, now)
-    card_no = _new_card_no(conn)
+    if card_no is None:
+        card_no = _new_card_no(conn)
+    elif _card_no_taken(conn, card_no):
+        raise Problem(409, "conflict", f"card number {card_no} is already in use")
     _complete(
         conn, principal, row, Step.REGISTERED, now, detail={"card_no": card_no}, card_no=card_no
     )

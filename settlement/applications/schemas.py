@@ -68,6 +68,12 @@ class CorrectionIn(_Body):
     note: str = Field(default="", max_length=200)
 
 
+class PreCheckIn(_Body):
+    """Optionally the number of the card to make (from the centre's numbered card stock)."""
+
+    card_no: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]{9}$")
+
+
 class RejectionIn(_Body):
     step: int = Field(ge=2, le=6)
     reason: str = Field(min_length=1, max_length=40)

@@ -1,6 +1,6 @@
 """A card-production world: the real service, seeded police register and bank records.
 
-``production_world`` (module scope) starts its own settlement service (real
+``production_world`` (session scope) starts its own settlement service (real
 uvicorn, a fresh SQLite file) whose ``SSCARD_HOME`` holds the simulated
 police population register and the partner banks' customer files, creates
 a card centre, two bank branches (banks 102 and 103) and a hospital with
@@ -202,7 +202,7 @@ class World:
         return view, card
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def production_world(settlement_service_factory, tmp_path_factory) -> Iterator[World]:
     service = settlement_service_factory()
     home = service.workdir

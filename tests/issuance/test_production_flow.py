@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import date, datetime
 
 import pytest
@@ -198,3 +199,19 @@ def test_personalisation_refuses_a_card_of_another_region_or_a_used_card(product
     assert view["history"][-1]["action"] == "failed"
     final, _ = w.produce(app_id, start_at=5)
     assert final["status"] == "issued"
+
+
+def test_pre_check_takes_a_number_from_the_card_stock(production_world):
+    w = production_world
+    a, b = w.citizen("朱一"), w.citizen("朱二")
+    ids = [w.apply(p)["application_id"] for p in (a, b)]
+    for app_id in ids:
+        w.step(w.centre, app_id, "audit")
+        w.step(w.bank102, app_id, "comparison")
+    number = f"Q{secrets.randbelow(10**8):08d}"
+    assert w.step(w.centre, ids[0], "pre-check", {"card_no": number})["card_no"] == number
+    clash = w.step(w.centre, ids[1], "pre-check", {"card_no": number}, expect=409)
+    assert clash["code"] == "conflict"
+    assert w.step(w.centre, ids[1], "pre-check", {"card_no": "bad"}, expect=422)
+    final, _ = w.produce(ids[0], start_at=5)
+    assert final["card_no"] == number
