@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass
@@ -70,6 +71,9 @@ def _problem(response: httpx.Response) -> ServiceRefused:
     detail = body.get("detail", "")
     if not isinstance(detail, str):  # e.g. FastAPI validation errors
         detail = str(detail)
+    errors = body.get("errors")
+    if errors:  # validation errors: say which fields
+        detail = f"{detail}: {json.dumps(errors, ensure_ascii=False)[:500]}"
     code = body.get("code") or f"http_{response.status_code}"
     return ServiceRefused(response.status_code, code, body.get("title", ""), detail, body)
 
