@@ -109,7 +109,6 @@ def open_reader_by_name(name: str | None):
     """An in-process reader for a card image path, else a PC/SC reader by name."""
     if name and (name.startswith("image:") or Path(name).is_file()):
         from card.icc import VirtualCard
-
         from terminal.readers.inprocess import InProcessReader
 
         path = name.removeprefix("image:")
