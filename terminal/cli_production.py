@@ -42,17 +42,8 @@ from rich.table import Table
 
 from terminal import cli
 from terminal.client import ServiceRefused, SettlementClient
-from terminal.production import (
-    BankAccount,
-    PersonalisationOrder,
-    ProductionError,
-    personalise_ssse,
-    verify_financial_app,
-    verify_ssse,
-    write_financial_app,
-)
+from terminal.production import ProductionError, open_account, personalise
 from terminal.psam import Psam, Role
-from terminal.session import CardSession
 
 STEP_NAMES = {
     1: "accepted",
@@ -140,72 +131,6 @@ def _psam_role(args: argparse.Namespace, role: Role) -> Psam:
             f"this step needs a {role.value} PSAM; {args.psam} is {psam.describe()}"
         )
     return psam
-
-
-# --- steps on one card ---------------------------------------------------------------------
-
-
-def personalise(
-    client: SettlementClient,
-    psam: Psam,
-    reader,
-    application_id: str,
-    medical_psam: Psam | None = None,
-) -> dict:
-    """Step 5 with the card in ``reader``: order, write, read back, report."""
-    order = PersonalisationOrder.from_json(
-        client.request("GET", f"/v1/applications/{application_id}/personalisation-order")
-    )
-    with reader.connect() as conn:
-        done = personalise_ssse(CardSession(conn, psam, conn.atr), order)
-    with reader.connect() as conn:
-        # One card session, two PSAMs: the centre's for EF05/EF06, a key-07 one for DF04.
-        medical = CardSession(conn, medical_psam, conn.atr) if medical_psam else None
-        check = verify_ssse(CardSession(conn, psam, conn.atr), order, medical_session=medical)
-    if not check.identical:
-        _step(
-            client,
-            application_id,
-            "rejections",
-            {
-                "step": 5,
-                "reason": "personalisation_failed",
-                "detail": "read back differs: " + "; ".join(check.differences)[:450],
-            },
-        )
-        raise ProductionError(
-            "the card does not read back as ordered: " + "; ".join(check.differences)
-        )
-    return _step(client, application_id, "personalisation", done.to_json())
-
-
-def open_account(
-    client: SettlementClient, psam: Psam, reader, application_id: str, bank_pin: str
-) -> dict:
-    """Step 6 with the card in ``reader``: open the account, write, read back, report."""
-    account = BankAccount.from_json(_step(client, application_id, "bank-account"))
-    with reader.connect() as conn:
-        write_financial_app(CardSession(conn, psam, conn.atr), account, bank_pin=bank_pin)
-    with reader.connect() as conn:
-        check = verify_financial_app(CardSession(conn, psam, conn.atr), account)
-    if not check.identical:
-        _step(
-            client,
-            application_id,
-            "rejections",
-            {
-                "step": 6,
-                "reason": "bank_write_failed",
-                "detail": "read back differs: " + "; ".join(check.differences)[:450],
-            },
-        )
-        raise ProductionError(
-            "the financial application does not read back as written: "
-            + "; ".join(check.differences)
-        )
-    return _step(
-        client, application_id, "account-opening", {"pan": account.pan, "read_back_matches": True}
-    )
 
 
 # --- commands ------------------------------------------------------------------------------

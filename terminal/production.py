@@ -19,7 +19,9 @@ PSAM holds.
 Both are read back in a fresh card session (a new connection = a reset) and
 compared field by field with what was ordered (:func:`verify_ssse`,
 :func:`verify_financial_app`); the service is told a step is done only when
-the card reads back identically.
+the card reads back identically. :func:`personalise` and :func:`open_account`
+are the whole workflow of one step against the service's API (order → write
+→ read back → report, or a recorded production fault).
 
 Record layouts: card.md §SSSE files and §Financial application, built by
 ``card.issue.ssse_records`` / ``card.issue.emv_records`` so the card, the
@@ -36,8 +38,9 @@ from card.emv_script import personalisation_script
 from card.issue import CardHolder, IssueError, emv_records, ssse_records
 from terminal import apdu
 from terminal.cardinfo import CardDataError, CardIdentity
+from terminal.client import HttpClient
 from terminal.emv import DEBIT_AID, read_financial_app
-from terminal.psam import NotEntitled
+from terminal.psam import NotEntitled, Psam
 from terminal.session import EF05_RECORDS, CardSession
 
 SFI_CURRENT = 0  # UPDATE RECORD / READ RECORD on the currently selected file (DF04)
@@ -395,3 +398,75 @@ def verify_financial_app(session: CardSession, account: BankAccount) -> ReadBack
     if app.pan_sequence != account.pan_sequence:
         result.differences.append("PAN sequence number")
     return result
+
+
+def _application_post(
+    client: HttpClient, application_id: str, name: str, body: dict | None = None
+) -> dict:
+    return client.request("POST", f"/v1/applications/{application_id}/{name}", json=body or {})
+
+
+# --- workflows: one card, one application, the service told only after a read back ------
+
+
+def personalise(
+    client: HttpClient,
+    psam: Psam,
+    reader,
+    application_id: str,
+    medical_psam: Psam | None = None,
+) -> dict:
+    """Step 5 with the card in ``reader``: order, write, read back, report."""
+    order = PersonalisationOrder.from_json(
+        client.request("GET", f"/v1/applications/{application_id}/personalisation-order")
+    )
+    with reader.connect() as conn:
+        done = personalise_ssse(CardSession(conn, psam, conn.atr), order)
+    with reader.connect() as conn:
+        # One card session, two PSAMs: the centre's for EF05/EF06, a key-07 one for DF04.
+        medical = CardSession(conn, medical_psam, conn.atr) if medical_psam else None
+        check = verify_ssse(CardSession(conn, psam, conn.atr), order, medical_session=medical)
+    if not check.identical:
+        _application_post(
+            client,
+            application_id,
+            "rejections",
+            {
+                "step": 5,
+                "reason": "personalisation_failed",
+                "detail": "read back differs: " + "; ".join(check.differences)[:450],
+            },
+        )
+        raise ProductionError(
+            "the card does not read back as ordered: " + "; ".join(check.differences)
+        )
+    return _application_post(client, application_id, "personalisation", done.to_json())
+
+
+def open_account(
+    client: HttpClient, psam: Psam, reader, application_id: str, bank_pin: str
+) -> dict:
+    """Step 6 with the card in ``reader``: open the account, write, read back, report."""
+    account = BankAccount.from_json(_application_post(client, application_id, "bank-account"))
+    with reader.connect() as conn:
+        write_financial_app(CardSession(conn, psam, conn.atr), account, bank_pin=bank_pin)
+    with reader.connect() as conn:
+        check = verify_financial_app(CardSession(conn, psam, conn.atr), account)
+    if not check.identical:
+        _application_post(
+            client,
+            application_id,
+            "rejections",
+            {
+                "step": 6,
+                "reason": "bank_write_failed",
+                "detail": "read back differs: " + "; ".join(check.differences)[:450],
+            },
+        )
+        raise ProductionError(
+            "the financial application does not read back as written: "
+            + "; ".join(check.differences)
+        )
+    return _application_post(
+        client, application_id, "account-opening", {"pan": account.pan, "read_back_matches": True}
+    )
