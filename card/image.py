@@ -108,6 +108,20 @@ class PinRecord:
         )
 
 
+def _remove_torn_temp_files(path: Path) -> None:
+    """Delete ``.NAME.PID.tmp`` files left by writers killed mid-write (their PID is gone)."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid_text = tmp.name[len(path.name) + 2 : -len(".tmp")]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            continue  # alive (or not ours to signal): leave it
+
+
 @dataclass
 class CardImage:
     """One card's persistent state. ``commit()`` makes changes durable."""
@@ -199,7 +213,9 @@ class CardImage:
             data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CardImageError(f"{path} is not a card image (bad JSON: {exc})") from exc
-        return cls.from_json(data, path)
+        image = cls.from_json(data, path)
+        _remove_torn_temp_files(path)
+        return image
 
     def commit(self) -> None:
         """Write the image durably: temp file, fsync, rename, directory fsync."""

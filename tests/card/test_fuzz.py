@@ -126,7 +126,7 @@ def mutated(draw: st.DrawFn) -> bytes:
 
 
 apdus = st.one_of(st.binary(max_size=300), mutated(), st.sampled_from(VALID))
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
