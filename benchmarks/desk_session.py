@@ -111,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from card import rig
 
+            use = rig.RigUse()  # nobody stops pcscd under the benchmark
             started = not rig.pcscd_running()
             rig.ensure(1)
             inserted = rig.insert(image)
@@ -123,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 times, connects, apdus = run_rounds(pcsc_reader, psam, rounds)
             finally:
                 inserted.remove()
+                use.release()
                 if started and os.environ.get("SSCARD_KEEP_PCSCD") is None:
-                    rig.stop_pcscd()
+                    rig.stop_pcscd()  # only ours, and only when nobody else uses it
             result.update(
                 admission_card_ms_median=round(statistics.median(times), 3),
                 admission_card_ms_p90=round(percentile(times, 0.9), 3),

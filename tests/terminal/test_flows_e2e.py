@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 import pytest
 
+from card.crypto import Algorithm
 from terminal import emv
 from terminal.client import ServiceRefused
 from terminal.flows import bank, desk, pins
@@ -104,7 +105,7 @@ def test_admit_fees_discharge_with_correct_split(world, card_reader):
 
 
 def test_wrong_pin_blocks_then_bank_unblocks_then_settles(world, card_reader):
-    patient = world.patient()
+    patient = world.patient(algorithm=Algorithm.SM4)  # 3rd generation: 16-byte nonces
     reader = card_reader(patient.image)
     for left in (2, 1, 0):
         with pytest.raises(WrongPin) as info:
