@@ -108,9 +108,10 @@ def cmd_new(args: argparse.Namespace) -> int:
             ssse_pin=args.ssse_pin,
             bank_pin=args.bank_pin,
         )
+    what = "blank card" if args.blank else f"card {image.card_number}"
     print(
-        f"{path}: {'blank ' if args.blank else ''}card {image.card_number or ''} "
-        f"({image.algorithm.value}, region {image.region}, ATR {image.atr.hex().upper()})"
+        f"{path}: {what} ({image.algorithm.value}, region {image.region}, "
+        f"ATR {image.atr.hex().upper()})"
     )
     return 0
 
