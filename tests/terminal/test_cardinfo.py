@@ -50,9 +50,7 @@ def test_apdu_encodings():
     assert apdu.change_pin("123456", "654321") == bytes.fromhex("805E010007123456FF654321")
     assert apdu.read_record(5, 7) == bytes.fromhex("00B2072C00")
     assert apdu.read_record_by_tag(6, 0x09) == bytes.fromhex("00B2093000")
-    assert apdu.internal_authenticate(2, bytes(8)) == bytes.fromhex(
-        "008800020800000000000000000008"
-    )
+    assert apdu.internal_authenticate(2, bytes(8)) == bytes.fromhex("0088000208" + "00" * 8 + "08")
     assert apdu.select_aid(apdu.SSSE_AID, fci=False)[:5] == bytes.fromhex("00A4040C0F")
     with pytest.raises(ValueError):
         apdu.pin_block("12a456")
