@@ -176,7 +176,9 @@ def _terminal(
     return Terminal(terminal_id, institution, SettlementClient(url, answer["api_key"]), psam)
 
 
-def _register_person(admin: HttpClient, person: Person, population: Population) -> None:
+def _register_person(
+    admin: HttpClient, person: Person, population: Population, *, register_card: bool = True
+) -> None:
     admin.request("POST", "/v1/people", json=_person_body(person))
     for period in person.coverage:
         admin.request(
@@ -205,7 +207,7 @@ def _register_person(admin: HttpClient, person: Person, population: Population) 
                 },
             )
     plan = person.card
-    if plan is not None:
+    if plan is not None and register_card:
         admin.request(
             "POST",
             "/v1/cards",
@@ -266,14 +268,21 @@ def build_world(
         )
         for branch in population.branches
     }
-    cards = provisioner(population, workdir, keystore)
+    # A provisioner marked ``after_people`` (issue 8, --from-applications) produces and
+    # registers the cards itself once the people exist.
+    late = getattr(provisioner, "after_people", False)
+    cards = {} if late else provisioner(population, workdir, keystore)
     world = World(population, admin, desks, branches, cards)
     for person in population.people:
-        _register_person(admin, person, population)
+        _register_person(admin, person, population, register_card=not late)
         if person.card is not None:
             world.pins[person.card.card_number] = person.card.pin
         if progress is not None:
             progress(1)
+    if late:
+        world.cards = provisioner(
+            population, workdir, keystore, admin=admin, url=url, branches=branches
+        )
     # Lost cards were reported at a bank branch before the day: the branch's terminal
     # asks the service to block the card and prints the replacement receipt.
     for person in population.people:
