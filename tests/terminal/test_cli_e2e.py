@@ -72,6 +72,9 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
     assert uploaded.returncode == cli.EXIT_OK, uploaded.stderr
     assert last_json(uploaded)["accepted"] == 2
 
+    preview = terminal(world, hospital, None, "pre-settle", mdtrt_id, "--no-account")
+    assert preview.returncode == cli.EXIT_OK, preview.stderr
+
     receipt = terminal(
         world, hospital, name, "discharge", mdtrt_id, "--no-account", stdin="123456\n"
     )
@@ -80,6 +83,7 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
     assert settlement["medfee_sumamt"] == 105_000
     assert settlement["acct_pay"] == 0
     assert settlement["fund_pay_sumamt"] + settlement["psn_cash_pay"] == 105_000
+    assert last_json(preview)["fund_pay_sumamt"] == settlement["fund_pay_sumamt"]
 
     again = terminal(world, hospital, name, "discharge", mdtrt_id, stdin="123456\n")
     assert again.returncode == cli.EXIT_REFUSED
