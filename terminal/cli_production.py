@@ -33,7 +33,7 @@ import argparse
 import csv
 import json
 import sys
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ from terminal import cli
 from terminal.client import ServiceRefused, SettlementClient
 from terminal.production import ProductionError, open_account, personalise
 from terminal.psam import Psam, Role
+
+#: The card centres' local time (China Standard Time).
+LOCAL_TIME = timezone(timedelta(hours=8), "CST")
 
 STEP_NAMES = {
     1: "accepted",
@@ -91,9 +94,16 @@ def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
         table.add_column(column)
     for step in view["steps"]:
         table.add_row(
-            str(step["step"]), step["label"], step["state"], step["at"] or "", step["by"] or ""
+            str(step["step"]), step["label"], step["state"], _local(step["at"]), step["by"] or ""
         )
     cli.console.print(table)
+
+
+def _local(moment: str | None) -> str:
+    """An ISO time as the card centre's local ``YYYY-MM-DD HH:MM`` (UTC+08:00)."""
+    if not moment:
+        return ""
+    return datetime.fromisoformat(moment).astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
 
 
 def _post(client: SettlementClient, path: str, body: dict | None = None) -> dict:
@@ -109,7 +119,7 @@ def _application_body(args: argparse.Namespace, password: str | None) -> dict[st
         "certno": args.certno,
         "psn_name": args.name,
         "gend": args.sex,
-        "brdy": args.birth,
+        "brdy": args.birth.isoformat(),
         "naty": args.nation,
         "birthplace": args.birthplace,
         "psn_cert_type": "household_register" if args.hukou_no and args.no_id_card else "id_card",
@@ -214,7 +224,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         return cli.EXIT_OK
     table = Table(title=f"{answer['count']} applications")
     for column in ("application", "kind", "name", "status", "next", "reason", "card", "due"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("application", "due", "card"))
     for a in answer["applications"]:
         table.add_row(
             a["application_id"],
