@@ -118,6 +118,7 @@ def test_wrong_pin_blocks_then_bank_unblocks_then_settles(world, card_reader):
     with world.bank103.client(world.url) as client, session(reader, world.bank103.psam) as s:
         result = pins.unblock_ssse_pin(s, client)
     assert result.operation == "unblock" and result.tries_left == 3
+    assert audit_rows(world, world.bank103.code, patient.card_no, outcome="ok")  # audited
     admission = admit(world, reader, patient)
     with world.hospital.client(world.url) as client:
         desk.upload_fees(client, admission.mdtrt_id, FEES[:1])
@@ -143,6 +144,8 @@ def test_ordinary_hospital_cannot_reset_any_pin(world, card_reader):
                 client.report_pin_operation(patient.card_no, pin, operation, "attempted")
             assert info.value.code == "not_entitled"
             assert client.pin_authority(patient.card_no, pin, operation)["allowed"] is False
+    refusals = audit_rows(world, world.hospital.code, patient.card_no, outcome="refused")
+    assert len(refusals) >= 3 and {row[1] for row in refusals} == {"not_entitled"}
 
 
 def test_bank_pin_only_by_the_issuing_bank(world, card_reader):
@@ -232,3 +235,16 @@ def admissions_of(world, patient) -> list[dict]:
     with world.hospital.client(world.url) as client:
         answer = client.request("GET", "/v1/admissions", params={"psn_no": patient.psn_no})
     return answer["admissions"]
+
+
+def audit_rows(world, institution: str, card_no: str, *, outcome: str) -> list[tuple]:
+    """Rows of the service's append-only audit log (read from its real SQLite file)."""
+    import sqlite3
+
+    path = world.service.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        return db.execute(
+            "SELECT action, code FROM audit_log WHERE institution_code = ? AND outcome = ? "
+            "AND (subject = ? OR detail LIKE ?)",
+            (institution, outcome, card_no, f"%{card_no}%"),
+        ).fetchall()
