@@ -14,7 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from terminal.client import SettlementClient, new_idempotency_key
-from terminal.flows.common import PinEntry, PresentedCard, present_card, prove_card_present
+from terminal.flows.common import (
+    CardRefused,
+    PinEntry,
+    PresentedCard,
+    present_card,
+    prove_card_present,
+)
 from terminal.session import CardSession
 
 FEE_BATCH = 1000  # docs/api.md: at most 1000 lines per request
@@ -221,9 +227,11 @@ def discharge_with_card(
     admission = client.admission(mdtrt_id)
     card = present_card(session, client, medical=False)
     if card.psn_no != admission["psn_no"]:
-        raise DeskError(
+        raise CardRefused(
+            "card_not_holder",
+            card.card_no,
             f"card {card.card_no} belongs to another person than admission {mdtrt_id}: "
-            "ask for the patient's own card"
+            "ask for the patient's own card",
         )
     proof = prove_card_present(
         session, client, card.card_no, "discharge", pin_entry, attempts=pin_attempts

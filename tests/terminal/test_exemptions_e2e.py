@@ -119,3 +119,29 @@ def test_expired_card_is_refused_with_its_reason(world):
         present_card(CardSession(connection, world.hospital.psam, connection.atr), client)
     assert info.value.code == "card_expired"
     assert "2025-01-01" in str(info.value)
+
+
+def test_discharge_with_someone_elses_card_is_refused(world):
+    patient, stranger = world.patient(), world.patient()
+    with world.hospital.client(world.url) as client:
+        reader = InProcessReader(VirtualCard.open(patient.image))
+        with reader.connect() as connection:
+            session = CardSession(connection, world.hospital.psam, connection.atr)
+            admission = desk.admit_with_card(
+                session, client, lambda prompt: "123456", dept_name="gi", dise_name="ulcer"
+            )
+        desk.upload_fees(
+            client,
+            admission.mdtrt_id,
+            [{"feedetl_sn": "1", "med_list_codg": "A1", "list_type": "A", "cnt": 1, "pric": 999}],
+        )
+        other = InProcessReader(VirtualCard.open(stranger.image))
+        with other.connect() as connection, pytest.raises(CardRefused) as info:
+            desk.discharge_with_card(
+                CardSession(connection, world.hospital.psam, connection.atr),
+                client,
+                lambda prompt: "123456",
+                admission.mdtrt_id,
+            )
+        assert info.value.code == "card_not_holder"
+        assert client.admission(admission.mdtrt_id)["settlement"] is None
