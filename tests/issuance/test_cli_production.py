@@ -129,3 +129,48 @@ def test_batch_mode_moves_a_whole_employer_through_seven_steps(production_world,
     refused = _run(w, centre_key, None, "production", "compare", issued[0]["application_id"])
     assert refused.returncode == 4, refused.stderr
     assert "already_issued" in refused.stderr
+
+
+def test_single_application_from_the_cli(production_world):
+    w = production_world
+    person = w.citizen("欧阳锋")
+    centre_key = w.centre.headers["Authorization"].removeprefix("Bearer ")
+    done = _run(
+        w,
+        centre_key,
+        None,
+        "production",
+        "apply",
+        "--certno",
+        person.ssn,
+        "--name",
+        person.name,
+        "--sex",
+        person.sex,
+        "--birth",
+        person.birth_date.isoformat(),
+        "--birthplace",
+        person.birthplace,
+        "--no-photo",
+        "--query-password",
+        stdin="ouyang-feng\n",
+    )
+    assert done.returncode == 0, done.stderr
+    view = json.loads(done.stdout)
+    assert view["kind"] == "single" and view["next_step"]["name"] == "audited"
+    audit = _run(w, centre_key, None, "production", "audit", view["application_id"])
+    assert audit.returncode == 4  # returned: no photo yet
+    assert json.loads(audit.stdout)["returned"]["reason"] == "missing_photo"
+    fixed = _run(
+        w,
+        centre_key,
+        None,
+        "production",
+        "correct",
+        view["application_id"],
+        "--photo-taken",
+        "--note",
+        "photo taken at the hall",
+    )
+    assert fixed.returncode == 0, fixed.stderr
+    assert json.loads(fixed.stdout)["next_step"]["name"] == "audited"
