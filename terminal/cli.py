@@ -124,6 +124,8 @@ def open_reader_by_name(name: str | None):
 @contextmanager
 def card_session(args: argparse.Namespace, psam: Psam) -> Iterator[CardSession]:
     reader = open_reader_by_name(args.reader)
+    if args.wait:
+        reader.wait_for_card(args.wait)
     with reader.connect() as connection:
         yield CardSession(connection, psam, connection.atr)
 
@@ -388,6 +390,23 @@ def cmd_discharge_exempt(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_reverse(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        answer = client.reverse(args.setl_id, args.reason)
+    show(
+        f"Settlement {args.setl_id} reversed",
+        [
+            ("reversal", answer.get("revs_setl_id")),
+            ("admission (open again)", answer.get("mdtrt_id")),
+            ("fund paid back (yuan)", yuan(answer.get("fund_pay_sumamt", 0))),
+            ("account restored (yuan)", yuan(answer.get("acct_pay", 0))),
+            ("account balance (yuan)", yuan(answer.get("balc", 0))),
+        ],
+        args,
+    )
+    return EXIT_OK
+
+
 def _show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
     rows: list[tuple[str, Any]] = [
         ("card number", result.card_no),
@@ -510,6 +529,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pin-stdin", action="store_true", help="read PINs from stdin lines")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
     parser.add_argument("--timeout", type=float, default=10.0, help="service timeout, seconds")
+    parser.add_argument(
+        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for a card"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     psam = sub.add_parser("psam", help="provision or show a PSAM image (card centre)")
@@ -583,6 +605,11 @@ def build_parser() -> argparse.ArgumentParser:
     dis_ex.add_argument("--endtime")
     evidence_options(dis_ex)
     dis_ex.set_defaults(func=cmd_discharge_exempt)
+
+    rev = sub.add_parser("reverse", help="2305 reverse a settlement (the stay opens again)")
+    rev.add_argument("setl_id")
+    rev.add_argument("--reason", required=True)
+    rev.set_defaults(func=cmd_reverse)
 
     pin = sub.add_parser("pin", help="social security PIN: change (holder), unblock, reset")
     pin.add_argument("operation", choices=["change", "unblock", "reset"])

@@ -89,6 +89,12 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
     assert again.returncode == cli.EXIT_REFUSED
     assert "already_settled" in again.stderr
 
+    reversed_ = terminal(
+        world, hospital, None, "reverse", settlement["setl_id"], "--reason", "typo"
+    )
+    assert reversed_.returncode == cli.EXIT_OK, reversed_.stderr
+    assert last_json(reversed_)["admission (open again)"] == mdtrt_id
+
 
 def test_pin_services_through_the_cli(world, card_reader):
     patient = world.patient()
