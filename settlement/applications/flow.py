@@ -747,7 +747,7 @@ def precheck_step(
             T_APPLICATION.c.certno == row.certno,
             T_APPLICATION.c.application_id != application_id,
             T_APPLICATION.c.status == Status.IN_PROGRESS.value,
-            T_APPLICATION.c.done >= Step.REGISTERED,
+            T_APPLICATION.c.done >= int(Step.REGISTERED),
         )
     ).first()
     if other is not None:

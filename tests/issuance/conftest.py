@@ -1,7 +1,7 @@
 """A card-production world: the real service, seeded police register and bank records.
 
 ``production_world`` (session scope) starts its own settlement service (real
-uvicorn, a fresh SQLite file) whose ``SSCARD_HOME`` holds the simulated
+uvicorn, a fresh SQLite file; ``production_world_pg`` the same on PostgreSQL) whose ``SSCARD_HOME`` holds the simulated
 police population register and the partner banks' customer files, creates
 a card centre, two bank branches (banks 102 and 103) and a hospital with
 their API keys and PSAMs, and offers helpers that drive applications
@@ -11,7 +11,6 @@ through the HTTP API and produce the cards through real readers.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -202,9 +201,8 @@ class World:
         return view, card
 
 
-@pytest.fixture(scope="session")
-def production_world(settlement_service_factory, tmp_path_factory) -> Iterator[World]:
-    service = settlement_service_factory()
+def make_world(service, cards_dir: Path) -> World:
+    """Institutions, terminals and PSAMs of a production world on ``service``."""
     home = service.workdir
     police = PoliceRegister(home / "external" / "police_register.sqlite")
     admin = service.client()
@@ -219,7 +217,7 @@ def production_world(settlement_service_factory, tmp_path_factory) -> Iterator[W
         service.add_terminal("H430100001", kind="hospital", hospital_level=3, name="Xiangya")
     )
     keystore = service.keystore()
-    yield World(
+    return World(
         service=service,
         keystore=keystore,
         police=police,
@@ -232,5 +230,18 @@ def production_world(settlement_service_factory, tmp_path_factory) -> Iterator[W
         psam_centre=Psam.provision(keystore, "C430100", Role.CARD_CENTRE),
         psam_bank102=Psam.provision(keystore, "B102-0001", Role.BANK, bank_code="102"),
         psam_hospital=Psam.provision(keystore, "H430100001", Role.HOSPITAL),
-        cards_dir=tmp_path_factory.mktemp("cards"),
+        cards_dir=cards_dir,
     )
+
+
+@pytest.fixture(scope="session")
+def production_world(settlement_service_factory, tmp_path_factory) -> World:
+    """The production world on a fresh SQLite file."""
+    return make_world(settlement_service_factory(), tmp_path_factory.mktemp("cards"))
+
+
+@pytest.fixture(scope="session")
+def production_world_pg(settlement_service_factory, postgres_server, tmp_path_factory) -> World:
+    """The same world with the service on PostgreSQL."""
+    url = postgres_server.create_database("issuance_pg")
+    return make_world(settlement_service_factory(database_url=url), tmp_path_factory.mktemp("pg"))
