@@ -146,6 +146,11 @@ def test_ordinary_hospital_cannot_reset_any_pin(world, card_reader):
             assert client.pin_authority(patient.card_no, pin, operation)["allowed"] is False
     refusals = audit_rows(world, world.hospital.code, patient.card_no, outcome="refused")
     assert len(refusals) >= 3 and {row[1] for row in refusals} == {"not_entitled"}
+    # the card centre may: reset to a new PIN, which the holder then uses at the desk
+    with world.centre.client(world.url) as client, session(reader, world.centre.psam) as s:
+        result = pins.unblock_ssse_pin(s, client, new_pin="975310")
+    assert result.operation == "reset" and result.tries_left == 3
+    assert admit(world, reader, patient, pin="975310").record["auth_method"] == "card"
 
 
 def test_bank_pin_only_by_the_issuing_bank(world, card_reader):
