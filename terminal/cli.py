@@ -681,9 +681,13 @@ def main(argv: list[str] | None = None) -> int:
         err.print("[red]interrupted:[/] nothing more was sent")
         return 130
     except Exception as exc:
+        from card.image import CardImageError
         from card.keystore import KeyStoreError
         from terminal.reader import ReaderError
 
+        if isinstance(exc, CardImageError):
+            err.print(f"[red]card image:[/] {exc}")
+            return EXIT_CARD
         if isinstance(exc, ReaderError):
             err.print(f"[red]reader:[/] {exc}. Nothing was submitted.")
             return EXIT_CARD

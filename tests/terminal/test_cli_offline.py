@@ -101,3 +101,14 @@ def test_ordinary_hospital_psam_refuses_pin_reset_before_the_card(tmp_path):
         ]
     )
     assert code == cli.EXIT_NOT_ENTITLED
+
+
+def test_broken_card_image_is_a_card_error(tmp_path, capsys):
+    issuer = KeyStore.generate()
+    psam = tmp_path / "h.psam"
+    Psam.provision(issuer, "H", cli.Role.HOSPITAL).save(psam)
+    image = tmp_path / "card.json"
+    image.write_text('{"format": "something else"}')
+    code = cli.main(["--psam", str(psam), "--reader", str(image), "read"])
+    assert code == cli.EXIT_CARD
+    assert "card image" in capsys.readouterr().err
