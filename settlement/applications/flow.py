@@ -52,6 +52,7 @@ from settlement.applications.schemas import (
 )
 from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
 from settlement.cards import collect_card, register_card, replace_card, report_loss
+from settlement.db import as_utc, for_update
 from settlement.models import T_CARD, T_PERSON
 from settlement.people import register_person
 from settlement.problems import Problem
@@ -105,8 +106,6 @@ def _state(row: Row) -> FlowState:
 
 
 def _as_aware(value: datetime | None) -> datetime | None:
-    from settlement.db import as_utc
-
     return as_utc(value)
 
 
@@ -725,6 +724,11 @@ def precheck_step(
     )
     row = _load(conn, application_id)
     _require_next(row, Step.REGISTERED)
+    # Serialise pre-checks of one person (PostgreSQL; SQLite writers are serial already),
+    # so two applications of the same person can never both pass.
+    conn.execute(
+        for_update(sa.select(T_PERSON.c.psn_no).where(T_PERSON.c.psn_no == row.psn_no), conn)
+    )
     usable = conn.execute(
         sa.select(T_CARD.c.card_no, T_CARD.c.status).where(
             T_CARD.c.psn_no == row.psn_no, T_CARD.c.status.in_(("issued", "active"))
