@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     from hospital_sim.run import Options, run
     from hospital_sim.service import ServiceStartError
     from hospital_sim.world import provision_cards
+    from terminal.client import ServiceError
 
     provisioner = provision_cards
     if args.from_applications:
@@ -111,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         outcome = run(options, console, provisioner=provisioner)
     except ServiceStartError as exc:
         console.print(f"[red]the settlement service could not be started:[/red] {exc}")
+        return EXIT_SETUP
+    except ServiceError as exc:
+        console.print(f"[red]the settlement service refused to set up the city:[/red] {exc}")
         return EXIT_SETUP
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")

@@ -49,7 +49,7 @@ def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Table:
         table.add_row(f"  refused: {code}", str(n))
     table.add_row("wrong PINs typed", str(summary.wrong_pins))
     for op, n in summary.pin_services.items():
-        table.add_row(f"PIN {op}s at bank / PIN-service desk", str(n))
+        table.add_row(f"SSSE PIN {op}", str(n))
     table.add_row("billed (yuan)", yuan(summary.total))
     table.add_row("  fund (yuan)", yuan(summary.fund))
     table.add_row("  personal account (yuan)", yuan(summary.account))

@@ -236,12 +236,13 @@ class HospitalDay:
             # Designated tertiary hospital: its own desk may unblock and reset.
             terminal = self.world.desks[stay.desk.code]
             slot = self.desk_slots[stay.desk.code]
-            where, lock = hospital.code, None
+            where, place, lock = hospital.code, "PIN-service hospital", None
         else:
             branch = stay.pin_service_branch or self.world.population.branches[0]
             terminal = self.world.branches[branch.code]
             slot = self.branch_slots[branch.code]
-            where, lock = branch.code, self.branch_locks[branch.code]
+            where, place = branch.code, "bank branch"
+            lock = self.branch_locks[branch.code]
         with self.timed("pin reset"):
             if lock is not None:
                 with lock:
@@ -260,7 +261,9 @@ class HospitalDay:
                 )
         with self._pins_lock:
             self.world.pins[card_no] = new_pin
-        self.ledger.pin_serviced(PinService(card_no, where, result.operation, stay.admitted_at))
+        self.ledger.pin_serviced(
+            PinService(card_no, where, result.operation, stay.admitted_at, place)
+        )
 
     # --- admission -----------------------------------------------------------------
 

@@ -87,9 +87,12 @@ def gather(world: World, ledger: Ledger) -> Evidence:
             )
         )
     reports: list[DailyReport] = []
+    ours = {h.code for h in world.population.hospitals}
     for day in sorted({s.day for s in settlements}):
         answer = admin.request("GET", "/v1/reports/daily", params={"date": day})
         for report in answer.get("institutions", [answer]):
+            if report["institution"] not in ours:
+                continue  # another run's or another user's institution on a shared service
             net = report["net"]
             reports.append(
                 DailyReport(

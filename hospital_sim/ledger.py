@@ -54,6 +54,7 @@ class PinService:
     where: str  # institution code
     operation: str  # unblock | reset
     at: datetime
+    place: str = "bank branch"  # "bank branch" | "PIN-service hospital"
 
 
 @dataclass
@@ -179,7 +180,7 @@ def summarise(ledger: Ledger, patients: int) -> Summary:
     standing = [s for s in ledger.settlements if not s.reversed]
     exemptions = Counter(s.proof for s in standing if s.proof != "card")
     refusals = Counter(r.code for r in ledger.refusals)
-    pins = Counter(p.operation for p in ledger.pin_services)
+    pins = Counter(f"{p.operation} at {p.place}" for p in ledger.pin_services)
     per_hour: Counter[int] = Counter(s.settled_at.hour for s in standing)
     per_hospital: dict[str, dict[str, int]] = {}
     for s in standing:

@@ -437,7 +437,9 @@ def _person(
         pin = f"{rng.randrange(10**6):06d}"
         card = CardPlan(
             card_number=f"X{namespace * 100_000 + index + 1:08d}",
-            card_factor=rng.randbytes(8),
+            card_factor=(namespace.to_bytes(2, "big") + rng.randbytes(6))
+            if namespace
+            else rng.randbytes(8),
             algorithm=rng.choice(("3des", "sm4")),
             bank=BANKS[rng.randrange(3)],
             issue_date=issue,
