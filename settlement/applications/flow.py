@@ -437,9 +437,11 @@ def _insert_application(
     batch_id: str | None = None,
     employer_code: str | None = None,
     employer_name: str | None = None,
+    applied_at: datetime | None = None,
 ) -> str:
     application_id = _new_id("AP", now)
     target = target_working_days(kind is Kind.BATCH)
+    applied = _applied_at(applied_at, now)
     conn.execute(
         T_APPLICATION.insert().values(
             application_id=application_id,
@@ -462,9 +464,9 @@ def _insert_application(
             query_password_hash=hash_password(body.query_password) if body.query_password else None,
             status=Status.IN_PROGRESS.value,
             done=0,
-            applied_at=now,
+            applied_at=applied,
             target_days=target,
-            due_on=regs.calendar.add_working_days(local_day(now), target),
+            due_on=regs.calendar.add_working_days(local_day(applied), target),
             created_at=now,
             updated_at=now,
         )
@@ -475,10 +477,30 @@ def _insert_application(
         principal,
         row,
         Step.ACCEPTED,
-        now,
-        detail={"kind": kind.value, "batch_id": batch_id, "employer_code": employer_code},
+        applied,
+        detail={
+            "kind": kind.value,
+            "batch_id": batch_id,
+            "employer_code": employer_code,
+            "entered_at": now.isoformat(),
+        },
     )
     return application_id
+
+
+#: How far back a paper application (accepted at a community office) may be entered.
+MAX_BACKDATE = timedelta(days=366)
+
+
+def _applied_at(applied_at: datetime | None, now: datetime) -> datetime:
+    """When the application was accepted: now, or the paper form's date (never the future)."""
+    if applied_at is None:
+        return now
+    if applied_at > now + timedelta(minutes=5):
+        raise Problem(422, "validation_error", "applied_at lies in the future")
+    if applied_at < now - MAX_BACKDATE:
+        raise Problem(422, "validation_error", "applied_at is more than a year ago")
+    return applied_at
 
 
 def accept(
@@ -486,7 +508,9 @@ def accept(
 ) -> dict[str, Any]:
     """Step 1 for a single (sporadic) application handed in by the person."""
     require_role(principal, CARD_CENTRE, ADMIN, action="application.accept", subject=body.certno)
-    application_id = _insert_application(conn, principal, regs, body, Kind.SINGLE, now)
+    application_id = _insert_application(
+        conn, principal, regs, body, Kind.SINGLE, now, applied_at=body.applied_at
+    )
     return _view(conn, regs, application_id, now)
 
 
@@ -498,6 +522,7 @@ def accept_batch(
         principal, CARD_CENTRE, ADMIN, action="application.accept_batch", subject=body.employer_code
     )
     batch_id = _new_id("BT", now)
+    applied = _applied_at(body.applied_at, now)
     ids = [
         _insert_application(
             conn,
@@ -509,6 +534,7 @@ def accept_batch(
             batch_id=batch_id,
             employer_code=body.employer_code,
             employer_name=body.employer_name,
+            applied_at=_applied_at(item.applied_at, now) if item.applied_at else applied,
         )
         for item in body.applications
     ]
@@ -517,8 +543,9 @@ def accept_batch(
         "employer_code": body.employer_code,
         "count": len(ids),
         "application_ids": ids,
+        "applied_at": applied.isoformat(),
         "due_on": regs.calendar.add_working_days(
-            local_day(now), target_working_days(True)
+            local_day(applied), target_working_days(True)
         ).isoformat(),
     }
 

@@ -31,6 +31,18 @@ class ApplicationIn(_Body):
     region: str = Field(default="430100", pattern=r"^\d{6}$")
     bank_code: BankCode = "102"
     query_password: str | None = Field(default=None, min_length=6, max_length=32)
+    applied_at: datetime | None = Field(
+        default=None,
+        description="when a paper application was accepted (e.g. at a community office); "
+        "default: now. The service target counts from this day.",
+    )
+
+    @field_validator("applied_at")
+    @classmethod
+    def _aware_applied(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("applied_at needs a UTC offset")
+        return value
 
     @field_validator("psn_name")
     @classmethod
@@ -50,6 +62,16 @@ class BatchIn(_Body):
     employer_code: str = Field(min_length=1, max_length=32)
     employer_name: str = Field(default="", max_length=200)
     applications: list[ApplicationIn] = Field(min_length=1, max_length=2000)
+    applied_at: datetime | None = Field(
+        default=None, description="when the employer handed the batch in (default: now)"
+    )
+
+    @field_validator("applied_at")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("applied_at needs a UTC offset")
+        return value
 
 
 class CorrectionIn(_Body):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -215,3 +215,47 @@ def test_pre_check_takes_a_number_from_the_card_stock(production_world):
     assert w.step(w.centre, ids[1], "pre-check", {"card_no": "bad"}, expect=422)
     final, _ = w.produce(ids[0], start_at=5)
     assert final["card_no"] == number
+
+
+def test_paper_applications_entered_late_show_their_deadline_and_lateness(production_world):
+    """Applications accepted on paper weeks ago: the target counts from the paper date."""
+    w = production_world
+    calendar = HolidayCalendar.from_toml(DEFAULT_HOLIDAYS)
+    now = datetime.now(UTC)
+    weeks_ago = now - timedelta(days=21)
+    single = w.apply(w.citizen("马超"), applied_at=weeks_ago.isoformat())
+    due = calendar.add_working_days(local_day(weeks_ago), 5)
+    assert single["deadline"]["due_on"] == due.isoformat()
+    assert single["deadline"]["late"] is True  # three weeks > five working days
+    assert single["steps"][0]["at"] == weeks_ago.isoformat()
+    assert single["deadline"]["working_days_used"] == calendar.working_days_between(
+        local_day(weeks_ago), local_day(now)
+    )
+    batch = w.post(
+        w.centre,
+        "/v1/application-batches",
+        {
+            "employer_code": "E-LATE",
+            "applied_at": weeks_ago.isoformat(),
+            "applications": [w.application_body(w.citizen("马岱"))],
+        },
+        201,
+    )
+    view = w.centre.get(f"/v1/applications/{batch['application_ids'][0]}").json()
+    assert (
+        view["deadline"]["due_on"]
+        == calendar.add_working_days(local_day(weeks_ago), 30).isoformat()
+    )
+    assert view["deadline"]["late"] is False  # 30 working days are six weeks
+    # The late single stays late after the card is issued (measured at the collection notice).
+    final, _ = w.produce(single["application_id"])
+    assert final["status"] == "issued" and final["deadline"]["late"] is True
+    listing = w.centre.get("/v1/applications", params={"certno": final["certno"]}).json()
+    assert listing["applications"][0]["late"] is True
+    future = w.post(
+        w.centre,
+        "/v1/applications",
+        w.application_body(w.citizen("马腾"), applied_at=(now + timedelta(days=2)).isoformat()),
+        expect=422,
+    )
+    assert future["code"] == "validation_error"
