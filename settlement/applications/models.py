@@ -31,6 +31,8 @@ class CardApplication(SQLModel, table=True):
     """One application for a social security card (制卡申请)."""
 
     __tablename__ = "card_application"
+    # One card number is produced by one application only.
+    __table_args__ = (sa.Index("uq_card_application_card_no", "card_no", unique=True),)
     application_id: str = Field(primary_key=True, max_length=24)
     kind: str = Field(max_length=12)  # batch | single | replacement
     batch_id: str | None = Field(default=None, index=True, max_length=24)
