@@ -259,3 +259,40 @@ def test_paper_applications_entered_late_show_their_deadline_and_lateness(produc
         expect=422,
     )
     assert future["code"] == "validation_error"
+
+
+def test_bank_steps_belong_to_the_applications_own_bank(production_world):
+    w = production_world
+    person = w.citizen("孟六")
+    app_id = w.apply(person)["application_id"]
+    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
+        w.step(client, app_id, name)
+    card = w.blank_card()
+    w.personalise(app_id, InProcessReader(card))
+    assert w.step(w.bank103, app_id, "bank-account", expect=403)["code"] == "not_entitled"
+    assert w.step(w.centre, app_id, "bank-account", expect=403)["code"] == "not_entitled"
+    early = w.step(
+        w.bank102,
+        app_id,
+        "account-opening",
+        {"pan": "6222020000000017", "read_back_matches": True},
+        expect=409,
+    )
+    assert early["code"] == "account_not_opened"
+    # The bank's write fails once: recorded as a fault, the step stays with the bank.
+    view = w.step(
+        w.bank102,
+        app_id,
+        "rejections",
+        {"step": 6, "reason": "bank_write_failed", "detail": "card reader jammed"},
+    )
+    assert view["status"] == "in_progress" and view["last_failure"]["reason"] == "bank_write_failed"
+    wrong = w.step(
+        w.bank102, app_id, "rejections", {"step": 6, "reason": "missing_photo"}, expect=409
+    )
+    assert wrong["code"] == "reason_not_for_step"
+    w.open_account(app_id, InProcessReader(card))
+    final = w.step(w.bank102, app_id, "issuance", {"collected_by": "孟六"})
+    assert final["status"] == "issued" and final["steps"][6]["by"] == "B102-0001"
+    # The account opened once, for this card, is the one on the card.
+    assert [a.pan for a in w.bank("102").accounts(person.ssn)] == [final["pan"]]
