@@ -57,7 +57,10 @@ def gather(world: World, ledger: Ledger) -> Evidence:
     admin = world.admin
     admissions: dict[str, dict[str, Any]] = {}
     setl_ids: set[str] = {s.setl_id for s in ledger.settlements}
+    ours = {h.code for h in world.population.hospitals}
     for admission in _settled_admissions(admin):
+        if admission.get("fixmedins_code") not in ours:
+            continue  # another run's hospitals on a shared service
         admissions[admission["mdtrt_id"]] = admission
         settlement = admission.get("settlement")
         if isinstance(settlement, dict) and settlement.get("setl_id"):
@@ -87,12 +90,11 @@ def gather(world: World, ledger: Ledger) -> Evidence:
             )
         )
     reports: list[DailyReport] = []
-    ours = {h.code for h in world.population.hospitals}
     for day in sorted({s.day for s in settlements}):
-        answer = admin.request("GET", "/v1/reports/daily", params={"date": day})
-        for report in answer.get("institutions", [answer]):
-            if report["institution"] not in ours:
-                continue  # another run's or another user's institution on a shared service
+        for code in sorted(ours):
+            report = admin.request(
+                "GET", "/v1/reports/daily", params={"date": day, "institution": code}
+            )
             net = report["net"]
             reports.append(
                 DailyReport(

@@ -125,6 +125,8 @@ def split_identities(ev: Evidence) -> InvariantResult:
             failures.append(f"{s.setl_id}: desk receipt {receipt} differs from the service")
     missing = sorted(set(ev.receipts) - {s.setl_id for s in ev.settlements})
     failures += [f"{setl_id}: printed on a receipt, unknown to the service" for setl_id in missing]
+    unprinted = sorted({s.setl_id for s in ev.settlements} - set(ev.receipts))
+    failures += [f"{setl_id}: settled by the service, no desk printed it" for setl_id in unprinted]
     return _result("settlement identities hold", len(ev.settlements), failures, "settlements")
 
 

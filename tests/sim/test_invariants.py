@@ -47,7 +47,11 @@ def _evidence():
         settlements=[s1, s2, rev],
         reports=[report],
         pin_states=[PinState("X1", False, False), PinState("X2", True, True)],
-        receipts={"S1": (6000, 1000, 3000)},
+        receipts={
+            "S1": (6000, 1000, 3000),
+            "S2": (6000, 1000, 3000),
+            "S0": (6000, 1000, 3000),
+        },
     )
 
 
@@ -79,6 +83,9 @@ def test_broken_identities_and_receipt_mismatch_fail():
     assert not split_identities(ev).ok
     ev = _evidence()
     ev.receipts["S404"] = (1, 0, 0)
+    assert not split_identities(ev).ok
+    ev = _evidence()
+    del ev.receipts["S2"]
     assert not split_identities(ev).ok
 
 
