@@ -41,8 +41,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from card.crypto import Algorithm, encrypt_ecb  # noqa: E402
-from card.keystore import KEY_TRANSACTION, KeyStore  # noqa: E402
+from card.crypto import Algorithm, encrypt_ecb
+from card.keystore import KEY_TRANSACTION, KeyStore
 
 REGION = "430100"
 
@@ -244,7 +244,7 @@ def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
             report = subprocess.run(
                 [sys.executable, "-m", "settlement", "report", "--json", "--ledger", "--date", day,
                  "--institution", "BENCHH", "--database-url", f"sqlite:///{workdir / 'settlement.db'}"],
-                env=env, capture_output=True, text=True,
+                check=False, env=env, capture_output=True, text=True,
             )
             data = json.loads(report.stdout)
             client_totals = {k: sum(s[k] for s in settled) for k in ("medfee_sumamt", "fund_pay_sumamt",

@@ -108,11 +108,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         log.exception("database error")
         return _problem_response(Problem(500, "internal_error", "database error"))
 
-    def mutate(request: Request, principal: Principal, key: str | None, payload: Any, operation, status: int = 200):
+    def mutate(request: Request, principal: Principal, key: str | None, payload: Any, operation,
+               status: int = 200, durable: bool = True):
         def run(conn):
             return status, operation(conn)
 
-        return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run))
+        return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run,
+                                   durable=durable))
 
     def guard(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
         """Role check for reads: refusals are audited too."""
@@ -294,7 +296,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return proof.issue_challenge(conn, principal, body.card_no, body.purpose, now,
                                          now.astimezone(tz).date(), svc.settings.challenge_ttl_s)
 
-        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
+        # A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
+        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201, durable=False)
 
     @app.post("/v1/admissions", status_code=201)
     def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey = None):

@@ -13,6 +13,8 @@ where money moves; commits are durable with the server defaults
 
 from __future__ import annotations
 
+import fcntl
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,20 +96,52 @@ class Database:
         self.engine = create_engine(self.url)
         self.sqlite = is_sqlite(self.url)
         self._write_lock = threading.Lock() if self.sqlite else None
+        self._lock_file: int | None = None
+        if self.sqlite and "///" in self.url and ":memory:" not in self.url:
+            # Writers of all worker processes queue on one file lock (flock wakes the next
+            # writer at once, unlike SQLite's sleeping busy handler).
+            lock_path = self.url.split("///", 1)[1] + ".writelock"
+            self._lock_file = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
     @property
     def dialect(self) -> str:
         return "sqlite" if self.sqlite else "postgresql"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: committed (durably) on normal exit, rolled back on error."""
-        if self._write_lock is not None:
-            with self._write_lock, self.engine.begin() as conn:
-                yield conn
-        else:
+    def write(self, *, durable: bool = True) -> Iterator[Connection]:
+        """A write transaction: committed on normal exit, rolled back on error.
+
+        ``durable=False`` (SQLite only) commits without waiting for the disk
+        (``synchronous=NORMAL`` for that one transaction): used only for
+        ephemeral rows whose loss in a crash is harmless — proof challenges,
+        which a terminal simply asks for again. Everything that moves money
+        or records an admission is committed with ``synchronous=FULL``.
+        """
+        if self._write_lock is None:
             with self.engine.begin() as conn:
                 yield conn
+            return
+        with self._write_lock, self._process_lock(), self.engine.connect() as conn:
+            raw = conn.connection.dbapi_connection
+            if not durable:
+                raw.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with conn.begin():
+                    yield conn
+            finally:
+                if not durable:
+                    raw.execute("PRAGMA synchronous=FULL")
+
+    @contextmanager
+    def _process_lock(self) -> Iterator[None]:
+        if self._lock_file is None:
+            yield
+            return
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -120,6 +154,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
 
 
 def utcnow() -> datetime:

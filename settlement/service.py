@@ -173,6 +173,8 @@ class Service:
         path: str,
         payload: Any,
         operation: Callable[[Connection], tuple[int, dict[str, Any]]],
+        *,
+        durable: bool = True,
     ) -> Outcome:
         """Run ``operation`` in one write transaction under the idempotency rules.
 
@@ -202,18 +204,18 @@ class Service:
                 raise _in_progress()
             self._inflight.add(token)
         try:
-            return self._mutate(principal, idempotency_key, request_hash, operation)
+            return self._mutate(principal, idempotency_key, request_hash, operation, durable)
         finally:
             with self._inflight_lock:
                 self._inflight.discard(token)
 
-    def _mutate(self, principal, idempotency_key, request_hash, operation) -> Outcome:
+    def _mutate(self, principal, idempotency_key, request_hash, operation, durable) -> Outcome:
         key_clause = sa.and_(
             T_IDEMPOTENCY.c.key_id == principal.key_id,
             T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
         )
         try:
-            with self.db.write() as conn:
+            with self.db.write(durable=durable) as conn:
                 if not self.db.sqlite:
                     lock_id = int.from_bytes(
                         hashlib.sha256(f"{principal.key_id}\0{idempotency_key}".encode()).digest()[:8],

@@ -33,7 +33,7 @@ def test_employee_level3_split_with_account(world):
 
 
 def test_pre_settlement_writes_nothing(world):
-    desk, psn_no, card, mdtrt_id = _stay(world, acct_balance=5000)
+    desk, psn_no, _card, mdtrt_id = _stay(world, acct_balance=5000)
     world.fees(desk, mdtrt_id, [("A", 1, 300000)])
     for _ in range(2):
         assert desk.post(f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": True}).status_code == 200
@@ -43,11 +43,11 @@ def test_pre_settlement_writes_nothing(world):
 
 
 def test_account_not_used_without_consent_or_for_residents(world):
-    desk, psn_no, card, mdtrt_id = _stay(world, acct_balance=50000)
+    desk, _psn_no, card, mdtrt_id = _stay(world, acct_balance=50000)
     world.fees(desk, mdtrt_id, [("A", 1, 300000)])
     settled = world.settle(desk, mdtrt_id, card, acct_used_flag=False)
     assert settled["acct_pay"] == 0 and settled["psn_cash_pay"] == settled["psn_part_amt"]
-    desk, psn_no, card, mdtrt_id = _stay(world, insutype="390", acct_balance=50000)
+    desk, _psn_no, card, mdtrt_id = _stay(world, insutype="390", acct_balance=50000)
     world.fees(desk, mdtrt_id, [("A", 1, 300000)])
     settled = world.settle(desk, mdtrt_id, card, acct_used_flag=True)
     assert settled["acct_pay"] == 0
@@ -86,10 +86,10 @@ def test_ceiling_exhaustion_and_reversal_restores_it(world):
 
 
 def test_zero_bill_and_refunds(world):
-    desk, psn_no, card, mdtrt_id = _stay(world)
+    desk, _psn_no, card, mdtrt_id = _stay(world)
     settled = world.settle(desk, mdtrt_id, card)
     assert all(settled[k] == 0 for k in SPLIT)
-    desk, psn_no, card, mdtrt_id = _stay(world)
+    desk, _psn_no, card, mdtrt_id = _stay(world)
     body = {"feedetail": [{"feedetl_sn": "1", "med_list_codg": "DRUG", "list_type": "B", "cnt": 3, "pric": 10000}]}
     assert desk.post(f"/v1/admissions/{mdtrt_id}/fees", json=body, headers=idem()).status_code == 200
     refund = {"feedetl_sn": "2", "med_list_codg": "DRUG", "list_type": "B", "cnt": -1, "pric": 10000,
@@ -110,7 +110,7 @@ def test_zero_bill_and_refunds(world):
 
 
 def test_fee_lines_idempotent_per_serial(world):
-    desk, psn_no, card, mdtrt_id = _stay(world)
+    desk, _psn_no, _card, mdtrt_id = _stay(world)
     line = {"feedetl_sn": "L1", "med_list_codg": "X", "list_type": "A", "cnt": 2, "pric": 500}
     first = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [line]}, headers=idem()).json()
     again = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [line, {**line, "feedetl_sn": "L2"}]},
@@ -209,7 +209,7 @@ def test_daily_report_adds_up(world, api):
 
 
 def test_settlement_identities_hold_in_the_database(world, api):
-    desk, psn_no, card, mdtrt_id = _stay(world, acct_balance=1000)
+    desk, _psn_no, card, mdtrt_id = _stay(world, acct_balance=1000)
     world.fees(desk, mdtrt_id, [("A", 3, 33333), ("B", 7, 1111), ("C", 1, 99)])
     world.settle(desk, mdtrt_id, card, acct_used_flag=True)
     engine = create_engine_for_cli(api.database_url)

@@ -57,8 +57,9 @@ def test_replacement_flow(world):
     psn_no, old = world.insured()
     receipt = world.centre.post(f"/v1/cards/{old.card_no}/loss", json={}, headers=idem()).json()
     assert receipt["status"] == "lost"
-    from tests.settlement.conftest import CardInfo, uid
     import secrets
+
+    from tests.settlement.conftest import CardInfo, uid
 
     new = CardInfo(uid("X")[:9], secrets.token_bytes(8), old.algorithm, psn_no)
     answer = world.centre.post(
