@@ -183,3 +183,49 @@ def test_replacement_cannot_start_while_old_card_is_usable(production_world):
     view = w.step(w.centre, other, "pre-check")
     assert view["returned"]["reason"] == "active_card_exists"
     assert app_id in view["returned"]["detail"]
+
+
+def test_loss_of_a_card_made_before_the_application_system(production_world):
+    """A card registered directly (no application behind it) is replaced all the same."""
+    w = production_world
+    person = w.citizen("诸葛亮")
+    psn_no = f"430100{secrets.randbelow(10**14):014d}"
+    w.post(
+        w.admin,
+        "/v1/people",
+        {
+            "psn_no": psn_no,
+            "psn_name": person.name,
+            "gend": person.sex,
+            "brdy": person.birth_date.isoformat(),
+            "certno": person.ssn,
+        },
+        201,
+    )
+    old = w.blank_card()  # stands for the old card; only its identity matters here
+    old_no = f"X{secrets.randbelow(10**8):08d}"
+    w.post(
+        w.admin,
+        "/v1/cards",
+        {
+            "card_no": old_no,
+            "card_id_code": "430100D156000005" + old.image.card_factor.hex().upper(),
+            "algorithm": old.image.algorithm.value,
+            "region": "430100",
+            "expiry": "2030-01-01",
+            "issue_date": "2020-01-01",
+            "bank_code": "102",
+            "psn_no": psn_no,
+            "status": "active",
+        },
+        201,
+    )
+    loss = w.post(w.bank102, "/v1/card-losses", {"card_no": old_no}, 201)
+    replacement = loss["replacement_application"]
+    assert replacement["psn_no"] == psn_no and replacement["psn_name"] == person.name
+    final, _ = w.produce(replacement["application_id"], start_at=4)
+    assert final["status"] == "issued"
+    cards = {
+        c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
+    }
+    assert cards == {old_no: "replaced", final["card_no"]: "active"}

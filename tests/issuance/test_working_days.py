@@ -3,6 +3,8 @@
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from settlement.rules.working_days import (
     LOCAL_TIME,
@@ -95,3 +97,23 @@ def test_holiday_file(tmp_path):
         HolidayCalendar.from_toml(path)
     with pytest.raises(CalendarError, match="no holiday file"):
         HolidayCalendar.from_toml(tmp_path / "missing.toml")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    start=st.dates(min_value=date(2025, 1, 1), max_value=date(2027, 12, 31)),
+    count=st.integers(min_value=0, max_value=60),
+    holidays=st.frozensets(
+        st.dates(min_value=date(2025, 1, 1), max_value=date(2028, 3, 31)), max_size=20
+    ),
+)
+def test_add_working_days_properties(start, count, holidays):
+    cal = HolidayCalendar(holidays=holidays)
+    due = cal.add_working_days(start, count)
+    assert cal.working_days_between(start, due) == count
+    if count:
+        assert cal.is_working_day(due)  # the due day itself is a working day
+        assert due > start
+    assert cal.add_working_days(start, count + 1) > due  # one more day is strictly later
+    # A holiday can only push a deadline later, never earlier.
+    assert due >= PLAIN.add_working_days(start, count)
