@@ -62,6 +62,8 @@ def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Table:
     for result in invariants:
         mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
         table.add_row(f"invariant: {result.name}", f"{mark} {result.detail}")
+    if summary.reader_retries:
+        table.add_row("card visits restarted (reader failure)", str(summary.reader_retries))
     if summary.unexpected:
         table.add_row("[red]unexpected outcomes[/red]", str(len(summary.unexpected)))
     return table

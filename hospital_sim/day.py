@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from card.rig import RigError
 from hospital_sim.ledger import Ledger, PinService, Refusal, Settlement
 from hospital_sim.population import (
     EXPECTED_REFUSAL,
@@ -36,7 +37,11 @@ from terminal.client import ServiceRefused
 from terminal.flows import desk as desk_flow
 from terminal.flows import pins as pin_flow
 from terminal.flows.common import CardRefused
+from terminal.reader import ReaderError
 from terminal.session import CardSession, WrongPin
+
+READER_ATTEMPTS = 3
+READER_RETRY_S = 1.0
 
 DEPARTMENTS = ("internal medicine", "surgery", "cardiology", "obstetrics", "paediatrics")
 DIAGNOSES = ("pneumonia", "appendicitis", "fracture of femur", "angina", "childbirth")
@@ -219,11 +224,30 @@ class HospitalDay:
         )
 
     def _card_visit(self, stay: Stay, slot: Slot, terminal: Terminal, work) -> object:
-        """Put the patient's card into ``slot`` and run ``work(session)`` on it."""
+        """Put the patient's card into ``slot`` and run ``work(session)`` on it.
+
+        When the reader fails (pcscd restarted, card lost contact) the clerk
+        takes the card out and starts the visit again, as at a real desk; at
+        most :data:`READER_ATTEMPTS` times. Once ``work`` has returned, a failure
+        while taking the card out no longer matters (the service has acted).
+        """
         image = self.world.cards[stay.patient.card.card_number]  # type: ignore[union-attr]
-        with slot.session(image) as connection:
-            session = CardSession(connection, terminal.psam, connection.atr)
-            return work(session)
+        for attempt in range(1, READER_ATTEMPTS + 1):
+            done, result = False, None
+            try:
+                with slot.session(image) as connection:
+                    session = CardSession(connection, terminal.psam, connection.atr)
+                    result = work(session)
+                    done = True
+                return result
+            except (ReaderError, RigError) as exc:
+                if done:
+                    return result
+                if attempt == READER_ATTEMPTS:
+                    raise
+                self.ledger.reader_retry(f"{slot.name}: {type(exc).__name__}: {exc}")
+                time.sleep(READER_RETRY_S)
+        raise VisitFailed("unreachable")
 
     # --- PIN service ---------------------------------------------------------------
 

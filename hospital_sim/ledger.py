@@ -70,6 +70,7 @@ class Ledger:
     admissions: int = 0
     reversals: int = 0
     fee_lines: int = 0
+    reader_retries: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def settled(self, settlement: Settlement) -> None:
@@ -111,6 +112,10 @@ class Ledger:
         with self._lock:
             self.latencies_ms[operation].append(ms)
 
+    def reader_retry(self, what: str) -> None:
+        with self._lock:
+            self.reader_retries.append(what)
+
     def problem(self, message: str) -> None:
         with self._lock:
             self.unexpected.append(message)
@@ -151,6 +156,8 @@ class Summary:
     per_hospital: dict[str, dict[str, int]]
     latency_ms: dict[str, dict[str, float]]  # operation -> {n, p50, p90, p99, max}
     unexpected: tuple[str, ...]
+    by_kind: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> outcome counts
+    reader_retries: int = 0
 
     def as_json(self) -> dict:
         return {
@@ -172,11 +179,16 @@ class Summary:
             "per_hospital": self.per_hospital,
             "latency_ms": self.latency_ms,
             "unexpected": list(self.unexpected),
+            "by_kind": self.by_kind,
+            "reader_retries": self.reader_retries,
         }
 
 
-def summarise(ledger: Ledger, patients: int) -> Summary:
-    """Fold the ledger into the figures of the summary table and the report."""
+def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None) -> Summary:
+    """Fold the ledger into the figures of the summary table and the report.
+
+    ``kinds`` (patient kind -> patients planned) adds the outcome of each kind.
+    """
     standing = [s for s in ledger.settlements if not s.reversed]
     exemptions = Counter(s.proof for s in standing if s.proof != "card")
     refusals = Counter(r.code for r in ledger.refusals)
@@ -199,7 +211,16 @@ def summarise(ledger: Ledger, patients: int) -> Summary:
         for op, values in sorted(ledger.latencies_ms.items())
         if values
     }
+    by_kind: dict[str, dict[str, int]] = {}
+    for kind, planned in (kinds or {}).items():
+        by_kind[kind] = {
+            "patients": planned,
+            "settled": len({s.psn_no for s in standing if s.kind == kind}),
+            "refused": len({r.psn_no for r in ledger.refusals if r.kind == kind}),
+        }
     return Summary(
+        by_kind=by_kind,
+        reader_retries=len(ledger.reader_retries),
         patients=patients,
         admissions=ledger.admissions,
         settlements=len(standing),

@@ -219,6 +219,9 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
             _figure("total", "billed, yuan", yuan(summary.total)),
         ]
     )
+    kind_rows = [
+        [kind, v["patients"], v["settled"], v["refused"]] for kind, v in summary.by_kind.items()
+    ]
     money_rows = [[label, yuan(v)] for label, v in split] + [["total", yuan(summary.total)]]
     unexpected = (
         "<ul>" + "".join(f"<li>{_e(u)}</li>" for u in summary.unexpected[:50]) + "</ul>"
@@ -241,6 +244,10 @@ database: {_e(info.database)}, run time {info.elapsed_s:.1f} s.</p>
 <section id="per-hour"><h2>Settlements per hour</h2>{bar_chart_svg("Settlements per hour", per_hour)}</section>
 <section id="money"><h2>Money: fund, personal account, cash</h2>{split_chart_svg("Split of money", split)}
 {_table(["paid by", "yuan"], money_rows, "money")}</section>
+<section id="patients"><h2>Patients by kind and outcome</h2>
+{_table(["kind", "patients", "settled", "refused at some step"], kind_rows, "by_kind")}
+<p class="meta">Forgetful PIN typists are refused once (PIN blocked) and then settle after the PIN reset,
+unless they go home with the blocked card.</p></section>
 <section id="refusals"><h2>Refusal reasons</h2>{hbar_chart_svg("Refusal reasons", refusals)}
 {_table(["code", "count"], [[c, n] for c, n in summary.refusals.items()], "refusals")}</section>
 <section id="exemptions"><h2>Exemptions by kind</h2>{hbar_chart_svg("Exemptions", exemptions)}

@@ -154,7 +154,9 @@ def _run_with_service(
         with console.status("checking invariants with the service…"):
             evidence = gather(world, ledger)
             invariants = check_all(evidence)
-        summary = summarise(ledger, len(population.stays))
+        summary = summarise(
+            ledger, len(population.stays), {k.value: n for k, n in population.kinds().items()}
+        )
         elapsed = time.monotonic() - started
         info = sim_report.RunInfo(
             seed=options.seed,

@@ -34,6 +34,24 @@ def _check_outcome(outcome: Outcome) -> None:
         "settlement identities hold",
         "totals reconcile with the daily report",
     }
+    # Every kind of patient ended as the rules say.
+    kinds = s.by_kind
+    assert set(kinds) == {
+        "card_holder",
+        "forgetful_pin",
+        "child_no_card",
+        "foreign_no_card",
+        "lost_card",
+        "uninsured",
+        "lapsed",
+        "expired_card",
+    }
+    for kind in ("card_holder", "child_no_card", "foreign_no_card", "lost_card"):
+        assert kinds[kind]["settled"] == kinds[kind]["patients"], (kind, kinds[kind])
+    for kind in ("uninsured", "lapsed", "expired_card"):
+        assert kinds[kind]["settled"] == 0 and kinds[kind]["refused"] == kinds[kind]["patients"]
+    assert kinds["forgetful_pin"]["refused"] == kinds["forgetful_pin"]["patients"]
+    assert s.pin_services, "no forgetful typist had the PIN reset"
     # The report: one self-contained file whose figures are the summary's.
     page = outcome.report_path.read_text(encoding="utf-8")
     assert outcome.report_path.suffix == ".html"
