@@ -134,9 +134,13 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.post("/v1/probe", status_code=201)
     def probe(principal: Caller) -> JSONResponse:
-        with svc.db.write() as conn:
-            new = conn.execute(T_PROBE.insert().values(at=utcnow(), key_id=principal.key_id))
-        return JSONResponse({"id": new.inserted_primary_key[0]}, status_code=201)
+        # The same write path as every mutation (on SQLite: the group committer).
+        new_id = svc.db.run_write(
+            lambda conn: conn.execute(
+                T_PROBE.insert().values(at=utcnow(), key_id=principal.key_id)
+            ).inserted_primary_key[0]
+        )
+        return JSONResponse({"id": new_id}, status_code=201)
 
     # --- institutions and terminals ------------------------------------------------------
 

@@ -214,39 +214,43 @@ class Service:
             T_IDEMPOTENCY.c.key_id == principal.key_id,
             T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
         )
-        try:
-            with self.db.write(durable=durable) as conn:
-                if not self.db.sqlite:
-                    lock_id = int.from_bytes(
-                        hashlib.sha256(f"{principal.key_id}\0{idempotency_key}".encode()).digest()[:8],
-                        "big",
-                        signed=True,
-                    )
-                    if not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar():
-                        raise _in_progress()
-                stored = conn.execute(
-                    sa.select(
-                        T_IDEMPOTENCY.c.request_hash,
-                        T_IDEMPOTENCY.c.status_code,
-                        T_IDEMPOTENCY.c.response_body,
-                    ).where(key_clause)
-                ).first()
-                if stored is not None:
-                    return _replay(stored, request_hash)
-                status, body = operation(conn)
-                # Secrets shown once (a new terminal's API key) are never stored for replay.
-                stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-                conn.execute(
-                    T_IDEMPOTENCY.insert().values(
-                        key_id=principal.key_id,
-                        idempotency_key=idempotency_key,
-                        request_hash=request_hash,
-                        status_code=status,
-                        response_body=json.dumps(stored_body, ensure_ascii=False),
-                        created_at=utcnow(),
-                    )
+        lock_id = int.from_bytes(
+            hashlib.sha256(f"{principal.key_id}\0{idempotency_key}".encode()).digest()[:8],
+            "big",
+            signed=True,
+        )
+
+        def work(conn: Connection) -> Outcome:
+            if not self.db.sqlite and not conn.execute(
+                sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))
+            ).scalar():
+                raise _in_progress()
+            stored = conn.execute(
+                sa.select(
+                    T_IDEMPOTENCY.c.request_hash,
+                    T_IDEMPOTENCY.c.status_code,
+                    T_IDEMPOTENCY.c.response_body,
+                ).where(key_clause)
+            ).first()
+            if stored is not None:
+                return _replay(stored, request_hash)
+            status, body = operation(conn)
+            # Secrets shown once (a new terminal's API key) are never stored for replay.
+            stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
+            conn.execute(
+                T_IDEMPOTENCY.insert().values(
+                    key_id=principal.key_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    status_code=status,
+                    response_body=json.dumps(stored_body, ensure_ascii=False),
+                    created_at=utcnow(),
                 )
+            )
             return Outcome(status, body)
+
+        try:
+            return self.db.run_write(work, durable=durable)
         except Problem as problem:
             if problem.replayable:
                 self._record_refusal(principal, idempotency_key, request_hash, problem)
@@ -266,38 +270,40 @@ class Service:
             return _replay(stored, request_hash)
 
     def _record_refusal(self, principal, idempotency_key, request_hash, problem: Problem) -> None:
-        try:
-            with self.db.write() as conn:
-                now = utcnow()
-                if problem.consume_challenge:
-                    conn.execute(
-                        T_CHALLENGE.update()
-                        .where(T_CHALLENGE.c.challenge_id == problem.consume_challenge)
-                        .where(T_CHALLENGE.c.used_at.is_(None))
-                        .values(used_at=now)
-                    )
-                if problem.audit:
-                    action, subject = problem.audit
-                    audit(
-                        conn,
-                        principal,
-                        action,
-                        subject,
-                        outcome="refused",
-                        code=problem.code,
-                        detail={"detail": problem.detail},
-                        at=now,
-                    )
+        def work(conn: Connection) -> None:
+            now = utcnow()
+            if problem.consume_challenge:
                 conn.execute(
-                    T_IDEMPOTENCY.insert().values(
-                        key_id=principal.key_id,
-                        idempotency_key=idempotency_key,
-                        request_hash=request_hash,
-                        status_code=problem.status,
-                        response_body=json.dumps(problem.body(), ensure_ascii=False),
-                        created_at=now,
-                    )
+                    T_CHALLENGE.update()
+                    .where(T_CHALLENGE.c.challenge_id == problem.consume_challenge)
+                    .where(T_CHALLENGE.c.used_at.is_(None))
+                    .values(used_at=now)
                 )
+            if problem.audit:
+                action, subject = problem.audit
+                audit(
+                    conn,
+                    principal,
+                    action,
+                    subject,
+                    outcome="refused",
+                    code=problem.code,
+                    detail={"detail": problem.detail},
+                    at=now,
+                )
+            conn.execute(
+                T_IDEMPOTENCY.insert().values(
+                    key_id=principal.key_id,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    status_code=problem.status,
+                    response_body=json.dumps(problem.body(), ensure_ascii=False),
+                    created_at=now,
+                )
+            )
+
+        try:
+            self.db.run_write(work)
         except IntegrityError:
             pass  # a concurrent request with the same key recorded its outcome first
 
