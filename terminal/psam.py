@@ -32,6 +32,7 @@ from enum import Enum
 from pathlib import Path
 
 from card.crypto import encrypt_ecb, ssse_mac
+from card.emv_script import pin_change_script
 from card.keystore import (
     DEFAULT_BANKS,
     KEY_INTERNAL_AUTH,
@@ -293,6 +294,25 @@ class Psam:
             return self.keys.bank(issuing_bank)
         except KeyStoreError:
             raise NotEntitled(operation, f"the PSAM holds no keys of bank {issuing_bank}") from None
+
+    def bank_pin_script(
+        self,
+        issuing_bank: str,
+        pan: str,
+        pan_sequence: int,
+        atc: int,
+        arqc: bytes,
+        new_pin: str | None,
+    ) -> bytes:
+        """The PIN CHANGE/UNBLOCK issuer script (``84 24``) for a card of the PSAM's own bank.
+
+        ``atc``/``arqc`` from the card's GENERATE AC in this session (``card.emv_script``).
+        """
+        operation = "reset the bank PIN" if new_pin else "unblock the bank PIN"
+        keys = self.issuer_keys(issuing_bank, operation)
+        if self.bank_for_pan(pan) != issuing_bank:
+            raise NotEntitled(operation, f"account {pan[:6]}… is not one of bank {issuing_bank}")
+        return pin_change_script(keys, pan, pan_sequence, atc, arqc, new_pin)
 
     def bank_for_pan(self, pan: str) -> str | None:
         """Which partner bank issued a PAN, by its BIN (BINs are public; keys are not)."""

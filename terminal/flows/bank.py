@@ -8,7 +8,6 @@ issuer script (``84 24``, ``card.emv_script``) rides on a GENERATE AC session.
 
 from __future__ import annotations
 
-from card.emv_script import pin_change_script
 from terminal import apdu, emv
 from terminal.client import SettlementClient
 from terminal.flows.common import audit_pin, read_card
@@ -34,7 +33,7 @@ def bank_pin(
     issuing_bank = record.get("bank_code")
     if not issuing_bank:
         raise NotEntitled(what, f"card {card_no} has no financial account with any bank")
-    keys = psam.issuer_keys(issuing_bank, what)  # NotEntitled for another bank's card
+    psam.issuer_keys(issuing_bank, what)  # NotEntitled for another bank's card, before EMV
     check_authority(client, card_no, "bank", operation)
     app = emv.read_financial_app(session)
     if psam.bank_for_pan(app.pan) != issuing_bank:
@@ -42,7 +41,9 @@ def bank_pin(
             what, f"the card's account {app.pan[:6]}… is not one of bank {issuing_bank}"
         )
     arqc = emv.generate_arqc(session, app)
-    script = pin_change_script(keys, app.pan, app.pan_sequence, arqc.atc, arqc.ac, new_pin)
+    script = psam.bank_pin_script(
+        issuing_bank, app.pan, app.pan_sequence, arqc.atc, arqc.ac, new_pin
+    )
     _, sw = session.exchange(script)
     if sw != apdu.SW_OK:
         audit_pin(client, card_no, "bank", operation, "failed", sw)

@@ -171,14 +171,17 @@ def test_issuing_bank_resets_bank_pin_by_script(card, psams):
     assert psams["bank103"].bank_for_pan("6222020000000000001") == "102"
     with pytest.raises(NotEntitled, match="issued by bank 102"):
         psams["bank103"].issuer_keys("102", "reset the bank PIN")
-    keys = psams["bank102"].issuer_keys("102", "reset the bank PIN")
     app = emv.read_financial_app(session)
     assert psams["bank102"].bank_for_pan(app.pan) == "102"
     arqc = emv.generate_arqc(session, app)
-    session.send(
-        pin_change_script(keys, app.pan, app.pan_sequence, arqc.atc, arqc.ac, "8642"),
-        "PIN CHANGE script",
+    with pytest.raises(NotEntitled):
+        psams["bank103"].bank_pin_script("102", app.pan, app.pan_sequence, arqc.atc, arqc.ac, "1")
+    script = psams["bank102"].bank_pin_script(
+        "102", app.pan, app.pan_sequence, arqc.atc, arqc.ac, "8642"
     )
+    keys = psams["bank102"].issuer_keys("102", "reset the bank PIN")
+    assert script == pin_change_script(keys, app.pan, app.pan_sequence, arqc.atc, arqc.ac, "8642")
+    session.send(script, "PIN CHANGE script")
     verify_bank = bytes([0x00, 0x20, 0x00, 0x80, 0x08]) + emv_pin_block("8642")
     assert session.exchange(verify_bank)[1] == 0x9000
     # the SSSE PIN is untouched by the bank PIN reset
