@@ -127,10 +127,26 @@ def card_session(args: argparse.Namespace, psam: Psam) -> Iterator[CardSession]:
     if args.wait:
         reader.wait_for_card(args.wait)
     with reader.connect() as connection:
-        yield CardSession(connection, psam, connection.atr)
+        session = CardSession(connection, psam, connection.atr)
+        if args.trace:
+            session.trace = trace_apdu
+        yield session
 
 
 # --- output -------------------------------------------------------------------------
+
+
+#: Commands whose data carries a PIN: never printed (VERIFY, CHANGE PIN, RESET RETRY
+#: COUNTER, the bank's PIN CHANGE/UNBLOCK script).
+PIN_COMMANDS = {0x20, 0x5E, 0x2C, 0x24}
+
+
+def trace_apdu(command: bytes, data: bytes, sw: int) -> None:
+    """``--trace``: each APDU on stderr, hex, with PIN-bearing data masked."""
+    shown = command.hex().upper()
+    if len(command) > 5 and command[1] in PIN_COMMANDS:
+        shown = command[:5].hex().upper() + " " + "**" * (len(command) - 5)
+    err.print(f"[dim]> {shown}\n< {data.hex().upper()} {sw:04X}[/]", highlight=False)
 
 
 def show(title: str, rows: list[tuple[str, Any]], args: argparse.Namespace) -> None:
@@ -528,6 +544,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--pin-stdin", action="store_true", help="read PINs from stdin lines")
     parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument(
+        "--trace", action="store_true", help="print each APDU on stderr (PINs masked)"
+    )
     parser.add_argument("--timeout", type=float, default=10.0, help="service timeout, seconds")
     parser.add_argument(
         "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for a card"

@@ -112,3 +112,24 @@ def test_broken_card_image_is_a_card_error(tmp_path, capsys):
     code = cli.main(["--psam", str(psam), "--reader", str(image), "read"])
     assert code == cli.EXIT_CARD
     assert "card image" in capsys.readouterr().err
+
+
+def test_trace_never_shows_a_pin(tmp_path, capsys):
+    from card.issue import new_card, sample_holder
+
+    issuer = KeyStore.generate()
+    psam = tmp_path / "h.psam"
+    Psam.provision(issuer, "H", cli.Role.HOSPITAL).save(psam)
+    image = tmp_path / "card.json"
+    new_card(image, sample_holder(), keystore=issuer, ssse_pin="918273")
+    session_psam = Psam.load(psam)
+    import argparse
+
+    args = argparse.Namespace(reader=str(image), wait=0, trace=True)
+    with cli.card_session(args, session_psam) as session:
+        session.read_public()
+        session.verify_pin("918273")
+    trace = capsys.readouterr().err
+    assert "00A4040C0F" in trace.replace(" ", "")  # SELECT SSSE shown
+    assert "918273" not in trace.replace(" ", "")
+    assert "0020000003 ******" in trace
