@@ -316,23 +316,23 @@ class _Obj:
         self.__dict__.update(data)
 
 
-def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int) -> Row | None:
+def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int, *, lock: bool = True) -> Row | None:
     stmt = sa.select(T_BENEFIT_YEAR.c.ceiling_used, T_BENEFIT_YEAR.c.settled_admissions).where(
         T_BENEFIT_YEAR.c.psn_no == psn_no,
         T_BENEFIT_YEAR.c.insutype == insutype,
         T_BENEFIT_YEAR.c.year == year,
     )
-    if conn.dialect.name == "postgresql":
+    if lock and conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     return conn.execute(stmt).first()
 
 
 def compute_split(
-    conn: Connection, admission: Row, person: Row, use_account: bool, policy: Policy
+    conn: Connection, admission: Row, person: Row, use_account: bool, policy: Policy, *, lock: bool = True
 ) -> tuple[Split, int, int]:
     """The split of the admission's bill now; also (benefit year, fee count)."""
     year = benefit_year(admission.insutype, admission.adm_date)
-    used = _benefit_row(conn, person.psn_no, admission.insutype, year)
+    used = _benefit_row(conn, person.psn_no, admission.insutype, year, lock=lock)
     lines = conn.execute(
         sa.select(T_FEE_LINE.c.feedetl_sn, T_FEE_LINE.c.list_type, T_FEE_LINE.c.det_item_fee_sumamt)
         .where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
@@ -361,7 +361,7 @@ def pre_settle(conn: Connection, principal: Principal, mdtrt_id: str, use_accoun
     if admission.status == "settled":
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled")
     person = load_person(conn, admission.psn_no)
-    split, _, fee_count = compute_split(conn, admission, person, use_account, policy)
+    split, _, fee_count = compute_split(conn, admission, person, use_account, policy, lock=False)
     body = {name: getattr(split, name) for name in SPLIT_FIELDS}
     body.update(
         mdtrt_id=mdtrt_id,
