@@ -11,6 +11,7 @@ the terminal talks to it through pyscard like to any reader.
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -51,6 +52,25 @@ class InProcessSlot:
         self.reader.remove()
 
 
+_readers: dict[str, object] = {}
+_readers_lock = threading.Lock()
+
+
+def _pcsc_reader(name: str, factory):
+    """One ``PcscReader`` (and so one PC/SC context) per rig reader for the whole run.
+
+    A ``PcscReader`` holds its own PC/SC context until the process ends; making
+    one per visit exhausts pcscd's contexts after a few hundred visits
+    ("Access denied"), so the slots share one per reader name. A rig reader
+    serves one card (one desk) at a time, so sharing is safe.
+    """
+    with _readers_lock:
+        reader = _readers.get(name)
+        if reader is None:
+            reader = _readers[name] = factory(name)
+        return reader
+
+
 class PcscSlot:
     """A desk's PC/SC reader: the card goes into a free vpcd reader of the rig for the visit.
 
@@ -73,7 +93,7 @@ class PcscSlot:
         inserted = rig.insert_in_thread(VirtualCard.open(image))
         try:
             self.readers_used.add(inserted.reader.name)
-            reader = PcscReader(inserted.reader.name)
+            reader = _pcsc_reader(inserted.reader.name, PcscReader)
             reader.wait_for_card(timeout=10.0)
             with reader.connect() as connection:
                 yield connection
