@@ -171,6 +171,14 @@ def report_loss(conn: Connection, principal: Principal, card_no: str, body: Card
     """Block the card at once and issue the replacement receipt number."""
     require_role(principal, CARD_CENTRE, BANK_BRANCH, action="card.loss", subject=card_no)
     card = _lock_card(conn, card_no)
+    if principal.role == BANK_BRANCH and card.bank_code and principal.bank_code != card.bank_code:
+        raise Problem(
+            403,
+            "not_entitled",
+            f"card {card_no} was issued by bank {card.bank_code}; report the loss there or at "
+            "the card centre (issuance.md: loss is reported at the issuing bank)",
+            audit=("card.loss", card_no),
+        )
     if card.status not in ("issued", "active"):
         raise Problem(409, "card_state", f"card {card_no} is {card.status}; only a usable card can be reported lost")
     receipt = f"RR{now:%Y%m%d}{secrets.token_hex(5).upper()}"

@@ -123,3 +123,11 @@ def test_1101_lookup_by_card(world):
     assert info["insuinfo"][0]["covered"] is True
     assert "household_register_no" not in info  # only for the card centre / admin
     assert code_of(desk.get("/v1/people", params={"card_no": "XNONE"})) == "card_unknown"
+
+
+def test_loss_reported_only_at_the_issuing_bank_or_card_centre(world):
+    other_bank = world.terminal("bank_branch", bank_code="105")
+    _, card = world.insured(bank_code="102")
+    answer = other_bank.post(f"/v1/cards/{card.card_no}/loss", json={}, headers=idem())
+    assert answer.status_code == 403 and code_of(answer) == "not_entitled"
+    assert world.admin.get(f"/v1/cards/{card.card_no}").json()["status"] == "active"
