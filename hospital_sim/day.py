@@ -235,7 +235,11 @@ class HospitalDay:
         for attempt in range(1, READER_ATTEMPTS + 1):
             done, result = False, None
             try:
+                inserting = time.perf_counter()
                 with slot.session(image) as connection:
+                    # Card into the reader until the terminal holds a session: the reader's
+                    # part of every card visit below (pcscd notices a new card by polling).
+                    self.ledger.timed("card insertion", (time.perf_counter() - inserting) * 1000)
                     session = CardSession(connection, terminal.psam, connection.atr)
                     result = work(session)
                     done = True
