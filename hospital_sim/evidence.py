@@ -87,6 +87,7 @@ def gather(world: World, ledger: Ledger) -> Evidence:
                 proof=s.get("auth_method", "unrecorded"),
                 admission_proof=admission.get("auth_method", "unrecorded"),
                 evidence=_evidence_text(admission),
+                card_no=admission.get("card_no") or "",
             )
         )
     reports: list[DailyReport] = []

@@ -31,6 +31,7 @@ class ServiceSettlement:
     proof: str  # "card" or an exemption kind, as recorded by the service
     admission_proof: str  # how the admission (2401) was proven: "card" or an exemption kind
     evidence: str  # the exemption evidence the service recorded ("" for card)
+    card_no: str = ""  # the card that proved the admission ("" for an exemption)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def card_proven_or_exempt(ev: Evidence) -> InvariantResult:
     standing = [s for s in ev.settlements if not s.reversed]
     for s in standing:
         for end, proof in (("admission", s.admission_proof), ("discharge", s.proof)):
-            if proof == "card":
+            if proof == "card" and s.card_no:
                 continue
             if proof in EXEMPTION_KINDS and s.evidence:
                 continue

@@ -31,6 +31,7 @@ def _settlement(setl_id="S1", mdtrt_id="M1", **kw):
         "proof": "card",
         "admission_proof": "card",
         "evidence": "",
+        "card_no": "X1",
     }
     base.update(kw)
     return ServiceSettlement(**base)
@@ -65,6 +66,12 @@ def test_exemption_without_evidence_fails():
     ev.settlements[1] = replace(ev.settlements[1], evidence="")
     assert not card_proven_or_exempt(ev).ok
     ev.settlements[1] = replace(ev.settlements[1], evidence="x", admission_proof="terminal_said_so")
+    assert not card_proven_or_exempt(ev).ok
+
+
+def test_card_proof_without_a_card_fails():
+    ev = _evidence()
+    ev.settlements[0] = replace(ev.settlements[0], card_no="")
     assert not card_proven_or_exempt(ev).ok
 
 
