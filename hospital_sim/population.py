@@ -412,7 +412,7 @@ def _person(
     coverage: tuple[Coverage, ...] = ()
     if scheme == SCHEME_EMPLOYEE:
         start = day - timedelta(days=rng.randrange(400, 7000))
-        end = day - timedelta(days=rng.randrange(20, 300)) if kind is PatientKind.LAPSED else None
+        end = day - timedelta(days=rng.randrange(30, 300)) if kind is PatientKind.LAPSED else None
         coverage = (Coverage(scheme, start, end),)
     elif scheme == SCHEME_RESIDENT:
         year_start = _resident_year_start(day)
@@ -512,11 +512,21 @@ def _stays(
         desk = desks[rng.randrange(len(desks))]
         same_hospital = [d for d in desks if d.hospital == desk.hospital]
         discharge_desk = same_hospital[rng.randrange(len(same_hospital))]
-        admit_minute = rng.randrange(0, 8 * 60)
-        stay_minutes = rng.randrange(30, 10 * 60 - admit_minute)
-        admitted = open_at + timedelta(minutes=admit_minute, seconds=rng.randrange(60))
-        discharged = admitted + timedelta(minutes=stay_minutes)
-        long_stay = rng.random() < 0.15
+        # Lapsed people stay short: a stay begun weeks ago could straddle the insurance
+        # year in which they were still covered.
+        long_stay = rng.random() < 0.15 and person.kind is not PatientKind.LAPSED
+        if long_stay:
+            # Admitted 3 to 20 days ago; discharged this morning (ward rounds, then the desk).
+            admitted = open_at - timedelta(
+                days=rng.randrange(3, 21), minutes=-rng.randrange(0, 8 * 60)
+            )
+            discharged = open_at + timedelta(minutes=rng.randrange(60, 4 * 60))
+        else:
+            # Day cases and short observations: admitted and discharged today.
+            admit_minute = rng.randrange(0, 8 * 60)
+            stay_minutes = rng.randrange(30, 10 * 60 - admit_minute)
+            admitted = open_at + timedelta(minutes=admit_minute, seconds=rng.randrange(60))
+            discharged = admitted + timedelta(minutes=stay_minutes)
         refund = rng.random() < 0.15
         wrong = 3 if person.kind is PatientKind.FORGETFUL_PIN else (1 if rng.random() < 0.08 else 0)
         branch = None

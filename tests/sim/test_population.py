@@ -31,7 +31,8 @@ def test_every_kind_present_and_counts_add_up():
     assert len({p.psn_no for p in pop.people}) == 400
     card_numbers = [p.card.card_number for p in pop.people if p.card]
     assert len(card_numbers) == len(set(card_numbers))
-    assert {s.admitted_at.date() for s in pop.stays} == {DAY, date(2026, 11, 24)}
+    assert {s.discharged_at.date() for s in pop.stays} == {DAY, date(2026, 11, 24)}
+    assert any(s.admitted_at.date() < DAY for s in pop.stays if s.long_stay)
 
 
 def test_institutions_levels_pin_service_and_desks():
@@ -47,8 +48,9 @@ def test_kinds_carry_their_evidence(seed):
     pop = generate(seed, 150, 3, DAY)
     for stay in pop.stays:
         p = stay.patient
-        day = stay.admitted_at.date()
+        day = stay.discharged_at.date()
         assert stay.admitted_at < stay.discharged_at
+        assert stay.long_stay or stay.admitted_at.date() == day
         assert stay.discharged_at.hour < 18
         assert stay.desk.hospital == stay.discharge_desk.hospital
         if p.kind is PatientKind.CHILD_NO_CARD:
@@ -64,7 +66,7 @@ def test_kinds_carry_their_evidence(seed):
         if p.kind is PatientKind.UNINSURED:
             assert p.scheme is None and not p.coverage
         if p.kind is PatientKind.LAPSED:
-            assert all(c.end is not None and c.end < day for c in p.coverage)
+            assert all(c.end is not None and c.end < stay.admitted_at.date() for c in p.coverage)
         if p.kind is PatientKind.FORGETFUL_PIN:
             assert stay.wrong_pin_tries == 3 and stay.pin_service_branch is not None
         if stay.use_account:
