@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     verdict = "[green]all invariants hold[/green]" if outcome.ok else "[red]INVARIANTS FAIL[/red]"
     console.print(f"{verdict} — {outcome.elapsed_s:.1f} s")
-    console.print(f"report: {outcome.report_path}")
+    console.print(f"report: {outcome.report_path}", soft_wrap=True, markup=False, highlight=False)
     return EXIT_OK if outcome.ok else EXIT_INVARIANT
 
 

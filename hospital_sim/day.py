@@ -138,7 +138,10 @@ class HospitalDay:
         errors: list[BaseException] = []
         threads = [
             threading.Thread(
-                target=self._desk_worker, args=(code, visits, errors), name=f"desk {code}"
+                target=self._desk_worker,
+                args=(code, visits, errors),
+                name=f"desk {code}",
+                daemon=True,  # Ctrl-C ends the run without waiting for the desks
             )
             for code, visits in queues.items()
         ]

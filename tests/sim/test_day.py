@@ -4,6 +4,7 @@ terminal flows, cards in-process and in real pcscd/vpcd readers; invariants and 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -103,3 +104,35 @@ def test_cli_rejects_bad_arguments_without_traceback():
         timeout=60,
     )
     assert proc.returncode == 2 and "--api-key" in proc.stdout
+
+
+def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "hospital_sim",
+            "run",
+            "--patients",
+            "10",
+            "--desks",
+            "2",
+            "--seed",
+            "4",
+            "--workdir",
+            str(tmp_path / "run"),
+            "--report",
+            str(tmp_path / "r.html"),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = proc.stdout.strip().splitlines()
+    assert "Hospital day summary" in proc.stdout and "all invariants hold" in proc.stdout
+    assert lines[-1] == f"report: {tmp_path / 'r.html'}"
+    assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
