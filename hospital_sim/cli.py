@@ -78,10 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.days * args.patients > 99_999:
         console.print("[red]at most 99 999 patients in one run (--patients × --days)[/red]")
         return EXIT_SETUP
+    from card.rig import RigError
     from hospital_sim.run import Options, run
     from hospital_sim.service import ServiceStartError
     from hospital_sim.world import provision_cards
     from terminal.client import ServiceError
+    from terminal.reader import ReaderError
 
     provisioner = provision_cards
     if args.from_applications:
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     except ServiceError as exc:
         console.print(f"[red]the settlement service refused to set up the city:[/red] {exc}")
+        return EXIT_SETUP
+    except (RigError, ReaderError) as exc:
+        console.print(f"[red]the PC/SC readers are not usable:[/red] {exc}", markup=True)
         return EXIT_SETUP
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")
