@@ -442,6 +442,7 @@ class HospitalDay:
                 psn_part_amt=s["psn_part_amt"],
                 acct_pay=s["acct_pay"],
                 psn_cash_pay=s["psn_cash_pay"],
+                insutype=s.get("insutype", person.scheme or ""),
             )
         )
         return receipt

@@ -32,6 +32,7 @@ class Settlement:
     acct_pay: int
     psn_cash_pay: int
     reversed: bool = False
+    insutype: str = ""  # 310 employee / 390 resident
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,8 @@ class Summary:
     unexpected: tuple[str, ...]
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> outcome counts
     reader_retries: int = 0
+    per_scheme: dict[str, dict[str, int]] = field(default_factory=dict)
+    per_day: dict[str, int] = field(default_factory=dict)  # discharge day -> settlements
 
     def as_json(self) -> dict:
         return {
@@ -181,6 +184,8 @@ class Summary:
             "unexpected": list(self.unexpected),
             "by_kind": self.by_kind,
             "reader_retries": self.reader_retries,
+            "per_scheme": self.per_scheme,
+            "per_day": self.per_day,
         }
 
 
@@ -200,6 +205,17 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         row["settlements"] += 1
         row["total"] += s.medfee_sumamt
         row["fund"] += s.fund_pay_sumamt
+    per_scheme: dict[str, dict[str, int]] = {}
+    for s in standing:
+        row = per_scheme.setdefault(
+            s.insutype or "?", {"settlements": 0, "total": 0, "fund": 0, "account": 0, "cash": 0}
+        )
+        row["settlements"] += 1
+        row["total"] += s.medfee_sumamt
+        row["fund"] += s.fund_pay_sumamt
+        row["account"] += s.acct_pay
+        row["cash"] += s.psn_cash_pay
+    per_day = Counter(s.settled_at.date().isoformat() for s in standing)
     latency = {
         op: {
             "n": len(values),
@@ -221,6 +237,8 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
     return Summary(
         by_kind=by_kind,
         reader_retries=len(ledger.reader_retries),
+        per_scheme=dict(sorted(per_scheme.items())),
+        per_day=dict(sorted(per_day.items())),
         patients=patients,
         admissions=ledger.admissions,
         settlements=len(standing),

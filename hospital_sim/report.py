@@ -219,6 +219,18 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
             _figure("total", "billed, yuan", yuan(summary.total)),
         ]
     )
+    scheme_names = {"310": "310 employee basic medical", "390": "390 resident basic medical"}
+    scheme_rows = [
+        [
+            scheme_names.get(code, code),
+            v["settlements"],
+            yuan(v["total"]),
+            yuan(v["fund"]),
+            yuan(v["account"]),
+            yuan(v["cash"]),
+        ]
+        for code, v in summary.per_scheme.items()
+    ]
     kind_rows = [
         [kind, v["patients"], v["settled"], v["refused"]] for kind, v in summary.by_kind.items()
     ]
@@ -254,6 +266,9 @@ unless they go home with the blocked card.</p></section>
 {_table(["exemption", "count"], [[k, n] for k, n in summary.exemptions.items()], "exemptions")}</section>
 <section id="pins"><h2>PIN services</h2>
 {_table(["operation", "count"], [[k, n] for k, n in summary.pin_services.items()] + [["wrong PINs typed", summary.wrong_pins]], "pins")}</section>
+<section id="schemes"><h2>By insurance scheme</h2>
+{_table(["scheme", "settlements", "billed (yuan)", "fund (yuan)", "account (yuan)", "cash (yuan)"], scheme_rows, "schemes")}
+{_table(["discharge day", "settlements"], [[d, n] for d, n in summary.per_day.items()], "days")}</section>
 <section id="hospitals"><h2>Hospitals</h2>
 {_table(["code", "hospital", "level", "settlements", "billed (yuan)", "fund (yuan)"], hosp_rows, "hospitals")}</section>
 <section id="latency"><h2>Latency (ms)</h2>

@@ -30,6 +30,9 @@ def _check_outcome(outcome: Outcome) -> None:
     assert s.exemptions, "no exemption was settled"
     assert s.refusals, "nobody was refused"
     assert s.fund + s.account + s.cash == s.total > 0
+    assert set(s.per_scheme) == {"310", "390"}
+    assert sum(v["total"] for v in s.per_scheme.values()) == s.total
+    assert sum(s.per_day.values()) == sum(s.per_hour.values()) == s.settlements
     assert {r.name for r in outcome.invariants} >= {
         "no admission settled twice",
         "settlement identities hold",
