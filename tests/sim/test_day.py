@@ -72,11 +72,12 @@ def _check_outcome(outcome: Outcome) -> None:
 
 def test_small_day_in_process(tmp_path):
     console = Console(record=True, width=150)
-    outcome = run(Options(patients=30, desks=3, seed=11, workdir=tmp_path / "run"), console)
+    outcome = run(Options(patients=16, days=2, desks=3, seed=11, workdir=tmp_path / "run"), console)
     _check_outcome(outcome)
     text = console.export_text()
     assert "Hospital day summary" in text and yuan(outcome.summary.total) in text
     assert (tmp_path / "run" / "settlement.db").exists()
+    assert len(outcome.summary.per_day) == 2  # two simulated days, each with discharges
 
 
 @pytest.mark.pcsc
