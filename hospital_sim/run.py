@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import dataclass
@@ -83,7 +82,6 @@ def run(
         keystore_path = options.keystore or workdir / "keystore.json"
         namespace = 0
     keystore = KeyStore.load_or_create(keystore_path)
-    os.environ.setdefault("SSCARD_KEYSTORE", str(keystore_path))
     population = generate(
         options.seed,
         options.patients,
