@@ -405,9 +405,12 @@ def _person(
     if kind is PatientKind.FOREIGN_NO_CARD:
         country, doc_kind, name = _FOREIGN_NAMES[rng.randrange(len(_FOREIGN_NAMES))]
         prefix = {"passport": "E", "hk_macao_permit": "H", "taiwan_permit": "T"}[doc_kind]
-        document = Document(doc_kind, f"{prefix}{rng.randrange(10**8):08d}", country)
+        serial = rng.randrange(10**8)
+        if namespace:
+            serial = namespace * 100_000 + serial % 100_000
+        document = Document(doc_kind, f"{prefix}{serial:08d}", country)
         # Foreign permanent residents carry a 15/18-character number; keep the ID shape.
-        ssn = citizen_id("930000", birth, index, sex)
+        ssn = citizen_id("930000", birth, index + namespace * 37, sex)
 
     coverage: tuple[Coverage, ...] = ()
     if scheme == SCHEME_EMPLOYEE:

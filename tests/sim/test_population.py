@@ -87,3 +87,23 @@ def test_long_stays_refunds_and_reversals_occur():
 def test_citizen_id_check_character():
     # GB 11643 example: 11010519491231002X
     assert citizen_id("110105", date(1949, 12, 31), 1, "2") == "11010519491231002X"
+
+
+def test_namespaces_keep_runs_on_one_service_apart():
+    a = generate(1, 40, 3, DAY)
+    b = generate(1, 40, 3, DAY, namespace=7)
+    for attr in ("psn_no", "ssn"):
+        assert not {getattr(p, attr) for p in a.people} & {getattr(p, attr) for p in b.people}
+    cards_a = {(p.card.card_number, p.card.card_factor) for p in a.people if p.card}
+    cards_b = {(p.card.card_number, p.card.card_factor) for p in b.people if p.card}
+    assert not {n for n, _ in cards_a} & {n for n, _ in cards_b}
+    assert not {f for _, f in cards_a} & {f for _, f in cards_b}
+    codes_a = (
+        {h.code for h in a.hospitals} | {x.code for x in a.branches} | {d.code for d in a.desks}
+    )
+    codes_b = (
+        {h.code for h in b.hospitals} | {x.code for x in b.branches} | {d.code for d in b.desks}
+    )
+    assert not codes_a & codes_b
+    docs_a = {p.document.number for p in a.people if p.document}
+    assert docs_a and not docs_a & {p.document.number for p in b.people if p.document}
