@@ -40,8 +40,8 @@ from terminal.flows.common import CardRefused
 from terminal.reader import ReaderError
 from terminal.session import CardSession, WrongPin
 
-READER_ATTEMPTS = 3
-READER_RETRY_S = 1.0
+READER_ATTEMPTS = 4
+READER_RETRY_S = 1.5
 
 DEPARTMENTS = ("internal medicine", "surgery", "cardiology", "obstetrics", "paediatrics")
 DIAGNOSES = ("pneumonia", "appendicitis", "fracture of femur", "angina", "childbirth")
