@@ -9,6 +9,7 @@ import logging
 from datetime import date
 from typing import Annotated, Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -65,16 +66,24 @@ def _respond(outcome: Outcome) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
 
 
-def principal_of(
+async def principal_of(
     request: Request,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    """The caller, from ``Authorization: Bearer <key>`` or ``X-Api-Key``."""
+    """The caller, from ``Authorization: Bearer <key>`` or ``X-Api-Key``.
+
+    A key seen in the last few seconds is checked on the event loop (a hash and
+    a dictionary look-up); otherwise the database look-up runs in the thread pool.
+    """
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
-    return request.app.state.service.authenticate(key)
+    service = request.app.state.service
+    principal = service.authenticate_cached(key)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(service.authenticate, key)
+    return principal
 
 
 Caller = Annotated[Principal, Depends(principal_of)]
@@ -116,6 +125,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run,
                                    durable=durable))
 
+    async def amutate(request: Request, principal: Principal, key: str | None, payload: Any, operation,
+                      status: int = 200, durable: bool = True):
+        """:func:`mutate` for the hot coroutine endpoints (the write path without a pool thread)."""
+        def run(conn):
+            return status, operation(conn)
+
+        return _respond(await svc.mutate_async(principal, key, request.method, request.url.path, payload, run,
+                                               durable=durable))
+
     def guard(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
         """Role check for reads: refusals are audited too."""
         try:
@@ -133,9 +151,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return {"status": "ok", "database": svc.db.dialect, "policy_version": svc.policy.version}
 
     @app.post("/v1/probe", status_code=201)
-    def probe(principal: Caller) -> JSONResponse:
+    async def probe(principal: Caller) -> JSONResponse:
         # The same write path as every mutation (on SQLite: the group committer).
-        new_id = svc.db.run_write(
+        new_id = await svc.db.run_write_async(
             lambda conn: conn.execute(
                 T_PROBE.insert().values(at=utcnow(), key_id=principal.key_id)
             ).inserted_primary_key[0]
@@ -293,7 +311,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- card-present proof and the inpatient flow ---------------------------------------
 
     @app.post("/v1/challenges", status_code=201)
-    def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey = None):
+    async def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no)
             now = utcnow()
@@ -301,11 +319,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                                          now.astimezone(tz).date(), svc.settings.challenge_ttl_s)
 
         # A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
-        return mutate(request, principal, key, body.model_dump(mode="json"), op, 201, durable=False)
+        return await amutate(request, principal, key, body.model_dump(mode="json"), op, 201, durable=False)
 
     @app.post("/v1/admissions", status_code=201)
-    def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
+    async def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey = None):
+        return await amutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz), 201)
 
     @app.get("/v1/admissions/{mdtrt_id}")
@@ -331,8 +349,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return {"admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]}
 
     @app.post("/v1/admissions/{mdtrt_id}/fees")
-    def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
+    async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey = None):
+        return await amutate(request, principal, key, body.model_dump(mode="json"),
                       lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()))
 
     @app.post("/v1/admissions/{mdtrt_id}/pre-settlement")
@@ -342,8 +360,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return inpatient.pre_settle(conn, principal, mdtrt_id, body.acct_used_flag, svc.policy)
 
     @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201)
-    def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(
+    async def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey = None):
+        return await amutate(
             request, principal, key, body.model_dump(mode="json"),
             lambda conn: inpatient.settle(conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz),
             201,

@@ -13,7 +13,9 @@ where money moves; commits are durable with the server defaults
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import functools
 import os
 import queue
 import threading
@@ -24,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
@@ -153,11 +156,25 @@ class Database:
         if not self.sqlite:
             with self.write() as conn:
                 return work(conn)
+        return self._group_committer().submit(work, durable).result()
+
+    async def run_write_async(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
+        """:meth:`run_write` for a coroutine: the same transaction and durability.
+
+        On SQLite the event loop hands the work straight to the group committer
+        and awaits its commit (no thread-pool hop); on PostgreSQL the blocking
+        transaction runs in the thread pool.
+        """
+        if not self.sqlite:
+            return await anyio.to_thread.run_sync(functools.partial(self.run_write, work, durable=durable))
+        return await asyncio.wrap_future(self._group_committer().submit(work, durable))
+
+    def _group_committer(self) -> _GroupCommitter:
         if self._committer is None:
             with self._committer_lock:
                 if self._committer is None:
                     self._committer = _GroupCommitter(self)
-        return self._committer.submit(work, durable)
+        return self._committer
 
     @contextmanager
     def _process_lock(self) -> Iterator[None]:
@@ -197,10 +214,11 @@ class _GroupCommitter:
         self.thread = threading.Thread(target=self._run, name="sqlite-group-commit", daemon=True)
         self.thread.start()
 
-    def submit(self, work: Callable[[Connection], T], durable: bool) -> T:
+    def submit(self, work: Callable[[Connection], T], durable: bool) -> Future:
+        """Queue ``work``; the future is resolved once its batch has committed (or failed)."""
         done: Future = Future()
         self.queue.put((work, durable, done))
-        return done.result()
+        return done
 
     def _run(self) -> None:
         while True:
@@ -217,15 +235,19 @@ class _GroupCommitter:
         outcomes: list[tuple[Future, object, BaseException | None]] = []
         try:
             with self.db.write(durable=durable) as conn:
+                # Plain SQL savepoints on the driver connection: the same semantics as
+                # ``conn.begin_nested()`` at a fraction of the cost per piece of work.
+                raw = conn.connection.dbapi_connection
                 for work, _durable, done in batch:
-                    savepoint = conn.begin_nested()
+                    raw.execute("SAVEPOINT group_commit_piece")
                     try:
                         result = work(conn)
                     except BaseException as error:  # noqa: BLE001 - handed to the caller
-                        savepoint.rollback()
+                        raw.execute("ROLLBACK TO SAVEPOINT group_commit_piece")
+                        raw.execute("RELEASE SAVEPOINT group_commit_piece")
                         outcomes.append((done, None, error))
                     else:
-                        savepoint.commit()
+                        raw.execute("RELEASE SAVEPOINT group_commit_piece")
                         outcomes.append((done, result, None))
         except BaseException as error:  # noqa: BLE001 - the commit itself failed: nobody's work stands
             for _work, _durable, done in batch:

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from card.keystore import KeyStore
+from settlement import fastsql
 from settlement.authority import ADMIN, HOSPITAL, require_role
 from settlement.db import as_utc
 from settlement.models import (
@@ -32,7 +33,7 @@ from settlement.models import (
     T_REVERSAL,
     T_SETTLEMENT,
 )
-from settlement.people import load_person, person_facts, require_covered
+from settlement.people import load_person, load_person_for_billing, person_facts, require_covered
 from settlement.problems import Problem, not_found
 from settlement.proof import ProofIn, verify_proof
 from settlement.rules.coverage import insurance_year
@@ -53,6 +54,57 @@ SPLIT_FIELDS = (
     "acct_pay",
     "psn_cash_pay",
 )
+
+
+_ADMISSION_COLUMNS = "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status"
+_SELECT_ADMISSION = fastsql.Sql(f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?", for_update=True)
+_SELECT_OWN_ADMISSION = fastsql.Sql(
+    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?", for_update=True
+)
+_INSERT_ADMISSION = fastsql.Sql(
+    "INSERT INTO admission (mdtrt_id, institution_code, terminal_id, psn_no, insutype, hospital_level,"
+    " begntime, adm_date, dept_name, dise_name, auth_method, card_no, evidence, status, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SELECT_FEE_LINES_FULL = fastsql.Sql(
+    "SELECT feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric, init_feedetl_sn"
+    " FROM fee_line WHERE mdtrt_id = ?"
+)
+_INSERT_FEE_LINE = fastsql.Sql(
+    "INSERT INTO fee_line (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric,"
+    " det_item_fee_sumamt, init_feedetl_sn, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FEE_TOTALS = fastsql.Sql(
+    "SELECT count(*), coalesce(sum(det_item_fee_sumamt), 0) FROM fee_line WHERE mdtrt_id = ?"
+)
+_SELECT_FEE_ITEMS = fastsql.Sql(
+    "SELECT feedetl_sn, list_type, det_item_fee_sumamt FROM fee_line WHERE mdtrt_id = ? ORDER BY id"
+)
+_SELECT_BENEFIT = fastsql.Sql(
+    "SELECT ceiling_used, settled_admissions FROM benefit_year WHERE psn_no = ? AND insutype = ? AND year = ?"
+)
+_SELECT_BENEFIT_LOCKED = fastsql.Sql(
+    "SELECT ceiling_used, settled_admissions FROM benefit_year WHERE psn_no = ? AND insutype = ? AND year = ?",
+    for_update=True,
+)
+_INSERT_SETTLEMENT = fastsql.Sql(
+    "INSERT INTO settlement (setl_id, mdtrt_id, active_mdtrt_id, institution_code, terminal_id, psn_no,"
+    " insutype, benefit_year, auth_method, card_no, balc, fee_count, policy_version, setl_time, setl_date,"
+    " status, " + ", ".join(SPLIT_FIELDS_SQL := (
+        "medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
+        "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
+    )) + ") VALUES (" + ", ".join("?" * 25) + ")"
+)
+_DEBIT_ACCOUNT = fastsql.Sql("UPDATE person SET acct_balance = acct_balance - ? WHERE psn_no = ?")
+_INSERT_ACCOUNT_ENTRY = fastsql.Sql("INSERT INTO account_entry (psn_no, amount, kind, ref, at) VALUES (?, ?, ?, ?, ?)")
+_ADD_BENEFIT = fastsql.Sql(
+    "UPDATE benefit_year SET ceiling_used = ceiling_used + ?, settled_admissions = settled_admissions + 1"
+    " WHERE psn_no = ? AND insutype = ? AND year = ?"
+)
+_INSERT_BENEFIT = fastsql.Sql(
+    "INSERT INTO benefit_year (psn_no, insutype, year, ceiling_used, settled_admissions) VALUES (?, ?, ?, ?, 1)"
+)
+_ADMISSION_SETTLED = fastsql.Sql("UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?")
 
 
 def new_id(prefix: str, now: datetime) -> str:
@@ -133,7 +185,7 @@ def admit(
 ) -> dict:
     """2401 admission registration: card proof or exemption, then coverage on the admission date."""
     require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)
-    person = load_person(conn, body.psn_no)
+    person = load_person_for_billing(conn, body.psn_no)
     begntime = body.begntime or now
     adm_date = begntime.astimezone(tz).date()
     today = now.astimezone(tz).date()
@@ -146,25 +198,11 @@ def admit(
         problem.consume_challenge = body.proof.challenge_id if body.proof else None
         raise
     mdtrt_id = new_id("M", now)
-    conn.execute(
-        T_ADMISSION.insert().values(
-            mdtrt_id=mdtrt_id,
-            institution_code=principal.institution_code,
-            terminal_id=principal.terminal_id,
-            psn_no=body.psn_no,
-            insutype=body.insutype,
-            hospital_level=principal.hospital_level,
-            begntime=begntime,
-            adm_date=adm_date,
-            dept_name=body.dept_name,
-            dise_name=body.dise_name,
-            auth_method=auth_method,
-            card_no=card_no,
-            evidence=evidence,
-            status="admitted",
-            created_at=now,
-        )
-    )
+    fastsql.execute(conn, _INSERT_ADMISSION, (
+        mdtrt_id, principal.institution_code, principal.terminal_id, body.psn_no, body.insutype,
+        principal.hospital_level, begntime, adm_date, body.dept_name, body.dise_name, auth_method,
+        card_no, evidence, "admitted", now,
+    ))
     audit(conn, principal, "admission", mdtrt_id,
           detail={"psn_no": body.psn_no, "auth_method": auth_method, "card_no": card_no}, at=now)
     return {
@@ -193,10 +231,21 @@ def load_admission(conn: Connection, principal: Principal, mdtrt_id: str, *, loc
     return admission
 
 
+def _load_admission_for_billing(conn: Connection, principal: Principal, mdtrt_id: str):
+    """:func:`load_admission` (locked on PostgreSQL) with the columns billing needs; hand-written SQL."""
+    if principal.is_admin:
+        admission = fastsql.first(conn, _SELECT_ADMISSION, (mdtrt_id,))
+    else:
+        admission = fastsql.first(conn, _SELECT_OWN_ADMISSION, (mdtrt_id, principal.institution_code))
+    if admission is None:
+        raise not_found(f"admission {mdtrt_id}")
+    return admission._replace(adm_date=fastsql.as_date(admission.adm_date))
+
+
 def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: FeeUploadIn, now: datetime) -> dict:
     """2301 fee upload, idempotent per ``feedetl_sn``; refunds are negative ``cnt``."""
     require_role(principal, HOSPITAL, action="fees", subject=mdtrt_id)
-    admission = load_admission(conn, principal, mdtrt_id, lock=True)
+    admission = _load_admission_for_billing(conn, principal, mdtrt_id)
     if admission.status == "settled":
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is settled; reverse it first to add fees")
     lines = body.feedetail
@@ -204,17 +253,8 @@ def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: Fee
     wanted = serials | {line.init_feedetl_sn for line in lines if line.init_feedetl_sn}
     existing = {
         row.feedetl_sn: row
-        for row in conn.execute(
-            sa.select(
-                T_FEE_LINE.c.feedetl_sn,
-                T_FEE_LINE.c.med_list_codg,
-                T_FEE_LINE.c.med_list_name,
-                T_FEE_LINE.c.list_type,
-                T_FEE_LINE.c.cnt,
-                T_FEE_LINE.c.pric,
-                T_FEE_LINE.c.init_feedetl_sn,
-            ).where(T_FEE_LINE.c.mdtrt_id == mdtrt_id, T_FEE_LINE.c.feedetl_sn.in_(wanted))
-        )
+        for row in fastsql.all_rows(conn, _SELECT_FEE_LINES_FULL, (mdtrt_id,))
+        if row.feedetl_sn in wanted
     }
     refunds = [line for line in lines if line.cnt < 0]
     refunded: dict[str, int] = {}
@@ -287,24 +327,15 @@ def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: Fee
                 )
             refunded[line.init_feedetl_sn] = refunded.get(line.init_feedetl_sn, 0) + line.cnt
         seen[line.feedetl_sn] = fields
-        accepted.append(
-            {
-                "mdtrt_id": mdtrt_id,
-                "feedetl_sn": line.feedetl_sn,
-                "det_item_fee_sumamt": line.cnt * line.pric,
-                "created_at": now,
-                **fields,
-            }
-        )
-    if accepted:
-        conn.execute(T_FEE_LINE.insert(), accepted)
-    count, total = conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0))
-        .where(T_FEE_LINE.c.mdtrt_id == mdtrt_id)
-    ).one()
+        accepted.append((
+            mdtrt_id, line.feedetl_sn, line.med_list_codg, line.med_list_name, line.list_type, line.cnt,
+            line.pric, line.cnt * line.pric, line.init_feedetl_sn, now,
+        ))
+    fastsql.execute_many(conn, _INSERT_FEE_LINE, accepted)
+    count, total = fastsql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
     return {
         "mdtrt_id": mdtrt_id,
-        "accepted": [line["feedetl_sn"] for line in accepted],
+        "accepted": [line[1] for line in accepted],
         "duplicates": duplicates,
         "fee_count": int(count),
         "medfee_sumamt": int(total),
@@ -316,15 +347,8 @@ class _Obj:
         self.__dict__.update(data)
 
 
-def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int, *, lock: bool = True) -> Row | None:
-    stmt = sa.select(T_BENEFIT_YEAR.c.ceiling_used, T_BENEFIT_YEAR.c.settled_admissions).where(
-        T_BENEFIT_YEAR.c.psn_no == psn_no,
-        T_BENEFIT_YEAR.c.insutype == insutype,
-        T_BENEFIT_YEAR.c.year == year,
-    )
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    return conn.execute(stmt).first()
+def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int, *, lock: bool = True):
+    return fastsql.first(conn, _SELECT_BENEFIT_LOCKED if lock else _SELECT_BENEFIT, (psn_no, insutype, year))
 
 
 def compute_split(
@@ -333,10 +357,7 @@ def compute_split(
     """The split of the admission's bill now; also (benefit year, fee count)."""
     year = benefit_year(admission.insutype, admission.adm_date)
     used = _benefit_row(conn, person.psn_no, admission.insutype, year, lock=lock)
-    lines = conn.execute(
-        sa.select(T_FEE_LINE.c.feedetl_sn, T_FEE_LINE.c.list_type, T_FEE_LINE.c.det_item_fee_sumamt)
-        .where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
-    ).all()
+    lines = fastsql.execute(conn, _SELECT_FEE_ITEMS, (admission.mdtrt_id,)).fetchall()
     items = [FeeItem(row[0], row[1], int(row[2])) for row in lines]
     request = SplitRequest(
         scheme=admission.insutype,
@@ -386,13 +407,13 @@ def settle(
 ) -> dict:
     """2304 discharge settlement, durable before the response (one transaction, committed)."""
     require_role(principal, HOSPITAL, action="settlement", subject=mdtrt_id)
-    admission = load_admission(conn, principal, mdtrt_id, lock=True)
+    admission = _load_admission_for_billing(conn, principal, mdtrt_id)
     burn = body.proof.challenge_id if body.proof else None
     if admission.status == "settled":
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
                       audit=("settlement", mdtrt_id))
     today = now.astimezone(tz).date()
-    person = load_person(conn, admission.psn_no, lock=True)
+    person = load_person_for_billing(conn, admission.psn_no, lock=True)
     auth_method, card_no, _ = _authenticate_holder(
         conn, keystore, principal, person, body.proof, body.exemption, "discharge",
         admission.adm_date, now, today,
@@ -407,67 +428,24 @@ def settle(
     values = {name: getattr(split, name) for name in SPLIT_FIELDS}
     try:
         # No savepoint needed: on a violation the whole transaction is rolled back anyway.
-        conn.execute(
-            T_SETTLEMENT.insert().values(
-                setl_id=setl_id,
-                mdtrt_id=mdtrt_id,
-                active_mdtrt_id=mdtrt_id,
-                institution_code=admission.institution_code,
-                terminal_id=principal.terminal_id,
-                psn_no=admission.psn_no,
-                insutype=admission.insutype,
-                benefit_year=year,
-                auth_method=auth_method,
-                card_no=card_no,
-                balc=balance_after,
-                fee_count=fee_count,
-                policy_version=split.policy_version,
-                setl_time=now,
-                setl_date=today,
-                status="settled",
-                **values,
-            )
-        )
+        fastsql.execute(conn, _INSERT_SETTLEMENT, (
+            setl_id, mdtrt_id, mdtrt_id, admission.institution_code, principal.terminal_id, admission.psn_no,
+            admission.insutype, year, auth_method, card_no, balance_after, fee_count, split.policy_version,
+            now, today, "settled", *(values[name] for name in SPLIT_FIELDS_SQL),
+        ))
     except IntegrityError:
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
                       audit=("settlement", mdtrt_id), consume_challenge=burn) from None
     if split.acct_pay:
-        conn.execute(
-            T_PERSON.update()
-            .where(T_PERSON.c.psn_no == admission.psn_no)
-            .values(acct_balance=T_PERSON.c.acct_balance - split.acct_pay)
-        )
-        conn.execute(
-            T_ACCOUNT.insert().values(
-                psn_no=admission.psn_no, amount=-split.acct_pay, kind="settlement", ref=setl_id, at=now
-            )
-        )
-    updated = conn.execute(
-        T_BENEFIT_YEAR.update()
-        .where(
-            T_BENEFIT_YEAR.c.psn_no == admission.psn_no,
-            T_BENEFIT_YEAR.c.insutype == admission.insutype,
-            T_BENEFIT_YEAR.c.year == year,
-        )
-        .values(
-            ceiling_used=T_BENEFIT_YEAR.c.ceiling_used + split.fund_pay_sumamt,
-            settled_admissions=T_BENEFIT_YEAR.c.settled_admissions + 1,
-        )
+        fastsql.execute(conn, _DEBIT_ACCOUNT, (split.acct_pay, admission.psn_no))
+        fastsql.execute(conn, _INSERT_ACCOUNT_ENTRY, (admission.psn_no, -split.acct_pay, "settlement", setl_id, now))
+    updated = fastsql.execute(
+        conn, _ADD_BENEFIT, (split.fund_pay_sumamt, admission.psn_no, admission.insutype, year)
     ).rowcount
     if not updated:
-        conn.execute(
-            T_BENEFIT_YEAR.insert().values(
-                psn_no=admission.psn_no,
-                insutype=admission.insutype,
-                year=year,
-                ceiling_used=split.fund_pay_sumamt,
-                settled_admissions=1,
-            )
-        )
+        fastsql.execute(conn, _INSERT_BENEFIT, (admission.psn_no, admission.insutype, year, split.fund_pay_sumamt))
     endtime = body.endtime or now
-    conn.execute(
-        T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == mdtrt_id).values(status="settled", endtime=endtime)
-    )
+    fastsql.execute(conn, _ADMISSION_SETTLED, (endtime, mdtrt_id))
     audit(conn, principal, "settlement", setl_id,
           detail={"mdtrt_id": mdtrt_id, "auth_method": auth_method, "card_no": card_no,
                   "fund_pay_sumamt": split.fund_pay_sumamt, "acct_pay": split.acct_pay}, at=now)

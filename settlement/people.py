@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
+from settlement import fastsql
 from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
 from settlement.models import (
     T_ACCOUNT,
@@ -76,13 +77,32 @@ def register_person(conn: Connection, principal: Principal, body: PersonIn, now:
     return person_info(conn, body.psn_no, now.date(), privileged=True)
 
 
+_SELECT_COVERAGE = fastsql.Sql(
+    "SELECT insutype, begndate, enddate, paid FROM coverage_period WHERE psn_no = ? ORDER BY begndate"
+)
+_SELECT_PERSON = fastsql.Sql(
+    "SELECT psn_no, brdy, household_register_no, origin, acct_balance FROM person WHERE psn_no = ?"
+)
+_SELECT_PERSON_LOCKED = fastsql.Sql(
+    "SELECT psn_no, brdy, household_register_no, origin, acct_balance FROM person WHERE psn_no = ?",
+    for_update=True,
+)
+
+
+def load_person_for_billing(conn: Connection, psn_no: str, *, lock: bool = False):
+    """The person columns admission and settlement need (hand-written SQL, hot path)."""
+    person = fastsql.first(conn, _SELECT_PERSON_LOCKED if lock else _SELECT_PERSON, (psn_no,))
+    if person is None:
+        raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
+    return person._replace(brdy=fastsql.as_date(person.brdy))
+
+
 def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
-    rows = conn.execute(
-        sa.select(T_COVERAGE.c.insutype, T_COVERAGE.c.begndate, T_COVERAGE.c.enddate, T_COVERAGE.c.paid)
-        .where(T_COVERAGE.c.psn_no == psn_no)
-        .order_by(T_COVERAGE.c.begndate)
-    ).all()
-    return [CoveragePeriod(r.insutype, r.begndate, r.enddate, bool(r.paid)) for r in rows]
+    rows = fastsql.all_rows(conn, _SELECT_COVERAGE, (psn_no,))
+    return [
+        CoveragePeriod(r.insutype, fastsql.as_date(r.begndate), fastsql.as_date(r.enddate), bool(r.paid))
+        for r in rows
+    ]
 
 
 def require_covered(conn: Connection, psn_no: str, insutype: str, on: date, action: str) -> None:

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Connection, Row
 
 from card.crypto import Algorithm, CryptoError, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore, KeyStoreError
-from settlement.db import as_utc
-from settlement.models import T_CARD, T_CHALLENGE
+from settlement import fastsql
+from settlement.models import T_CARD
 from settlement.problems import Problem
 from settlement.service import Principal
 
@@ -100,6 +100,31 @@ def load_card(conn: Connection, card_no: str) -> Row:
     return card
 
 
+_SELECT_CARD = fastsql.Sql(
+    "SELECT card_no, psn_no, card_id_code, algorithm, region, expiry, bank_code, status, replaced_by"
+    " FROM card WHERE card_no = ?"
+)
+_INSERT_CHALLENGE = fastsql.Sql(
+    "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_SELECT_CHALLENGE = fastsql.Sql(
+    "SELECT challenge_id, card_no, purpose, terminal_id, nonce, expires_at, used_at"
+    " FROM challenge WHERE challenge_id = ?"
+)
+_CONSUME_CHALLENGE = fastsql.Sql(
+    "UPDATE challenge SET used_at = ? WHERE challenge_id = ? AND used_at IS NULL"
+)
+
+
+def load_card_for_proof(conn: Connection, card_no: str):
+    """The columns of a card the proof and the card-state checks need (hand-written SQL)."""
+    card = fastsql.first(conn, _SELECT_CARD, (card_no,))
+    if card is None:
+        raise Problem(404, "card_unknown", f"card {card_no} is not registered")
+    return card._replace(expiry=fastsql.as_date(card.expiry))
+
+
 def issue_challenge(
     conn: Connection,
     principal: Principal,
@@ -110,22 +135,15 @@ def issue_challenge(
     ttl_s: int,
 ) -> dict:
     """Proof step 1: a fresh nonce bound to (card, purpose, this terminal)."""
-    card = load_card(conn, card_no)
+    card = load_card_for_proof(conn, card_no)
     refuse_unusable_card(card, today, f"challenge.{purpose}")
     alg = Algorithm(card.algorithm)
     nonce = secrets.token_bytes(alg.block_size)
     challenge_id = "c_" + secrets.token_hex(16)
     expires_at = now + timedelta(seconds=ttl_s)
-    conn.execute(
-        T_CHALLENGE.insert().values(
-            challenge_id=challenge_id,
-            card_no=card_no,
-            purpose=purpose,
-            terminal_id=principal.terminal_id,
-            nonce=nonce.hex().upper(),
-            expires_at=expires_at,
-        )
-    )
+    fastsql.execute(conn, _INSERT_CHALLENGE, (
+        challenge_id, card_no, purpose, principal.terminal_id, nonce.hex().upper(), expires_at,
+    ))
     return {
         "challenge_id": challenge_id,
         "card_no": card_no,
@@ -175,9 +193,7 @@ def verify_proof(
     and purpose, it is consumed whatever happens next (single-use means one
     attempt: a forged cryptogram burns it).
     """
-    challenge = conn.execute(
-        sa.select(T_CHALLENGE).where(T_CHALLENGE.c.challenge_id == proof.challenge_id)
-    ).first()
+    challenge = fastsql.first(conn, _SELECT_CHALLENGE, (proof.challenge_id,))
     if challenge is None:
         raise Problem(404, "challenge_unknown", "no such challenge; ask for a new one",
                       audit=(action, proof.card_no))
@@ -197,20 +213,15 @@ def verify_proof(
     if challenge.used_at is not None:
         raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
                       audit=(action, proof.card_no))
-    consumed = conn.execute(
-        T_CHALLENGE.update()
-        .where(T_CHALLENGE.c.challenge_id == proof.challenge_id)
-        .where(T_CHALLENGE.c.used_at.is_(None))
-        .values(used_at=now)
-    ).rowcount
+    consumed = fastsql.execute(conn, _CONSUME_CHALLENGE, (now, proof.challenge_id)).rowcount
     if consumed != 1:
         raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
                       audit=(action, proof.card_no))
     burn = proof.challenge_id
-    if as_utc(challenge.expires_at) < now:
+    if fastsql.as_datetime(challenge.expires_at) < now:
         raise Problem(403, "proof_expired", "the challenge expired; ask for a new one",
                       audit=(action, proof.card_no), consume_challenge=burn)
-    card = load_card(conn, proof.card_no)
+    card = load_card_for_proof(conn, proof.card_no)
     try:
         refuse_unusable_card(card, today, action)
     except Problem as problem:

@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from card.keystore import KeyStore
+from settlement import fastsql
 from settlement.config import Settings
 from settlement.db import Database, utcnow
-from settlement.models import T_API_KEY, T_AUDIT, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
+from settlement.models import T_API_KEY, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
 from settlement.security import secret_matches, split_api_key
@@ -64,20 +66,32 @@ def audit(
     at: datetime | None = None,
 ) -> int:
     """Append one entry to the audit log (never updated, never deleted); its id."""
-    result = conn.execute(
-        T_AUDIT.insert().values(
-            at=at or utcnow(),
-            key_id=principal.key_id if principal else None,
-            institution_code=principal.institution_code if principal else None,
-            terminal_id=principal.terminal_id if principal else None,
-            action=action,
-            subject=subject,
-            outcome=outcome,
-            code=code,
-            detail=json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-        )
-    )
-    return result.inserted_primary_key[0]
+    row = fastsql.execute(conn, _INSERT_AUDIT, (
+        at or utcnow(),
+        principal.key_id if principal else None,
+        principal.institution_code if principal else None,
+        principal.terminal_id if principal else None,
+        action,
+        subject,
+        outcome,
+        code,
+        json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    )).fetchone()
+    return row[0]
+
+
+_INSERT_AUDIT = fastsql.Sql(
+    "INSERT INTO audit_log (at, key_id, institution_code, terminal_id, action, subject, outcome, code, detail)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+)
+_SELECT_IDEMPOTENCY = fastsql.Sql(
+    "SELECT request_hash, status_code, response_body FROM idempotency_record"
+    " WHERE key_id = ? AND idempotency_key = ?"
+)
+_INSERT_IDEMPOTENCY = fastsql.Sql(
+    "INSERT INTO idempotency_record (key_id, idempotency_key, request_hash, status_code, response_body,"
+    " created_at) VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 @dataclass
@@ -112,6 +126,24 @@ class Service:
         return self._keystore
 
     # --- authentication --------------------------------------------------------------
+
+    def authenticate_cached(self, api_key: str | None) -> Principal | None:
+        """The principal of a key looked up less than ``PRINCIPAL_CACHE_S`` ago; None if not cached.
+
+        Raises ``401 unauthenticated`` for a malformed key or a wrong secret.
+        """
+        if not api_key:
+            return None
+        parts = split_api_key(api_key)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        cached = self._principals.get(key_id)
+        if cached is None or cached[0] <= time.monotonic():
+            return None
+        if not secret_matches(secret, cached[1]):
+            raise Problem(401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_...")
+        return cached[2]
 
     def authenticate(self, api_key: str | None) -> Principal:
         """The principal of a presented API key, or ``401 unauthenticated``."""
@@ -186,6 +218,62 @@ class Service:
         second transaction that also keeps a consumed proof challenge used and
         writes the refusal's audit entry.
         """
+        request_hash, token = self._admit_mutation(principal, idempotency_key, method, path, payload)
+        try:
+            work, key_clause = self._mutation_work(principal, idempotency_key, request_hash, operation)
+            try:
+                return self.db.run_write(work, durable=durable)
+            except Problem as problem:
+                if problem.replayable:
+                    self._record_refusal(principal, idempotency_key, request_hash, problem)
+                raise
+            except IntegrityError:
+                replayed = self._replay_after_race(key_clause, request_hash)
+                if replayed is None:
+                    raise
+                return replayed
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(token)
+
+    async def mutate_async(
+        self,
+        principal: Principal,
+        idempotency_key: str | None,
+        method: str,
+        path: str,
+        payload: Any,
+        operation: Callable[[Connection], tuple[int, dict[str, Any]]],
+        *,
+        durable: bool = True,
+    ) -> Outcome:
+        """:meth:`mutate` for a coroutine handler: same rules, same transaction, same durability.
+
+        The event loop hands the work to the database's write path directly
+        (:meth:`Database.run_write_async`) instead of parking a pool thread on it.
+        """
+        request_hash, token = self._admit_mutation(principal, idempotency_key, method, path, payload)
+        try:
+            work, key_clause = self._mutation_work(principal, idempotency_key, request_hash, operation)
+            try:
+                return await self.db.run_write_async(work, durable=durable)
+            except Problem as problem:
+                if problem.replayable:
+                    await anyio.to_thread.run_sync(
+                        self._record_refusal, principal, idempotency_key, request_hash, problem
+                    )
+                raise
+            except IntegrityError:
+                replayed = await anyio.to_thread.run_sync(self._replay_after_race, key_clause, request_hash)
+                if replayed is None:
+                    raise
+                return replayed
+        finally:
+            with self._inflight_lock:
+                self._inflight.discard(token)
+
+    def _admit_mutation(self, principal, idempotency_key, method, path, payload) -> tuple[str, tuple[str, str]]:
+        """Check the Idempotency-Key, hash the request, mark it in flight; (hash, in-flight token)."""
         if not idempotency_key:
             raise Problem(
                 428,
@@ -203,13 +291,10 @@ class Service:
             if token in self._inflight:
                 raise _in_progress()
             self._inflight.add(token)
-        try:
-            return self._mutate(principal, idempotency_key, request_hash, operation, durable)
-        finally:
-            with self._inflight_lock:
-                self._inflight.discard(token)
+        return request_hash, token
 
-    def _mutate(self, principal, idempotency_key, request_hash, operation, durable) -> Outcome:
+    def _mutation_work(self, principal, idempotency_key, request_hash, operation):
+        """The write-transaction body of a mutation (replay or run + record); also its key clause."""
         key_clause = sa.and_(
             T_IDEMPOTENCY.c.key_id == principal.key_id,
             T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
@@ -225,6 +310,27 @@ class Service:
                 sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))
             ).scalar():
                 raise _in_progress()
+            stored = fastsql.first(conn, _SELECT_IDEMPOTENCY, (principal.key_id, idempotency_key))
+            if stored is not None:
+                return _replay(stored, request_hash)
+            status, body = operation(conn)
+            # Secrets shown once (a new terminal's API key) are never stored for replay.
+            stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
+            fastsql.execute(conn, _INSERT_IDEMPOTENCY, (
+                principal.key_id,
+                idempotency_key,
+                request_hash,
+                status,
+                json.dumps(stored_body, ensure_ascii=False),
+                utcnow(),
+            ))
+            return Outcome(status, body)
+
+        return work, key_clause
+
+    def _replay_after_race(self, key_clause, request_hash: str) -> Outcome | None:
+        """Another process committed the same key between our read and our insert."""
+        with self.db.read() as conn:
             stored = conn.execute(
                 sa.select(
                     T_IDEMPOTENCY.c.request_hash,
@@ -232,42 +338,9 @@ class Service:
                     T_IDEMPOTENCY.c.response_body,
                 ).where(key_clause)
             ).first()
-            if stored is not None:
-                return _replay(stored, request_hash)
-            status, body = operation(conn)
-            # Secrets shown once (a new terminal's API key) are never stored for replay.
-            stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-            conn.execute(
-                T_IDEMPOTENCY.insert().values(
-                    key_id=principal.key_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    status_code=status,
-                    response_body=json.dumps(stored_body, ensure_ascii=False),
-                    created_at=utcnow(),
-                )
-            )
-            return Outcome(status, body)
-
-        try:
-            return self.db.run_write(work, durable=durable)
-        except Problem as problem:
-            if problem.replayable:
-                self._record_refusal(principal, idempotency_key, request_hash, problem)
-            raise
-        except IntegrityError:
-            # Another process committed the same key between our read and our insert.
-            with self.db.read() as conn:
-                stored = conn.execute(
-                    sa.select(
-                        T_IDEMPOTENCY.c.request_hash,
-                        T_IDEMPOTENCY.c.status_code,
-                        T_IDEMPOTENCY.c.response_body,
-                    ).where(key_clause)
-                ).first()
-            if stored is None:
-                raise
-            return _replay(stored, request_hash)
+        if stored is None:
+            return None
+        return _replay(stored, request_hash)
 
     def _record_refusal(self, principal, idempotency_key, request_hash, problem: Problem) -> None:
         def work(conn: Connection) -> None:
