@@ -11,7 +11,6 @@ the terminal talks to it through pyscard like to any reader.
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -52,25 +51,6 @@ class InProcessSlot:
         self.reader.remove()
 
 
-_readers: dict[str, object] = {}
-_readers_lock = threading.Lock()
-
-
-def _pcsc_reader(name: str, factory):
-    """One ``PcscReader`` (and so one PC/SC context) per rig reader for the whole run.
-
-    A ``PcscReader`` holds its own PC/SC context until the process ends; making
-    one per visit exhausts pcscd's contexts after a few hundred visits
-    ("Access denied"), so the slots share one per reader name. A rig reader
-    serves one card (one desk) at a time, so sharing is safe.
-    """
-    with _readers_lock:
-        reader = _readers.get(name)
-        if reader is None:
-            reader = _readers[name] = factory(name)
-        return reader
-
-
 class PcscSlot:
     """A desk's PC/SC reader: the card goes into a free vpcd reader of the rig for the visit.
 
@@ -78,6 +58,11 @@ class PcscSlot:
     process (``card.rig.insert_in_thread``, which claims a free rig reader, so
     concurrent desks and other processes never share a slot); the terminal
     reaches it only through pcscd and pyscard, like any reader.
+
+    The visit opens the ``PcscReader`` of whichever rig reader it was given and
+    closes it at the end, releasing its PC/SC context: nothing outlives the
+    visit (one SCardEstablishContext/SCardReleaseContext pair a visit costs
+    well under a millisecond against the visit's seconds).
     """
 
     def __init__(self, name: str) -> None:
@@ -93,10 +78,10 @@ class PcscSlot:
         inserted = rig.insert_in_thread(VirtualCard.open(image))
         try:
             self.readers_used.add(inserted.reader.name)
-            reader = _pcsc_reader(inserted.reader.name, PcscReader)
-            reader.wait_for_card(timeout=10.0)
-            with reader.connect() as connection:
-                yield connection
+            with PcscReader(inserted.reader.name) as reader:
+                reader.wait_for_card(timeout=10.0)
+                with reader.connect() as connection:
+                    yield connection
         finally:
             inserted.remove()
 

@@ -123,14 +123,14 @@ def open_reader_by_name(name: str | None):
 
 @contextmanager
 def card_session(args: argparse.Namespace, psam: Psam) -> Iterator[CardSession]:
-    reader = open_reader_by_name(args.reader)
-    if args.wait:
-        reader.wait_for_card(args.wait)
-    with reader.connect() as connection:
-        session = CardSession(connection, psam, connection.atr)
-        if args.trace:
-            session.trace = trace_apdu
-        yield session
+    with open_reader_by_name(args.reader) as reader:
+        if args.wait:
+            reader.wait_for_card(args.wait)
+        with reader.connect() as connection:
+            session = CardSession(connection, psam, connection.atr)
+            if args.trace:
+                session.trace = trace_apdu
+            yield session
 
 
 # --- output -------------------------------------------------------------------------

@@ -252,9 +252,8 @@ def _simple(name: str):
 def cmd_personalise(args: argparse.Namespace) -> int:
     psam = _psam_role(args, Role.CARD_CENTRE)
     medical = Psam.load(args.medical_psam) if args.medical_psam else None
-    view = personalise(
-        cli._client(args), psam, cli.open_reader_by_name(args.reader), args.application_id, medical
-    )
+    with cli.open_reader_by_name(args.reader) as reader:
+        view = personalise(cli._client(args), psam, reader, args.application_id, medical)
     _show_application(view, args)
     return cli.EXIT_OK
 
@@ -262,9 +261,8 @@ def cmd_personalise(args: argparse.Namespace) -> int:
 def cmd_open_account(args: argparse.Namespace) -> int:
     psam = _psam_role(args, Role.BANK)
     bank_pin = _secret(args, "new bank PIN (chosen by the holder): ")
-    view = open_account(
-        cli._client(args), psam, cli.open_reader_by_name(args.reader), args.application_id, bank_pin
-    )
+    with cli.open_reader_by_name(args.reader) as reader:
+        view = open_account(cli._client(args), psam, reader, args.application_id, bank_pin)
     _show_application(view, args)
     return cli.EXIT_OK
 

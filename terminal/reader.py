@@ -9,10 +9,11 @@ Names (the contract used by the terminal flows and the hospital simulation)::
 
     Response(data: bytes, sw: int)        a NamedTuple: ``data, sw = conn.transmit(apdu)``
     Reader                                 protocol: name, card_present(), wait_for_card(),
-                                           wait_for_removal(), connect() -> CardConnection
+                                           wait_for_removal(), connect() -> CardConnection,
+                                           close(); usable as a context manager
     CardConnection                         protocol: reader_name, atr, transmit(apdu),
-                                           transmit_raw(apdu), reset(), disconnect();
-                                           usable as a context manager
+                                           transmit_raw(apdu), reset(), disconnect(),
+                                           close(); usable as a context manager
     PcscReader(name)                       a PC/SC reader through pyscard (real pcscd)
     InProcessReader(card=None, name=...)   wraps a ``card.icc.VirtualCard`` in this process;
                                            insert(card) / remove() simulate the slot
@@ -26,7 +27,13 @@ Names (the contract used by the terminal flows and the hospital simulation)::
     ├── NoCard                             no card in the reader (or none arrived in time)
     ├── CardRemoved                        the card left mid-session (or pcscd restarted)
     ├── CardStillPresent                   wait_for_removal() timed out
-    └── CardUnresponsive                   the card did not answer / the exchange failed
+    └── CardUnresponsive                   the card is present but did not answer / the
+                                           exchange failed (a failed PC/SC exchange is
+                                           CardRemoved when the reader says the card left)
+
+Whoever opens a reader closes it: a ``PcscReader`` holds a PC/SC context (a
+connection and a thread in pcscd, which refuses new ones after a few hundred)
+until :meth:`close`; ``with open_reader(...) as reader:`` does that.
 
 Transmission follows ISO/IEC 7816-3 T=0 at the APDU level (``card.md``
 §Physical layer, §Commands "Case-4 behaviour like a T=0 card"):
@@ -128,6 +135,8 @@ class CardConnection(Protocol):
 
     def disconnect(self) -> None: ...
 
+    def close(self) -> None: ...
+
     def __enter__(self) -> Self: ...
 
     def __exit__(self, *exc: object) -> None: ...
@@ -135,7 +144,7 @@ class CardConnection(Protocol):
 
 @runtime_checkable
 class Reader(Protocol):
-    """One card slot."""
+    """One card slot; :meth:`close` releases what it holds (and ends its connections)."""
 
     name: str
 
@@ -146,6 +155,12 @@ class Reader(Protocol):
     def wait_for_removal(self, timeout: float | None = None) -> None: ...
 
     def connect(self) -> CardConnection: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def with_le(apdu: bytes, le: int) -> bytes:

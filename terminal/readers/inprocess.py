@@ -9,6 +9,7 @@ removed gets :class:`~terminal.reader.CardRemoved`, exactly like over PC/SC.
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Protocol, Self
 
 from terminal.reader import (
@@ -45,6 +46,7 @@ class InProcessReader:
         self._insertions = 0  # bumps on every insert, so a stale connection notices
         self._changed = threading.Condition()
         self._lock = threading.Lock()  # one APDU at a time, like a real slot
+        self._connections: weakref.WeakSet[InProcessConnection] = weakref.WeakSet()
         if card is not None:
             self.insert(card)
 
@@ -75,6 +77,21 @@ class InProcessReader:
 
     # --- Reader protocol ------------------------------------------------------------
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """End open connections (resetting the card); the card stays in the slot.
+
+        The in-process reader holds no operating-system resource, so unlike
+        the PC/SC reader it stays usable after ``close``.
+        """
+        for connection in list(self._connections):
+            connection.disconnect()
+
     def card_present(self) -> bool:
         return self._card is not None
 
@@ -98,7 +115,9 @@ class InProcessReader:
             raise NoCard(f"no card in {self.name}: insert a card and retry")
         with self._lock:
             atr = card.power_on()
-        return InProcessConnection(self, card, insertion, atr)
+        connection = InProcessConnection(self, card, insertion, atr)
+        self._connections.add(connection)
+        return connection
 
 
 class InProcessConnection:
@@ -152,3 +171,7 @@ class InProcessConnection:
         if card is not None and self._reader._card is card:
             with self._reader._lock:
                 card.reset()
+
+    def close(self) -> None:
+        """Same as :meth:`disconnect` (the name every closable resource has)."""
+        self.disconnect()

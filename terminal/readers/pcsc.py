@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from typing import Self
 
 from terminal.reader import (
@@ -47,6 +48,11 @@ _GONE = {
 _WAIT_SLICE_MS = 1000
 #: How long a wait survives pcscd being away (a restart) before giving up.
 RESTART_GRACE = 10.0
+#: ``SCardStatus`` state bit "no card in the reader" (pcsclite.h; pyscard does not export it).
+_SCARD_ABSENT = 0x0002
+#: After a failed exchange, how long to wait for pcscd to notice that the card left
+#: (it polls presence every 400 ms) before calling the card present but mute.
+REMOVAL_GRACE = 1.5
 
 
 def _describe(hresult: int) -> str:
@@ -54,18 +60,36 @@ def _describe(hresult: int) -> str:
 
 
 class _Context:
-    """A PC/SC context that re-establishes itself after pcscd restarts."""
+    """A PC/SC context that re-establishes itself after pcscd restarts, until closed.
 
-    def __init__(self) -> None:
+    Each established context is a connection (and a thread) in pcscd, which
+    refuses new ones ("Access denied") once it serves a few hundred: a context
+    must be released (:meth:`close`) when its owner is done with it.
+    """
+
+    def __init__(self, owner: str = "the PC/SC context") -> None:
         self._handle: int | None = None
         self._lock = threading.Lock()
+        self._closed = False
+        self._owner = owner
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
 
     def get(self) -> int:
         with self._lock:
+            if self._closed:
+                raise ReaderError(f"{self._owner} is closed: open the reader again")
             if self._handle is None:
                 hresult, handle = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
                 if hresult in _NO_SERVICE:
                     raise PcscdNotRunning(_describe(hresult))
+                if hresult == scard.SCARD_E_NO_ACCESS:
+                    raise ReaderError(
+                        f"pcscd refuses another client ({_describe(hresult)}): too many PC/SC "
+                        "contexts are open; close() readers that are no longer used"
+                    )
                 if hresult != scard.SCARD_S_SUCCESS:
                     raise ReaderError(f"cannot talk to pcscd: {_describe(hresult)}")
                 self._handle = handle
@@ -76,6 +100,12 @@ class _Context:
             handle, self._handle = self._handle, None
         if handle is not None:
             scard.SCardReleaseContext(handle)
+
+    def close(self) -> None:
+        """Release the context for good (SCardReleaseContext); later calls raise ReaderError."""
+        with self._lock:
+            self._closed = True
+        self.drop()
 
     def call(self, function, *args):
         """Call ``function(context, *args)``; retry once with a fresh context after a restart."""
@@ -205,14 +235,43 @@ def wait_for_any_card(timeout: float | None = None, names: list[str] | None = No
 
 
 class PcscReader:
-    """One PC/SC reader (slot) known to pcscd."""
+    """One PC/SC reader (slot) known to pcscd.
+
+    The reader owns a PC/SC context of its own (established on first use, so
+    that blocking waits of different readers do not queue behind each other).
+    :meth:`close` (or leaving a ``with`` block) disconnects the reader's open
+    connections and releases the context; a reader that is merely dropped
+    releases it when garbage-collected.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self._context = _Context()
+        self._context = _Context(f"the reader {name!r}")
+        self._connections: weakref.WeakSet[PcscConnection] = weakref.WeakSet()
+        self._finalizer = weakref.finalize(self, self._context.close)
 
     def __repr__(self) -> str:
-        return f"PcscReader({self.name!r})"
+        state = ", closed" if self._context.closed else ""
+        return f"PcscReader({self.name!r}{state})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._context.closed
+
+    def close(self) -> None:
+        """Disconnect open connections (resetting their cards) and release the PC/SC context.
+
+        Idempotent. A closed reader raises :class:`ReaderError` when used again.
+        """
+        for connection in list(self._connections):
+            connection.disconnect()
+        self._finalizer()
 
     def card_present(self) -> bool:
         ((_name, event, _atr),) = _states(self._context, [self.name], 0)
@@ -260,16 +319,21 @@ class PcscReader:
         if hresult != scard.SCARD_S_SUCCESS:
             scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
             raise CardRemoved(f"the card left {self.name!r} while connecting: re-insert it")
-        return PcscConnection(self.name, handle, bytes(atr))
+        connection = PcscConnection(self.name, handle, bytes(atr), self._context)
+        self._connections.add(connection)
+        return connection
 
 
 class PcscConnection:
-    """A T=0 session with the card in one PC/SC reader."""
+    """A T=0 session with the card in one PC/SC reader; :meth:`close` ends it."""
 
-    def __init__(self, reader_name: str, handle: int, atr: bytes) -> None:
+    def __init__(
+        self, reader_name: str, handle: int, atr: bytes, context: _Context | None = None
+    ) -> None:
         self.reader_name = reader_name
         self.atr = atr
         self._handle: int | None = handle
+        self._context = context
 
     def __enter__(self) -> Self:
         return self
@@ -293,16 +357,58 @@ class PcscConnection:
             "re-insert it and start again"
         )
 
+    def card_gone(self, grace: float = REMOVAL_GRACE) -> bool:
+        """Whether the card has left the reader, asked of pcscd after a failed exchange.
+
+        SCardStatus on the handle first (``SCARD_W_REMOVED_CARD`` or an absent
+        card); if the card still looks present, SCardGetStatusChange waits up to
+        ``grace`` seconds for pcscd's next presence poll (every 400 ms for vpcd
+        and most USB readers) to notice that it went.  False means the card is
+        still there: it is present but did not answer.
+        """
+        handle = self._handle
+        if handle is None:
+            return True
+        hresult, _reader, state, _protocol, _atr = scard.SCardStatus(handle)
+        if hresult in _GONE:
+            return True
+        if hresult == scard.SCARD_S_SUCCESS and state & _SCARD_ABSENT:
+            return True
+        if self._context is None or grace <= 0:
+            return False
+        try:
+            ((_name, event, _atr),) = _states(self._context, [self.reader_name], 0)
+            deadline = time.monotonic() + grace
+            while event & scard.SCARD_STATE_PRESENT:
+                left_ms = int((deadline - time.monotonic()) * 1000)
+                if left_ms <= 0:
+                    return False
+                current = [(self.reader_name, event & ~scard.SCARD_STATE_CHANGED)]
+                hresult, states = self._context.call(scard.SCardGetStatusChange, left_ms, current)
+                if hresult == scard.SCARD_E_TIMEOUT:
+                    return False
+                if hresult != scard.SCARD_S_SUCCESS:
+                    return True  # the reader itself went away
+                ((_name, event, _atr),) = states
+        except ReaderError:
+            return True  # pcscd or the reader went away: the session is gone either way
+        return True
+
     def transmit_raw(self, apdu: bytes) -> Response:
-        """One command APDU, one response APDU, no T=0 helpers."""
+        """One command APDU, one response APDU, no T=0 helpers.
+
+        A failed exchange is :class:`CardRemoved` when the card has left the
+        reader (see :meth:`card_gone`), :class:`CardUnresponsive` when it is
+        still there but did not answer.
+        """
         if self._handle is None:
             raise CardRemoved(f"the connection to {self.reader_name!r} is closed: connect again")
         hresult, rapdu = scard.SCardTransmit(self._handle, scard.SCARD_PCI_T0, list(apdu))
         if hresult != scard.SCARD_S_SUCCESS:
-            if hresult in _GONE:
-                raise self._lost(hresult)
+            if hresult in _GONE or self.card_gone():
+                raise self._lost(hresult if hresult in _GONE else scard.SCARD_W_REMOVED_CARD)
             raise CardUnresponsive(
-                f"the exchange with the card in {self.reader_name!r} failed: "
+                f"the card in {self.reader_name!r} is present but the exchange failed: "
                 f"{_describe(hresult)}; remove and re-insert the card"
             )
         return Response.from_bytes(bytes(rapdu))
@@ -331,3 +437,7 @@ class PcscConnection:
         if handle is not None:
             disposition = scard.SCARD_RESET_CARD if reset else scard.SCARD_LEAVE_CARD
             scard.SCardDisconnect(handle, disposition)
+
+    def close(self) -> None:
+        """Release the card handle (SCardDisconnect, resetting the card); idempotent."""
+        self.disconnect()
