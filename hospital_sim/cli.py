@@ -54,6 +54,12 @@ def parser() -> argparse.ArgumentParser:
         "--database-url",
         help="the service's database (default: a fresh SQLite file in the work directory)",
     )
+    run.add_argument(
+        "--service-process",
+        action="store_true",
+        help="start the service as a `python -m settlement serve` child process "
+        "(default: in this process, in a background thread)",
+    )
     run.add_argument("--service-url", help="use this running service instead of starting one")
     run.add_argument("--api-key", help="admin API key of the service given by --service-url")
     run.add_argument(
@@ -72,6 +78,9 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console()
+    if args.service_url and args.service_process:
+        console.print("[red]--service-process starts a service; --service-url uses one: not both[/red]")
+        return EXIT_SETUP
     if args.service_url and not args.api_key:
         console.print("[red]--service-url needs --api-key (an admin API key of that service)[/red]")
         return EXIT_SETUP
@@ -109,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir=args.workdir,
         report=args.report,
         keystore=args.keystore,
+        service_mode="process" if args.service_process else "in-process",
     )
     try:
         outcome = run(options, console, provisioner=provisioner)

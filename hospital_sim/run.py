@@ -18,7 +18,7 @@ from hospital_sim.evidence import gather
 from hospital_sim.invariants import InvariantResult, check_all
 from hospital_sim.ledger import Ledger, Summary, summarise
 from hospital_sim.population import CST, Population, generate
-from hospital_sim.service import ServiceHandle, start_service, use_service
+from hospital_sim.service import ServiceHandle, start_in_process, start_service, use_service
 from hospital_sim.slots import inprocess_slots, pcsc_slots
 from hospital_sim.world import CardProvisioner, World, build_world, provision_cards
 
@@ -36,6 +36,9 @@ class Options:
     workdir: Path | None = None
     report: Path | None = None
     keystore: Path | None = None
+    #: ``in-process`` (default): the service runs in a thread of this process;
+    #: ``process``: a ``python -m settlement serve`` child. Ignored with ``service_url``.
+    service_mode: str = "in-process"
 
 
 @dataclass
@@ -94,8 +97,12 @@ def run(
     with console.status("starting the settlement service…"):
         if options.service_url:
             service = use_service(options.service_url, options.api_key or "")
-        else:
+        elif options.service_mode == "process":
             service = start_service(workdir, database_url, keystore_path)
+        elif options.service_mode == "in-process":
+            service = start_in_process(workdir, database_url, keystore_path)
+        else:
+            raise ValueError(f"unknown service mode {options.service_mode!r}")
     try:
         return _run_with_service(
             options, console, population, service, workdir, keystore, provisioner, started
@@ -163,7 +170,8 @@ def _run_with_service(
             patients=options.patients,
             desks=options.desks,
             readers=options.readers,
-            service=service.url + (" (started for this run)" if service.started else ""),
+            service=service.url
+            + (f" (started for this run, {service.mode})" if service.started else ""),
             database=_redact(service.database),
             elapsed_s=elapsed,
             hospitals=tuple((h.code, h.name, h.level, h.pin_service) for h in population.hospitals),

@@ -1,22 +1,38 @@
 """The settlement service for a run: start our own, or use one that is already running.
 
-Default (issue 7): migrate a fresh database (a SQLite file in the work
-directory unless ``--database-url`` says otherwise), bootstrap an admin key
-and start ``python -m settlement serve`` under uvicorn on an ephemeral
-loopback port, all through the service's own documented CLI
-(``docs/api.md`` §CLI); stop it after the run. The simulation then talks to
-it only over HTTP. With ``--service-url`` and ``--api-key`` (an admin key) a
-running service is used instead and left alone.
+Three modes (issue 7: "start it in-process on an ephemeral port and stop it
+after, or use a running one"):
+
+``in-process`` (default, :func:`start_in_process`)
+    Migrate a fresh database (a SQLite file in the work directory unless
+    ``--database-url`` says otherwise) with ``settlement.migrate.upgrade``,
+    bootstrap an admin key with ``settlement.app.insert_admin_key``, and serve
+    ``settlement.app.create_app(Settings)`` under ``uvicorn.Server`` in a
+    background thread of this process, on an ephemeral loopback port (bound to
+    port 0 by uvicorn itself, so no race for the port). Stopped after the run
+    (``should_exit``, then the thread is joined).
+``process`` (``--service-process``, :func:`start_service`)
+    The same through the service's documented CLI (``docs/api.md`` §CLI):
+    ``python -m settlement migrate`` / ``bootstrap-admin`` / ``serve`` as
+    child processes; the service then has a core of its own.
+``url`` (``--service-url`` + ``--api-key``, :func:`use_service`)
+    A running service, used and left alone.
+
+Whichever mode, the simulation talks to the service only over HTTP.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
@@ -70,7 +86,7 @@ def _admin_key(output: str) -> str:
 
 @dataclass
 class ServiceHandle:
-    """Where the service is, the admin key, and (if we started it) its process."""
+    """Where the service is, the admin key, how it runs, and how to stop it if it is ours."""
 
     url: str
     admin_key: str
@@ -79,9 +95,18 @@ class ServiceHandle:
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     _log: object | None = field(default=None, repr=False)
+    mode: str = "process"  # in-process | process | url
+    _stopper: Callable[[], None] | None = field(default=None, repr=False)
 
     def stop(self) -> None:
-        """Stop the service we started (SIGTERM, then SIGKILL after 10 s); never a foreign one."""
+        """Stop the service we started (never a foreign one); idempotent.
+
+        In-process: ask uvicorn to exit and join its thread. Child process:
+        SIGTERM, then SIGKILL after 10 s.
+        """
+        stopper, self._stopper = self._stopper, None
+        if stopper is not None:
+            stopper()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGTERM)
@@ -118,7 +143,7 @@ def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = 
 
 
 def start_service(workdir: Path, database_url: str, keystore: Path) -> ServiceHandle:
-    """Migrate, bootstrap an admin key and serve on an ephemeral port (our own process)."""
+    """Migrate, bootstrap an admin key and serve on an ephemeral port (a child process)."""
     env = service_env(workdir, database_url, keystore)
     _settlement_cli(["migrate", "--database-url", database_url], env, "database migration")
     admin_key = _admin_key(
@@ -163,4 +188,127 @@ def use_service(url: str, admin_key: str) -> ServiceHandle:
     """A running service (not ours: never stopped by us)."""
     url = url.rstrip("/")
     health = wait_healthy(url, 10.0)
-    return ServiceHandle(url, admin_key, str(health.get("database", "?")), False)
+    return ServiceHandle(url, admin_key, str(health.get("database", "?")), False, mode="url")
+
+
+#: Loggers of the in-process service; their records go to WORKDIR/service.log, not the console.
+SERVICE_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "settlement")
+#: How long the in-process server may take to bind and answer /v1/health.
+START_TIMEOUT = 30.0
+#: How long a stopping server may take to finish its requests before it is abandoned.
+STOP_TIMEOUT = 10.0
+
+
+def _log_to_file(log_path: Path) -> Callable[[], None]:
+    """Route the service's loggers to ``log_path``; returns the undo."""
+    handler = logging.FileHandler(log_path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    saved = []
+    for name in SERVICE_LOGGERS:
+        logger = logging.getLogger(name)
+        saved.append((logger, logger.propagate, list(logger.handlers)))
+        logger.handlers = [handler]
+        logger.propagate = False
+
+    def undo() -> None:
+        for logger, propagate, handlers in saved:
+            logger.handlers = handlers
+            logger.propagate = propagate
+        handler.close()
+
+    return undo
+
+
+def start_in_process(workdir: Path, database_url: str, keystore: Path) -> ServiceHandle:
+    """Migrate, bootstrap an admin key and serve the ASGI app in a thread of this process.
+
+    Uses the settlement package's public entry points only (``settlement.migrate.upgrade``,
+    ``settlement.db.Database``, ``settlement.app.insert_admin_key``,
+    ``settlement.app.create_app``, ``settlement.config.Settings``); the settings
+    are those of ``Settings.from_env`` with this run's database and key store, so
+    no environment variable of this process is changed.
+    """
+    import uvicorn
+
+    from settlement.app import create_app, insert_admin_key
+    from settlement.config import Settings
+    from settlement.db import Database
+    from settlement.migrate import upgrade
+
+    try:
+        upgrade(database_url)
+        db = Database(database_url)
+        try:
+            with db.write() as conn:
+                admin_key = str(insert_admin_key(conn, "hospital-sim")["api_key"])
+        finally:
+            db.dispose()
+    except Exception as exc:
+        raise ServiceStartError(f"database setup failed ({database_url}): {exc}") from exc
+    settings = dataclasses.replace(
+        Settings.from_env(database_url),
+        keystore_path=str(keystore),
+        timezone=os.environ.get("SSCARD_TIMEZONE", "Asia/Shanghai"),
+    )
+    app = create_app(settings)
+    log_path = workdir / "service.log"
+    undo_logging = _log_to_file(log_path)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,  # the kernel picks a free port when uvicorn binds: nobody can take it first
+        log_config=None,  # keep this process's logging; the service's goes to service.log
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            server.run()
+        except BaseException as exc:  # noqa: BLE001 - reported to the starting thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="settlement-service", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if failure or not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            thread.join(STOP_TIMEOUT)
+            undo_logging()
+            _dispose(app)
+            detail = repr(failure[0]) if failure else "it did not start"
+            tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
+            raise ServiceStartError(f"the in-process settlement service failed: {detail}\n{tail}")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(STOP_TIMEOUT)
+        if thread.is_alive():  # requests that will not finish: do not wait for them forever
+            server.force_exit = True
+            thread.join(STOP_TIMEOUT)
+        _dispose(app)
+        undo_logging()
+
+    try:
+        wait_healthy(url, START_TIMEOUT)
+    except ServiceStartError:
+        stop()
+        raise
+    return ServiceHandle(
+        url, admin_key, database_url, True, log_path=log_path, mode="in-process", _stopper=stop
+    )
+
+
+def _dispose(app: object) -> None:
+    """Close the service's database connections (the app keeps its Service in ``state``)."""
+    service = getattr(getattr(app, "state", None), "service", None)
+    db = getattr(service, "db", None)
+    if db is not None:
+        db.dispose()

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,14 @@ def _check_outcome(outcome: Outcome) -> None:
 
 
 def test_small_day_in_process(tmp_path):
+    """The default run: in-process cards and the service in a thread of this process."""
     console = Console(record=True, width=150)
-    outcome = run(Options(patients=16, days=2, desks=3, seed=11, workdir=tmp_path / "run"), console)
+    options = Options(patients=16, days=2, desks=3, seed=11, workdir=tmp_path / "run")
+    assert options.service_mode == "in-process" and not options.service_url
+    outcome = run(options, console)
     _check_outcome(outcome)
+    assert "started for this run, in-process" in outcome.report_path.read_text(encoding="utf-8")
+    assert not [t for t in threading.enumerate() if t.name == "settlement-service"]
     text = console.export_text()
     assert "Hospital day summary" in text and yuan(outcome.summary.total) in text
     assert (tmp_path / "run" / "settlement.db").exists()

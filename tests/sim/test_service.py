@@ -1,0 +1,40 @@
+"""The simulation's own settlement service: in-process (default) and as a child process."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from hospital_sim.service import start_in_process, start_service
+
+
+def _service_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "settlement-service" and t.is_alive()]
+
+
+@pytest.mark.parametrize("start", [start_in_process, start_service], ids=["in-process", "process"])
+def test_started_service_answers_on_an_ephemeral_port_and_stops(tmp_path, start) -> None:
+    before = len(_service_threads())
+    service = start(tmp_path, f"sqlite:///{tmp_path / 'settlement.db'}", tmp_path / "keys.json")
+    try:
+        assert service.started and service.url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{service.url}/v1/health", timeout=5).status_code == 200
+        # The bootstrapped admin key is accepted (404: no such institution), a wrong one not.
+        url = f"{service.url}/v1/institutions/NOPE"
+        admin = httpx.get(url, headers={"Authorization": f"Bearer {service.admin_key}"})
+        assert admin.status_code == 404, admin.text
+        wrong = httpx.get(url, headers={"Authorization": "Bearer sk_wrong"})
+        assert wrong.status_code == 401, wrong.text
+        if start is start_in_process:
+            assert service.mode == "in-process" and service.process is None
+            assert len(_service_threads()) == before + 1
+        else:
+            assert service.mode == "process" and service.process.poll() is None
+    finally:
+        service.stop()
+    service.stop()  # idempotent
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{service.url}/v1/health", timeout=2)
+    assert len(_service_threads()) == before
