@@ -18,7 +18,7 @@ it shares the cores with the server. The last line printed is one JSON object
 with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 ``baseline_writes_per_s``, ``ratio_to_baseline`` and more.
 
-    .venv/bin/python benchmarks/settlement_load.py [--quick] [--duration 20] [--concurrency 16]
+    .venv/bin/python benchmarks/settlement_load.py [--quick] [--duration 20] [--concurrency 16] [--workers 2]
 """
 
 from __future__ import annotations
@@ -252,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of cycles (and of baseline)")
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="uvicorn worker processes (default: 2, one per core of the target machine)")
     parser.add_argument("--people", type=int, default=200)
     args = parser.parse_args(argv)
     if args.quick:

@@ -294,11 +294,8 @@ class Service:
         return request_hash, token
 
     def _mutation_work(self, principal, idempotency_key, request_hash, operation):
-        """The write-transaction body of a mutation (replay or run + record); also its key clause."""
-        key_clause = sa.and_(
-            T_IDEMPOTENCY.c.key_id == principal.key_id,
-            T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
-        )
+        """The write-transaction body of a mutation (replay or run + record); also (key id, key)."""
+        key_clause = (principal.key_id, idempotency_key)
         lock_id = int.from_bytes(
             hashlib.sha256(f"{principal.key_id}\0{idempotency_key}".encode()).digest()[:8],
             "big",
@@ -328,15 +325,16 @@ class Service:
 
         return work, key_clause
 
-    def _replay_after_race(self, key_clause, request_hash: str) -> Outcome | None:
+    def _replay_after_race(self, key_clause: tuple[str, str], request_hash: str) -> Outcome | None:
         """Another process committed the same key between our read and our insert."""
+        key_id, idempotency_key = key_clause
         with self.db.read() as conn:
             stored = conn.execute(
                 sa.select(
                     T_IDEMPOTENCY.c.request_hash,
                     T_IDEMPOTENCY.c.status_code,
                     T_IDEMPOTENCY.c.response_body,
-                ).where(key_clause)
+                ).where(T_IDEMPOTENCY.c.key_id == key_id, T_IDEMPOTENCY.c.idempotency_key == idempotency_key)
             ).first()
         if stored is None:
             return None
