@@ -152,7 +152,7 @@ class KeyStore:
 
     @classmethod
     def from_json(cls, data: dict) -> KeyStore:
-        if data.get("format") != FORMAT:
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise KeyStoreError(f"not a key store of format {FORMAT}")
         try:
             ssse = {
@@ -180,7 +180,7 @@ class KeyStore:
             data = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise KeyStoreError(f"no key store at {path}") from exc
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise KeyStoreError(f"cannot read key store {path}: {exc}") from exc
         return cls.from_json(data)
 
@@ -191,7 +191,10 @@ class KeyStore:
         if path.exists():
             return cls.load(path)
         store = cls.generate()
-        store.save(path, exclusive=True)
+        try:
+            store.save(path, exclusive=True)
+        except OSError as exc:
+            raise KeyStoreError(f"cannot create key store {path}: {exc}") from exc
         # Another process may have won the race to create it: read what is there.
         return cls.load(path)
 
