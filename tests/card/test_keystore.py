@@ -51,17 +51,17 @@ def test_path_configurable_by_environment(tmp_path: Path, monkeypatch: pytest.Mo
     assert not (tmp_path / "sh").exists()
 
 
-@pytest.mark.parametrize(
-    "content",
-    [
-        "[]",
-        "null",
-        "{not json",
-        '{"format": "other"}',
-        '{"format": "sscard-keystore/1", "ssse": {"sm4": {"01": "zz"}}}',
-        b"\xff\xfe".decode("latin-1"),
-    ],
-)
+BAD_STORES = [
+    "[]",
+    "null",
+    "{not json",
+    '{"format": "other"}',
+    '{"format": "sscard-keystore/1", "ssse": {"sm4": {"01": "zz"}}}',
+    "\xff\xfe",
+]
+
+
+@pytest.mark.parametrize("content", BAD_STORES)
 def test_bad_key_store_files_raise_keystore_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "ks.json"
     path.write_text(content, encoding="latin-1")
