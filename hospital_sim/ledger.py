@@ -153,7 +153,7 @@ class Summary:
     account: int
     cash: int
     total: int
-    per_hour: dict[int, int]  # hour of day -> standing settlements
+    per_hour: dict[int, int]  # hour of day -> standing settlements, summed over all days
     per_hospital: dict[str, dict[str, int]]
     latency_ms: dict[str, dict[str, float]]  # operation -> {n, p50, p90, p99, max}
     unexpected: tuple[str, ...]
@@ -161,6 +161,8 @@ class Summary:
     reader_retries: int = 0
     per_scheme: dict[str, dict[str, int]] = field(default_factory=dict)
     per_day: dict[str, int] = field(default_factory=dict)  # discharge day -> settlements
+    #: discharge day -> hour of that day -> settlements (what the per-hour charts show)
+    per_day_hour: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def as_json(self) -> dict:
         return {
@@ -186,6 +188,10 @@ class Summary:
             "reader_retries": self.reader_retries,
             "per_scheme": self.per_scheme,
             "per_day": self.per_day,
+            "per_day_hour": {
+                day: {str(h): n for h, n in sorted(hours.items())}
+                for day, hours in self.per_day_hour.items()
+            },
         }
 
 
@@ -216,6 +222,9 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         row["account"] += s.acct_pay
         row["cash"] += s.psn_cash_pay
     per_day = Counter(s.settled_at.date().isoformat() for s in standing)
+    per_day_hour: dict[str, Counter[int]] = defaultdict(Counter)
+    for s in standing:
+        per_day_hour[s.settled_at.date().isoformat()][s.settled_at.hour] += 1
     latency = {
         op: {
             "n": len(values),
@@ -239,6 +248,7 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         reader_retries=len(ledger.reader_retries),
         per_scheme=dict(sorted(per_scheme.items())),
         per_day=dict(sorted(per_day.items())),
+        per_day_hour={day: dict(sorted(h.items())) for day, h in sorted(per_day_hour.items())},
         patients=patients,
         admissions=ledger.admissions,
         settlements=len(standing),

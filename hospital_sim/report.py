@@ -56,11 +56,16 @@ def _svg_open(width: int, height: int) -> str:
     )
 
 
-def bar_chart_svg(title: str, items: list[tuple[str, int]], *, width: int = 640) -> str:
-    """Vertical bars with value labels; ``items`` are (label, value)."""
+def bar_chart_svg(
+    title: str, items: list[tuple[str, int]], *, width: int = 640, peak: int | None = None
+) -> str:
+    """Vertical bars with value labels; ``items`` are (label, value).
+
+    ``peak`` fixes the value of a full-height bar, so that several charts share a scale.
+    """
     height, left, bottom, top = 260, 40, 40, 30
     plot_w, plot_h = width - left - 10, height - bottom - top
-    peak = max((v for _, v in items), default=0) or 1
+    peak = peak or max((v for _, v in items), default=0) or 1
     n = max(len(items), 1)
     slot = plot_w / n
     bar = slot * 0.7
@@ -168,11 +173,34 @@ svg.chart{max-width:100%;height:auto;font-family:inherit}
 """
 
 
+def per_hour_charts(per_day_hour: dict[str, dict[int, int]]) -> str:
+    """One settlements-per-hour chart for each simulated day, on the same axes.
+
+    The hours run from the earliest to the latest settlement hour of any day
+    (08-17 when there is none) and every chart has the same scale, so days
+    compare at a glance; a day's hours are never added to another day's.
+    """
+    all_hours = [h for hours in per_day_hour.values() for h in hours]
+    axis = range(min(all_hours, default=8), max(all_hours, default=17) + 1)
+    peak = max((n for hours in per_day_hour.values() for n in hours.values()), default=0)
+    if not per_day_hour:
+        return bar_chart_svg("Settlements per hour", [(f"{h:02d}h", 0) for h in axis])
+    charts = []
+    for day, hours in per_day_hour.items():
+        items = [(f"{h:02d}h", hours.get(h, 0)) for h in axis]
+        total = sum(hours.values())
+        charts.append(
+            f'<figure data-day="{_e(day)}"><figcaption>{_e(day)}: {total} settlement(s)'
+            f"</figcaption>{bar_chart_svg(f'Settlements per hour on {day}', items, peak=peak)}"
+            "</figure>"
+        )
+    return "".join(charts)
+
+
 def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -> str:
     """The whole report as one HTML string."""
     all_ok = all(r.ok for r in invariants) and not summary.unexpected
-    hours = range(min(summary.per_hour, default=8), max(summary.per_hour, default=17) + 1)
-    per_hour = [(f"{h:02d}h", summary.per_hour.get(h, 0)) for h in hours]
+    per_hour_html = per_hour_charts(summary.per_day_hour)
     split = [("fund", summary.fund), ("personal account", summary.account), ("cash", summary.cash)]
     refusals = [(REFUSAL_LABELS.get(code, code), n) for code, n in summary.refusals.items()]
     exemptions = list(summary.exemptions.items())
@@ -253,7 +281,7 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
 database: {_e(info.database)}, run time {info.elapsed_s:.1f} s.</p>
 <p class="{"ok" if all_ok else "fail"}" id="verdict">{"All invariants hold." if all_ok else "Some invariants FAIL."}</p>
 <section id="figures"><h2>The day in figures</h2><div class="figures">{figures}</div></section>
-<section id="per-hour"><h2>Settlements per hour</h2>{bar_chart_svg("Settlements per hour", per_hour)}</section>
+<section id="per-hour"><h2>Settlements per hour</h2>{per_hour_html}</section>
 <section id="money"><h2>Money: fund, personal account, cash</h2>{split_chart_svg("Split of money", split)}
 {_table(["paid by", "yuan"], money_rows, "money")}</section>
 <section id="patients"><h2>Patients by kind and outcome</h2>

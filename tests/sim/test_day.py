@@ -68,6 +68,8 @@ def _check_outcome(outcome: Outcome) -> None:
     assert f'data-key="settlements">{s.settlements}<' in page
     assert f'data-key="total">{yuan(s.total)}<' in page
     assert sum(embedded["per_hour"].values()) == s.settlements
+    assert page.count("<figure data-day=") == len(s.per_day) == len(s.per_day_hour)  # a chart a day
+    assert {d: sum(h.values()) for d, h in s.per_day_hour.items()} == s.per_day
     assert "All invariants hold." in page
 
 

@@ -4,6 +4,7 @@ import json
 import re
 from datetime import datetime
 
+import pytest
 from rich.console import Console
 
 from hospital_sim.console import summary_table
@@ -88,6 +89,53 @@ def test_report_is_self_contained_with_charts_and_matching_numbers():
     assert f'data-key="settlements">{s.settlements}<' in page
     assert f'data-key="total">{yuan(s.total)}<' in page
     assert "All invariants hold." in page
+
+
+def _two_day_ledger() -> Ledger:
+    """Day 1: two at 09h, one at 10h; day 2: one at 09h, three at 14h."""
+    ledger = Ledger()
+    times = [(22, 9), (22, 9), (22, 10), (23, 9), (23, 14), (23, 14), (23, 14)]
+    for i, (day, hour) in enumerate(times):
+        ledger.admitted()
+        ledger.settled(
+            Settlement(
+                f"S{i}", f"M{i}", f"P{i}", "H1", "H1-D1", "card_holder", "card",
+                datetime(2026, 11, day, hour, 30, tzinfo=CST), 1000, 600, 300, 100, 300,
+            )
+        )
+    return ledger
+
+
+def _bars(svg: str) -> dict[str, int]:
+    return {label: int(n) for label, n in re.findall(r"<title>(\d\dh): (\d+)</title>", svg)}
+
+
+def test_several_days_get_one_per_hour_chart_each_never_summed():
+    s = summarise(_two_day_ledger(), patients=7)
+    assert s.per_day_hour == {"2026-11-22": {9: 2, 10: 1}, "2026-11-23": {9: 1, 14: 3}}
+    assert s.per_day == {"2026-11-22": 3, "2026-11-23": 4}
+    info = RunInfo(1, "2026-11-22", 2, 4, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
+    page = render(info, s, [])
+    section = re.search(r'<section id="per-hour">(.*?)</section>', page, re.DOTALL).group(1)
+    figures = dict(re.findall(r'<figure data-day="([\d-]+)">(.*?)</figure>', section, re.DOTALL))
+    assert list(figures) == ["2026-11-22", "2026-11-23"]
+    axis = {f"{h:02d}h": 0 for h in range(9, 15)}  # the same hours on every day's chart
+    assert _bars(figures["2026-11-22"]) == {**axis, "09h": 2, "10h": 1}
+    assert _bars(figures["2026-11-23"]) == {**axis, "09h": 1, "14h": 3}
+    assert "2026-11-22: 3 settlement(s)" in section and "2026-11-23: 4 settlement(s)" in section
+    # One scale for both days: the busiest hour of the run (3) is the full-height bar on
+    # the second day; the first day's 2 is two thirds of it.
+    heights = {
+        day: {
+            label: float(h)
+            for h, label in re.findall(r'height="([\d.]+)" fill="[^"]+"><title>(\d\dh)', svg)
+        }
+        for day, svg in figures.items()
+    }
+    full = heights["2026-11-23"]["14h"]
+    assert heights["2026-11-22"]["09h"] == pytest.approx(full * 2 / 3, abs=0.1)
+    embedded = json.loads(re.search(r'id="summary">(.*?)</script>', page, re.DOTALL).group(1))
+    assert embedded["per_day_hour"]["2026-11-23"] == {"9": 1, "14": 3}
 
 
 def test_summary_table_prints_the_same_figures():
