@@ -25,7 +25,7 @@ from collections.abc import Callable
 from card import emv, files, ssse
 from card.apdu import Command, parse
 from card.crypto import ecb_encryptor
-from card.image import CardImage
+from card.image import CardImage, CardStorageError
 from card.layout import Node, build_tree
 from card.sw import SW, CardError, bytes_available, wrong_le
 
@@ -114,6 +114,8 @@ class Chip:
         self.mf, self.nodes = build_tree()
         self.session = Session(self.mf)
         self.warning: int | None = None  # e.g. 6281 to replace 9000 on this response
+        #: the last failure to write the image (the command it hit answered 6985)
+        self.storage_failure: CardStorageError | None = None
         self._ecb: dict[int, object] = {}
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -166,6 +168,13 @@ class Chip:
             data = entry[1](self, cmd)
         except CardError as err:
             return _sw(err.sw)
+        except CardStorageError as exc:
+            # Persistent state could not be written: the command must not succeed
+            # (card.md §Persistence: written before the response). An EEPROM
+            # write failure has no listed status word, so: conditions not satisfied.
+            self.storage_failure = exc
+            log.error("card image not written: %s", exc)
+            return _sw(SW.CONDITIONS)
         except Exception:
             if self.strict:
                 raise

@@ -196,6 +196,9 @@ def cmd_apdu(args: argparse.Namespace) -> int:
         data, sw = response[:-2], response[-2:]
         line = f"{data.hex().upper()} {sw.hex().upper()}" if data else sw.hex().upper()
         print(f"{apdu.hex().upper()} -> {line}" if args.verbose else line)
+        if card.storage_failure is not None:
+            card.power_off()
+            raise card.storage_failure  # the state change was not kept: stop here
     card.power_off()
     return 0
 

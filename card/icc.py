@@ -36,6 +36,11 @@ class VirtualCard:
         return self._atr
 
     @property
+    def storage_failure(self) -> Exception | None:
+        """The last failure to write the card image (its command answered ``6985``)."""
+        return self._chip.storage_failure
+
+    @property
     def powered(self) -> bool:
         return self._powered
 

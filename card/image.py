@@ -47,6 +47,10 @@ class CardImageError(Exception):
     """A card image that is missing, unreadable or malformed."""
 
 
+class CardStorageError(CardImageError):
+    """The card image could not be written (read-only file system, disk full, a directory)."""
+
+
 def hash_pin(digits: str, salt: bytes, iterations: int = PIN_HASH_ITERATIONS) -> bytes:
     return hashlib.pbkdf2_hmac("sha256", digits.encode("ascii"), salt, iterations)
 
@@ -224,23 +228,38 @@ class CardImage:
         path = self.path
         payload = json.dumps(self.to_json(), separators=(",", ":")).encode("utf-8")
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, payload)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                view = memoryview(payload)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except OSError as exc:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
+            raise CardStorageError(f"cannot write card image {path}: {exc}") from exc
         try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise CardStorageError(f"cannot sync the directory of {path}: {exc}") from exc
 
     def save(self, path: Path | str) -> None:
         """Bind the image to ``path`` and write it."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CardStorageError(f"cannot create the directory of {path}: {exc}") from exc
         self.commit()
 
     def check_records(self) -> set[tuple[str, int]]:

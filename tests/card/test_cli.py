@@ -149,3 +149,74 @@ def test_module_entry_point_and_demo() -> None:
     assert "settlement recomputes: match" in result.stdout
     bad = run("show")
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "usage" in bad.stderr
+
+
+@pytest.fixture
+def immutable_dir(tmp_path: Path):
+    """A directory nobody (not even root) can write: ``chattr +i``; skipped where unsupported."""
+    import shutil
+
+    directory = tmp_path / "ro"
+    directory.mkdir()
+    yield directory
+    if shutil.which("chattr"):
+        subprocess.run(["chattr", "-i", str(directory)], check=False, capture_output=True)
+
+
+def _make_immutable(directory: Path) -> None:
+    import shutil
+
+    if not shutil.which("chattr"):
+        pytest.skip("no chattr")
+    done = subprocess.run(["chattr", "+i", str(directory)], check=False, capture_output=True)
+    probe = directory / "probe"
+    try:
+        probe.write_text("x")
+    except OSError:
+        return
+    probe.unlink()
+    pytest.skip(f"cannot make a read-only directory here: {done.stderr!r}")
+
+
+def test_read_only_image_is_an_error_not_a_traceback(
+    immutable_dir: Path, keystore_path: Path
+) -> None:
+    image = immutable_dir / "card.json"
+    made = run("new", str(image), "--keystore", str(keystore_path))
+    assert made.returncode == 0, made.stderr
+    _make_immutable(immutable_dir)
+    before = image.read_bytes()
+    # reading works on a read-only image
+    read = run("apdu", str(image), "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00", "00B2072C00")
+    assert read.returncode == 0 and read.stdout.splitlines()[1].endswith("9000"), read.stderr
+    # a VERIFY must persist its try first: it cannot, so it fails, with a message
+    verify = run(
+        "apdu",
+        str(image),
+        "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00",
+        "0020000003123456",
+        "00B2072C00",
+    )
+    assert verify.returncode == 1
+    assert verify.stdout.splitlines()[1] == "6985"  # never 9000 for an unsaved try
+    assert len(verify.stdout.splitlines()) == 2  # stopped there
+    assert "cannot write card image" in verify.stderr and "Traceback" not in verify.stderr
+    assert image.read_bytes() == before
+    new = run("new", str(immutable_dir / "other.json"), "--keystore", str(keystore_path))
+    assert new.returncode == 1 and "Traceback" not in new.stderr
+    assert "cannot write card image" in new.stderr
+    assert sorted(p.name for p in immutable_dir.iterdir()) == ["card.json"]
+
+
+def test_image_path_that_is_a_directory(tmp_path: Path, keystore_path: Path) -> None:
+    target = tmp_path / "dir"
+    target.mkdir()
+    result = run("new", str(target), "--force", "--keystore", str(keystore_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "cannot write card image" in result.stderr
+    assert not list(tmp_path.glob(".*.tmp"))  # the temp file did not stay behind
+    for sub in ("show", "apdu"):
+        extra = ["00A40000"] if sub == "apdu" else []
+        result = run(sub, str(target), *extra)
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        assert "cannot read card image" in result.stderr

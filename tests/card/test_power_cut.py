@@ -145,3 +145,17 @@ def test_try_is_persisted_before_the_comparison(
     with pytest.raises(PowerCut):
         card.transmit(bytes.fromhex("0020000003123456"))  # the right PIN, cut mid-comparison
     assert CardImage.load(card.image.path).ssse_pin_tries_left == 2
+
+
+def test_a_failed_write_never_answers_success(card: VirtualCard) -> None:
+    """card.md: persistent state is written *before* the response; if it cannot be
+    written the command fails (6985) and the card says why (``storage_failure``)."""
+    path = card.image.path
+    card.transmit(bytes.fromhex("00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"))
+    path.unlink()
+    path.mkdir()  # the image's place is now a directory: every write fails
+    assert card.transmit(bytes.fromhex("0020000003123456")) == b"\x69\x85"
+    assert card.storage_failure is not None and str(path) in str(card.storage_failure)
+    assert card.transmit(bytes.fromhex("00200000")) != b"\x90\x00"  # not verified
+    assert card.transmit(bytes.fromhex("00B2072C00"))[-2:] == b"\x90\x00"  # reads still work
+    assert not list(path.parent.glob(f".{path.name}.*.tmp"))
