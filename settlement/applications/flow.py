@@ -1024,8 +1024,19 @@ def issue_step(
         principal, CARD_CENTRE, BANK_BRANCH, action="application.issue", subject=application_id
     )
     row = _load(conn, application_id)
+    _require_own_bank(principal, row, "application.issue")
     _require_next(row, Step.ISSUED)
     collected_at = body.collected_at or now
+    if collected_at > now + timedelta(minutes=5):
+        raise Problem(422, "validation_error", "collected_at lies in the future")
+    notice_at = _as_aware(row.notice_at)
+    if notice_at is not None and collected_at < notice_at:
+        raise Problem(
+            422,
+            "validation_error",
+            f"collected_at lies before the collection notice ({notice_at.isoformat()}): "
+            "the card cannot have been collected before it was ready",
+        )
     collect_card(conn, principal, row.card_no, CardActionIn(collected_by=body.collected_by), now)
     _complete(
         conn,

@@ -292,6 +292,20 @@ def test_bank_steps_belong_to_the_applications_own_bank(production_world):
     )
     assert wrong["code"] == "reason_not_for_step"
     w.open_account(app_id, InProcessReader(card))
+    # Step 7 at a branch of another bank is refused: the card is bank 102's.
+    other = w.step(w.bank103, app_id, "issuance", {"collected_by": "孟六"}, expect=403)
+    assert other["code"] == "not_entitled"
+    # The collection date can be neither in the future nor before the card was ready.
+    now = datetime.now(UTC)
+    for when in (now + timedelta(days=2), now - timedelta(days=3)):
+        bad = w.step(
+            w.bank102,
+            app_id,
+            "issuance",
+            {"collected_by": "孟六", "collected_at": when.isoformat()},
+            expect=422,
+        )
+        assert bad["code"] == "validation_error" and "collected_at" in bad["detail"]
     final = w.step(w.bank102, app_id, "issuance", {"collected_by": "孟六"})
     assert final["status"] == "issued" and final["steps"][6]["by"] == "B102-0001"
     # The account opened once, for this card, is the one on the card.
