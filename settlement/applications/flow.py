@@ -940,7 +940,11 @@ def open_account(
     _require_next(row, Step.ACCOUNT_OPENED)
     pan = row.pan
     if pan is None:
-        pan = regs.bank(row.bank_code).open_account(row.certno, row.psn_name, opened_at=now)
+        # Idempotent by application id: if an earlier attempt opened the account and then
+        # its transaction never committed (crash, rollback), the bank returns that account.
+        pan = regs.bank(row.bank_code).open_account(
+            row.certno, row.psn_name, opened_at=now, reference=row.application_id
+        )
         conn.execute(
             T_APPLICATION.update()
             .where(T_APPLICATION.c.application_id == application_id)

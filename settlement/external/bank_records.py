@@ -13,15 +13,29 @@ File layout::
      "customers": {"<ssn>": {"name": "...", "accounts": [
          {"pan": "6222020000000017", "opened_at": "2026-...+08:00", "status": "open"}]}}}
 
-Writes are atomic (temp file, fsync, rename), like the card images.
+Writes are atomic (temp file, fsync, rename), like the card images, and
+serialised across processes by an ``flock`` on ``<file>.lock`` (the service may
+run several workers, each with its own :class:`BankRecords`).
+
+Crash consistency with the service's database: the bank's file and the
+service's tables are two systems with no shared transaction. Step 6 opens the
+account *before* the service's transaction commits, so a crash (or a rolled
+back transaction) in between would leave an account the service never heard
+of. Account opening is therefore idempotent by the application's id (the
+``reference`` kept with the account): the retried step finds the account
+already opened for that application and gets the same PAN, so a retry
+reconciles instead of opening a second, orphan account.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -38,6 +52,7 @@ class Account:
     pan: str
     opened_at: str
     status: str  # 'open' | 'frozen' (card reported lost) | 'closed'
+    reference: str | None = None  # the card application the account was opened for
 
 
 def luhn_digit(partial: str) -> str:
@@ -64,17 +79,30 @@ class BankRecords:
         self.path = Path(path)
         self.bank_code = bank_code
         self.bin = bin_
-        self._lock = threading.Lock()
-        if not self.path.exists():
-            self._write(
-                {
-                    "format": FORMAT,
-                    "bank_code": bank_code,
-                    "bin": bin_,
-                    "next_account": 1,
-                    "customers": {},
-                }
-            )
+        self._thread_lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._lock():
+            if not self.path.exists():
+                self._write(
+                    {
+                        "format": FORMAT,
+                        "bank_code": bank_code,
+                        "bin": bin_,
+                        "next_account": 1,
+                        "customers": {},
+                    }
+                )
+
+    @contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Exclusive use of the file: this process's threads, then other processes."""
+        with self._thread_lock:
+            fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # releases the flock
 
     # --- file -------------------------------------------------------------------------
 
@@ -123,32 +151,52 @@ class BankRecords:
         customer = self._read()["customers"].get(ssn)
         if customer is None:
             return []
-        return [Account(**a) for a in customer["accounts"]]
+        return [
+            Account(
+                pan=a["pan"],
+                opened_at=a["opened_at"],
+                status=a["status"],
+                reference=a.get("reference"),
+            )
+            for a in customer["accounts"]
+        ]
 
     # --- changes ----------------------------------------------------------------------
 
     def add_customer(self, ssn: str, name: str) -> None:
         """Record an existing customer (seeding; a customer with no card account yet)."""
-        with self._lock:
+        with self._lock():
             data = self._read()
             data["customers"].setdefault(ssn, {"name": name, "accounts": []})["name"] = name
             self._write(data)
 
-    def open_account(self, ssn: str, name: str, *, opened_at: datetime) -> str:
-        """Open a debit account for the card; returns its 16-digit PAN (BIN + number + Luhn)."""
+    def open_account(
+        self, ssn: str, name: str, *, opened_at: datetime, reference: str | None = None
+    ) -> str:
+        """Open a debit account for the card; returns its 16-digit PAN (BIN + number + Luhn).
+
+        With ``reference`` (the card application's id) the opening is
+        idempotent: an account already opened for that reference is returned
+        as it is, so a step retried after a crash never opens a second one.
+        """
         if opened_at.tzinfo is None:
             raise ValueError("opened_at must be timezone-aware")
-        with self._lock:
+        with self._lock():
             data = self._read()
+            customer = data["customers"].setdefault(ssn, {"name": name, "accounts": []})
+            if reference is not None:
+                for account in customer["accounts"]:
+                    if account.get("reference") == reference:
+                        return account["pan"]
             number = data["next_account"]
             data["next_account"] = number + 1
             partial = f"{self.bin}{number:09d}"
             pan = partial + luhn_digit(partial)
-            customer = data["customers"].setdefault(ssn, {"name": name, "accounts": []})
             customer["name"] = name
-            customer["accounts"].append(
-                {"pan": pan, "opened_at": opened_at.isoformat(), "status": "open"}
-            )
+            entry = {"pan": pan, "opened_at": opened_at.isoformat(), "status": "open"}
+            if reference is not None:
+                entry["reference"] = reference
+            customer["accounts"].append(entry)
             self._write(data)
         return pan
 
@@ -156,7 +204,7 @@ class BankRecords:
         """Freeze an account whose card was reported lost, or close it."""
         if status not in ("open", "frozen", "closed"):
             raise ValueError(f"unknown account status {status!r}")
-        with self._lock:
+        with self._lock():
             data = self._read()
             for account in data["customers"].get(ssn, {}).get("accounts", []):
                 if account["pan"] == pan:
@@ -175,7 +223,7 @@ def seed_bank_records(
 ) -> BankRecords:
     """Create a records file with existing customers ``(ssn, name)``."""
     records = BankRecords(path, bank_code=bank_code, bin_=bin_)
-    with records._lock:
+    with records._lock():
         data = records._read()
         for ssn, name in customers:
             data["customers"].setdefault(ssn, {"name": name, "accounts": []})["name"] = name

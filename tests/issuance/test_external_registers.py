@@ -2,6 +2,7 @@
 
 import json
 from datetime import date, datetime
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,38 @@ def test_bank_records_compare_and_open_account(tmp_path):
     with pytest.raises(BankRecordsError):
         BankRecords(path, bank_code="103", bin_="622848").customer_name("A")
     assert luhn_valid("4539578763621486") and not luhn_valid("4539578763621487")
+
+
+def test_account_opening_is_idempotent_by_application(tmp_path):
+    """A step 6 retried after a crash gets the account already opened, not a second one."""
+    records = BankRecords(tmp_path / "bank-102.json", bank_code="102", bin_="622202")
+    opened = datetime(2026, 11, 2, 9, tzinfo=LOCAL_TIME)
+    first = records.open_account("C", "王五", opened_at=opened, reference="AP1")
+    again = BankRecords(tmp_path / "bank-102.json", bank_code="102", bin_="622202")
+    assert again.open_account("C", "王五", opened_at=opened, reference="AP1") == first
+    other = again.open_account("C", "王五", opened_at=opened, reference="AP2")
+    assert other != first
+    assert [(a.pan, a.reference) for a in again.accounts("C")] == [(first, "AP1"), (other, "AP2")]
+
+
+def _open_many(path: str, prefix: str, count: int) -> list[str]:
+    records = BankRecords(path, bank_code="102", bin_="622202")
+    opened = datetime(2026, 11, 2, 9, tzinfo=LOCAL_TIME)
+    return [
+        records.open_account(f"{prefix}{i}", "某", opened_at=opened, reference=f"{prefix}{i}")
+        for i in range(count)
+    ]
+
+
+def test_account_numbers_unique_across_processes(tmp_path):
+    """Several service workers (processes) share one bank file: no lost update, no PAN twice."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    path = str(tmp_path / "bank-102.json")
+    BankRecords(path, bank_code="102", bin_="622202")
+    with ProcessPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(_open_many, [path] * 3, ["P", "Q", "R"], [25] * 3))
+    pans = [pan for chunk in results for pan in chunk]
+    assert len(set(pans)) == 75
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    assert data["next_account"] == 76 and len(data["customers"]) == 75

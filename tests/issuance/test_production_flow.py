@@ -310,3 +310,21 @@ def test_bank_steps_belong_to_the_applications_own_bank(production_world):
     assert final["status"] == "issued" and final["steps"][6]["by"] == "B102-0001"
     # The account opened once, for this card, is the one on the card.
     assert [a.pan for a in w.bank("102").accounts(person.ssn)] == [final["pan"]]
+
+
+def test_account_opened_by_a_crashed_attempt_is_reconciled_not_doubled(production_world):
+    """The bank's file is written before the service commits: a retry finds that account."""
+    w = production_world
+    person = w.citizen("邹七")
+    app_id = w.apply(person)["application_id"]
+    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
+        w.step(client, app_id, name)
+    card = w.blank_card()
+    w.personalise(app_id, InProcessReader(card))
+    # An earlier attempt reached the bank and then died before the service's commit.
+    orphan = w.bank("102").open_account(
+        person.ssn, person.name, opened_at=datetime.now(UTC), reference=app_id
+    )
+    assert w.step(w.bank102, app_id, "bank-account")["pan"] == orphan
+    assert w.open_account(app_id, InProcessReader(card))["pan"] == orphan
+    assert [a.pan for a in w.bank("102").accounts(person.ssn)] == [orphan]
