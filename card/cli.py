@@ -67,6 +67,10 @@ def cmd_new(args: argparse.Namespace) -> int:
     keystore = KeyStore.load_or_create(args.keystore)
     if args.card_factor is not None and len(args.card_factor) != 8:
         raise UsageError("--card-factor is 8 bytes (16 hex digits)")
+    if args.name is not None and not args.name.strip():
+        raise UsageError("--name is empty")
+    if path.is_dir():
+        raise UsageError(f"{path} is a directory, not a card image file")
     if args.blank:
         image = new_blank_card(
             path,
@@ -238,7 +242,11 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("--birthplace", help="region code (default: the SSN's first 6 digits)")
     new.add_argument("--card-number", help="9 characters, e.g. X00000019 (default random)")
     new.add_argument("--card-factor", type=_hex, help="8 card-unique bytes in hex (default random)")
-    new.add_argument("--issue-date", type=_date, help="YYYY-MM-DD (default today)")
+    new.add_argument(
+        "--issue-date",
+        type=_date,
+        help="YYYY-MM-DD (default today; 10 years before a past --expiry-date)",
+    )
     new.add_argument("--expiry-date", type=_date, help="YYYY-MM-DD (default 10 years on)")
     new.add_argument("--insurance-type", choices=("310", "390"), default="310")
     new.add_argument("--psn-no", help="person number (default generated)")

@@ -53,6 +53,29 @@ class IssueError(ValueError):
     """Holder or card data that cannot go on a card."""
 
 
+#: Card dates are BCD YYYYMMDD in the SSSE and YYMMDD in the financial application,
+#: whose two-digit years EMV reads as 1950–2049 (EMV 4.3 Book 4 §6.7.3).
+CARD_DATE_RANGE = (date(1950, 1, 1), date(2049, 12, 31))
+BIRTH_YEAR_RANGE = (1900, 2099)
+
+
+def check_region(region: str) -> str:
+    """A 6-digit region code (e.g. ``430100``), or :class:`IssueError`."""
+    if not isinstance(region, str) or len(region) != 6 or not region.isdigit():
+        raise IssueError(f"a region code is 6 digits, got {region!r}")
+    return region
+
+
+def check_card_dates(issued: date, expires: date) -> None:
+    """Issue before expiry, both inside the EMV two-digit-year window."""
+    low, high = CARD_DATE_RANGE
+    for what, day in (("issue date", issued), ("expiry date", expires)):
+        if not low <= day <= high:
+            raise IssueError(f"the {what} {day} is outside {low}..{high}")
+    if expires <= issued:
+        raise IssueError(f"the expiry date {expires} is not after the issue date {issued}")
+
+
 def id_check_digit(first17: str) -> str:
     """GB 11643 (ISO 7064 MOD 11-2) check character of a citizen ID number."""
     total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
@@ -119,7 +142,11 @@ class CardHolder:
             self.latin_name.encode("ascii")
         except UnicodeEncodeError as exc:
             raise IssueError("latin_name must be ASCII") from exc
-        self.birth  # noqa: B018 - validates the date
+        if len(self.latin_name) > 26:
+            raise IssueError("latin_name (EMV 5F20) is at most 26 characters")
+        low, high = BIRTH_YEAR_RANGE
+        if not low <= self.birth.year <= high:
+            raise IssueError(f"the birth date {self.birth} is outside {low}..{high}")
 
     @property
     def birth(self) -> date:
@@ -274,8 +301,7 @@ def new_blank_card(
     factor = card_factor if card_factor is not None else secrets.token_bytes(8)
     if len(factor) != 8:
         raise IssueError("the card factor is 8 bytes")
-    if len(region) != 6 or not region.isdigit():
-        raise IssueError(f"a region code is 6 digits, got {region!r}")
+    check_region(region)
     if not ssse_pin.isdigit() or not 4 <= len(ssse_pin) <= 12:
         raise IssueError("a PIN is 4 to 12 digits")
     bank = keystore.bank(bank_code)
@@ -298,6 +324,8 @@ def new_blank_card(
 
 
 def _add_years(day: date, years: int) -> date:
+    if not 1 <= day.year + years <= 9999:
+        raise IssueError(f"{day} plus {years} years is not a date")
     try:
         return day.replace(year=day.year + years)
     except ValueError:  # 29 February
@@ -336,8 +364,14 @@ def new_card(
         ssse_pin=ssse_pin,
     )
     bank = keystore.bank(bank_code)
-    issued = issue_date or date.today()
+    if issue_date is not None:
+        issued = issue_date
+    elif expiry_date is not None and expiry_date <= date.today():
+        issued = _add_years(expiry_date, -10)  # an already expired card: issued 10 years before
+    else:
+        issued = date.today()
     expires = expiry_date or _add_years(issued, 10)
+    check_card_dates(issued, expires)
     number = card_number or f"X{secrets.randbelow(10**8):08d}"
     person = psn_no if psn_no is not None else region + f"{secrets.randbelow(10**14):014d}"
     account = pan or make_pan(bank.bin)
@@ -374,6 +408,7 @@ def sample_holder(
     region: str = DEFAULT_REGION, *, sex: str = "1", sequence: int | None = None
 ) -> CardHolder:
     """A quick test holder: 张三 / 李四, born 1980-05-17, a valid citizen ID number."""
+    check_region(region)
     birth = date(1980, 5, 17)
     seq = sequence if sequence is not None else secrets.randbelow(1000)
     name = "张三" if sex == "1" else "李四"

@@ -125,7 +125,57 @@ def test_blank_card(tmp_path: Path, keystore_path: Path) -> None:
         ["new", "{tmp}/x.json", "--bank", "999", "--keystore", "{tmp}/ks.json"],
         ["new", "{tmp}/x.json", "--card-factor", "0102", "--keystore", "{tmp}/ks.json"],
         ["new", "{tmp}/x.json", "--card-number", "TOO-LONG-NUMBER", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--region", "12345", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--region", "abcdef", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--region", "4301001", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--blank", "--region", "43010", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--name", "", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--name", "𠀀", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--name", "张" * 26, "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--latin-name", "Zhāng", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--latin-name", "A" * 27, "--keystore", "{tmp}/ks.json"],
+        [
+            "new",
+            "{tmp}/x.json",
+            "--issue-date",
+            "2030-01-01",
+            "--expiry-date",
+            "2020-01-01",
+            "--keystore",
+            "{tmp}/ks.json",
+        ],
+        [
+            "new",
+            "{tmp}/x.json",
+            "--issue-date",
+            "2024-01-01",
+            "--expiry-date",
+            "2024-01-01",
+            "--keystore",
+            "{tmp}/ks.json",
+        ],
+        ["new", "{tmp}/x.json", "--issue-date", "0001-01-01", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--issue-date", "9999-12-31", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--expiry-date", "2060-01-01", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--birth-date", "0999-01-01", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--issue-date", "yesterday"],
+        ["new", "{tmp}/x.json", "--nation", "1", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--birthplace", "12345", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--pan", "12", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--pan-sequence", "100", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--pan-sequence", "x"],
+        ["new", "{tmp}/x.json", "--ssse-pin", "12", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--bank-pin", "12ab56", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--psn-no", "中文", "--keystore", "{tmp}/ks.json"],
+        ["new", "{tmp}/x.json", "--card-factor", "123"],
+        ["new", "{tmp}/x.json", "--keystore", "{tmp}/list.json"],
+        ["new", "{tmp}/x.json", "--keystore", "{tmp}"],
+        ["new", "{tmp}/x.json", "--keystore", "{tmp}/garbage.json/ks.json"],
+        ["new", "{tmp}/garbage.json/x.json", "--keystore", "{tmp}/ks.json"],
         ["show", "{tmp}/missing.json"],
+        ["show", "{tmp}/list.json"],
+        ["show", "{tmp}/binary.json"],
+        ["show", "{tmp}"],
         ["show", "{tmp}/garbage.json"],
         ["apdu", "{tmp}/missing.json", "00A40000"],
         ["apdu", "{tmp}/garbage.json", "zz"],
@@ -134,12 +184,15 @@ def test_blank_card(tmp_path: Path, keystore_path: Path) -> None:
 )
 def test_bad_arguments_clear_message_no_traceback(tmp_path: Path, capsys, args: list[str]) -> None:
     (tmp_path / "garbage.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[]")
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00")
     argv = [a.replace("{tmp}", str(tmp_path)) for a in args]
     with pytest.raises(SystemExit) as exit_info:
         raise SystemExit(main(argv))
     assert exit_info.value.code not in (0, None)
     err = capsys.readouterr().err
     assert "error" in err and "Traceback" not in err
+    assert not (tmp_path / "x.json").exists()
 
 
 def test_module_entry_point_and_demo() -> None:
@@ -212,11 +265,45 @@ def test_image_path_that_is_a_directory(tmp_path: Path, keystore_path: Path) -> 
     target = tmp_path / "dir"
     target.mkdir()
     result = run("new", str(target), "--force", "--keystore", str(keystore_path))
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "cannot write card image" in result.stderr
-    assert not list(tmp_path.glob(".*.tmp"))  # the temp file did not stay behind
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "is a directory" in result.stderr
+    assert not list(tmp_path.glob(".*.tmp"))
     for sub in ("show", "apdu"):
         extra = ["00A40000"] if sub == "apdu" else []
         result = run(sub, str(target), *extra)
         assert result.returncode == 1 and "Traceback" not in result.stderr
         assert "cannot read card image" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["--region", "12345"], "region code is 6 digits"),
+        (["--issue-date", "2030-01-01", "--expiry-date", "2020-01-01"], "not after the issue"),
+        (["--issue-date", "0001-01-01"], "issue date 0001-01-01 is outside"),
+        (["--issue-date", "9999-12-31"], "is not a date"),
+        (["--latin-name", "A" * 27], "at most 26"),
+        (["--name", " "], "--name is empty"),
+    ],
+)
+def test_bad_new_arguments_say_what_is_wrong(
+    tmp_path: Path, keystore_path: Path, capsys, args: list[str], words: str
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(
+            main(["new", str(tmp_path / "x.json"), "--keystore", str(keystore_path), *args])
+        )
+    assert exit_info.value.code in (1, 2)
+    assert words in capsys.readouterr().err
+
+
+def test_expired_card_defaults_its_issue_date_ten_years_earlier(
+    tmp_path: Path, keystore_path: Path
+) -> None:
+    image = tmp_path / "old.json"
+    assert (
+        main(["new", str(image), "--keystore", str(keystore_path), "--expiry-date", "2025-01-01"])
+        == 0
+    )
+    card = CardImage.load(image)
+    assert (str(card.issue_date), str(card.expiry)) == ("2015-01-01", "2025-01-01")
