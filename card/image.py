@@ -36,11 +36,16 @@ from card.layout import RID_CHINA_SSC, SSSE_RECORDS, bcd, unbcd
 
 FORMAT = "sscard-card/1"
 PIN_HASH_ITERATIONS = 1000
+MAX_PIN_HASH_ITERATIONS = 100_000  # a hand-edited image must not stall VERIFY
 SSSE_PIN_LIMIT = 3
 BANK_PIN_LIMIT = 3
 
 LIFECYCLE_BLANK = "blank"  # financial application awaiting bank personalisation
 LIFECYCLE_PERSONALISED = "personalised"
+
+
+#: Record-bearing files an image may hold: SSSE files, the PSE directory, EMV SFIs 1-30.
+RECORD_FILES = frozenset({"EF05", "EF06", "DF04", "PSE"} | {f"EMV{n}" for n in range(1, 31)})
 
 
 class CardImageError(Exception):
@@ -201,8 +206,33 @@ class CardImage:
             raise CardImageError("malformed card image: bad card factor or region")
         if any(len(k) != 16 for k in image.ssse_keys.values()):
             raise CardImageError("malformed card image: keys are 16 bytes")
+        problem = image._invariant_problem()
+        if problem:
+            raise CardImageError(f"malformed card image: {problem}")
         image.damaged = image.check_records()
         return image
+
+    def _invariant_problem(self) -> str | None:
+        """What makes a loaded image impossible for a card, or None."""
+        for name, pin in (("SSSE", self.ssse_pin), ("bank", self.bank_pin)):
+            if not 1 <= pin.limit <= 15 or not 0 <= pin.tries_left <= pin.limit:
+                return f"{name} PIN try counter {pin.tries_left}/{pin.limit}"
+            if not 1 <= pin.iterations <= MAX_PIN_HASH_ITERATIONS:
+                return f"{name} PIN hash iterations {pin.iterations}"
+            if pin.digest is not None and (len(pin.digest) != 32 or not pin.salt):
+                return f"{name} PIN hash"
+        if not 0 <= self.last_online_atc <= self.atc <= 0xFFFF:
+            return f"ATC {self.atc} / last online ATC {self.last_online_atc}"
+        if self.emv_lifecycle not in (LIFECYCLE_BLANK, LIFECYCLE_PERSONALISED):
+            return f"lifecycle {self.emv_lifecycle!r}"
+        if any(len(k) != 16 for k in self.emv_keys.values()):
+            return "EMV keys are 16 bytes"
+        if not self.bank_code.isdigit():
+            return f"bank code {self.bank_code!r}"
+        for key, recs in self.records.items():
+            if key not in RECORD_FILES or any(not 1 <= n <= 254 for n in recs):
+                return f"record file {key!r}"
+        return None
 
     @classmethod
     def load(cls, path: Path | str) -> CardImage:
