@@ -309,16 +309,27 @@ def card_loss(body: LossIn, request: Request, principal: Caller, key: IdemKey):
 
 @router.post("/card-progress")
 def card_progress(body: ProgressQueryIn, request: Request, principal: Caller):
-    """制卡进度查询 by SSN + query password; wrong passwords are rate-limited per SSN."""
+    """制卡进度查询 by SSN + query password; wrong passwords are rate-limited per SSN.
+
+    The attempt is counted first (its own write transaction, refused with 429
+    past the limit) and taken back when the password is right, so concurrent
+    guesses can never exceed the limit.
+    """
     svc = _service(request)
     regs = registers_for(svc)
     now = utcnow()
+    try:
+        attempt = svc.db.run_write(
+            lambda conn: flow.reserve_progress_attempt(conn, body.certno, now)
+        )
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise
     with svc.db.read() as conn:
         ok, answer = flow.progress_query(conn, regs, body.certno, body.query_password, now)
     if ok:
+        svc.db.run_write(lambda conn: flow.release_progress_attempt(conn, attempt))
         return answer
-    with svc.db.write() as conn:
-        flow.record_progress_failure(conn, body.certno, now)
     problem = Problem(
         403,
         "password_invalid",

@@ -1253,20 +1253,25 @@ def report_card_loss(
 # --- progress query ------------------------------------------------------------------------
 
 
-def progress_query(
-    conn: Connection, regs: Registers, certno: str, password: str, now: datetime
-) -> tuple[bool, dict[str, Any]]:
-    """制卡进度查询: every application of the SSN with every step and its date.
+def reserve_progress_attempt(conn: Connection, certno: str, now: datetime) -> int:
+    """Count a progress-query attempt *before* its password is checked (own write transaction).
 
-    Returns ``(ok, body)``; a wrong password is recorded by the caller in its
-    own transaction (so the refusal sticks) and counted for the rate limit.
-    Too many wrong passwords within the window → ``429 too_many_attempts``.
+    The attempt is recorded as a failure first and taken back only when the
+    password turns out right, so parallel guesses cannot slip past the limit
+    between a count and a later insert (the check and the insert are one
+    transaction; SQLite's writer is serial, PostgreSQL takes an advisory lock
+    per SSN). Too many wrong passwords within the window → ``429 too_many_attempts``.
+    Returns the attempt's id for :func:`release_progress_attempt`.
     """
     certno = certno.upper()
-    since = now - PROGRESS_WINDOW
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+            {"key": f"card-progress:{certno}"},
+        )
     failures = conn.execute(
         sa.select(sa.func.count(), sa.func.min(T_PROGRESS_FAILURE.c.at)).where(
-            T_PROGRESS_FAILURE.c.certno == certno, T_PROGRESS_FAILURE.c.at > since
+            T_PROGRESS_FAILURE.c.certno == certno, T_PROGRESS_FAILURE.c.at > now - PROGRESS_WINDOW
         )
     ).first()
     if failures[0] >= PROGRESS_MAX_FAILURES:
@@ -1280,6 +1285,34 @@ def progress_query(
             extra={"retry_after": retry_after},
             replayable=False,
         )
+    inserted = conn.execute(T_PROGRESS_FAILURE.insert().values(certno=certno, at=now))
+    return int(inserted.inserted_primary_key[0])
+
+
+def release_progress_attempt(conn: Connection, attempt_id: int) -> None:
+    """The password was right: the reserved attempt is not a failure."""
+    conn.execute(T_PROGRESS_FAILURE.delete().where(T_PROGRESS_FAILURE.c.id == attempt_id))
+
+
+_NO_PASSWORD_HASH: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """A hash no password matches: an unknown SSN costs the same time as a wrong password."""
+    if not _NO_PASSWORD_HASH:
+        _NO_PASSWORD_HASH.append(hash_password(secrets.token_urlsafe(24)))
+    return _NO_PASSWORD_HASH[0]
+
+
+def progress_query(
+    conn: Connection, regs: Registers, certno: str, password: str, now: datetime
+) -> tuple[bool, dict[str, Any]]:
+    """制卡进度查询: every application of the SSN with every step and its date.
+
+    Returns ``(ok, body)``. The attempt was already counted by
+    :func:`reserve_progress_attempt`; the caller takes it back when ``ok``.
+    """
+    certno = certno.upper()
     stored = conn.execute(
         sa.select(T_PERSON.c.query_password_hash).where(T_PERSON.c.certno == certno)
     ).scalar()
@@ -1291,6 +1324,9 @@ def progress_query(
     candidates = (
         [stored] if stored else [r.query_password_hash for r in rows if r.query_password_hash]
     )
+    if not candidates:
+        password_matches(password, _dummy_hash())
+        return False, {}
     if not any(password_matches(password, h) for h in candidates):
         return False, {}
     return True, {
@@ -1298,7 +1334,3 @@ def progress_query(
         "as_of": now.isoformat(),
         "applications": [application_view(conn, r, regs, now, for_holder=True) for r in rows],
     }
-
-
-def record_progress_failure(conn: Connection, certno: str, now: datetime) -> None:
-    conn.execute(T_PROGRESS_FAILURE.insert().values(certno=certno.upper(), at=now))

@@ -37,3 +37,21 @@ def test_production_flow_on_postgresql(production_world_pg):
         "/v1/card-progress", json={"certno": person.ssn, "query_password": "open-sesame-1"}
     )
     assert locked.status_code == 429
+
+
+@pytest.mark.postgres
+def test_progress_query_parallel_guesses_on_postgresql(production_world_pg):
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = production_world_pg
+    person = w.citizen("韦一笑")
+    w.apply(person)
+
+    def guess(i: int) -> int:
+        return w.hospital.post(
+            "/v1/card-progress", json={"certno": person.ssn, "query_password": f"g{i}"}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(guess, range(12)))
+    assert codes.count(403) == 5 and codes.count(429) == 7, codes

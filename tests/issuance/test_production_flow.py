@@ -328,3 +328,28 @@ def test_account_opened_by_a_crashed_attempt_is_reconciled_not_doubled(productio
     assert w.step(w.bank102, app_id, "bank-account")["pan"] == orphan
     assert w.open_account(app_id, InProcessReader(card))["pan"] == orphan
     assert [a.pan for a in w.bank("102").accounts(person.ssn)] == [orphan]
+
+
+def test_progress_query_parallel_guesses_never_exceed_the_limit(production_world):
+    """20 wrong passwords at once: at most 5 are even checked, the rest are refused with 429."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    w = production_world
+    person = w.citizen("谢逊")
+    w.apply(person, query_password="xie-xun-2026")
+    # The right password is not a failure: asking again and again never locks the holder out.
+    for _ in range(7):
+        ok = w.hospital.post(
+            "/v1/card-progress", json={"certno": person.ssn, "query_password": "xie-xun-2026"}
+        )
+        assert ok.status_code == 200, ok.text
+
+    def guess(i: int) -> int:
+        answer = w.hospital.post(
+            "/v1/card-progress", json={"certno": person.ssn, "query_password": f"guess-{i}"}
+        )
+        return answer.status_code
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        codes = list(pool.map(guess, range(20)))
+    assert codes.count(403) == 5 and codes.count(429) == 15, codes
