@@ -108,3 +108,23 @@ FROZEN = {
     "div3des": "A85CEB8CDADFF80836B1D1C24CE030D7",
     "divsm4": "5F28A855492341D8BFE0F414481990E1",
 }
+
+
+def test_mac_answers_computed_with_openssl() -> None:
+    """Frozen answers computed with the ``openssl enc`` command line (not Python):
+    ``des-ede-cbc``/``sm4-cbc`` with IV = challenge over the padded data (last block),
+    and the retail MAC as single-DES CBC then D(K2), E(K1) on the last block."""
+    tdes_mac = crypto.ssse_mac(
+        Algorithm.TDES, KEY, bytes.fromhex("3031323334"), bytes.fromhex("1122334455667788")
+    )
+    assert tdes_mac.hex().upper() == "92A4173B"
+    sm4_mac = crypto.ssse_mac(
+        Algorithm.SM4,
+        KEY,
+        bytes(range(0x30, 0x41)),
+        bytes.fromhex("112233445566778899AABBCCDDEEFF00"),
+    )
+    assert sm4_mac.hex().upper() == "B8937D18"
+    assert crypto.retail_mac(KEY, b"\x00\x01\x02").hex().upper() == "74A28DF9CA25B5CB"
+    # and the diversification halves, openssl des-ede-ecb / sm4-ecb of F and ~F
+    assert FROZEN["div3des"] == "A85CEB8CDADFF808" + "36B1D1C24CE030D7"

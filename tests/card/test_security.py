@@ -8,6 +8,7 @@ from card.crypto import Algorithm, encrypt_ecb, ssse_mac
 from card.emv_script import pin_block
 from card.icc import VirtualCard
 from card.image import CardImage
+from tests.card import independent as ref
 from tests.card.conftest import FACTOR, Terminal
 
 SELECT_SSSE = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF00"
@@ -187,7 +188,8 @@ def test_session_cleared_by_power_off_and_reset(
         assert term("00200000") == (b"", 0x63C3)
         term.ok("00A4000C02EF05")
         assert term("00DC0104" + "03" + "020131") == (b"", 0x6982)
-        assert term(f"0082000410{'00' * 16}") in ((b"", 0x6985), (b"", 0x6700))
+        n = algorithm.block_size
+        assert term(f"00820004{n:02X}{'00' * n}") == (b"", 0x6985)  # no pending challenge
 
 
 @pytest.mark.parametrize("kid", [0x04, 0x07])
@@ -195,3 +197,103 @@ def test_other_applications_refuse_ssse_keys(term: Terminal, algorithm, kid) -> 
     term.ok(SELECT_ADF)
     n = algorithm.block_size
     assert term(f"0082000{kid:X}{n:02X}{'00' * n}") == (b"", 0x6985)
+
+
+def test_reset_retry_counter_recomputed_independently(
+    term: Terminal, card: VirtualCard, keystore, algorithm
+) -> None:
+    """card.md: MAC with key 03 (diversified from the master), IV = the last GET
+    CHALLENGE, ISO 9797-1 method 2 padding, full-key CBC, first 4 bytes; over
+    ``84 2C P1 P2 Lc [newPIN]`` (project choice) — computed here without card.crypto."""
+    name = algorithm.value
+    key03 = ref.card_key(name, keystore.ssse[algorithm][0x03], "430100", FACTOR)
+    term.ok(SELECT_SSSE)
+    for _ in range(3):
+        term(WRONG)
+    assert term("00200000") == (b"", 0x6983)
+    chal = challenge(term, algorithm)
+    header = bytes.fromhex("842C030004")
+    apdu = header + ref.cbc_mac(name, key03, header, chal)[:4]
+    assert term(apdu) == (b"", 0x9000)
+    assert term(apdu) == (b"", 0x6985)  # the challenge is used once, even after success
+    assert term("00200000") == (b"", 0x63C3)
+    # the MAC of an older challenge is refused after a new GET CHALLENGE
+    old = challenge(term, algorithm)
+    challenge(term, algorithm)
+    stale = header + ref.cbc_mac(name, key03, header, old)[:4]
+    assert term(stale) == (b"", 0x6982)
+    # set-new-PIN form: 84 2C 02 00 Lc newPIN MAC
+    for _ in range(3):
+        term(WRONG)
+    chal = challenge(term, algorithm)
+    new_pin = bytes.fromhex("97531F")
+    header = bytes((0x84, 0x2C, 0x02, 0x00, len(new_pin) + 4))
+    term.ok(header + new_pin + ref.cbc_mac(name, key03, header + new_pin, chal)[:4])
+    assert CardImage.load(card.image.path).ssse_pin.matches("97531")
+    term.ok("00200000039753 1F".replace(" ", ""))
+    # a MAC that does not cover the new PIN (only the header) is refused
+    chal = challenge(term, algorithm)
+    bad = header + new_pin + ref.cbc_mac(name, key03, header, chal)[:4]
+    assert term(bad) == (b"", 0x6982)
+    # RESET RETRY COUNTER belongs to the SSSE: refused in the bank application
+    term.ok(SELECT_ADF)
+    assert term("842C030004" + "00" * 4) == (b"", 0x6985)
+
+
+def test_external_authenticate_recomputed_independently(
+    term: Terminal, keystore, algorithm
+) -> None:
+    name = algorithm.value
+    enc = ref.block_cipher(name)
+    term.ok(SELECT_SSSE)
+    for kid in (0x04, 0x07):
+        key = ref.card_key(name, keystore.ssse[algorithm][kid], "430100", FACTOR)
+        chal = term.ok(f"00840000{algorithm.block_size:02X}")
+        assert len(chal) == (8 if name == "3des" else 16)
+        assert term(bytes((0, 0x82, 0, kid, len(chal))) + enc(key, chal)) == (b"", 0x9000)
+    # key 04 authenticated does not open DF04: that needs key 07 (and vice versa for UPDATE)
+    card_term = term
+    card_term.card.reset()
+    term.ok(SELECT_SSSE)
+    key04 = ref.card_key(name, keystore.ssse[algorithm][0x04], "430100", FACTOR)
+    chal = term.ok(f"00840000{algorithm.block_size:02X}")
+    term.ok(bytes((0, 0x82, 0, 4, len(chal))) + enc(key04, chal))
+    term.ok("00A4000C02DF04")
+    assert term("00B2010400") == (b"", 0x6982)
+    term.card.reset()
+    term.ok(SELECT_SSSE)
+    key07 = ref.card_key(name, keystore.ssse[algorithm][0x07], "430100", FACTOR)
+    chal = term.ok(f"00840000{algorithm.block_size:02X}")
+    term.ok(bytes((0, 0x82, 0, 7, len(chal))) + enc(key07, chal))
+    term.ok("00A4000C02DF04")
+    term.ok("00B2010400")
+    assert term("00DC0404033401" + "32") == (b"", 0x6982)
+
+
+def test_change_pin_when_blocked_and_malformed(term: Terminal, card: VirtualCard) -> None:
+    term.ok(SELECT_SSSE)
+    assert term("805E010007" + "123456FF" + "12AB56") == (b"", 0x6700)  # new PIN not BCD
+    assert card.image.ssse_pin_tries_left == 3  # refused before any try was spent
+    for _ in range(3):
+        term(WRONG)
+    assert term("805E010007" + "123456FF" + "111111") == (b"", 0x6983)
+    assert not CardImage.load(card.image.path).ssse_pin.matches("111111")
+
+
+def test_challenge_and_internal_authenticate_without_le_use_61xx(term: Terminal, algorithm) -> None:
+    n = algorithm.block_size
+    term.ok(SELECT_SSSE)
+    assert term("00840000") == (b"", 0x6100 | n)  # no Le: data waits for GET RESPONSE
+    chal = term.ok(f"00C00000{n:02X}")
+    assert len(chal) == n
+    data = bytes(range(n))
+    assert term(bytes((0, 0x88, 0, 1, n)) + data) == (b"", 0x6100 | n)
+    first = term.ok(f"00C00000{n:02X}")
+    assert term.ok(bytes((0, 0x88, 0, 1, n)) + data + b"\x00") == first
+
+
+def test_select_ef_under_current_df_only(term: Terminal) -> None:
+    assert term("00A4020002EF05") == (b"", 0x6A82)  # MF is current: EF05 is not under it
+    term.ok(SELECT_SSSE)
+    assert term("00A4020002EF05") == (b"", 0x9000)
+    assert term("00A4020002DF04") == (b"", 0x6A82)  # P1 02 selects EFs only
