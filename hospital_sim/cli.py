@@ -79,7 +79,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console()
     if args.service_url and args.service_process:
-        console.print("[red]--service-process starts a service; --service-url uses one: not both[/red]")
+        console.print(
+            "[red]--service-process starts a service; --service-url uses one: not both[/red]"
+        )
         return EXIT_SETUP
     if args.service_url and not args.api_key:
         console.print("[red]--service-url needs --api-key (an admin API key of that service)[/red]")

@@ -19,6 +19,7 @@ import csv
 import getpass
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -149,9 +150,29 @@ def trace_apdu(command: bytes, data: bytes, sw: int) -> None:
     err.print(f"[dim]> {shown}\n< {data.hex().upper()} {sw:04X}[/]", highlight=False)
 
 
-def show(title: str, rows: list[tuple[str, Any]], args: argparse.Namespace) -> None:
+#: A JSON key of ``--json`` output: snake_case, the national field name where there is one.
+JSON_KEY = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+
+
+def show(
+    title: str,
+    rows: list[tuple[str, Any]],
+    args: argparse.Namespace,
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A table of (label, text) rows, or with ``--json`` one JSON object.
+
+    The JSON object is ``data`` (stable snake_case keys, typed values: ints in
+    fen, booleans, ISO dates); without ``data`` the row labels must themselves
+    be snake_case keys (field names such as ``mdtrt_id``), never human labels.
+    """
     if args.json:
-        print(json.dumps({key: value for key, value in rows}, ensure_ascii=False, default=str))
+        if data is None:
+            data = dict(rows)
+        bad = [key for key in data if not JSON_KEY.fullmatch(key)]
+        if bad:
+            raise ValueError(f"JSON keys must be snake_case field names, not {bad}")
+        print(json.dumps(data, ensure_ascii=False, default=str))
         return
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold")
@@ -199,6 +220,7 @@ def cmd_psam_provision(args: argparse.Namespace) -> int:
 
 def cmd_psam_show(args: argparse.Namespace, psam: Psam | None = None, path=None) -> int:
     psam = psam or Psam.load(args.path)
+    path = path or getattr(args, "path", None)
     show(
         f"PSAM {psam.psam_id}" + (f" ({path})" if path else ""),
         [
@@ -209,6 +231,16 @@ def cmd_psam_show(args: argparse.Namespace, psam: Psam | None = None, path=None)
             ("bank issuer keys", psam.bank_code or "none"),
         ],
         args,
+        {
+            "psam_id": psam.psam_id,
+            "institution": psam.institution,
+            "role": psam.role.value,
+            "pin_service": psam.pin_service,
+            "key_ids": [f"{kid:02X}" for kid in psam.key_ids],
+            "city": psam.city,
+            "bank_code": psam.bank_code,
+            "path": str(path) if path else None,
+        },
     )
     return EXIT_OK
 
@@ -240,19 +272,37 @@ def cmd_read(args: argparse.Namespace) -> int:
         ("sex", {"1": "male", "2": "female"}.get(card.holder.sex, card.holder.sex)),
         ("birth date", card.holder.birth_date),
     ]
+    data: dict[str, Any] = {
+        "card_no": card.issuance.card_number,
+        "card_sn": card.identity.identification_code.hex().upper(),
+        "algorithm": card.identity.algorithm.value,
+        "genuine": True,
+        "issue_date": card.issuance.issue_date,
+        "expiry_date": card.issuance.expiry_date,
+        "psn_name": card.holder.name,
+        "certno": card.holder.ssn,
+        "gend": card.holder.sex,
+        "brdy": card.holder.birth_date,
+    }
     if card.medical:
         rows += [
             ("insured region", card.medical.insured_region),
             ("insurance type", card.medical.insurance_type),
             ("psn_no", card.medical.psn_no),
         ]
+        data |= {
+            "insuplc_admdvs": card.medical.insured_region,
+            "insutype": card.medical.insurance_type,
+            "psn_no": card.medical.psn_no,
+        }
     if args.api_key:
         with _client(args) as client:
             record = client.card(card.issuance.card_number)
         rows.append(
             ("status online", record["status"] + (" (expired)" if record.get("expired") else ""))
         )
-    show("Social security card", rows, args)
+        data |= {"card_status": record["status"], "expired": bool(record.get("expired"))}
+    show("Social security card", rows, args, data)
     return EXIT_OK
 
 
@@ -363,6 +413,13 @@ def cmd_fees(args: argparse.Namespace) -> int:
             ("total so far (yuan)", yuan(answer.get("medfee_sumamt", 0))),
         ],
         args,
+        {
+            "mdtrt_id": args.mdtrt_id,
+            "accepted": len(answer["accepted"]),
+            "duplicates": len(answer["duplicates"]),
+            "fee_count": answer.get("fee_count"),
+            "medfee_sumamt": answer.get("medfee_sumamt", 0),
+        },
     )
     return EXIT_OK
 
@@ -419,6 +476,14 @@ def cmd_reverse(args: argparse.Namespace) -> int:
             ("account balance (yuan)", yuan(answer.get("balc", 0))),
         ],
         args,
+        {
+            "setl_id": args.setl_id,
+            "revs_setl_id": answer.get("revs_setl_id"),
+            "mdtrt_id": answer.get("mdtrt_id"),
+            "fund_pay_sumamt": answer.get("fund_pay_sumamt", 0),
+            "acct_pay": answer.get("acct_pay", 0),
+            "balc": answer.get("balc", 0),
+        },
     )
     return EXIT_OK
 
@@ -430,10 +495,19 @@ def _show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
         ("operation", result.operation),
         ("result", "done, reported to the audit log"),
     ]
+    data: dict[str, Any] = {
+        "card_no": result.card_no,
+        "pin": result.pin,
+        "operation": result.operation,
+        "tries_left": None,
+        "verified": None,
+    }
     if result.tries_left is not None:
         tries = "verified" if result.tries_left < 0 else result.tries_left
         rows.append(("tries left", tries))
-    show("PIN operation", rows, args)
+        data["verified"] = result.tries_left < 0
+        data["tries_left"] = None if result.tries_left < 0 else result.tries_left
+    show("PIN operation", rows, args, data)
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -485,7 +559,12 @@ def cmd_query_password(args: argparse.Namespace) -> int:
         if entry("new query password again: ") != new:
             raise UsageError("the two new passwords differ: nothing was changed")
         client.query_password(psn_no, args.mode, new, old)
-    show("Query password (查询密码)", [("person", psn_no), ("done", args.mode)], args)
+    show(
+        "Query password (查询密码)",
+        [("person", psn_no), ("done", args.mode)],
+        args,
+        {"psn_no": psn_no, "operation": args.mode},
+    )
     return EXIT_OK
 
 
@@ -500,6 +579,11 @@ def cmd_report_lost(args: argparse.Namespace) -> int:
             ("replacement receipt (补卡回执)", answer["replacement_receipt_no"]),
         ],
         args,
+        {
+            "card_no": answer["card_no"],
+            "status": answer["status"],
+            "replacement_receipt_no": answer["replacement_receipt_no"],
+        },
     )
     return EXIT_OK
 
@@ -517,9 +601,16 @@ def cmd_update_holder(args: argparse.Namespace) -> int:
     with card_session(args, psam) as session:
         update = centre.update_holder(session, changes)
     rows = [("card number", update.card_no), ("records written", update.records_written)]
+    data: dict[str, Any] = {
+        "card_no": update.card_no,
+        "records_written": update.records_written,
+        "changes": {},
+    }
     for field in changes:
-        rows.append((field, f"{getattr(update.before, field)} → {getattr(update.after, field)}"))
-    show("Cardholder data updated (key 04)", rows, args)
+        before, after = getattr(update.before, field), getattr(update.after, field)
+        rows.append((field, f"{before} → {after}"))
+        data["changes"][field] = {"before": before, "after": after}
+    show("Cardholder data updated (key 04)", rows, args, data)
     return EXIT_OK
 
 

@@ -99,8 +99,19 @@ def _two_day_ledger() -> Ledger:
         ledger.admitted()
         ledger.settled(
             Settlement(
-                f"S{i}", f"M{i}", f"P{i}", "H1", "H1-D1", "card_holder", "card",
-                datetime(2026, 11, day, hour, 30, tzinfo=CST), 1000, 600, 300, 100, 300,
+                f"S{i}",
+                f"M{i}",
+                f"P{i}",
+                "H1",
+                "H1-D1",
+                "card_holder",
+                "card",
+                datetime(2026, 11, day, hour, 30, tzinfo=CST),
+                1000,
+                600,
+                300,
+                100,
+                300,
             )
         )
     return ledger

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import httpx
+
 from terminal import cli
 
 
@@ -48,8 +50,13 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
 
     read = terminal(world, hospital, name, "read")
     assert read.returncode == cli.EXIT_OK, read.stderr
-    assert last_json(read)["card number"] == patient.card_no
-    assert last_json(read)["status online"] == "active"
+    card = last_json(read)
+    assert card["card_no"] == patient.card_no
+    assert card["psn_no"] == patient.psn_no and card["certno"] == patient.certno
+    assert card["card_status"] == "active" and card["expired"] is False
+    assert card["genuine"] is True and card["gend"] in {"1", "2"}
+    assert len(card["card_sn"]) == 32 and card["insutype"] in {"310", "390"}
+    assert set(card) == READ_KEYS
 
     wrong = terminal(
         world, hospital, name, "admit", "--dept", "icu", "--diagnosis", "x", stdin="999999\n"
@@ -70,7 +77,13 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
     )
     uploaded = terminal(world, hospital, None, "fees", mdtrt_id, str(fees))
     assert uploaded.returncode == cli.EXIT_OK, uploaded.stderr
-    assert last_json(uploaded)["accepted"] == 2
+    assert last_json(uploaded) == {
+        "mdtrt_id": mdtrt_id,
+        "accepted": 2,
+        "duplicates": 0,
+        "fee_count": 2,
+        "medfee_sumamt": 105_000,
+    }
 
     preview = terminal(world, hospital, None, "pre-settle", mdtrt_id, "--no-account")
     assert preview.returncode == cli.EXIT_OK, preview.stderr
@@ -93,7 +106,92 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
         world, hospital, None, "reverse", settlement["setl_id"], "--reason", "typo"
     )
     assert reversed_.returncode == cli.EXIT_OK, reversed_.stderr
-    assert last_json(reversed_)["admission (open again)"] == mdtrt_id
+    undone = last_json(reversed_)
+    assert undone["mdtrt_id"] == mdtrt_id and undone["setl_id"] == settlement["setl_id"]
+    assert undone["fund_pay_sumamt"] == settlement["fund_pay_sumamt"]
+    assert set(undone) == {
+        "setl_id",
+        "revs_setl_id",
+        "mdtrt_id",
+        "fund_pay_sumamt",
+        "acct_pay",
+        "balc",
+    }
+
+
+READ_KEYS = {
+    "card_no",
+    "card_sn",
+    "algorithm",
+    "genuine",
+    "issue_date",
+    "expiry_date",
+    "psn_name",
+    "certno",
+    "gend",
+    "brdy",
+    "insuplc_admdvs",
+    "insutype",
+    "psn_no",
+    "card_status",
+    "expired",
+}
+
+
+def query_password_valid(world, institution, psn_no: str, password: str) -> bool:
+    answer = httpx.post(
+        f"{world.url}/v1/people/{psn_no}/query-password/verification",
+        json={"password": password},
+        headers={"Authorization": f"Bearer {institution.api_key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()["valid"]
+
+
+def test_query_password_change_through_the_cli(world, card_reader):
+    patient = world.patient()
+    name = reader_name(card_reader, patient)
+    bank = world.bank102
+    reset = terminal(world, bank, name, "query-password", "reset", stdin="first-pw-1\nfirst-pw-1\n")
+    assert reset.returncode == cli.EXIT_OK, reset.stderr
+
+    wrong_old = terminal(
+        world, bank, name, "query-password", "change", stdin="not-it\nsecond-pw-2\nsecond-pw-2\n"
+    )
+    assert wrong_old.returncode == cli.EXIT_REFUSED, wrong_old.stdout + wrong_old.stderr
+    assert "password_invalid" in wrong_old.stderr
+    differ = terminal(
+        world, bank, name, "query-password", "change", stdin="first-pw-1\nsecond-pw-2\nother\n"
+    )
+    assert differ.returncode == cli.EXIT_USAGE and "differ" in differ.stderr
+    assert query_password_valid(world, bank, patient.psn_no, "first-pw-1")
+
+    changed = terminal(
+        world,
+        bank,
+        name,
+        "query-password",
+        "change",
+        stdin="first-pw-1\nsecond-pw-2\nsecond-pw-2\n",
+    )
+    assert changed.returncode == cli.EXIT_OK, changed.stderr
+    assert last_json(changed) == {"psn_no": patient.psn_no, "operation": "change"}
+    assert query_password_valid(world, bank, patient.psn_no, "second-pw-2")
+    assert not query_password_valid(world, bank, patient.psn_no, "first-pw-1")
+    # By person number, without the card, at the card centre.
+    by_number = terminal(
+        world,
+        world.centre,
+        None,
+        "query-password",
+        "change",
+        "--psn-no",
+        patient.psn_no,
+        stdin="second-pw-2\nthird-pw-3\nthird-pw-3\n",
+    )
+    assert by_number.returncode == cli.EXIT_OK, by_number.stderr
+    assert query_password_valid(world, bank, patient.psn_no, "third-pw-3")
 
 
 def test_pin_services_through_the_cli(world, card_reader):
@@ -110,7 +208,13 @@ def test_pin_services_through_the_cli(world, card_reader):
 
     reset = terminal(world, world.pin_hospital, name, "pin", "reset", stdin="135790\n135790\n")
     assert reset.returncode == cli.EXIT_OK, reset.stderr
-    assert last_json(reset)["tries left"] == 3
+    assert last_json(reset) == {
+        "card_no": patient.card_no,
+        "pin": "ssse",
+        "operation": last_json(reset)["operation"],
+        "tries_left": 3,
+        "verified": False,
+    }
 
     other_bank = terminal(world, world.bank103, name, "bank-pin", "reset", stdin="2468\n2468\n")
     assert other_bank.returncode == cli.EXIT_NOT_ENTITLED
@@ -121,14 +225,19 @@ def test_pin_services_through_the_cli(world, card_reader):
         world, world.bank102, name, "query-password", "reset", stdin="pass-word-1\npass-word-1\n"
     )
     assert password.returncode == cli.EXIT_OK, password.stderr
+    assert last_json(password) == {"psn_no": patient.psn_no, "operation": "reset"}
 
     updated = terminal(world, world.centre, name, "update-holder", "--name", "张无忌")
     assert updated.returncode == cli.EXIT_OK, updated.stderr
-    assert "张无忌" in last_json(updated)["name"]
+    assert last_json(updated)["card_no"] == patient.card_no
+    assert last_json(updated)["changes"]["name"]["after"] == "张无忌"
 
     lost = terminal(world, world.bank102, None, "report-lost", patient.card_no)
     assert lost.returncode == cli.EXIT_OK, lost.stderr
-    receipt_no = last_json(lost)["replacement receipt (补卡回执)"]
+    loss = last_json(lost)
+    assert set(loss) == {"card_no", "status", "replacement_receipt_no"}
+    assert loss["card_no"] == patient.card_no
+    receipt_no = loss["replacement_receipt_no"]
     refused = terminal(
         world, world.hospital, name, "admit", "--dept", "a", "--diagnosis", "b", stdin="135790\n"
     )

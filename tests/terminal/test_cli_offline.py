@@ -44,8 +44,20 @@ def test_provision_and_show(tmp_path, capsys):
     )
     assert code == cli.EXIT_OK
     shown = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert shown["SSSE keys"] == "01 03"
-    assert shown["bank issuer keys"] == "102"
+    assert shown == {
+        "psam_id": shown["psam_id"],
+        "institution": "B102-01",
+        "role": "bank_branch",
+        "pin_service": False,
+        "key_ids": ["01", "03"],
+        "city": None,
+        "bank_code": "102",
+        "path": str(out),
+    }
+    assert shown["psam_id"]
+    assert cli.main(["--json", "psam", "show", str(out)]) == cli.EXIT_OK
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again == shown
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
     assert Psam.load(out).bank_code == "102"
 
