@@ -41,7 +41,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from terminal import cli
-from terminal.client import ServiceRefused, SettlementClient
+from terminal.client import ServiceRefused, ServiceUnavailable, SettlementClient
 from terminal.production import ProductionError, open_account, personalise
 from terminal.psam import Psam, Role
 
@@ -336,9 +336,17 @@ def cmd_report_loss(args: argparse.Namespace) -> int:
 
 def cmd_progress(args: argparse.Namespace) -> int:
     password = _secret(args, "query password: ")
-    answer = _post(
-        cli._client(args), "/v1/card-progress", {"certno": args.certno, "query_password": password}
-    )
+    try:
+        answer = _post(
+            cli._client(args),
+            "/v1/card-progress",
+            {"certno": args.certno, "query_password": password},
+        )
+    except ServiceUnavailable as exc:
+        # A locked query (429 too_many_attempts) is a refusal with its wait, not an outage.
+        if isinstance(exc.__cause__, ServiceRefused) and exc.__cause__.status == 429:
+            raise exc.__cause__ from None
+        raise
     if args.json:
         print(json.dumps(answer, ensure_ascii=False, indent=2))
         return cli.EXIT_OK
