@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,11 +31,16 @@ def progress_bar(console: Console) -> Progress:
     )
 
 
-def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Table:
-    """The closing table: admissions, settlements, refusals, exemptions, PINs, money, latency."""
+def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Group:
+    """The closing tables: the day in figures, latencies, invariants.
+
+    Three narrow tables rather than one wide one, so that every label stays on
+    one line in an 80-column log (a CI job, ``| tee``), where rich cannot ask
+    the terminal for its width.
+    """
     table = Table(title="Hospital day summary", show_lines=False, title_justify="left")
-    table.add_column("what", style="bold")
-    table.add_column("value", justify="right")
+    table.add_column("what", style="bold", no_wrap=True)
+    table.add_column("value", justify="right", no_wrap=True)
     table.add_row("patients", str(summary.patients))
     table.add_row("admissions (2401)", str(summary.admissions))
     table.add_row("fee lines uploaded (2301)", str(summary.fee_lines))
@@ -54,16 +59,28 @@ def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Table:
     table.add_row("  fund (yuan)", yuan(summary.fund))
     table.add_row("  personal account (yuan)", yuan(summary.account))
     table.add_row("  cash (yuan)", yuan(summary.cash))
-    for op, v in summary.latency_ms.items():
-        table.add_row(
-            f"latency {op} (ms)",
-            f"p50 {v['p50']:.1f}  p90 {v['p90']:.1f}  p99 {v['p99']:.1f}  n={v['n']}",
-        )
-    for result in invariants:
-        mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
-        table.add_row(f"invariant: {result.name}", f"{mark} {result.detail}")
     if summary.reader_retries:
         table.add_row("card visits restarted (reader failure)", str(summary.reader_retries))
     if summary.unexpected:
         table.add_row("[red]unexpected outcomes[/red]", str(len(summary.unexpected)))
-    return table
+    parts: list[Table] = [table]
+    if summary.latency_ms:
+        latency = Table(title="Latency (ms)", title_justify="left")
+        latency.add_column("operation", style="bold", no_wrap=True)
+        for column in ("p50", "p90", "p99", "n"):
+            latency.add_column(column, justify="right", no_wrap=True)
+        for op, v in summary.latency_ms.items():
+            latency.add_row(
+                op, f"{v['p50']:.1f}", f"{v['p90']:.1f}", f"{v['p99']:.1f}", str(v["n"])
+            )
+        parts.append(latency)
+    if invariants:
+        checks = Table(title="Invariants", title_justify="left")
+        checks.add_column("invariant", style="bold", no_wrap=True)
+        checks.add_column("result", no_wrap=True)
+        checks.add_column("detail")
+        for result in invariants:
+            mark = "[green]PASS[/green]" if result.ok else "[red]FAIL[/red]"
+            checks.add_row(result.name, mark, result.detail)
+        parts.append(checks)
+    return Group(*parts)

@@ -141,10 +141,21 @@ def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "COLUMNS": "120"},
+        env={**os.environ, "COLUMNS": "80"},  # a CI log: not a TTY, 80 columns
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     lines = proc.stdout.strip().splitlines()
     assert "Hospital day summary" in proc.stdout and "all invariants hold" in proc.stdout
     assert lines[-1] == f"report: {tmp_path / 'r.html'}"
+    # The tables fit in 80 columns and no label is wrapped onto a second line.
+    assert all(len(line) <= 80 for line in lines[:-1]), [ln for ln in lines if len(ln) > 80]
+    for label in (
+        "settlements standing (2304)",
+        "personal account (yuan)",
+        "card-proven or exempt with evidence",
+        "totals reconcile with the daily report",
+        "card images and service agree on PINs",
+    ):
+        assert any(label in line for line in lines), label
+    assert any(re.match(r"│ discharge +│ +[\d.]+ │", line) for line in lines)
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
