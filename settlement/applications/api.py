@@ -9,7 +9,6 @@ needs no Idempotency-Key (like pre-settlement).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -95,10 +94,14 @@ def _dump(body) -> dict:
 
 
 def _hide_password(body: ApplicationIn) -> dict:
-    """The idempotency record never holds a password: only its digest."""
+    """The idempotency record never holds a password, nor anything derived from it.
+
+    (An unsalted digest of a short password is as good as the password; the
+    record only notes that one was given.)
+    """
     payload = body.model_dump(mode="json")
     if payload.get("query_password"):
-        payload["query_password"] = hashlib.sha256(payload["query_password"].encode()).hexdigest()
+        payload["query_password"] = "given"
     return payload
 
 
@@ -107,12 +110,15 @@ def _hide_password(body: ApplicationIn) -> dict:
 
 @router.post("/applications", status_code=201)
 def accept(body: ApplicationIn, request: Request, principal: Caller, key: IdemKey):
+    [password_hash] = flow.hash_query_passwords([body])  # outside the write transaction
     return _mutate(
         request,
         principal,
         key,
         _hide_password(body),
-        lambda conn, regs, now: flow.accept(conn, principal, regs, body, now),
+        lambda conn, regs, now: flow.accept(
+            conn, principal, regs, body, now, password_hash=password_hash
+        ),
         201,
     )
 
@@ -124,12 +130,15 @@ def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKe
         "employer_name": body.employer_name,
         "applications": [_hide_password(a) for a in body.applications],
     }
+    hashes = flow.hash_query_passwords(body.applications)  # outside the write transaction
     return _mutate(
         request,
         principal,
         key,
         payload,
-        lambda conn, regs, now: flow.accept_batch(conn, principal, regs, body, now),
+        lambda conn, regs, now: flow.accept_batch(
+            conn, principal, regs, body, now, password_hashes=hashes
+        ),
         201,
     )
 

@@ -353,3 +353,41 @@ def test_progress_query_parallel_guesses_never_exceed_the_limit(production_world
     with ThreadPoolExecutor(max_workers=20) as pool:
         codes = list(pool.map(guess, range(20)))
     assert codes.count(403) == 5 and codes.count(429) == 15, codes
+
+
+def test_query_passwords_hashed_before_the_transaction_and_never_fingerprinted(production_world):
+    """The idempotency record keeps no digest of the query password (only that one was given)."""
+    from settlement.applications.flow import hash_query_passwords
+    from settlement.applications.schemas import ApplicationIn
+    from settlement.security import password_matches
+
+    w = production_world
+    bodies = [
+        ApplicationIn(**w.application_body(w.citizen(f"殷{i}"), query_password=pw))
+        for i, pw in enumerate(("first-secret", None, "third-secret"))
+    ]
+    hashes = hash_query_passwords(bodies)
+    assert hashes[1] is None
+    assert password_matches("first-secret", hashes[0]) and password_matches(
+        "third-secret", hashes[2]
+    )
+    assert not password_matches("third-secret", hashes[0])
+
+    person = w.citizen("殷素素")
+    key = {"Idempotency-Key": secrets.token_hex(8)}
+    first = w.centre.post(
+        "/v1/applications", json=w.application_body(person, query_password="123456"), headers=key
+    )
+    assert first.status_code == 201, first.text
+    # Same key, another password: the stored request fingerprint cannot tell them apart,
+    # because it holds nothing derived from the password (a 6-digit password's unsalted
+    # digest would be as good as the password itself).
+    again = w.centre.post(
+        "/v1/applications", json=w.application_body(person, query_password="654321"), headers=key
+    )
+    assert again.status_code == 201 and again.headers.get("Idempotent-Replay") == "true"
+    assert again.json()["application_id"] == first.json()["application_id"]
+    ok = w.hospital.post(
+        "/v1/card-progress", json={"certno": person.ssn, "query_password": "123456"}
+    )
+    assert ok.status_code == 200, ok.text
