@@ -1153,11 +1153,17 @@ def correct(
             "with a new application instead",
         )
     _save(conn, application_id, resumed, now, reason_detail=None, **changes)
-    if "psn_name" in changes and row.psn_no:
+    # The person record made at step 2 carries the corrected data too (the card and the
+    # insured record must agree): name, and the household register number that step 3
+    # compares (sex and birth date cannot pass step 2 unless they match the ID number).
+    person_changes = {
+        column: changes[field]
+        for field, column in (("psn_name", "psn_name"), ("hukou_no", "household_register_no"))
+        if field in changes
+    }
+    if person_changes and row.psn_no:
         conn.execute(
-            T_PERSON.update()
-            .where(T_PERSON.c.psn_no == row.psn_no)
-            .values(psn_name=changes["psn_name"])
+            T_PERSON.update().where(T_PERSON.c.psn_no == row.psn_no).values(**person_changes)
         )
     _event(
         conn,

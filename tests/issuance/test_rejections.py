@@ -51,6 +51,9 @@ def test_household_register_applicant_is_compared_on_the_register_number(product
     w.step(w.centre, app_id, "corrections", {"hukou_no": child.household_register_no})
     final, _ = w.produce(app_id)
     assert final["status"] == "issued"
+    # The insured record made at step 2 carries the corrected number, not the wrong one.
+    record = w.centre.get(f"/v1/people/{final['psn_no']}").json()
+    assert record["household_register_no"] == child.household_register_no, record
 
 
 def test_police_register_mismatch_then_correction(production_world):
