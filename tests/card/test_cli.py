@@ -307,3 +307,30 @@ def test_expired_card_defaults_its_issue_date_ten_years_earlier(
     )
     card = CardImage.load(image)
     assert (str(card.issue_date), str(card.expiry)) == ("2015-01-01", "2025-01-01")
+
+
+@pytest.mark.parametrize("blank", [False, True], ids=["personalised", "blank"])
+def test_show_table_never_prints_a_pin_or_key(
+    tmp_path: Path, keystore_path: Path, capsys, blank: bool
+) -> None:
+    image = tmp_path / "card.json"
+    extra = ["--blank"] if blank else ["--bank-pin", "864215"]
+    assert (
+        main(["new", str(image), "--keystore", str(keystore_path), "--ssse-pin", "731904", *extra])
+        == 0
+    )
+    capsys.readouterr()
+    assert main(["show", str(image)]) == 0
+    table = capsys.readouterr().out
+    assert main(["show", str(image), "--json"]) == 0
+    as_json = capsys.readouterr().out
+    card = CardImage.load(image)
+    secrets = [*card.ssse_keys.values(), *card.emv_keys.values()]
+    secrets += [p.digest for p in (card.ssse_pin, card.bank_pin) if p.digest]
+    secrets += [p.salt for p in (card.ssse_pin, card.bank_pin) if p.salt]
+    for out in (table, as_json):
+        flat = out.replace("\n", "").replace(" ", "").replace("│", "").upper()
+        for secret in secrets:
+            assert secret.hex().upper()[:12] not in flat
+        assert "731904" not in out and "864215" not in out
+        assert "tries left" in out and "ATC" in out
