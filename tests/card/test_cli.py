@@ -180,6 +180,13 @@ def test_blank_card(tmp_path: Path, keystore_path: Path) -> None:
         ["apdu", "{tmp}/missing.json", "00A40000"],
         ["apdu", "{tmp}/garbage.json", "zz"],
         ["apdu", "{tmp}/garbage.json", "00"],
+        ["apdu", "{tmp}/garbage.json", "00A4000"],
+        ["apdu", "{tmp}/garbage.json", "00A4 0000 0"],
+        ["apdu", "{tmp}/garbage.json"],
+        ["apdu", "{tmp}/garbage.json", "00A40000"],
+        ["apdu", "{tmp}/list.json", "00A40000"],
+        ["apdu", "{tmp}", "00A40000"],
+        ["show", "{tmp}/missing.json", "--bogus"],
     ],
 )
 def test_bad_arguments_clear_message_no_traceback(tmp_path: Path, capsys, args: list[str]) -> None:
