@@ -39,6 +39,7 @@ from hospital_sim.population import (
     Population,
 )
 from hospital_sim.world import IssuedCards, Terminal, card_id_code, provision_cards
+from settlement.applications.registers import Registers, first_use_registers
 from settlement.external.police_register import Citizen, PoliceRegister
 from terminal.client import HttpClient, SettlementClient
 from terminal.production import open_account, personalise
@@ -127,6 +128,25 @@ def provision_cards_from_applications(
     if not fresh:
         return issued
     _seed_police_register(population, workdir)
+    # A service in this process reads the run's registers (workdir), as a child service
+    # would with SSCARD_HOME=workdir; no environment variable of this process changes.
+    with first_use_registers(Registers.from_env(workdir)):
+        return _produce(population, workdir, keystore, issued, fresh, admin, url, branches)
+
+
+def _produce(
+    population: Population,
+    workdir: Path,
+    keystore: KeyStore,
+    issued: IssuedCards,
+    fresh: list[Person],
+    admin: HttpClient,
+    url: str,
+    branches: dict[str, Terminal],
+) -> IssuedCards:
+    """Steps 1–7 for every person with a fresh card."""
+    region = population.region
+    folder = workdir / "cards"
 
     centre_code = f"C{region}"
     centre = SettlementClient(url, _terminal(admin, url, centre_code, "card_centre", region))

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,8 +41,10 @@ class Registers:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
-    def from_env(cls) -> Registers:
-        home = sscard_home()
+    def from_env(cls, home: Path | None = None) -> Registers:
+        """From ``SSCARD_HOLIDAYS`` / ``SSCARD_POLICE_REGISTER`` / ``SSCARD_BANK_RECORDS``,
+        else the defaults under ``home`` (default ``$SSCARD_HOME``)."""
+        home = home if home is not None else sscard_home()
         holidays = os.environ.get("SSCARD_HOLIDAYS") or DEFAULT_HOLIDAYS
         police = os.environ.get("SSCARD_POLICE_REGISTER") or (
             home / "external" / "police_register.sqlite"
@@ -70,6 +74,8 @@ class Registers:
 
 _ATTRIBUTE = "_issuance_registers"
 _create_lock = threading.Lock()
+#: Registers a service object takes on first use instead of the environment's (scoped).
+_pending_default: list[Registers] = []
 
 
 def registers_for(owner: object) -> Registers:
@@ -79,9 +85,27 @@ def registers_for(owner: object) -> Registers:
         with _create_lock:
             regs = getattr(owner, _ATTRIBUTE, None)
             if regs is None:
-                regs = Registers.from_env()
+                regs = _pending_default[-1] if _pending_default else Registers.from_env()
                 setattr(owner, _ATTRIBUTE, regs)
     return regs
+
+
+@contextmanager
+def first_use_registers(registers: Registers) -> Iterator[None]:
+    """While open, a service object that has no registers yet takes ``registers``.
+
+    For a service running in this process (the hospital simulation's
+    in-process service), whose registers must be the run's own files and not
+    ``$SSCARD_HOME``'s, without changing any environment variable. A service
+    keeps the registers it took after the block ends.
+    """
+    with _create_lock:
+        _pending_default.append(registers)
+    try:
+        yield
+    finally:
+        with _create_lock:
+            _pending_default.remove(registers)
 
 
 def set_registers(owner: object, registers: Registers) -> None:

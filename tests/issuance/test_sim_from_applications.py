@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import date
 
@@ -39,6 +40,14 @@ def test_hospital_day_starts_from_applications(tmp_path):
     assert set(statuses) == {"issued"} and statuses["issued"] == produced > 0
     assert kinds.get("batch", 0) + kinds.get("single", 0) == produced
     assert (workdir / "external" / "police_register.sqlite").exists()
+    # The (in-process) service used the run's own bank files, not $SSCARD_HOME's.
+    bank_files = list((workdir / "external" / "banks").glob("bank-*.json"))
+    accounts = sum(
+        len(c["accounts"])
+        for f in bank_files
+        for c in json.loads(f.read_text(encoding="utf-8"))["customers"].values()
+    )
+    assert accounts == produced
     # Expired cards predate the flow: they are the only cards not made by an application.
     today = date.today().isoformat()
     assert all(expiry < today for (expiry,) in old_cards)
