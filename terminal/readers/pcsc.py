@@ -319,7 +319,7 @@ class PcscReader:
         if hresult != scard.SCARD_S_SUCCESS:
             scard.SCardDisconnect(handle, scard.SCARD_LEAVE_CARD)
             raise CardRemoved(f"the card left {self.name!r} while connecting: re-insert it")
-        connection = PcscConnection(self.name, handle, bytes(atr), self._context)
+        connection = PcscConnection(self.name, handle, bytes(atr), self._context, self)
         self._connections.add(connection)
         return connection
 
@@ -328,12 +328,20 @@ class PcscConnection:
     """A T=0 session with the card in one PC/SC reader; :meth:`close` ends it."""
 
     def __init__(
-        self, reader_name: str, handle: int, atr: bytes, context: _Context | None = None
+        self,
+        reader_name: str,
+        handle: int,
+        atr: bytes,
+        context: _Context | None = None,
+        reader: PcscReader | None = None,
     ) -> None:
         self.reader_name = reader_name
         self.atr = atr
         self._handle: int | None = handle
         self._context = context
+        # Keeps the reader (whose context the handle lives in) from being collected, and
+        # so its context released, while this connection is in use.
+        self._reader = reader
 
     def __enter__(self) -> Self:
         return self

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import time
@@ -134,4 +135,13 @@ def test_failed_exchange_with_the_card_present_stays_unresponsive(pcsc_rig, issu
             conn.transmit_raw(b"")
         assert not conn.card_gone(grace=0.2)
         assert conn.transmit(apdu.select_aid()).sw == 0x9000  # the session goes on
+    inserted.remove()
+
+
+def test_a_connection_keeps_an_unreferenced_reader_open(pcsc_rig, issue_card) -> None:
+    inserted = pcsc_rig.insert(issue_card())
+    conn = PcscReader(inserted.reader.name).connect()  # nobody else holds the reader
+    gc.collect()
+    assert conn.transmit(apdu.select_aid()).sw == 0x9000
+    conn.close()
     inserted.remove()
