@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -36,7 +37,10 @@ from card.layout import RID_CHINA_SSC, SSSE_RECORDS, bcd, unbcd
 
 FORMAT = "sscard-card/1"
 PIN_HASH_ITERATIONS = 1000
-MAX_PIN_HASH_ITERATIONS = 100_000  # a hand-edited image must not stall VERIFY
+MAX_PIN_HASH_ITERATIONS = 100_000
+MAX_IMAGE_BYTES = (
+    1 << 20
+)  # a card image is a few kilobytes  # a hand-edited image must not stall VERIFY
 SSSE_PIN_LIMIT = 3
 BANK_PIN_LIMIT = 3
 
@@ -238,6 +242,11 @@ class CardImage:
     def load(cls, path: Path | str) -> CardImage:
         path = Path(path)
         try:
+            info = path.stat()
+            if not stat.S_ISREG(info.st_mode):
+                raise CardImageError(f"cannot read card image {path}: not a regular file")
+            if info.st_size > MAX_IMAGE_BYTES:
+                raise CardImageError(f"{path} is not a card image ({info.st_size} bytes)")
             raw = path.read_bytes()
         except FileNotFoundError as exc:
             raise CardImageError(f"no card image at {path}") from exc

@@ -4,6 +4,7 @@ with :class:`CardImageError` at load time, never half-used by the card OS."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,14 @@ def test_the_unmutated_image_loads(good_image: dict, tmp_path: Path) -> None:
 
 def test_round_trip_is_exact(good_image: dict) -> None:
     assert CardImage.from_json(good_image).to_json() == good_image
+
+
+def test_special_files_are_not_card_images(tmp_path: Path) -> None:
+    """/dev/zero would be read forever and a FIFO would block: both refused up front."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    big = tmp_path / "big.json"
+    big.write_bytes(b" " * ((1 << 20) + 1))
+    for path in (Path("/dev/zero"), fifo, tmp_path, big):
+        with pytest.raises(CardImageError):
+            CardImage.load(path)
