@@ -79,7 +79,12 @@ def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
         (
             "due",
             f"{deadline['due_on']} ({deadline['target_working_days']} working days)"
-            + (" LATE" if deadline["late"] else ""),
+            + (" LATE" if deadline["late"] else "")
+            + (
+                f" provisional: holidays known only through {deadline['calendar_through']}"
+                if deadline.get("provisional")
+                else ""
+            ),
         ),
     ]
     if view.get("returned"):

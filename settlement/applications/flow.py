@@ -284,6 +284,7 @@ def list_applications(
                 "card_no": row.card_no,
                 "due_on": target.due_on.isoformat(),
                 "late": target.late,
+                "due_provisional": target.provisional,
             }
         )
     return {"count": len(items), "applications": items}

@@ -19,6 +19,11 @@ and the tests agree):
   therefore has Monday as working day 1.
 * An application is late when the target event (the collection notice) has
   not happened by the end of the deadline day, local time.
+* The holiday file covers a known span (``valid_through``, or the end of the
+  last year it lists). A due date beyond it is *provisional*: the next year's
+  holidays are not known yet, so the answer says so (``calendar_through``,
+  ``provisional``) instead of silently counting next year's holidays as
+  working days.
 
 Everything here is pure: no clock, no database. Callers pass ``now``.
 """
@@ -48,6 +53,8 @@ class HolidayCalendar:
 
     holidays: frozenset[date] = field(default_factory=frozenset)
     working_weekends: frozenset[date] = field(default_factory=frozenset)
+    #: The last day whose holidays are known (``None``: no statement, never provisional).
+    valid_through: date | None = None
 
     def __post_init__(self) -> None:
         clash = self.holidays & self.working_weekends
@@ -65,12 +72,19 @@ class HolidayCalendar:
             raise CalendarError(f"no holiday file at {path}") from exc
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CalendarError(f"cannot read holiday file {path}: {exc}") from exc
-        return cls(
-            holidays=_parse_days(data.get("holidays", []), path, "holidays"),
-            working_weekends=_parse_days(
-                data.get("working_weekends", []), path, "working_weekends"
-            ),
-        )
+        holidays = _parse_days(data.get("holidays", []), path, "holidays")
+        working_weekends = _parse_days(data.get("working_weekends", []), path, "working_weekends")
+        through = data.get("valid_through")
+        if through is None:
+            listed = holidays | working_weekends
+            through = date(max(d.year for d in listed), 12, 31) if listed else None
+        else:
+            [through] = _parse_days([through], path, "valid_through")
+        return cls(holidays=holidays, working_weekends=working_weekends, valid_through=through)
+
+    def covers(self, day: date) -> bool:
+        """Whether ``day``'s holidays are known (always, when the calendar states no span)."""
+        return self.valid_through is None or day <= self.valid_through
 
     def is_working_day(self, day: date) -> bool:
         """Monday–Friday unless a holiday; Saturday/Sunday only when listed as worked."""
@@ -139,6 +153,9 @@ class Deadline:
     due_on: date
     late: bool
     working_days_used: int
+    #: The holiday file's last known day, and whether ``due_on`` lies beyond it.
+    calendar_through: date | None = None
+    provisional: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -147,6 +164,10 @@ class Deadline:
             "due_on": self.due_on.isoformat(),
             "late": self.late,
             "working_days_used": self.working_days_used,
+            "calendar_through": self.calendar_through.isoformat()
+            if self.calendar_through
+            else None,
+            "provisional": self.provisional,
         }
 
 
@@ -172,6 +193,8 @@ def deadline(
         due_on=due_on,
         late=measured_on > due_on,
         working_days_used=calendar.working_days_between(applied_on, measured_on),
+        calendar_through=calendar.valid_through,
+        provisional=not calendar.covers(due_on),
     )
 
 

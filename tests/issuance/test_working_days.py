@@ -117,3 +117,22 @@ def test_add_working_days_properties(start, count, holidays):
     assert cal.add_working_days(start, count + 1) > due  # one more day is strictly later
     # A holiday can only push a deadline later, never earlier.
     assert due >= PLAIN.add_working_days(start, count)
+
+
+def test_due_date_beyond_the_holiday_file_is_provisional(tmp_path):
+    """A due date in a year the holiday file does not list yet is flagged, not trusted."""
+    path = tmp_path / "holidays.toml"
+    path.write_text('holidays = ["2026-10-01"]\nworking_weekends = ["2026-10-10"]\n')
+    cal = HolidayCalendar.from_toml(path)
+    assert cal.valid_through == date(2026, 12, 31)
+    december = datetime(2026, 12, 21, 10, tzinfo=LOCAL_TIME)
+    batch = deadline(cal, december, 30, now=december)
+    assert batch.due_on.year == 2027 and batch.provisional
+    assert batch.to_json()["calendar_through"] == "2026-12-31"
+    assert batch.to_json()["provisional"] is True
+    single = deadline(cal, december, 5, now=december)
+    assert single.due_on == date(2026, 12, 28) and not single.provisional
+    # An explicit span in the file wins; a calendar that states no span is never provisional.
+    path.write_text('valid_through = 2027-06-30\nholidays = ["2026-10-01"]\n')
+    assert not deadline(HolidayCalendar.from_toml(path), december, 30, now=december).provisional
+    assert not deadline(HolidayCalendar(), december, 30, now=december).provisional
