@@ -162,13 +162,25 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def read_applicants(path: str) -> list[dict[str, Any]]:
     """Employees from JSON (a list of application bodies) or CSV with the same column names."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    try:
+        # utf-8-sig: a roster saved by a spreadsheet starts with a byte-order mark.
+        text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise cli.UsageError(f"cannot read the roster {path}: {exc}") from exc
+    text = text.lstrip("\ufeff")
     if text.lstrip().startswith("["):
-        rows = json.loads(text)
+        try:
+            rows = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise cli.UsageError(f"{path}: not valid JSON ({exc})") from exc
     else:
         rows = list(csv.DictReader(text.splitlines()))
     out = []
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise cli.UsageError(f"{path}: applicant {number} is not an object with named fields")
+        if None in row:
+            raise cli.UsageError(f"{path}: row {number} has more fields than the header")
         item = {k: v for k, v in row.items() if v not in (None, "")}
         if "photo_taken" in item and isinstance(item["photo_taken"], str):
             item["photo_taken"] = item["photo_taken"].strip().lower() in ("1", "true", "yes", "y")

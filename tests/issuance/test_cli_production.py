@@ -207,3 +207,36 @@ def test_single_application_from_the_cli(production_world):
     assert locked.returncode == 4, locked.stderr
     assert "too_many_attempts" in locked.stderr and "try again in" in locked.stderr
     assert "unavailable" not in locked.stderr and "Traceback" not in locked.stderr
+
+
+def test_batch_apply_rosters_bad_and_from_a_spreadsheet(production_world, tmp_path):
+    """A missing or malformed roster is a usage error (exit 2, no traceback); a BOM is fine."""
+    w = production_world
+    key = w.centre.headers["Authorization"].removeprefix("Bearer ")
+    broken = tmp_path / "broken.json"
+    broken.write_text('[{"certno": ', encoding="utf-8")
+    numbers = tmp_path / "numbers.json"
+    numbers.write_text("[1, 2]", encoding="utf-8")
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("certno,psn_name\n1,2,3\n", encoding="utf-8")
+    for roster, words in (
+        (tmp_path / "missing.csv", "cannot read"),
+        (broken, "not valid JSON"),
+        (numbers, "not an object"),
+        (ragged, "more fields"),
+    ):
+        done = _run(w, key, None, "production", "batch-apply", str(roster), "--employer", "E1")
+        assert done.returncode == 2, done.stderr
+        said = " ".join(done.stderr.split())  # the console wraps long lines
+        assert words in said and "Traceback" not in said, done.stderr
+    person = w.citizen("钱七")
+    body = w.application_body(person)
+    body.pop("query_password")
+    sheet = tmp_path / "excel.csv"
+    with sheet.open("w", newline="", encoding="utf-8-sig") as out:  # Excel's "CSV UTF-8"
+        writer = csv.DictWriter(out, fieldnames=list(body))
+        writer.writeheader()
+        writer.writerow(body)
+    done = _run(w, key, None, "production", "batch-apply", str(sheet), "--employer", "E2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["count"] == 1
