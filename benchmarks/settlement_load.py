@@ -12,9 +12,9 @@ and in the same run measures the trivial baseline endpoint ``POST /v1/probe``
 daily reconciliation report and the ledger check must balance to the fen, and
 their totals must equal what the clients were told.
 
-The load generator uses plain keep-alive ``http.client`` connections (one per
-worker thread) so that it costs as little CPU as possible: on a 2-core machine
-it shares the cores with the server. The last line printed is one JSON object
+The load generator uses plain keep-alive HTTP/1.1 connections on sockets (one
+per worker thread, a minimal client) so that it costs as little CPU as possible:
+on a 2-core machine it shares the cores with the server. The last line printed is one JSON object
 with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 ``baseline_writes_per_s``, ``ratio_to_baseline`` and more.
 
@@ -24,7 +24,7 @@ with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 from __future__ import annotations
 
 import argparse
-import http.client
+import itertools
 import json
 import os
 import secrets
@@ -54,30 +54,74 @@ def free_port() -> int:
 
 
 class Http:
-    """One keep-alive connection; JSON in and out."""
+    """One keep-alive HTTP/1.1 connection on a plain socket; JSON in and out.
+
+    A minimal client (request line, headers, ``Content-Length`` body) so that the
+    load generator, which shares the cores with the server, costs as little CPU as
+    possible; every request is still a real HTTP request over TCP.
+    """
+
+    _run = secrets.token_hex(4)
+    _counter = itertools.count()
 
     def __init__(self, port: int, api_key: str) -> None:
         self.port = port
-        self.headers = {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json"}
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        self.fixed = (f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+                      "Content-Type: application/json\r\n")
+        self.sock: socket.socket | None = None
+        self.buffer = b""
 
-    def call(self, method: str, path: str, body: dict | None = None, idempotent: bool = True):
-        headers = dict(self.headers)
+    def _connect(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buffer = b""
+        return sock
+
+    def call(self, method: str, path: str, body: dict | bytes | None = None, idempotent: bool = True):
+        payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+        head = f"{method} {path} HTTP/1.1\r\n{self.fixed}Content-Length: {len(payload)}\r\n"
         if idempotent:
-            headers["Idempotency-Key"] = secrets.token_hex(12)
-        payload = json.dumps(body).encode() if body is not None else None
+            head += f"Idempotency-Key: {self._run}-{next(self._counter)}\r\n"
+        request = head.encode() + b"\r\n" + payload
         for attempt in range(2):
             try:
-                self.conn.request(method, path, body=payload, headers=headers)
-                response = self.conn.getresponse()
-                data = response.read()
-                return response.status, json.loads(data) if data else None
-            except (http.client.HTTPException, ConnectionError, OSError):
-                self.conn.close()
-                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+                if self.sock is None:
+                    self.sock = self._connect()
+                self.sock.sendall(request)
+                return self._response()
+            except OSError:
+                if self.sock is not None:
+                    self.sock.close()
+                self.sock = None
                 if attempt:
                     raise
         raise RuntimeError("unreachable")
+
+    def _response(self) -> tuple[int, object]:
+        sock, data = self.sock, self.buffer
+        while (end := data.find(b"\r\n\r\n")) < 0:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            data += chunk
+        head = data[:end].decode("latin-1")
+        status = int(head[9:12])
+        length = 0
+        for line in head.split("\r\n")[1:]:
+            name, _, value = line.partition(":")
+            name = name.lower()
+            if name == "content-length":
+                length = int(value)
+            elif name == "transfer-encoding":
+                raise RuntimeError("chunked responses are not expected from the service")
+        start = end + 4
+        while len(data) - start < length:
+            chunk = sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("server closed the connection")
+            data += chunk
+        content, self.buffer = data[start:start + length], data[start + length:]
+        return status, json.loads(content) if content else None
 
 
 def must(result, status: int, what: str):
@@ -159,7 +203,7 @@ def provision(port: int, admin: str, keystore: KeyStore, terminals: int, people:
     return keys, cards
 
 
-def cycle(http: Http, card: Card, fee_lines: list[dict]) -> tuple[float, dict]:
+def cycle(http: Http, card: Card, fee_lines: bytes) -> tuple[float, dict]:
     """One complete stay; returns (discharge latency in s, the settlement)."""
     ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "admission"}), 201, "challenge")
     adm = must(http.call("POST", "/v1/admissions", {
@@ -167,7 +211,7 @@ def cycle(http: Http, card: Card, fee_lines: list[dict]) -> tuple[float, dict]:
         "proof": {"card_no": card.card_no, "challenge_id": ch["challenge_id"],
                   "cryptogram": card.cryptogram(ch["nonce"])}}), 201, "admission")
     mdtrt_id = adm["mdtrt_id"]
-    must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", {"feedetail": fee_lines}), 200, "fees")
+    must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", fee_lines), 200, "fees")
     ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "discharge"}), 201, "challenge")
     started = time.perf_counter()
     setl = must(http.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", {
@@ -184,7 +228,7 @@ def fee_lines() -> list[dict]:
 
 
 def run_cycles(port: int, keys: list[str], cards: list[Card], concurrency: int, duration: float):
-    lines = fee_lines()
+    lines = json.dumps({"feedetail": fee_lines()}).encode()  # the same 20 lines for every stay
     latencies: list[float] = []
     settled: list[dict] = []
     errors: list[str] = []
@@ -240,6 +284,19 @@ def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) 
     return count[0] / (time.perf_counter() - started)
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process and its children still running (Linux /proc), else None."""
+    try:
+        pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        ticks = 0
+        for p in pids:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def percentile(values: list[float], p: float) -> float:
     if not values:
         return float("nan")
@@ -267,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
             keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
             run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
             baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
+            server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
             elapsed, latencies, settled, errors = run_cycles(port, keys, cards, args.concurrency, args.duration)
+            server_cpu_after = cpu_seconds(process.pid)
+            server_cpu = server_cpu_after - server_cpu if server_cpu is not None and server_cpu_after else None
+            client_cpu = time.process_time() - client_cpu
             env = dict(os.environ, PYTHONPATH=str(REPO), SSCARD_HOME=str(workdir),
                        SSCARD_KEYSTORE=str(keystore_path))
             day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
@@ -305,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
         "first_errors": errors[:3],
         "reconciled": reconciled,
         "medfee_sumamt_total": client_totals["medfee_sumamt"],
+        # CPU per complete settlement during the cycles (the generator shares the cores).
+        "server_cpu_ms_per_settlement": round(server_cpu * 1000 / len(settled), 2)
+        if server_cpu is not None and settled else None,
+        "client_cpu_ms_per_settlement": round(client_cpu * 1000 / len(settled), 2) if settled else None,
         "concurrency": args.concurrency,
         "workers": args.workers,
         "duration_s": round(elapsed, 2),

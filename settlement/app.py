@@ -66,17 +66,17 @@ def _respond(outcome: Outcome) -> JSONResponse:
     return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
 
 
-async def principal_of(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> Principal:
+async def principal_of(request: Request) -> Principal:
     """The caller, from ``Authorization: Bearer <key>`` or ``X-Api-Key``.
 
-    A key seen in the last few seconds is checked on the event loop (a hash and
-    a dictionary look-up); otherwise the database look-up runs in the thread pool.
+    The headers are read straight from the request (declaring them as FastAPI
+    header parameters costs a dependency resolution per request). A key seen in
+    the last few seconds is checked on the event loop (a hash and a dictionary
+    look-up); otherwise the database look-up runs in the thread pool.
     """
-    key = x_api_key
+    headers = request.headers
+    authorization = headers.get("authorization")
+    key = headers.get("x-api-key")
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:].strip()
     service = request.app.state.service
@@ -88,6 +88,10 @@ async def principal_of(
 
 Caller = Annotated[Principal, Depends(principal_of)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+# The hot endpoints read the header themselves; the schema still documents it.
+IDEMPOTENCY_HEADER_DOC = {
+    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}]
+}
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
@@ -125,9 +129,15 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run,
                                    durable=durable))
 
-    async def amutate(request: Request, principal: Principal, key: str | None, payload: Any, operation,
+    async def amutate(request: Request, principal: Principal, payload: Any, operation,
                       status: int = 200, durable: bool = True):
-        """:func:`mutate` for the hot coroutine endpoints (the write path without a pool thread)."""
+        """:func:`mutate` for the hot coroutine endpoints (the write path without a pool thread).
+
+        The Idempotency-Key is read from the request's headers (documented in the
+        OpenAPI schema by :data:`IDEMPOTENCY_HEADER_DOC`).
+        """
+        key = request.headers.get("idempotency-key")
+
         def run(conn):
             return status, operation(conn)
 
@@ -310,8 +320,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     # --- card-present proof and the inpatient flow ---------------------------------------
 
-    @app.post("/v1/challenges", status_code=201)
-    async def challenge(body: ChallengeIn, request: Request, principal: Caller, key: IdemKey = None):
+    @app.post("/v1/challenges", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+    async def challenge(body: ChallengeIn, request: Request, principal: Caller):
         def op(conn):
             require_role(principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no)
             now = utcnow()
@@ -319,11 +329,11 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                                          now.astimezone(tz).date(), svc.settings.challenge_ttl_s)
 
         # A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
-        return await amutate(request, principal, key, body.model_dump(mode="json"), op, 201, durable=False)
+        return await amutate(request, principal, body.model_dump(mode="json"), op, 201, durable=False)
 
-    @app.post("/v1/admissions", status_code=201)
-    async def admission(body: AdmissionIn, request: Request, principal: Caller, key: IdemKey = None):
-        return await amutate(request, principal, key, body.model_dump(mode="json"),
+    @app.post("/v1/admissions", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+    async def admission(body: AdmissionIn, request: Request, principal: Caller):
+        return await amutate(request, principal, body.model_dump(mode="json"),
                       lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz), 201)
 
     @app.get("/v1/admissions/{mdtrt_id}")
@@ -348,9 +358,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         with svc.db.read() as conn:
             return {"admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]}
 
-    @app.post("/v1/admissions/{mdtrt_id}/fees")
-    async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller, key: IdemKey = None):
-        return await amutate(request, principal, key, body.model_dump(mode="json"),
+    @app.post("/v1/admissions/{mdtrt_id}/fees", openapi_extra=IDEMPOTENCY_HEADER_DOC)
+    async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller):
+        return await amutate(request, principal, body.model_dump(mode="json"),
                       lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()))
 
     @app.post("/v1/admissions/{mdtrt_id}/pre-settlement")
@@ -359,10 +369,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         with svc.db.read() as conn:
             return inpatient.pre_settle(conn, principal, mdtrt_id, body.acct_used_flag, svc.policy)
 
-    @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201)
-    async def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller, key: IdemKey = None):
+    @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+    async def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller):
         return await amutate(
-            request, principal, key, body.model_dump(mode="json"),
+            request, principal, body.model_dump(mode="json"),
             lambda conn: inpatient.settle(conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz),
             201,
         )
