@@ -52,7 +52,13 @@ from settlement.applications.schemas import (
     RejectionIn,
 )
 from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
-from settlement.cards import collect_card, register_card, replace_card, report_loss
+from settlement.cards import (
+    cancel_card,
+    collect_card,
+    register_card,
+    replace_card,
+    report_loss,
+)
 from settlement.db import as_utc, for_update
 from settlement.models import T_CARD, T_PERSON
 from settlement.people import register_person
@@ -1204,7 +1210,42 @@ def withdraw(
     except FlowError as error:
         raise _flow_problem(error) from None
     _save(conn, application_id, state, now)
-    _event(conn, principal, application_id, None, "withdrawn", now)
+    cancelled: list[str] = []
+    # A card written for this application but never collected is cancelled with it
+    # (otherwise it would stand as "issued" and block the person's next application).
+    if row.card_no and row.done >= int(Step.PERSONALISED):
+        card = conn.execute(
+            sa.select(T_CARD.c.status).where(T_CARD.c.card_no == row.card_no)
+        ).first()
+        if card is not None and card.status == "issued":
+            cancel_card(
+                conn, principal, row.card_no, CardActionIn(reason="application withdrawn"), now
+            )
+            cancelled.append(row.card_no)
+    # A withdrawn replacement ends the pending replacement: the lost card is cancelled, so
+    # its receipt no longer stands in for a card (settlement.md: lost → cancelled).
+    if row.kind == Kind.REPLACEMENT.value and row.replaces_card_no:
+        old = conn.execute(
+            sa.select(T_CARD.c.status).where(T_CARD.c.card_no == row.replaces_card_no)
+        ).first()
+        if old is not None and old.status == "lost":
+            cancel_card(
+                conn,
+                principal,
+                row.replaces_card_no,
+                CardActionIn(reason="replacement withdrawn"),
+                now,
+            )
+            cancelled.append(row.replaces_card_no)
+    _event(
+        conn,
+        principal,
+        application_id,
+        None,
+        "withdrawn",
+        now,
+        detail={"cards_cancelled": cancelled} if cancelled else None,
+    )
     return _view(conn, regs, application_id, now)
 
 

@@ -229,3 +229,43 @@ def test_loss_of_a_card_made_before_the_application_system(production_world):
         c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
     }
     assert cards == {old_no: "replaced", final["card_no"]: "active"}
+
+
+def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(production_world):
+    """No pending replacement, no receipt: lost → cancelled; the unused new card too."""
+    w = production_world
+    person = w.citizen("殷离", sex="2")
+    first, _ = w.produce(w.apply(person)["application_id"])
+    psn_no, old_no = first["psn_no"], first["card_no"]
+    w.post(
+        w.centre,
+        f"/v1/people/{psn_no}/coverage",
+        {"insutype": "310", "begndate": "2020-01-01", "enddate": None, "paid": True},
+        201,
+    )
+    loss = w.post(w.bank102, "/v1/card-losses", {"card_no": old_no}, 201)
+    app_id = loss["replacement_application"]["application_id"]
+    w.step(w.centre, app_id, "pre-check")
+    w.personalise(app_id, InProcessReader(w.blank_card()))
+    new_no = w.centre.get(f"/v1/applications/{app_id}").json()["card_no"]
+    withdrawn = w.step(w.centre, app_id, "withdrawal")
+    assert withdrawn["status"] == "withdrawn"
+    assert withdrawn["history"][-1]["detail"] == {"cards_cancelled": [new_no, old_no]}
+    cards = {
+        c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
+    }
+    assert cards == {old_no: "cancelled", new_no: "cancelled"}
+    evidence = {
+        "kind": "lost_card_receipt",
+        "replacement_receipt_no": loss["replacement_receipt_no"],
+        "certno": person.ssn,
+    }
+    stale = w.hospital.post(
+        "/v1/admissions",
+        json={"psn_no": psn_no, "insutype": "310", "exemption": evidence},
+        headers=_key(),
+    )
+    assert stale.status_code == 403, stale.text
+    # Nothing usable is left, so a new application passes the pre-check and makes a card.
+    again, _ = w.produce(w.apply(person)["application_id"])
+    assert again["status"] == "issued"
