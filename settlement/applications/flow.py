@@ -1211,6 +1211,7 @@ def withdraw(
         raise _flow_problem(error) from None
     _save(conn, application_id, state, now)
     cancelled: list[str] = []
+    account_left_open: str | None = None
     # A card written for this application but never collected is cancelled with it
     # (otherwise it would stand as "issued" and block the person's next application).
     if row.card_no and row.done >= int(Step.PERSONALISED):
@@ -1222,6 +1223,11 @@ def withdraw(
                 conn, principal, row.card_no, CardActionIn(reason="application withdrawn"), now
             )
             cancelled.append(row.card_no)
+            if row.pan:  # the bank closes the account opened for the card that never went out
+                try:
+                    regs.bank(row.bank_code).set_account_status(row.certno, row.pan, "closed")
+                except Exception:  # noqa: BLE001 — the bank's own system; the cancellation stands
+                    account_left_open = row.pan
     # A withdrawn replacement ends the pending replacement: the lost card is cancelled, so
     # its receipt no longer stands in for a card (settlement.md: lost → cancelled).
     if row.kind == Kind.REPLACEMENT.value and row.replaces_card_no:
@@ -1244,7 +1250,12 @@ def withdraw(
         None,
         "withdrawn",
         now,
-        detail={"cards_cancelled": cancelled} if cancelled else None,
+        detail={
+            k: v
+            for k, v in (("cards_cancelled", cancelled), ("account_left_open", account_left_open))
+            if v
+        }
+        or None,
     )
     return _view(conn, regs, application_id, now)
 

@@ -246,7 +246,9 @@ def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(productio
     loss = w.post(w.bank102, "/v1/card-losses", {"card_no": old_no}, 201)
     app_id = loss["replacement_application"]["application_id"]
     w.step(w.centre, app_id, "pre-check")
-    w.personalise(app_id, InProcessReader(w.blank_card()))
+    card = w.blank_card()
+    w.personalise(app_id, InProcessReader(card))
+    w.open_account(app_id, InProcessReader(card))
     new_no = w.centre.get(f"/v1/applications/{app_id}").json()["card_no"]
     withdrawn = w.step(w.centre, app_id, "withdrawal")
     assert withdrawn["status"] == "withdrawn"
@@ -255,6 +257,8 @@ def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(productio
         c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
     }
     assert cards == {old_no: "cancelled", new_no: "cancelled"}
+    # The old card's account stays frozen; the uncollected card's account is closed.
+    assert [a.status for a in w.bank("102").accounts(person.ssn)] == ["frozen", "closed"]
     evidence = {
         "kind": "lost_card_receipt",
         "replacement_receipt_no": loss["replacement_receipt_no"],
