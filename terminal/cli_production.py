@@ -63,7 +63,13 @@ STEP_NAMES = {
 
 
 def _secret(args: argparse.Namespace, prompt: str) -> str:
-    return cli._pin_entry(args)(prompt)
+    try:
+        return cli._pin_entry(args)(prompt)
+    except EOFError:
+        raise cli.UsageError(
+            f"{prompt.strip().rstrip(':')}: nothing was entered (no terminal? give it on "
+            "stdin with --pin-stdin)"
+        ) from None
 
 
 def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
@@ -377,8 +383,22 @@ def cmd_progress(args: argparse.Namespace) -> int:
 # --- batch mode ----------------------------------------------------------------------------
 
 
+def _is_blank(path: Path) -> bool:
+    """A card image with nothing written yet (the chip maker's delivery), whatever its name."""
+    from card.image import CardImage, CardImageError
+
+    try:
+        image = CardImage.load(path)
+    except (CardImageError, OSError, ValueError):
+        return False  # not a card image: left alone
+    return not any(
+        value for name in ("EF05", "EF06") for value in image.records.get(name, {}).values()
+    )
+
+
 def _tray_blanks(tray: Path) -> list[Path]:
-    return sorted(p for p in tray.glob("*.json") if p.name.startswith("blank"))
+    """The blank cards in the tray, oldest name first; written cards are ``<card_no>.json``."""
+    return sorted(p for p in tray.glob("*.json") if _is_blank(p))
 
 
 def cmd_batch(args: argparse.Namespace) -> int:

@@ -51,9 +51,10 @@ def test_batch_mode_moves_a_whole_employer_through_seven_steps(production_world,
     w.psam_bank102.save(bank_psam)
     tray = tmp_path / "tray"
     tray.mkdir()
-    for i in range(4):  # the chip maker's delivery: one card short of the roster
+    (tray / "delivery-note.json").write_text('{"cards": 4}', encoding="utf-8")  # not a card
+    for i in range(4):  # the chip maker's delivery, named as it came: one card short
         new_blank_card(
-            tray / f"blank-{i:03d}.json",
+            tray / f"{'blank' if i % 2 else 'CM2026-lot7'}-{i:03d}.json",
             keystore=w.keystore,
             algorithm=Algorithm.TDES if i % 2 else Algorithm.SM4,
             region="430100",
@@ -100,7 +101,9 @@ def test_batch_mode_moves_a_whole_employer_through_seven_steps(production_world,
     assert last["summary"] == {"issued": 4, "returned": 1}
     returned = [t for t in last["applications"].values() if t.startswith("returned")]
     assert returned == ["returned: step 3 not_in_police_register"]
-    assert not list(tray.glob("blank-*.json"))  # every blank card was used
+    assert sorted(p.name for p in tray.glob("*.json") if not p.name.startswith("S")) == [
+        "delivery-note.json"
+    ]  # every blank card was used, whatever its file name; the note left alone
     listing = w.centre.get("/v1/applications", params={"batch_id": batch_id}).json()
     issued = [a for a in listing["applications"] if a["status"] == "issued"]
     for item in issued:
@@ -109,6 +112,25 @@ def test_batch_mode_moves_a_whole_employer_through_seven_steps(production_world,
         assert (tray / f"{item['card_no']}.json").exists()
     view = w.centre.get(f"/v1/applications/{issued[0]['application_id']}").json()
     assert view["collected_by"] == "HR office (韩主任)"
+
+    # Without --json the batch shows a progress bar (on stderr) and a table.
+    env = dict(os.environ, SSCARD_SERVICE_URL=w.service.url, SSCARD_API_KEY=centre_key)
+    env.update(SSCARD_PSAM=str(centre_psam), COLUMNS="120")
+    shown = subprocess.run(
+        [sys.executable, "-m", "terminal", "production", "batch", batch_id, "--cards", str(tray)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert f"batch {batch_id}" in shown.stderr and "5/5" in shown.stderr, shown.stderr
+    assert "issued: 4" in shown.stdout and "returned: 1" in shown.stdout
+    # The bank's run with no PIN on stdin: a usage error, not a traceback.
+    no_pin = _run(w, bank_key, bank_psam, "production", "batch", batch_id, "--cards", str(tray))
+    assert no_pin.returncode == 2 and "--pin-stdin" in " ".join(no_pin.stderr.split())
 
     # The holder's progress query from the CLI, password on stdin.
     progress = _run(
