@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -1298,6 +1299,20 @@ def report_card_loss(
         except Exception:  # noqa: BLE001 — the bank's own system; the card block stands
             pan_frozen = None
     application_id = _new_id("AP", now)
+    if source is not None and source.status == Status.IN_PROGRESS.value:
+        # Lost before it was collected: the application that made it can no longer finish
+        # (its card is blocked); the replacement takes over, so it does not stand in the way
+        # of the replacement's pre-check or wait forever at step 7.
+        _save(conn, source.application_id, replace(_state(source), status=Status.WITHDRAWN), now)
+        _event(
+            conn,
+            principal,
+            source.application_id,
+            None,
+            "withdrawn",
+            now,
+            detail={"card_lost": body.card_no, "replaced_by_application": application_id},
+        )
     target = target_working_days(False)
     conn.execute(
         T_APPLICATION.insert().values(

@@ -273,3 +273,28 @@ def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(productio
     # Nothing usable is left, so a new application passes the pre-check and makes a card.
     again, _ = w.produce(w.apply(person)["application_id"])
     assert again["status"] == "issued"
+
+
+def test_card_lost_before_collection_is_replaced_and_its_application_closed(production_world):
+    """Lost between step 6 and step 7: the replacement takes over, nothing waits forever."""
+    w = production_world
+    person = w.citizen("杨逍")
+    app_id = w.apply(person)["application_id"]
+    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
+        w.step(client, app_id, name)
+    card = w.blank_card()
+    w.personalise(app_id, InProcessReader(card))
+    first = w.open_account(app_id, InProcessReader(card))
+    assert first["next_step"]["name"] == "issued"
+    loss = w.post(w.bank102, "/v1/card-losses", {"card_no": first["card_no"]}, 201)
+    original = w.centre.get(f"/v1/applications/{app_id}").json()
+    assert original["status"] == "withdrawn"
+    assert original["history"][-1]["detail"]["card_lost"] == first["card_no"]
+    replacement_id = loss["replacement_application"]["application_id"]
+    second, _ = w.produce(replacement_id, start_at=4)
+    assert second["status"] == "issued"
+    states = {
+        c["card_no"]: c["status"]
+        for c in w.centre.get(f"/v1/people/{first['psn_no']}").json()["cards"]
+    }
+    assert states == {first["card_no"]: "replaced", second["card_no"]: "active"}
