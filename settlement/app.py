@@ -12,11 +12,10 @@ from typing import Annotated, Any
 import anyio.to_thread
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI, Header, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 
-from settlement import cards, inpatient, people, proof, reconciliation
+from settlement import cards, http_errors, inpatient, people, proof, reconciliation
 from settlement.applications import api as applications_api  # card production (issue 8)
 from settlement.authority import (
     ADMIN,
@@ -49,11 +48,16 @@ from settlement.schemas import (
     SettlementIn,
     TerminalIn,
 )
-from settlement.security import new_api_key
+from settlement.security import fingerprint_key, new_api_key, secret_fingerprint
 from settlement.service import Outcome, Principal, Service, audit, is_busy
 
 log = logging.getLogger("settlement")
 PROBLEM_JSON = "application/problem+json"
+
+
+def _request_path(request: Request) -> str:
+    """``request.url.path`` without building the whole URL (the same string; part of the request hash)."""
+    return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
 
 
 def _problem_response(problem: Problem) -> JSONResponse:
@@ -100,19 +104,21 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
                   openapi_url="/v1/openapi.json")
     app.state.service = svc
     tz = svc.settings.tz
+    fingerprint_keys: list[bytes] = []
+
+    def fingerprint_key_of() -> bytes:
+        if not fingerprint_keys:
+            store = svc.keystore
+            fingerprint_keys.append(fingerprint_key(
+                [key for _alg, keys in sorted(store.ssse.items()) for _kid, key in sorted(keys.items())]
+            ))
+        return fingerprint_keys[0]
 
     @app.exception_handler(Problem)
     async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
         return _problem_response(problem)
 
-    @app.exception_handler(RequestValidationError)
-    async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in error.errors()
-        ]
-        problem = Problem(422, "validation_error", "the request body or parameters are invalid",
-                          extra={"errors": errors})
-        return _problem_response(problem)
+    http_errors.install(app)  # validation, unknown route/method, malformed body, unexpected: problem+json
 
     @app.exception_handler(OperationalError)
     async def _on_db(_request: Request, error: OperationalError) -> JSONResponse:
@@ -126,7 +132,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         def run(conn):
             return status, operation(conn)
 
-        return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run,
+        return _respond(svc.mutate(principal, key, request.method, _request_path(request), payload, run,
                                    durable=durable))
 
     async def amutate(request: Request, principal: Principal, payload: Any, operation,
@@ -141,7 +147,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         def run(conn):
             return status, operation(conn)
 
-        return _respond(await svc.mutate_async(principal, key, request.method, request.url.path, payload, run,
+        return _respond(await svc.mutate_async(principal, key, request.method, _request_path(request), payload, run,
                                                durable=durable))
 
     def guard(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
@@ -238,8 +244,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.post("/v1/people/{psn_no}/query-password")
     def query_password(psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey = None):
-        # The passwords themselves never reach the idempotency record: hash them out.
-        payload = {"mode": body.mode, "digest": _digest(body.old_password, body.new_password)}
+        # The passwords never reach the idempotency record, nor anything a dictionary attack can
+        # test: only an HMAC under a key derived from the service's key store.
+        payload = {"mode": body.mode,
+                   "digest": secret_fingerprint(fingerprint_key_of(), body.old_password, body.new_password)}
         return mutate(request, principal, key, payload,
                       lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()))
 
@@ -405,15 +413,6 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     app.include_router(applications_api.router)  # card production (issue 8)
     return app
-
-
-def _digest(*parts: str | None) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for part in parts:
-        h.update((part or "").encode() + b"\0")
-    return h.hexdigest()
 
 
 def institution_view(row) -> dict:
