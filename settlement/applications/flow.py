@@ -132,16 +132,22 @@ def application_view(
     state = _state(row)
     events = _events(conn, row.application_id)
     last_done: dict[int, Row] = {}
+    last_refused: dict[int, Row] = {}
     for event in events:
         if event.step and event.action in ("completed", "carried_over"):
             last_done[event.step] = event
+        elif event.step and event.action in ("returned", "failed"):
+            last_refused[event.step] = event
     steps = []
     for step in Step:
         event = last_done.get(int(step)) if step <= state.done else None
+        reason = None
         if step <= state.done:
             step_state = "carried_over" if event and event.action == "carried_over" else "done"
         elif state.status is Status.RETURNED and step == state.returned_at:
             step_state = "returned"
+            event = last_refused.get(int(step))  # when and by whom it was sent back
+            reason = row.reason_code
         elif state.next_step is step:
             step_state = "current"
         else:
@@ -154,6 +160,7 @@ def application_view(
                 "state": step_state,
                 "at": _as_aware(event.at).isoformat() if event else None,
                 "by": event.institution_code if event else None,
+                "reason": reason,
             }
         )
     target = deadline(

@@ -69,6 +69,13 @@ def test_police_register_mismatch_then_correction(production_world):
         "detail": "differs from the police population register: name",
     }
     assert view["steps"][2]["state"] == "returned"
+    # The returned step says when, by whom and why (the holder's progress query too).
+    assert view["steps"][2]["at"] is not None and view["steps"][2]["by"] == "B102-0001"
+    assert view["steps"][2]["reason"] == "police_register_mismatch"
+    held = w.post(
+        w.hospital, "/v1/card-progress", {"certno": person.ssn, "query_password": "open-sesame-1"}
+    )
+    assert held["applications"][0]["steps"][2] == view["steps"][2]
     view = w.step(w.centre, app_id, "corrections", {"psn_name": "刘德华"})
     # A correction of personal data is audited and compared again.
     assert view["next_step"]["name"] == "audited"
