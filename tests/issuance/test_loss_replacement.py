@@ -286,6 +286,11 @@ def test_card_lost_before_collection_is_replaced_and_its_application_closed(prod
     w.personalise(app_id, InProcessReader(card))
     first = w.open_account(app_id, InProcessReader(card))
     assert first["next_step"]["name"] == "issued"
+    # Written and ready, but not collected (step 7): not yet usable for settlement.
+    early = w.hospital.post(
+        "/v1/challenges", json={"card_no": first["card_no"], "purpose": "admission"}, headers=_key()
+    )
+    assert early.status_code == 403 and early.json()["code"] == "card_not_active", early.text
     loss = w.post(w.bank102, "/v1/card-losses", {"card_no": first["card_no"]}, 201)
     original = w.centre.get(f"/v1/applications/{app_id}").json()
     assert original["status"] == "withdrawn"
