@@ -47,6 +47,13 @@ DEPARTMENTS = ("internal medicine", "surgery", "cardiology", "obstetrics", "paed
 DIAGNOSES = ("pneumonia", "appendicitis", "fracture of femur", "angina", "childbirth")
 
 
+def _not_after_now(moment: datetime) -> datetime:
+    """The simulated wall clock, capped at the real now: the service refuses admission and
+    discharge times in the future (docs/api.md §Admission and discharge times), and today's
+    simulated afternoon may still be ahead of the real clock."""
+    return min(moment, datetime.now(moment.tzinfo))
+
+
 class VisitFailed(Exception):
     """A stay could not go on (already recorded in the ledger)."""
 
@@ -313,7 +320,7 @@ class HospitalDay:
                     dept_name=dept,
                     dise_name=dise,
                     insutype=person.scheme or "390",
-                    begntime=stay.admitted_at,
+                    begntime=_not_after_now(stay.admitted_at),
                 )
         else:
             admission = self._admit_with_card(stay, terminal, slot, dept, dise)
@@ -338,7 +345,7 @@ class HospitalDay:
                 typed(pins),
                 dept_name=dept,
                 dise_name=dise,
-                begntime=stay.admitted_at,
+                begntime=_not_after_now(stay.admitted_at),
                 pin_attempts=len(pins),
             )
 
@@ -365,7 +372,7 @@ class HospitalDay:
                     typed([new_pin]),
                     dept_name=dept,
                     dise_name=dise,
-                    begntime=stay.admitted_at,
+                    begntime=_not_after_now(stay.admitted_at),
                 )
 
             with self.timed("admission"):
@@ -406,7 +413,7 @@ class HospitalDay:
                     state.mdtrt_id,
                     self._exemption(stay),
                     acct_used_flag=stay.use_account,
-                    endtime=stay.discharged_at,
+                    endtime=_not_after_now(stay.discharged_at),
                 )
             proof = KIND_EXEMPTION[person.kind].value
         else:
@@ -420,7 +427,7 @@ class HospitalDay:
                     typed([pin]),
                     state.mdtrt_id,
                     acct_used_flag=stay.use_account,
-                    endtime=stay.discharged_at,
+                    endtime=_not_after_now(stay.discharged_at),
                 )
 
             with self.timed("discharge"):

@@ -41,6 +41,8 @@ class Sql:
 def _sqlite_value(value: Any) -> Any:
     # The bind processors of SQLAlchemy's SQLite DATETIME / DATE, in the same format.
     if isinstance(value, datetime):
+        if value.tzinfo is not None:  # stored in UTC, like SQLAlchemy's path (as_datetime reads UTC)
+            value = value.astimezone(UTC)
         return (
             f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
             f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{value.microsecond:06d}"

@@ -13,8 +13,9 @@ reverse).
 from __future__ import annotations
 
 import json
+import os
 import secrets
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
@@ -36,11 +37,12 @@ from settlement.models import (
 from settlement.people import load_person, load_person_for_billing, person_facts, require_covered
 from settlement.problems import Problem, not_found
 from settlement.proof import ProofIn, verify_proof
+from settlement.rules.coverage import benefit_year as coverage_benefit_year
 from settlement.rules.coverage import insurance_year
 from settlement.rules.exemptions import check_exemption
 from settlement.rules.policy import Policy
 from settlement.rules.split import FeeItem, Split, SplitError, SplitRequest, split_bill
-from settlement.schemas import AdmissionIn, ExemptionBody, FeeUploadIn, SettlementIn
+from settlement.schemas import MONEY_MAX, AdmissionIn, ExemptionBody, FeeUploadIn, SettlementIn
 from settlement.service import Principal, audit
 
 SPLIT_FIELDS = (
@@ -56,7 +58,7 @@ SPLIT_FIELDS = (
 )
 
 
-_ADMISSION_COLUMNS = "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status"
+_ADMISSION_COLUMNS = "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
 _SELECT_ADMISSION = fastsql.Sql(f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?", for_update=True)
 _SELECT_OWN_ADMISSION = fastsql.Sql(
     f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?", for_update=True
@@ -87,6 +89,13 @@ _SELECT_BENEFIT_LOCKED = fastsql.Sql(
     "SELECT ceiling_used, settled_admissions FROM benefit_year WHERE psn_no = ? AND insutype = ? AND year = ?",
     for_update=True,
 )
+# Settled admissions of the person in the same benefit year that began before this one
+# (docs/api.md §Second admission): admission order, not the count of settlements so far.
+_EARLIER_SETTLED = fastsql.Sql(
+    "SELECT count(*) FROM admission WHERE psn_no = ? AND insutype = ? AND status = 'settled'"
+    " AND adm_date >= ? AND adm_date <= ? AND mdtrt_id <> ?"
+    " AND (begntime < ? OR (begntime = ? AND mdtrt_id < ?))"
+)
 _INSERT_SETTLEMENT = fastsql.Sql(
     "INSERT INTO settlement (setl_id, mdtrt_id, active_mdtrt_id, institution_code, terminal_id, psn_no,"
     " insutype, benefit_year, auth_method, card_no, balc, fee_count, policy_version, setl_time, setl_date,"
@@ -109,6 +118,38 @@ _ADMISSION_SETTLED = fastsql.Sql("UPDATE admission SET status = 'settled', endti
 
 def new_id(prefix: str, now: datetime) -> str:
     return f"{prefix}{now:%Y%m%d%H%M%S}{secrets.token_hex(6).upper()}"
+
+
+#: Largest bill of one admission, in fen (docs/api.md §Limits): sums of settlements stay 64-bit.
+ADMISSION_TOTAL_MAX = MONEY_MAX
+
+#: Clock skew tolerated between a hospital's clock and the service's (docs/api.md §Admission times).
+CLOCK_SKEW = timedelta(minutes=5)
+#: Back-dating limit of ``begntime`` in days (environment ``SSCARD_ADMISSION_BACKDATE_DAYS``, default 30).
+ADMISSION_BACKDATE_DAYS = int(os.environ.get("SSCARD_ADMISSION_BACKDATE_DAYS", "30"))
+
+
+def check_admission_time(begntime: datetime, now: datetime, backdate_days: int = ADMISSION_BACKDATE_DAYS) -> None:
+    """``begntime`` within [now - backdate limit, now + skew]: the benefit year, the child's age and
+    coverage are all decided by the admission date, so it cannot be chosen freely (a stay is
+    registered on its real day; long stays are admitted when they start)."""
+    if begntime > now + CLOCK_SKEW:
+        raise Problem(422, "admission_time_invalid",
+                      f"begntime {begntime.isoformat()} is in the future (service time {now.isoformat()})")
+    if begntime < now - timedelta(days=backdate_days):
+        raise Problem(422, "admission_time_invalid",
+                      f"begntime {begntime.isoformat()} is more than {backdate_days} days in the past; "
+                      "admissions are registered within that window of their real time")
+
+
+def check_discharge_time(endtime: datetime, begntime: datetime, now: datetime) -> None:
+    """``endtime`` not before the admission's ``begntime`` and not in the future."""
+    if endtime < begntime:
+        raise Problem(422, "discharge_time_invalid",
+                      f"endtime {endtime.isoformat()} is before the admission's begntime {begntime.isoformat()}")
+    if endtime > now + CLOCK_SKEW:
+        raise Problem(422, "discharge_time_invalid",
+                      f"endtime {endtime.isoformat()} is in the future (service time {now.isoformat()})")
 
 
 def benefit_year(insutype: str, day: date) -> int:
@@ -182,11 +223,13 @@ def admit(
     body: AdmissionIn,
     now: datetime,
     tz,
+    backdate_days: int = ADMISSION_BACKDATE_DAYS,
 ) -> dict:
     """2401 admission registration: card proof or exemption, then coverage on the admission date."""
     require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)
+    begntime = (body.begntime or now).astimezone(UTC)
+    check_admission_time(begntime, now, backdate_days)
     person = load_person_for_billing(conn, body.psn_no)
-    begntime = body.begntime or now
     adm_date = begntime.astimezone(tz).date()
     today = now.astimezone(tz).date()
     auth_method, card_no, evidence = _authenticate_holder(
@@ -333,6 +376,10 @@ def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: Fee
         ))
     fastsql.execute_many(conn, _INSERT_FEE_LINE, accepted)
     count, total = fastsql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
+    if int(total) > ADMISSION_TOTAL_MAX:  # the transaction is rolled back with the refusal
+        raise Problem(422, "amount_out_of_range",
+                      f"these lines would bring admission {mdtrt_id}'s bill to {int(total)} fen, over the "
+                      f"limit of {ADMISSION_TOTAL_MAX} fen per admission")
     return {
         "mdtrt_id": mdtrt_id,
         "accepted": [line[1] for line in accepted],
@@ -357,13 +404,19 @@ def compute_split(
     """The split of the admission's bill now; also (benefit year, fee count)."""
     year = benefit_year(admission.insutype, admission.adm_date)
     used = _benefit_row(conn, person.psn_no, admission.insutype, year, lock=lock)
+    first_day, last_day = coverage_benefit_year(admission.insutype, admission.adm_date)
+    begntime = fastsql.as_datetime(admission.begntime)
+    earlier = fastsql.execute(conn, _EARLIER_SETTLED, (
+        person.psn_no, admission.insutype, first_day, last_day, admission.mdtrt_id,
+        begntime, begntime, admission.mdtrt_id,
+    )).fetchone()[0]
     lines = fastsql.execute(conn, _SELECT_FEE_ITEMS, (admission.mdtrt_id,)).fetchall()
     items = [FeeItem(row[0], row[1], int(row[2])) for row in lines]
     request = SplitRequest(
         scheme=admission.insutype,
         hospital_level=admission.hospital_level,
         items=items,
-        prior_admissions_this_year=used.settled_admissions if used else 0,
+        prior_admissions_this_year=int(earlier),
         ceiling_used_fen=int(used.ceiling_used) if used else 0,
         account_balance_fen=int(person.acct_balance),
         use_account=use_account,
@@ -412,6 +465,8 @@ def settle(
     if admission.status == "settled":
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
                       audit=("settlement", mdtrt_id))
+    endtime = (body.endtime or now).astimezone(UTC)
+    check_discharge_time(endtime, fastsql.as_datetime(admission.begntime), now)
     today = now.astimezone(tz).date()
     person = load_person_for_billing(conn, admission.psn_no, lock=True)
     auth_method, card_no, _ = _authenticate_holder(
@@ -444,7 +499,6 @@ def settle(
     ).rowcount
     if not updated:
         fastsql.execute(conn, _INSERT_BENEFIT, (admission.psn_no, admission.insutype, year, split.fund_pay_sumamt))
-    endtime = body.endtime or now
     fastsql.execute(conn, _ADMISSION_SETTLED, (endtime, mdtrt_id))
     audit(conn, principal, "settlement", setl_id,
           detail={"mdtrt_id": mdtrt_id, "auth_method": auth_method, "card_no": card_no,

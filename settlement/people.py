@@ -26,7 +26,14 @@ from settlement.rules.coverage import (
     resident_enrolment,
 )
 from settlement.rules.exemptions import IdentityDocument, PersonFacts
-from settlement.schemas import AccountCreditIn, CoverageIn, EnrolmentIn, PersonIn, QueryPasswordIn
+from settlement.schemas import (
+    MONEY_MAX,
+    AccountCreditIn,
+    CoverageIn,
+    EnrolmentIn,
+    PersonIn,
+    QueryPasswordIn,
+)
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
 
@@ -222,7 +229,10 @@ def resident_enrol(conn: Connection, principal: Principal, psn_no: str, body: En
 
 def credit_account(conn: Connection, principal: Principal, psn_no: str, body: AccountCreditIn, now: datetime) -> dict:
     require_role(principal, *PRIVILEGED, action="account.credit", subject=psn_no)
-    load_person(conn, psn_no, lock=True)
+    person = load_person(conn, psn_no, lock=True)
+    if int(person.acct_balance) + body.amount > MONEY_MAX:
+        raise Problem(422, "amount_out_of_range",
+                      f"the credit would bring the personal account over {MONEY_MAX} fen")
     conn.execute(
         T_PERSON.update()
         .where(T_PERSON.c.psn_no == psn_no)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-Money = int
+#: Largest amount in one money field, in fen (10 000 000 000 yuan): every sum the service keeps
+#: (balances, bills, daily reports) stays far inside a signed 64-bit column (docs/api.md §Limits).
+MONEY_MAX = 1_000_000_000_000
+#: Unit price of one fee line: at most 10 000 000 yuan, in fen.
+PRICE_MAX = 1_000_000_000
+#: Quantity of one fee line (negative for a refund): at most 100 000 units.
+QUANTITY_MAX = 100_000
+#: A money amount in fen: a JSON integer (not a string, float or boolean), 0..MONEY_MAX.
+Money = Annotated[int, Field(strict=True, ge=0, le=MONEY_MAX)]
 InsuType = Literal["310", "390"]
 CardNo = str
 
@@ -57,7 +65,7 @@ class PersonIn(_Body):
     household_register_no: str | None = Field(default=None, max_length=32)
     origin: Literal["mainland", "foreign", "hong_kong", "macao", "taiwan"] | None = None
     documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
-    acct_balance: Money = Field(default=0, ge=0)
+    acct_balance: Money = 0
 
 
 class CoverageIn(_Body):
@@ -79,7 +87,7 @@ class EnrolmentIn(_Body):
 
 
 class AccountCreditIn(_Body):
-    amount: Money = Field(gt=0)
+    amount: Annotated[Money, Field(gt=0)]
     reason: str = Field(default="", max_length=200)
 
 
@@ -154,11 +162,10 @@ class ExemptionBody(BaseModel):
             data = dict(data)
             for alias, name in _EVIDENCE_ALIASES.items():
                 if alias in data:
-                    data.setdefault(name, data.pop(alias))
+                    _merge(data, name, data.pop(alias), alias)
             if "certno" in data:
-                data.setdefault("document_type", "resident_id")
-                data.setdefault("document_number", data.pop("certno"))
-                data.pop("certno", None)
+                _merge(data, "document_type", "resident_id", "certno")
+                _merge(data, "document_number", data.pop("certno"), "certno")
         return data
 
     def evidence(self) -> dict[str, str]:
@@ -167,6 +174,16 @@ class ExemptionBody(BaseModel):
             for k, v in self.model_dump(exclude={"kind"}).items()
             if v is not None
         }
+
+
+class EvidenceConflict(ValueError):
+    """The same evidence field given twice (name and alias) with different values."""
+
+
+def _merge(data: dict, name: str, value, alias: str) -> None:
+    if name in data and data[name] != value:
+        raise EvidenceConflict(f"{alias} and {name} disagree: send the evidence once")
+    data[name] = value
 
 
 class _Authenticated(_Body):
@@ -200,8 +217,8 @@ class FeeLineIn(_Body):
     med_list_codg: str = Field(min_length=1, max_length=50)
     med_list_name: str = Field(default="", max_length=200)
     list_type: Literal["A", "B", "C"]
-    cnt: int = Field(ge=-1_000_000, le=1_000_000)
-    pric: Money = Field(ge=0, le=10_000_000_000)
+    cnt: int = Field(strict=True, ge=-QUANTITY_MAX, le=QUANTITY_MAX)
+    pric: int = Field(strict=True, ge=0, le=PRICE_MAX)
     init_feedetl_sn: str | None = Field(default=None, max_length=40)
 
     @model_validator(mode="after")

@@ -74,3 +74,16 @@ def password_matches(password: str, stored: str | None) -> bool:
         dklen=len(digest) // 2,
     )
     return hmac.compare_digest(candidate.hex(), digest)
+
+
+def fingerprint_key(master_keys: list[bytes]) -> bytes:
+    """The service's secret for fingerprints of secret request fields, derived from its key store
+    (the master keys never leave it; the database holds no copy of this key)."""
+    return hmac.new(b"".join(master_keys), b"sscard idempotency fingerprint v1", hashlib.sha256).digest()
+
+
+def secret_fingerprint(key: bytes, *parts: str | None) -> str:
+    """HMAC-SHA256 of secret request fields (query passwords) for the idempotency record:
+    equal requests compare equal, but without ``key`` no dictionary attack can test a guess."""
+    message = b"".join((part or "").encode("utf-8") + b"\0" for part in parts)
+    return hmac.new(key, message, hashlib.sha256).hexdigest()

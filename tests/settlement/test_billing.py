@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime, time, timedelta
+
 import sqlalchemy as sa
 
 from settlement.db import create_engine_for_cli
-from tests.settlement.conftest import code_of, idem, today, uid
+from tests.settlement.conftest import CHINA, code_of, idem, today, uid
 
 SPLIT = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
          "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
@@ -152,15 +154,16 @@ def test_not_covered_refusals(world):
     answer = desk.post("/v1/admissions", json={"psn_no": other_scheme, "insutype": "310",
                                                "proof": world.proof(desk, card, "admission")}, headers=idem())
     assert code_of(answer) == "not_covered"
-    # covered on the admission date is what counts
+    # covered on the admission date is what counts (a stay begun within the back-dating window)
     psn_no, card = world.insured(covered=False)
     world.centre.post(f"/v1/people/{psn_no}/coverage",
-                      json={"insutype": "310", "begndate": "2021-01-01", "enddate": "2021-12-31"}, headers=idem())
+                      json={"insutype": "310", "begndate": (today() - timedelta(days=400)).isoformat(),
+                            "enddate": (today() - timedelta(days=10)).isoformat()}, headers=idem())
     answer = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310",
                                                "proof": world.proof(desk, card, "admission")}, headers=idem())
     assert code_of(answer) == "not_covered"
-    answer = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310",
-                                               "begntime": "2021-06-01T08:00:00+08:00",
+    begntime = f"{(today() - timedelta(days=12)).isoformat()}T08:00:00+08:00"
+    answer = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "begntime": begntime,
                                                "proof": world.proof(desk, card, "admission")}, headers=idem())
     assert answer.status_code == 201, answer.text
 
@@ -173,14 +176,24 @@ def test_resident_enrolment_window(world):
     late = world.centre.post(f"/v1/people/{psn_no}/resident-enrolment", json={"applied_on": "2026-03-25"},
                              headers=idem())
     assert late.status_code == 422 and code_of(late) == "enrolment_refused"
+    # Admissions are dated within the back-dating window: enrol someone whose cover began on
+    # the 1st of this month (applied on the 10th of last month).
+    recent = world.person(covered=False)
+    first = today().replace(day=1)
+    applied = (first - timedelta(days=1)).replace(day=10)
+    ok = world.centre.post(f"/v1/people/{recent}/resident-enrolment", json={"applied_on": applied.isoformat()},
+                           headers=idem())
+    assert ok.status_code == 201 and ok.json()["begndate"] == first.isoformat(), ok.text
     desk = world.terminal()
-    card = world.card(psn_no)
-    before = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "390",
-                                               "begntime": "2026-03-31T08:00:00+08:00",
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
-    assert code_of(before) == "not_covered"
-    inside = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "390",
-                                               "begntime": "2026-04-01T08:00:00+08:00",
+    card = world.card(recent)
+    before_time = datetime.combine(first - timedelta(days=1), time(23, 0), CHINA)
+    if before_time > datetime.now(CHINA) - timedelta(days=29):  # within the window (not on a 31st)
+        before = desk.post("/v1/admissions", json={"psn_no": recent, "insutype": "390",
+                                                   "begntime": before_time.isoformat(),
+                                                   "proof": world.proof(desk, card, "admission")}, headers=idem())
+        assert code_of(before) == "not_covered"
+    inside = desk.post("/v1/admissions", json={"psn_no": recent, "insutype": "390",
+                                               "begntime": f"{first.isoformat()}T00:00:01+08:00",
                                                "proof": world.proof(desk, card, "admission")}, headers=idem())
     assert inside.status_code == 201, inside.text
 

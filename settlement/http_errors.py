@@ -1,0 +1,65 @@
+"""Every error answer is problem+json with a stable ``code`` (docs/api.md §Errors).
+
+FastAPI/Starlette answer their own errors (unknown route, wrong method,
+unparseable body) with ``{"detail": ...}``; these handlers turn them, request
+validation errors and unexpected exceptions into problems.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from settlement.problems import Problem
+from settlement.schemas import EvidenceConflict
+
+log = logging.getLogger("settlement")
+PROBLEM_JSON = "application/problem+json"
+
+#: Starlette's own HTTP errors by status: (code, detail).
+HTTP_CODES: dict[int, tuple[str, str]] = {
+    400: ("malformed_body", "the request body is not valid JSON in UTF-8"),
+    404: ("not_found", "no such endpoint"),
+    405: ("method_not_allowed", "this endpoint does not accept that method"),
+    413: ("body_too_large", "the request body is too large"),
+    415: ("unsupported_media_type", "send the body as application/json"),
+}
+
+
+def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def validation_problem(error: RequestValidationError) -> Problem:
+    """422 ``validation_error`` (``evidence_conflict`` for contradicting evidence aliases,
+    400 ``malformed_body`` for a body that is not JSON)."""
+    errors = error.errors()
+    for item in errors:
+        if isinstance((item.get("ctx") or {}).get("error"), EvidenceConflict):
+            return Problem(422, "evidence_conflict", str(item["ctx"]["error"]))
+        if item.get("type") == "json_invalid":
+            return Problem(400, "malformed_body", "the request body is not valid JSON")
+    listed = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in errors]
+    return Problem(422, "validation_error", "the request body or parameters are invalid", extra={"errors": listed})
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+
+    @app.exception_handler(RequestValidationError)
+    async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:
+        return problem_response(validation_problem(error))
+
+    @app.exception_handler(HTTPException)
+    async def _on_http(_request: Request, error: HTTPException) -> JSONResponse:
+        code, detail = HTTP_CODES.get(error.status_code, (f"http_{error.status_code}", str(error.detail)))
+        return problem_response(Problem(error.status_code, code, detail), headers=dict(error.headers or {}))
+
+    @app.exception_handler(Exception)
+    async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:
+        log.error("unexpected error", exc_info=error)
+        return problem_response(Problem(500, "internal_error", "internal error"))
