@@ -97,6 +97,7 @@ class PcscSlot(Slot):
 
     def close(self) -> None:
         self.remove()
+        self.reader.close()
         self.claim.release()
 
 

@@ -157,7 +157,7 @@ class CardSlots:
     def __init__(self, kind: str, rig=None) -> None:
         self.kind = kind
         self.rig = rig
-        self.inserted: dict[int, object] = {}
+        self.inserted: dict[int, tuple[object, object]] = {}  # id(reader) -> (reader, card)
 
     def __call__(self, image: Path):
         if self.kind == "inprocess":
@@ -167,18 +167,22 @@ class CardSlots:
             return InProcessReader(VirtualCard.open(image), name=f"in-process {image.name}")
         inserted = self.rig.insert(image)
         reader = self.rig.reader(inserted)
-        self.inserted[id(reader)] = inserted
+        self.inserted[id(reader)] = (reader, inserted)
         return reader
 
     def pull(self, reader) -> None:
         if self.kind == "inprocess":
             reader.remove()
         else:
-            self.inserted.pop(id(reader)).remove()
+            _, inserted = self.inserted.pop(id(reader))
+            inserted.remove()
+            reader.close()
 
     def close(self) -> None:
-        for inserted in self.inserted.values():
+        """Take every card out and close the readers (their PC/SC contexts)."""
+        for reader, inserted in self.inserted.values():
             inserted.remove()
+            reader.close()
         self.inserted.clear()
 
 
