@@ -290,10 +290,24 @@ def cmd_open_account(args: argparse.Namespace) -> int:
     return cli.EXIT_OK
 
 
+def _collected_at(text: str) -> str:
+    """``--collected-at``: an ISO date-time; without an offset it is the card centre's time."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date and time like 2026-11-20T15:30 (+08:00 if no offset)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=LOCAL_TIME)
+    return moment.isoformat()
+
+
 def cmd_issue(args: argparse.Namespace) -> int:
-    view = _step(
-        cli._client(args), args.application_id, "issuance", {"collected_by": args.collected_by}
-    )
+    body = {"collected_by": args.collected_by}
+    if args.collected_at:
+        body["collected_at"] = args.collected_at
+    view = _step(cli._client(args), args.application_id, "issuance", body)
     _show_application(view, args)
     return cli.EXIT_OK
 
@@ -576,6 +590,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     issue = psub.add_parser("issue", help="step 7: issuance registration (card collected)")
     issue.add_argument("application_id")
     issue.add_argument("--collected-by", required=True, help="who collected the card")
+    issue.add_argument(
+        "--collected-at",
+        type=_collected_at,
+        help="when it was collected, if not now (e.g. 2026-11-20T15:30; local time +08:00)",
+    )
     issue.set_defaults(func=cmd_issue)
 
     reject = psub.add_parser("reject", help="record a rejection with its reason")

@@ -30,7 +30,7 @@ import json
 import os
 import secrets
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -519,7 +519,7 @@ def _applied_at(applied_at: datetime | None, now: datetime) -> datetime:
         raise Problem(422, "validation_error", "applied_at lies in the future")
     if applied_at < now - MAX_BACKDATE:
         raise Problem(422, "validation_error", "applied_at is more than a year ago")
-    return applied_at
+    return applied_at.astimezone(UTC)  # stored in UTC (SQLite keeps no offset)
 
 
 def hash_query_passwords(bodies: list[ApplicationIn]) -> list[str | None]:
@@ -1092,7 +1092,8 @@ def issue_step(
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.issue")
     _require_next(row, Step.ISSUED)
-    collected_at = body.collected_at or now
+    # In UTC before it is stored: SQLite keeps no offset, so +08:00 would be read back as UTC.
+    collected_at = (body.collected_at or now).astimezone(UTC)
     if collected_at > now + timedelta(minutes=5):
         raise Problem(422, "validation_error", "collected_at lies in the future")
     notice_at = _as_aware(row.notice_at)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from card.crypto import Algorithm
 from card.issue import new_blank_card
+from settlement.rules.working_days import LOCAL_TIME as LOCAL
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -262,3 +263,57 @@ def test_batch_apply_rosters_bad_and_from_a_spreadsheet(production_world, tmp_pa
     done = _run(w, key, None, "production", "batch-apply", str(sheet), "--employer", "E2")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["count"] == 1
+
+
+def test_issue_with_the_collection_time_from_the_cli(production_world):
+    """Step 7 from the CLI with when the card was collected (local time by default)."""
+    from datetime import datetime, timedelta
+
+    from terminal.readers.inprocess import InProcessReader
+
+    w = production_world
+    person = w.citizen("周颠")
+    app_id = w.apply(person)["application_id"]
+    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
+        w.step(client, app_id, name)
+    card = w.blank_card()
+    w.personalise(app_id, InProcessReader(card))
+    ready = w.open_account(app_id, InProcessReader(card))
+    key = w.centre.headers["Authorization"].removeprefix("Bearer ")
+    bad = _run(
+        w,
+        key,
+        None,
+        "production",
+        "issue",
+        app_id,
+        "--collected-by",
+        "x",
+        "--collected-at",
+        "yesterday",
+    )
+    assert bad.returncode == 2 and "not a date and time" in bad.stderr
+    future = (datetime.now() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+    early = _run(
+        w, key, None, "production", "issue", app_id, "--collected-by", "x", "--collected-at", future
+    )
+    assert early.returncode == 4 and "validation_error" in early.stderr
+    notice = datetime.fromisoformat(ready["collection_notice_at"])
+    when = notice + timedelta(minutes=1)
+    local = when.astimezone(LOCAL).strftime("%Y-%m-%dT%H:%M:%S.%f")  # no offset: +08:00
+    done = _run(
+        w,
+        key,
+        None,
+        "production",
+        "issue",
+        app_id,
+        "--collected-by",
+        "周颠本人",
+        "--collected-at",
+        local,
+    )
+    assert done.returncode == 0, done.stderr
+    view = json.loads(done.stdout)
+    assert view["status"] == "issued" and view["collected_by"] == "周颠本人"
+    assert datetime.fromisoformat(view["issued_at"]) == when

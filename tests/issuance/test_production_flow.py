@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from settlement.applications.registers import DEFAULT_HOLIDAYS
-from settlement.rules.working_days import HolidayCalendar, local_day
+from settlement.rules.working_days import LOCAL_TIME, HolidayCalendar, local_day
 from terminal.cardinfo import identity_from_atr
 from terminal.production import PersonalisationOrder, ProductionError, personalise_ssse
 from terminal.readers.inprocess import InProcessReader
@@ -259,6 +259,15 @@ def test_paper_applications_entered_late_show_their_deadline_and_lateness(produc
         expect=422,
     )
     assert future["code"] == "validation_error"
+    # A paper form dated early in the morning, local time (+08:00): the day and instant
+    # survive storage (SQLite keeps no offset; it was read back 8 hours off before).
+    morning = (now - timedelta(days=7)).astimezone(LOCAL_TIME).replace(
+        hour=7, minute=30, second=0, microsecond=0
+    )
+    paper = w.apply(w.citizen("马铁"), applied_at=morning.isoformat())
+    assert paper["deadline"]["applied_on"] == morning.date().isoformat()
+    assert datetime.fromisoformat(paper["applied_at"]) == morning
+    assert datetime.fromisoformat(paper["steps"][0]["at"]) == morning
 
 
 def test_bank_steps_belong_to_the_applications_own_bank(production_world):
