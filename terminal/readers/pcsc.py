@@ -386,8 +386,9 @@ class PcscConnection:
             return False
         try:
             ((_name, event, _atr),) = _states(self._context, [self.reader_name], 0)
+            insertions = event >> 16  # pcsc-lite counts card events in the upper 16 bits
             deadline = time.monotonic() + grace
-            while event & scard.SCARD_STATE_PRESENT:
+            while event & scard.SCARD_STATE_PRESENT and event >> 16 == insertions:
                 left_ms = int((deadline - time.monotonic()) * 1000)
                 if left_ms <= 0:
                     return False
