@@ -260,6 +260,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             a["due_on"] + (" LATE" if a["late"] else ""),
         )
     cli.console.print(table)
+    if answer.get("truncated"):
+        cli.console.print(
+            f"only the first {answer['count']}: narrow the filters (batch, status, next step)"
+        )
     return cli.EXIT_OK
 
 
@@ -425,7 +429,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     tray = Path(args.cards)
     if not tray.is_dir():
         raise cli.UsageError(f"--cards {tray}: not a directory (the card tray)")
-    listing = client.request("GET", "/v1/applications", params={"batch_id": args.batch_id})
+    # A batch holds up to 2000 applications: ask for all of them (the list's default is 500).
+    listing = client.request(
+        "GET", "/v1/applications", params={"batch_id": args.batch_id, "limit": 5000}
+    )
     ids = [a["application_id"] for a in listing["applications"]]
     if not ids:
         raise cli.UsageError(f"batch {args.batch_id} has no applications (or not yours to see)")

@@ -301,7 +301,8 @@ def list_applications(
                 "due_provisional": target.provisional,
             }
         )
-    return {"count": len(items), "applications": items}
+    # ``truncated``: there may be more than ``limit`` (a batch holds up to 2000; ask for more).
+    return {"count": len(items), "truncated": len(items) == limit, "applications": items}
 
 
 # --- helpers -------------------------------------------------------------------------------

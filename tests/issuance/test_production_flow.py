@@ -400,3 +400,23 @@ def test_query_passwords_hashed_before_the_transaction_and_never_fingerprinted(p
         "/v1/card-progress", json={"certno": person.ssn, "query_password": "123456"}
     )
     assert ok.status_code == 200, ok.text
+
+
+def test_list_says_when_it_is_truncated(production_world):
+    w = production_world
+    batch = w.post(
+        w.centre,
+        "/v1/application-batches",
+        {
+            "employer_code": "E-TRUNC",
+            "applications": [
+                w.application_body(w.citizen(n), query_password=None) for n in ("甲", "乙", "丙")
+            ],
+        },
+        201,
+    )
+    params = {"batch_id": batch["batch_id"]}
+    part = w.centre.get("/v1/applications", params={**params, "limit": 2}).json()
+    assert part["count"] == 2 and part["truncated"] is True
+    whole = w.centre.get("/v1/applications", params={**params, "limit": 5000}).json()
+    assert whole["count"] == 3 and whole["truncated"] is False
