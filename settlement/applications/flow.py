@@ -763,6 +763,26 @@ def compare_step(
             extra={"fields": fields},
         )
         return _view(conn, regs, application_id, now)
+    # Verified against the police register: the insured person record takes the data
+    # (a correction's name or household register number reaches it only now, never before).
+    verified_hukou = row.hukou_no if row.psn_cert_type == "household_register" else None
+    if row.psn_no:
+        conn.execute(
+            T_PERSON.update()
+            .where(
+                T_PERSON.c.psn_no == row.psn_no,
+                sa.or_(
+                    T_PERSON.c.psn_name != row.psn_name,
+                    T_PERSON.c.household_register_no.is_distinct_from(verified_hukou)
+                    if verified_hukou
+                    else sa.false(),
+                ),
+            )
+            .values(
+                psn_name=row.psn_name,
+                **({"household_register_no": verified_hukou} if verified_hukou else {}),
+            )
+        )
     _complete(
         conn,
         principal,
@@ -1169,19 +1189,11 @@ def correct(
             "a replacement copies the lost card's data; correct the person's record "
             "with a new application instead",
         )
+    if changes and resumed.next_step is not None and resumed.next_step > Step.AUDITED:
+        # Changed data is never taken on trust: audited and compared again, even when the
+        # return came from the pre-check (which alone would resume at step 4).
+        resumed = replace(resumed, done=int(Step.ACCEPTED))
     _save(conn, application_id, resumed, now, reason_detail=None, **changes)
-    # The person record made at step 2 carries the corrected data too (the card and the
-    # insured record must agree): name, and the household register number that step 3
-    # compares (sex and birth date cannot pass step 2 unless they match the ID number).
-    person_changes = {
-        column: changes[field]
-        for field, column in (("psn_name", "psn_name"), ("hukou_no", "household_register_no"))
-        if field in changes
-    }
-    if person_changes and row.psn_no:
-        conn.execute(
-            T_PERSON.update().where(T_PERSON.c.psn_no == row.psn_no).values(**person_changes)
-        )
     _event(
         conn,
         principal,

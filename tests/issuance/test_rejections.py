@@ -130,6 +130,20 @@ def test_duplicate_guard_active_card_must_be_cancelled_first(production_world):
     assert view["returned"]["reason"] == "active_card_exists"
     assert first["card_no"] in view["returned"]["detail"]
     assert view["card_no"] is None  # no card number was registered
+    # A correction that changes data after a pre-check return goes through audit and
+    # comparison again (here: a misspelt name the police register then refuses).
+    third_id = w.apply(person)["application_id"]
+    w.step(w.centre, third_id, "audit")
+    w.step(w.bank102, third_id, "comparison")
+    assert w.step(w.centre, third_id, "pre-check")["returned"]["reason"] == "active_card_exists"
+    changed = w.step(w.centre, third_id, "corrections", {"psn_name": "郭请"})
+    assert changed["next_step"]["name"] == "audited"
+    w.step(w.centre, third_id, "audit")
+    refused = w.step(w.bank102, third_id, "comparison")
+    assert refused["returned"]["reason"] == "police_register_mismatch"
+    w.step(w.centre, third_id, "withdrawal")
+    # The unverified name never reached the insured person's record.
+    assert w.centre.get(f"/v1/people/{first['psn_no']}").json()["psn_name"] == "郭靖"
     # The old card is cancelled, then the correction repeats the pre-check only.
     w.post(w.centre, f"/v1/cards/{first['card_no']}/cancellation", {"reason": "holder asked"})
     view = w.step(w.centre, second_id, "corrections", {"note": "old card cancelled"})
