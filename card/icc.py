@@ -11,9 +11,28 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Protocol
 
 from card.chip import Chip
 from card.image import CardImage
+
+
+class Icc(Protocol):
+    """The shape of an integrated circuit card that readers and the vpcd connector drive.
+
+    :class:`VirtualCard` is the implementation; tests may pass anything of this shape.
+    """
+
+    @property
+    def atr(self) -> bytes: ...
+
+    def power_on(self) -> bytes: ...
+
+    def reset(self) -> bytes: ...
+
+    def power_off(self) -> None: ...
+
+    def transmit(self, apdu: bytes) -> bytes: ...
 
 
 class VirtualCard:

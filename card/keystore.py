@@ -63,6 +63,44 @@ class KeyStoreError(Exception):
     """A missing, unreadable or incomplete key store, or a key it does not hold."""
 
 
+def write_secret_json(
+    path: Path | str, data: object, *, prefix: str, exclusive: bool = False
+) -> None:
+    """Write ``data`` as JSON readable by the owner only (0600), atomically.
+
+    Temp file in the same directory, fsync, then rename (or, with ``exclusive``,
+    a hard link that fails when someone else created the file first), then an
+    fsync of the directory. Used for key stores and PSAM images.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = json.dumps(data, indent=2, sort_keys=True).encode("utf-8")
+    fd, tmp = tempfile.mkstemp(prefix=prefix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o600)
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
 def default_path() -> Path:
     """``$SSCARD_KEYSTORE``, else ``$SSCARD_HOME/keystore.json`` (home: ``~/.sscard``)."""
     explicit = os.environ.get("SSCARD_KEYSTORE")
@@ -199,28 +237,8 @@ class KeyStore:
         return cls.load(path)
 
     def save(self, path: Path | str, *, exclusive: bool = False) -> None:
-        """Write atomically with mode 0600 (temp file, fsync, rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(self.to_json(), indent=2, sort_keys=True).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".keystore-", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, payload)
-            os.fsync(fd)
-            os.close(fd)
-            if exclusive:
-                try:
-                    os.link(tmp, path)  # fails if someone else created it first
-                except FileExistsError:
-                    pass
-                os.unlink(tmp)
-            else:
-                os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        """Write atomically with mode 0600; ``exclusive`` never replaces an existing file."""
+        write_secret_json(path, self.to_json(), prefix=".keystore-", exclusive=exclusive)
 
     # --- keys ----------------------------------------------------------------------
 

@@ -34,7 +34,8 @@ import logging
 import socket
 import struct
 import threading
-from typing import Protocol
+
+from card.icc import Icc
 
 log = logging.getLogger(__name__)
 
@@ -51,21 +52,6 @@ SW_NO_PRECISE_DIAGNOSIS = b"\x6f\x00"
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _FRAME = struct.Struct(">H")
-
-
-class Icc(Protocol):
-    """The shape of ``card.icc.VirtualCard`` that the connector drives."""
-
-    @property
-    def atr(self) -> bytes: ...
-
-    def power_on(self) -> bytes: ...
-
-    def reset(self) -> bytes: ...
-
-    def power_off(self) -> None: ...
-
-    def transmit(self, apdu: bytes) -> bytes: ...
 
 
 class VpcdConnector:

@@ -24,9 +24,7 @@ to raises :class:`NotEntitled` before a byte goes to the card.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -42,6 +40,7 @@ from card.keystore import (
     BankKeys,
     KeyStore,
     KeyStoreError,
+    write_secret_json,
 )
 from terminal import apdu
 from terminal.cardinfo import CardIdentity
@@ -181,20 +180,7 @@ class Psam:
 
     def save(self, path: Path | str) -> None:
         """Write atomically with mode 0600 (temp file, fsync, rename)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps(self.to_json(), indent=2, sort_keys=True).encode("utf-8")
-        fd, tmp = tempfile.mkstemp(prefix=".psam-", dir=path.parent)
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, payload)
-            os.fsync(fd)
-            os.close(fd)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_secret_json(path, self.to_json(), prefix=".psam-")
 
     # --- entitlements --------------------------------------------------------------
 

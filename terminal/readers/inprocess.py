@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import threading
 import weakref
-from typing import Protocol, Self
+from typing import Self
 
+from card.icc import Icc
 from terminal.reader import (
     CardRemoved,
     CardStillPresent,
@@ -22,27 +23,12 @@ from terminal.reader import (
 )
 
 
-class IccLike(Protocol):
-    """The shape of ``card.icc.VirtualCard`` that a reader needs."""
-
-    @property
-    def atr(self) -> bytes: ...
-
-    def power_on(self) -> bytes: ...
-
-    def reset(self) -> bytes: ...
-
-    def power_off(self) -> None: ...
-
-    def transmit(self, apdu: bytes) -> bytes: ...
-
-
 class InProcessReader:
     """A card slot holding (or not) one in-process card."""
 
-    def __init__(self, card: IccLike | None = None, name: str = "in-process reader") -> None:
+    def __init__(self, card: Icc | None = None, name: str = "in-process reader") -> None:
         self.name = name
-        self._card: IccLike | None = None
+        self._card: Icc | None = None
         self._insertions = 0  # bumps on every insert, so a stale connection notices
         self._changed = threading.Condition()
         self._lock = threading.Lock()  # one APDU at a time, like a real slot
@@ -56,7 +42,7 @@ class InProcessReader:
 
     # --- the holder's hand ----------------------------------------------------------
 
-    def insert(self, card: IccLike) -> None:
+    def insert(self, card: Icc) -> None:
         """Put a card into the slot (replacing nothing: the slot must be empty)."""
         with self._changed:
             if self._card is not None:
@@ -65,7 +51,7 @@ class InProcessReader:
             self._insertions += 1
             self._changed.notify_all()
 
-    def remove(self) -> IccLike | None:
+    def remove(self) -> Icc | None:
         """Take the card out (powering it off); returns it, or None if the slot was empty."""
         with self._changed:
             card, self._card = self._card, None
@@ -123,11 +109,11 @@ class InProcessReader:
 class InProcessConnection:
     """A powered in-process card; ``transmit`` handles 61xx / 6Cxx like the PC/SC one."""
 
-    def __init__(self, reader: InProcessReader, card: IccLike, insertion: int, atr: bytes):
+    def __init__(self, reader: InProcessReader, card: Icc, insertion: int, atr: bytes):
         self.reader_name = reader.name
         self.atr = atr
         self._reader = reader
-        self._card: IccLike | None = card
+        self._card: Icc | None = card
         self._insertion = insertion
 
     def __enter__(self) -> Self:
@@ -136,7 +122,7 @@ class InProcessConnection:
     def __exit__(self, *exc: object) -> None:
         self.disconnect()
 
-    def _live_card(self) -> IccLike:
+    def _live_card(self) -> Icc:
         reader = self._reader
         if self._card is None:
             raise CardRemoved(f"the connection to {self.reader_name} is closed: connect again")
