@@ -7,7 +7,7 @@ plain functions run in the thread pool; the database work is synchronous.
 
 import logging
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio.to_thread
 import sqlalchemy as sa
@@ -182,6 +182,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, ADMIN, action="institution.create", subject=body.code)
+            if body.bank_code is not None and body.bank_code not in svc.keystore.banks:
+                raise Problem(422, "bank_unknown", f"bank {body.bank_code} is not a partner bank of the key "
+                              f"store (one of {sorted(svc.keystore.banks)})")
             return insert_institution(conn, principal, body)
 
         return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
@@ -301,25 +304,27 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     @app.post("/v1/pin-operations", status_code=201)
     def pin_operation(body: PinOperationIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
-            bank_code = conn.execute(
-                sa.select(T_CARD.c.bank_code).where(T_CARD.c.card_no == body.card_no)
-            ).first()
-            if bank_code is None:
-                raise Problem(404, "card_unknown", f"card {body.card_no} is not registered")
+            by = (T_CARD.c.card_no == body.card_no if body.card_no is not None
+                  else T_CARD.c.card_id_code == body.card_id_code.upper())
+            card = conn.execute(sa.select(T_CARD.c.card_no, T_CARD.c.bank_code).where(by)).first()
+            if card is None:
+                raise Problem(404, "card_unknown", f"card {body.card_no or body.card_id_code} is not registered")
+            card_no = card.card_no
             action = f"pin.{body.pin}.{body.operation}"
-            decision = pin_authority(principal, body.pin, body.operation, bank_code[0])
+            decision = pin_authority(principal, body.pin, body.operation, card.bank_code)
             if not decision.allowed:
-                raise Problem(403, "not_entitled", decision.reason, audit=(action, body.card_no))
+                raise Problem(403, "not_entitled", decision.reason, audit=(action, card_no))
             now = utcnow()
-            audit_id = audit(conn, principal, action, body.card_no, outcome="ok",
+            audit_id = audit(conn, principal, action, card_no, outcome="ok",
                              detail={"result": body.result, "sw": body.sw}, at=now)
-            return {"audit_id": audit_id, "allowed": True, "card_no": body.card_no,
+            return {"audit_id": audit_id, "allowed": True, "card_no": card_no,
                     "pin": body.pin, "operation": body.operation, "result": body.result}
 
         return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
 
     @app.get("/v1/pin-authority")
-    def pin_authority_check(principal: Caller, card_no: str, pin: str, operation: str):
+    def pin_authority_check(principal: Caller, card_no: str, pin: Literal["ssse", "bank"],
+                            operation: Literal["verify", "change", "reset", "unblock"]):
         with svc.db.read() as conn:
             card = proof.load_card(conn, card_no)
         decision = pin_authority(principal, pin, operation, card.bank_code)
@@ -351,7 +356,8 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return inpatient.admission_view(conn, inpatient.load_admission(conn, principal, mdtrt_id))
 
     @app.get("/v1/admissions")
-    def list_admissions(principal: Caller, status: str | None = None, psn_no: str | None = None,
+    def list_admissions(principal: Caller, status: Literal["admitted", "settled"] | None = None,
+                        psn_no: str | None = None,
                         limit: Annotated[int, Query(ge=1, le=500)] = 100):
         guard(principal, HOSPITAL, ADMIN, action="admission.list")
         from settlement.models import T_ADMISSION

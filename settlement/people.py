@@ -292,7 +292,9 @@ def person_facts(conn: Connection, person: Row) -> PersonFacts:
         birth_date=person.brdy,
         household_register_no=person.household_register_no,
         identity_documents=[IdentityDocument(d.document_type, d.document_number, d.valid_until) for d in docs],
-        has_issued_card=any(c.status in ("issued", "active", "lost") for c in cards),
+        # "with no card issued" (settlement.md): any card ever issued counts, also a cancelled
+        # or replaced one; a lost card's holder has the replacement-receipt path instead.
+        has_issued_card=bool(cards),
         pending_replacement_receipts=frozenset(
             c.replacement_receipt_no for c in cards if c.status == "lost" and c.replacement_receipt_no
         ),

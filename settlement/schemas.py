@@ -39,6 +39,9 @@ class InstitutionIn(_Body):
             raise ValueError("hospitals need hospital_level 1, 2 or 3")
         if self.kind == "bank_branch" and not self.bank_code:
             raise ValueError("bank branches need bank_code (e.g. 102)")
+        if self.kind == "hospital" and self.pin_service and self.hospital_level != 3:
+            # settlement.md §PIN authority: designated *tertiary* hospitals
+            raise ValueError("only level-3 hospitals can be designated PIN-service hospitals")
         return self
 
 
@@ -119,11 +122,21 @@ class CardActionIn(_Body):
 
 
 class PinOperationIn(_Body):
-    card_no: str = Field(min_length=1, max_length=16)
+    """A PIN operation to audit. ``card_id_code`` (from the ATR) names the card when the
+    terminal's PSAM refused before reading its number (docs/api.md §PIN operations)."""
+
+    card_no: str | None = Field(default=None, min_length=1, max_length=16)
+    card_id_code: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{32}$")
     pin: Literal["ssse", "bank"]
     operation: Literal["verify", "change", "reset", "unblock"]
     result: Literal["ok", "wrong_pin", "blocked", "failed", "attempted"]
     sw: str | None = Field(default=None, pattern=r"^[0-9A-Fa-f]{4}$")
+
+    @model_validator(mode="after")
+    def _one_card(self) -> PinOperationIn:
+        if (self.card_no is None) == (self.card_id_code is None):
+            raise ValueError("name the card by card_no or by card_id_code (one of them)")
+        return self
 
 
 class ChallengeIn(_Body):

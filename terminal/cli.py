@@ -35,7 +35,7 @@ from terminal import apdu
 from terminal.cardinfo import CardDataError
 from terminal.client import ServiceRefused, ServiceUnavailable, SettlementClient
 from terminal.flows import centre, desk, pins
-from terminal.flows.common import CardRefused, present_card, read_card
+from terminal.flows.common import CardRefused, card_expired, present_card, read_card
 from terminal.psam import CardNotGenuine, NotEntitled, Psam, PsamError, Role
 from terminal.session import CardSession, PinBlocked, WrongPin
 
@@ -266,7 +266,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         ("identification code", card.identity.identification_code.hex().upper()),
         ("algorithm", card.identity.algorithm.value),
         ("genuine", "yes (internal authentication 01 checked by the PSAM)"),
-        ("issued / expires", f"{card.issuance.issue_date} / {card.issuance.expiry_date}"),
+        ("issued / expires", f"{card.issuance.issue_date} / {card.issuance.expiry_date}"
+         + (" (expired)" if card_expired(card) else "")),
         ("holder", card.holder.name),
         ("SSN", card.holder.ssn),
         ("sex", {"1": "male", "2": "female"}.get(card.holder.sex, card.holder.sex)),
@@ -279,6 +280,7 @@ def cmd_read(args: argparse.Namespace) -> int:
         "genuine": True,
         "issue_date": card.issuance.issue_date,
         "expiry_date": card.issuance.expiry_date,
+        "expired": card_expired(card),  # by EF05; the service's record can only add to it
         "psn_name": card.holder.name,
         "certno": card.holder.ssn,
         "gend": card.holder.sex,
@@ -301,7 +303,8 @@ def cmd_read(args: argparse.Namespace) -> int:
         rows.append(
             ("status online", record["status"] + (" (expired)" if record.get("expired") else ""))
         )
-        data |= {"card_status": record["status"], "expired": bool(record.get("expired"))}
+        data |= {"card_status": record["status"],
+                 "expired": card_expired(card) or bool(record.get("expired"))}
     show("Social security card", rows, args, data)
     return EXIT_OK
 

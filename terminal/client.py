@@ -243,11 +243,22 @@ class SettlementClient(HttpClient):
     # --- cards, PINs and passwords ---------------------------------------------------
 
     def report_pin_operation(
-        self, card_no: str, pin: str, operation: str, result: str, sw: int | None = None
+        self,
+        card_no: str | None,
+        pin: str,
+        operation: str,
+        result: str,
+        sw: int | None = None,
+        *,
+        card_id_code: bytes | None = None,
     ) -> dict[str, Any]:
-        """Audit one PIN operation (``pin`` ssse|bank; refused → ``not_entitled``)."""
+        """Audit one PIN operation (``pin`` ssse|bank; refused → ``not_entitled``).
+
+        ``card_id_code`` names the card instead of ``card_no`` when only its ATR was seen.
+        """
         body: dict[str, Any] = {
-            "card_no": card_no,
+            **({"card_no": card_no} if card_no is not None else {}),
+            **({"card_id_code": card_id_code.hex().upper()} if card_id_code is not None else {}),
             "pin": pin,
             "operation": operation,
             "result": result,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from terminal import apdu, emv
 from terminal.client import SettlementClient
-from terminal.flows.common import audit_pin, read_card
+from terminal.flows.common import audit_pin, read_card, report_refused
 from terminal.flows.pins import PinResult, check_authority
 from terminal.psam import NotEntitled, Role
 from terminal.session import CardSession
@@ -24,6 +24,7 @@ def bank_pin(
     what = f"{operation} the bank PIN"
     psam = session.psam
     if psam.role is not Role.BANK:
+        report_refused(client, "bank", operation, card_id_code=session.identity.identification_code)
         raise NotEntitled(
             what, f"{psam.describe()} is not a bank: bank PINs are never its business"
         )
@@ -33,7 +34,11 @@ def bank_pin(
     issuing_bank = record.get("bank_code")
     if not issuing_bank:
         raise NotEntitled(what, f"card {card_no} has no financial account with any bank")
-    psam.issuer_keys(issuing_bank, what)  # NotEntitled for another bank's card, before EMV
+    try:
+        psam.issuer_keys(issuing_bank, what)  # NotEntitled for another bank's card, before EMV
+    except NotEntitled:
+        report_refused(client, "bank", operation, card_no=card_no)  # audited by the service
+        raise
     check_authority(client, card_no, "bank", operation)
     app = emv.read_financial_app(session)
     if psam.bank_for_pan(app.pan) != issuing_bank:

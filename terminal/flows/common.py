@@ -14,7 +14,7 @@ from typing import Any
 
 from card.keystore import KEY_MEDICAL_READ
 from terminal import apdu
-from terminal.client import ServiceError, SettlementClient
+from terminal.client import ServiceError, ServiceRefused, SettlementClient
 from terminal.session import CardRead, CardSession, PinBlocked, WrongPin
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,29 @@ def card_refusal(record: dict[str, Any], today: date | None = None) -> CardRefus
     return None
 
 
+def card_expired(card: CardRead, today: date | None = None) -> bool:
+    """Past the expiry date of its EF05 (the card's own record): settlement.md "Expiry date from
+    EF05 is enforced", whatever the service's record says."""
+    return card.issuance.expiry_date < (today or date.today())
+
+
+def expiry_refusal(card: CardRead, today: date | None = None) -> CardRefused | None:
+    if card_expired(card, today):
+        card_no = card.issuance.card_number
+        return CardRefused("card_expired", card_no,
+                           f"card {card_no} expired on {card.issuance.expiry_date} (EF05)")
+    return None
+
+
 def present_card(
     session: CardSession, client: SettlementClient, *, medical: bool | None = None
 ) -> PresentedCard:
-    """Read and authenticate the card, then check its status online; refuse with the reason."""
+    """Read and authenticate the card, refuse it if its EF05 expiry date has passed, then check
+    its status online; refuse with the reason (always before any PIN is asked)."""
     card = read_card(session, medical=medical)
+    refusal = expiry_refusal(card)
+    if refusal is not None:
+        raise refusal
     record = client.card(card.issuance.card_number)
     if record.get("card_id_code", "").upper() != card.identity.identification_code.hex().upper():
         raise CardRefused(
@@ -130,6 +148,29 @@ def audit_pin(
     except ServiceError as exc:
         log.warning("PIN %s %s on card %s not audited: %s", pin, operation, card_no, exc)
         raise
+
+
+def report_refused(
+    client: SettlementClient,
+    pin: str,
+    operation: str,
+    *,
+    card_no: str | None = None,
+    card_id_code: bytes | None = None,
+) -> None:
+    """Report a PIN operation this terminal refused (its PSAM or the service's authority said
+    no) as ``attempted``: the service refuses it again and writes the refusal to its audit log
+    (settlement.md §PIN authority: "the service refuses and audits operations outside the role").
+
+    The refusal itself is what the caller raises next; a failure to report is logged only.
+    """
+    try:
+        client.report_pin_operation(card_no, pin, operation, "attempted", card_id_code=card_id_code)
+    except ServiceRefused as exc:
+        if exc.code != "not_entitled":
+            log.warning("refused PIN %s %s not audited: %s", pin, operation, exc)
+    except ServiceError as exc:
+        log.warning("refused PIN %s %s not audited: %s", pin, operation, exc)
 
 
 def verify_pin(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from terminal import apdu
 from terminal.client import ServiceRefused, SettlementClient
-from terminal.flows.common import PinEntry, audit_pin, read_card
+from terminal.flows.common import PinEntry, audit_pin, read_card, report_refused
 from terminal.psam import NotEntitled
 from terminal.session import CardSession, PinBlocked, WrongPin
 
@@ -30,6 +30,7 @@ def check_authority(client: SettlementClient, card_no: str, pin: str, operation:
     answer = client.pin_authority(card_no, pin, operation)
     if not answer.get("allowed"):
         reason = answer.get("reason") or "the service does not allow it"
+        report_refused(client, pin, operation, card_no=card_no)  # audited by the service
         raise NotEntitled(f"{operation} the {pin} PIN", reason)
 
 
@@ -51,7 +52,11 @@ def unblock_ssse_pin(
 ) -> PinResult:
     """RESET RETRY COUNTER with the key-03 MAC: unblock, or set ``new_pin`` and unblock."""
     operation = "reset" if new_pin else "unblock"
-    session.psam.require_pin_unblock(session.identity, new_pin)  # before any byte to the card
+    try:
+        session.psam.require_pin_unblock(session.identity, new_pin)  # before any byte to the card
+    except NotEntitled:
+        report_refused(client, "ssse", operation, card_id_code=session.identity.identification_code)
+        raise
     card = read_card(session, medical=False)
     card_no = card.issuance.card_number
     check_authority(client, card_no, "ssse", operation)

@@ -247,3 +247,45 @@ def test_framework_errors_are_problems(world, api):
         assert answer.status_code == status, answer.text
         assert answer.headers["content-type"].startswith("application/problem+json"), answer.headers
         assert code_of(answer) == code, answer.text
+
+
+# --- 10. query enums, PIN-service designation, bank codes, cancelled cards -------------------
+
+def test_query_parameters_are_checked(world):
+    desk = world.terminal()
+    _psn_no, card = world.insured()
+    answer = desk.get("/v1/admissions", params={"status": "zzz"})
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
+    assert desk.get("/v1/admissions", params={"status": "settled"}).status_code == 200
+    answer = desk.get("/v1/pin-authority", params={"card_no": card.card_no, "pin": "zz", "operation": "reset"})
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
+    answer = desk.get("/v1/pin-authority", params={"card_no": card.card_no, "pin": "ssse", "operation": "zz"})
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
+
+
+def test_institution_designations_checked(world):
+    for level in (1, 2):
+        answer = world.admin.post("/v1/institutions", json={
+            "code": uid("HX"), "name": "county hospital", "kind": "hospital", "hospital_level": level,
+            "pin_service": True}, headers=idem())
+        assert answer.status_code == 422 and code_of(answer) == "validation_error", answer.text
+    answer = world.admin.post("/v1/institutions", json={
+        "code": uid("BX"), "name": "no such bank", "kind": "bank_branch", "bank_code": "999"}, headers=idem())
+    assert answer.status_code == 422 and code_of(answer) == "bank_unknown", answer.text
+    answer = world.admin.post("/v1/institutions", json={
+        "code": uid("BX"), "name": "ICBC branch", "kind": "bank_branch", "bank_code": "102"}, headers=idem())
+    assert answer.status_code == 201, answer.text
+
+
+def test_child_with_a_cancelled_card_cannot_use_the_child_exemption(world):
+    desk = world.terminal()
+    birth = today().replace(year=today().year - 3)
+    psn_no = world.person(insutype="390", brdy=birth.isoformat(), household_register_no="HC1")
+    card = world.card(psn_no)
+    cancelled = world.centre.post(f"/v1/cards/{card.card_no}/cancellation", json={"reason": "test"},
+                                  headers=idem())
+    assert cancelled.status_code == 200, cancelled.text
+    answer = desk.post("/v1/admissions", json={
+        "psn_no": psn_no, "insutype": "390",
+        "exemption": {"kind": "child_under_7", "household_register_no": "HC1"}}, headers=idem())
+    assert answer.status_code == 403 and answer.json()["reason_code"] == "card_issued_must_use", answer.text
