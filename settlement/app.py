@@ -109,9 +109,10 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def fingerprint_key_of() -> bytes:
         if not fingerprint_keys:
             store = svc.keystore
-            fingerprint_keys.append(fingerprint_key(
-                [key for _alg, keys in sorted(store.ssse.items()) for _kid, key in sorted(keys.items())]
-            ))
+            masters = [key for _alg, keys in sorted(store.ssse.items()) for _kid, key in sorted(keys.items())]
+            cities = [key for _alg, regions in sorted(store.city_keys.items())
+                      for _region, keys in sorted(regions.items()) for _kid, key in sorted(keys.items())]
+            fingerprint_keys.append(fingerprint_key(masters + cities))
         return fingerprint_keys[0]
 
     @app.exception_handler(Problem)

@@ -79,6 +79,8 @@ def password_matches(password: str, stored: str | None) -> bool:
 def fingerprint_key(master_keys: list[bytes]) -> bytes:
     """The service's secret for fingerprints of secret request fields, derived from its key store
     (the master keys never leave it; the database holds no copy of this key)."""
+    if not master_keys:
+        raise ValueError("the key store holds no key to derive the fingerprint key from")
     return hmac.new(b"".join(master_keys), b"sscard idempotency fingerprint v1", hashlib.sha256).digest()
 
 
