@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 #: Largest amount in one money field, in fen (10 000 000 000 yuan): every sum the service keeps
 #: (balances, bills, daily reports) stays far inside a signed 64-bit column (docs/api.md §Limits).
@@ -28,8 +28,8 @@ class InstitutionIn(_Body):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=200)
     kind: Literal["hospital", "pharmacy", "bank_branch", "card_centre"]
-    hospital_level: int | None = Field(default=None, ge=1, le=3)
-    pin_service: bool = False
+    hospital_level: int | None = Field(default=None, ge=1, le=3, strict=True)
+    pin_service: StrictBool = False
     bank_code: str | None = Field(default=None, max_length=8)
     region: str = Field(default="430100", pattern=r"^\d{6}$")
 
@@ -75,7 +75,7 @@ class CoverageIn(_Body):
     insutype: InsuType
     begndate: date
     enddate: date | None = None
-    paid: bool = True
+    paid: StrictBool = True
 
     @model_validator(mode="after")
     def _order(self) -> CoverageIn:
@@ -86,7 +86,7 @@ class CoverageIn(_Body):
 
 class EnrolmentIn(_Body):
     applied_on: date
-    paid: bool = True
+    paid: StrictBool = True
 
 
 class AccountCreditIn(_Body):
@@ -246,11 +246,11 @@ class FeeUploadIn(_Body):
 
 
 class PreSettlementIn(_Body):
-    acct_used_flag: bool = False
+    acct_used_flag: StrictBool = False
 
 
 class SettlementIn(_Authenticated):
-    acct_used_flag: bool = False
+    acct_used_flag: StrictBool = False
     endtime: datetime | None = None
 
 

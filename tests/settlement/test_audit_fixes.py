@@ -289,3 +289,17 @@ def test_child_with_a_cancelled_card_cannot_use_the_child_exemption(world):
         "psn_no": psn_no, "insutype": "390",
         "exemption": {"kind": "child_under_7", "household_register_no": "HC1"}}, headers=idem())
     assert answer.status_code == 403 and answer.json()["reason_code"] == "card_issued_must_use", answer.text
+
+
+def test_flags_must_be_json_booleans(world):
+    desk = world.terminal()
+    psn_no, card = world.insured()
+    mdtrt_id = world.admit(desk, psn_no, card)["mdtrt_id"]
+    answer = desk.post(f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": "true"})
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
+    answer = desk.post(f"/v1/admissions/{mdtrt_id}/settlement",
+                       json={"acct_used_flag": 1, "proof": world.proof(desk, card, "discharge")}, headers=idem())
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
+    answer = world.centre.post(f"/v1/people/{psn_no}/coverage",
+                               json={"insutype": "390", "begndate": "2026-01-01", "paid": "yes"}, headers=idem())
+    assert answer.status_code == 422 and code_of(answer) == "validation_error"
