@@ -28,14 +28,39 @@ from settlement.models import (
 S = T_SETTLEMENT.c
 
 
+def _overflowed(error: Exception) -> bool:
+    """SQLite's ``sum()`` of 64-bit integers raises "integer overflow" (PostgreSQL sums
+    ``bigint`` as ``numeric``): amounts are bounded now (docs/api.md §Limits), but a database
+    written before the bounds may hold such rows, and the report must still add up."""
+    return "overflow" in str(error).lower()
+
+
 def _sums(conn: Connection, where, join=None) -> dict[str, int]:
     source = T_SETTLEMENT if join is None else join
-    row = conn.execute(
-        sa.select(sa.func.count(), *[sa.func.coalesce(sa.func.sum(S[f]), 0) for f in SPLIT_FIELDS])
-        .select_from(source)
-        .where(where)
-    ).one()
+    try:
+        row = conn.execute(
+            sa.select(sa.func.count(), *[sa.func.coalesce(sa.func.sum(S[f]), 0) for f in SPLIT_FIELDS])
+            .select_from(source)
+            .where(where)
+        ).one()
+    except sa.exc.OperationalError as error:
+        if not _overflowed(error):
+            raise
+        rows = conn.execute(sa.select(*[S[f] for f in SPLIT_FIELDS]).select_from(source).where(where)).all()
+        row = (len(rows), *(sum(int(r[i]) for r in rows) for i in range(len(SPLIT_FIELDS))))
     return {"count": int(row[0]), **{f: int(v) for f, v in zip(SPLIT_FIELDS, row[1:], strict=True)}}
+
+
+def _total(conn: Connection, column, source, where) -> int:
+    """``sum(column)``, exact even past 64 bits (see :func:`_overflowed`)."""
+    try:
+        return int(conn.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(column), 0)).select_from(source).where(where)
+        ).scalar())
+    except sa.exc.OperationalError as error:
+        if not _overflowed(error):
+            raise
+        return sum(int(v) for v in conn.execute(sa.select(column).select_from(source).where(where)).scalars())
 
 
 def _identities(sums: dict[str, int]) -> dict[str, bool]:
@@ -60,14 +85,9 @@ def daily_report(conn: Connection, institution_code: str, day: date) -> dict:
     # Bills still standing that were settled today must equal their fee lines.
     active_today = sa.and_(S.institution_code == institution_code, S.setl_date == day,
                            S.status == "settled")
-    medfee_active = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(S.medfee_sumamt), 0)).where(active_today)
-    ).scalar()
-    fee_lines = conn.execute(
-        sa.select(sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0))
-        .select_from(T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id))
-        .where(active_today)
-    ).scalar()
+    medfee_active = _total(conn, S.medfee_sumamt, T_SETTLEMENT, active_today)
+    fee_lines = _total(conn, T_FEE_LINE.c.det_item_fee_sumamt,
+                       T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id), active_today)
     checks = {}
     for name, ok in _identities(settled).items():
         checks[name] = ok and _identities(reversed_)[name] and _identities(net)[name]
