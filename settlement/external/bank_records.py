@@ -40,6 +40,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from card.issue import luhn_digit
+
 FORMAT = "sscard-bank-records/1"
 
 
@@ -53,19 +55,6 @@ class Account:
     opened_at: str
     status: str  # 'open' | 'frozen' (card reported lost) | 'closed'
     reference: str | None = None  # the card application the account was opened for
-
-
-def luhn_digit(partial: str) -> str:
-    """The Luhn check digit that completes ``partial``."""
-    total = 0
-    for i, ch in enumerate(reversed(partial)):
-        d = int(ch)
-        if i % 2 == 0:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return str((10 - total % 10) % 10)
 
 
 def luhn_valid(pan: str) -> bool:
