@@ -203,6 +203,20 @@ _step("bank-account", flow.open_account)
 _step("withdrawal", flow.withdraw)
 
 
+def _application_step(
+    request: Request, principal: Principal, key: str | None, application_id: str, body, step
+) -> JSONResponse:
+    """A step on one application that takes the request body: ``step(conn, principal,
+    registers, application_id, body, now)`` in one idempotent write transaction."""
+    return _mutate(
+        request,
+        principal,
+        key,
+        _dump(body),
+        lambda conn, regs, now: step(conn, principal, regs, application_id, body, now),
+    )
+
+
 @router.post("/applications/{application_id}/pre-check")
 def pre_check(
     application_id: str,
@@ -238,67 +252,35 @@ def personalisation_order(application_id: str, request: Request, principal: Call
 def personalised(
     application_id: str, body: PersonalisedIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _mutate(
-        request,
-        principal,
-        key,
-        _dump(body),
-        lambda conn, regs, now: flow.personalised_step(
-            conn, principal, regs, application_id, body, now
-        ),
-    )
+    return _application_step(request, principal, key, application_id, body, flow.personalised_step)
 
 
 @router.post("/applications/{application_id}/account-opening")
 def account_opened(
     application_id: str, body: AccountOpenedIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _mutate(
-        request,
-        principal,
-        key,
-        _dump(body),
-        lambda conn, regs, now: flow.account_opened_step(
-            conn, principal, regs, application_id, body, now
-        ),
+    return _application_step(
+        request, principal, key, application_id, body, flow.account_opened_step
     )
 
 
 @router.post("/applications/{application_id}/issuance")
 def issuance(application_id: str, body: IssueIn, request: Request, principal: Caller, key: IdemKey):
-    return _mutate(
-        request,
-        principal,
-        key,
-        _dump(body),
-        lambda conn, regs, now: flow.issue_step(conn, principal, regs, application_id, body, now),
-    )
+    return _application_step(request, principal, key, application_id, body, flow.issue_step)
 
 
 @router.post("/applications/{application_id}/rejections")
 def rejection(
     application_id: str, body: RejectionIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _mutate(
-        request,
-        principal,
-        key,
-        _dump(body),
-        lambda conn, regs, now: flow.reject_step(conn, principal, regs, application_id, body, now),
-    )
+    return _application_step(request, principal, key, application_id, body, flow.reject_step)
 
 
 @router.post("/applications/{application_id}/corrections")
 def correction(
     application_id: str, body: CorrectionIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _mutate(
-        request,
-        principal,
-        key,
-        _dump(body),
-        lambda conn, regs, now: flow.correct(conn, principal, regs, application_id, body, now),
-    )
+    return _application_step(request, principal, key, application_id, body, flow.correct)
 
 
 # --- loss and the progress query -----------------------------------------------------------
