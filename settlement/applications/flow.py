@@ -813,6 +813,38 @@ def _new_card_no(conn: Connection) -> str:
             return candidate
 
 
+def _card_blocker(conn: Connection, row: Row) -> tuple[str, dict[str, str]] | None:
+    """Why the person may not get another card now (detail, extra), or None.
+
+    A usable (issued or active) card, or another application of the same person
+    already past registration (issuance.md step 4).
+    """
+    usable = conn.execute(
+        sa.select(T_CARD.c.card_no, T_CARD.c.status).where(
+            T_CARD.c.psn_no == row.psn_no, T_CARD.c.status.in_(("issued", "active"))
+        )
+    ).first()
+    if usable is not None:
+        return (
+            f"card {usable.card_no} is {usable.status}: cancel it, or report it lost, first",
+            {"card_no": usable.card_no},
+        )
+    other = conn.execute(
+        sa.select(T_APPLICATION.c.application_id).where(
+            T_APPLICATION.c.certno == row.certno,
+            T_APPLICATION.c.application_id != row.application_id,
+            T_APPLICATION.c.status == Status.IN_PROGRESS.value,
+            T_APPLICATION.c.done >= int(Step.REGISTERED),
+        )
+    ).first()
+    if other is not None:
+        return (
+            f"application {other.application_id} is already producing a card for this person",
+            {"application_id": other.application_id},
+        )
+    return None
+
+
 def precheck_step(
     conn: Connection,
     principal: Principal,
@@ -839,41 +871,18 @@ def precheck_step(
     conn.execute(
         for_update(sa.select(T_PERSON.c.psn_no).where(T_PERSON.c.psn_no == row.psn_no), conn)
     )
-    usable = conn.execute(
-        sa.select(T_CARD.c.card_no, T_CARD.c.status).where(
-            T_CARD.c.psn_no == row.psn_no, T_CARD.c.status.in_(("issued", "active"))
-        )
-    ).first()
-    if usable is not None:
+    blocker = _card_blocker(conn, row)
+    if blocker is not None:
+        detail, extra = blocker
         _reject(
             conn,
             principal,
             row,
             Step.REGISTERED,
             Reason.ACTIVE_CARD_EXISTS,
-            f"card {usable.card_no} is {usable.status}: cancel it, or report it lost, first",
+            detail,
             now,
-            extra={"card_no": usable.card_no},
-        )
-        return _view(conn, regs, application_id, now)
-    other = conn.execute(
-        sa.select(T_APPLICATION.c.application_id).where(
-            T_APPLICATION.c.certno == row.certno,
-            T_APPLICATION.c.application_id != application_id,
-            T_APPLICATION.c.status == Status.IN_PROGRESS.value,
-            T_APPLICATION.c.done >= int(Step.REGISTERED),
-        )
-    ).first()
-    if other is not None:
-        _reject(
-            conn,
-            principal,
-            row,
-            Step.REGISTERED,
-            Reason.ACTIVE_CARD_EXISTS,
-            f"application {other.application_id} is already producing a card for this person",
-            now,
-            extra={"application_id": other.application_id},
+            extra=extra,
         )
         return _view(conn, regs, application_id, now)
     if card_no is None:
