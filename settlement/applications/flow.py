@@ -703,6 +703,45 @@ def audit_step(
 # --- step 3: comparison --------------------------------------------------------------------
 
 
+def _comparison_refusal(
+    regs: Registers, row: Row
+) -> tuple[Reason, str, dict[str, list[str]] | None] | None:
+    """What step 3 finds wrong (reason, detail, extra), or None when all matches.
+
+    The police population register first; the partner bank's own customer
+    record only once the police register agrees.
+    """
+    mismatches = regs.police.compare(
+        row.certno,
+        name=row.psn_name,
+        sex=row.gend,
+        birth_date=row.brdy,
+        household_register_no=row.hukou_no if row.psn_cert_type == "household_register" else None,
+    )
+    if mismatches is None:
+        return (
+            Reason.NOT_IN_POLICE_REGISTER,
+            f"the police population register has no person {row.certno}",
+            None,
+        )
+    if mismatches:
+        fields = [m.field for m in mismatches]
+        return (
+            Reason.POLICE_REGISTER_MISMATCH,
+            "differs from the police population register: " + ", ".join(fields),
+            {"fields": fields},
+        )
+    bank_diff = regs.bank(row.bank_code).compare(row.certno, name=row.psn_name)
+    if bank_diff:
+        fields = [f for f, _bank, _ours in bank_diff]
+        return (
+            Reason.BANK_RECORD_MISMATCH,
+            f"differs from bank {row.bank_code}'s customer record: " + ", ".join(fields),
+            {"fields": fields},
+        )
+    return None
+
+
 def compare_step(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
@@ -718,50 +757,10 @@ def compare_step(
     row = _load(conn, application_id)
     _require_own_bank(principal, row, "application.compare")
     _require_next(row, Step.COMPARED)
-    mismatches = regs.police.compare(
-        row.certno,
-        name=row.psn_name,
-        sex=row.gend,
-        birth_date=row.brdy,
-        household_register_no=row.hukou_no if row.psn_cert_type == "household_register" else None,
-    )
-    if mismatches is None:
-        _reject(
-            conn,
-            principal,
-            row,
-            Step.COMPARED,
-            Reason.NOT_IN_POLICE_REGISTER,
-            f"the police population register has no person {row.certno}",
-            now,
-        )
-        return _view(conn, regs, application_id, now)
-    if mismatches:
-        fields = [m.field for m in mismatches]
-        _reject(
-            conn,
-            principal,
-            row,
-            Step.COMPARED,
-            Reason.POLICE_REGISTER_MISMATCH,
-            "differs from the police population register: " + ", ".join(fields),
-            now,
-            extra={"fields": fields},
-        )
-        return _view(conn, regs, application_id, now)
-    bank_diff = regs.bank(row.bank_code).compare(row.certno, name=row.psn_name)
-    if bank_diff:
-        fields = [f for f, _bank, _ours in bank_diff]
-        _reject(
-            conn,
-            principal,
-            row,
-            Step.COMPARED,
-            Reason.BANK_RECORD_MISMATCH,
-            f"differs from bank {row.bank_code}'s customer record: " + ", ".join(fields),
-            now,
-            extra={"fields": fields},
-        )
+    refusal = _comparison_refusal(regs, row)
+    if refusal is not None:
+        reason, detail, extra = refusal
+        _reject(conn, principal, row, Step.COMPARED, reason, detail, now, extra=extra)
         return _view(conn, regs, application_id, now)
     # Verified against the police register: the insured person record takes the data
     # (a correction's name or household register number reaches it only now, never before).
