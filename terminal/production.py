@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import NoReturn
 
 from card import tlv
 from card.emv_script import personalisation_script
@@ -409,6 +410,26 @@ def _application_post(
 # --- workflows: one card, one application, the service told only after a read back ------
 
 
+def _fail_step(
+    client: HttpClient,
+    application_id: str,
+    check: ReadBack,
+    *,
+    step: int,
+    reason: str,
+    what: str,
+) -> NoReturn:
+    """Record the production fault with the service (a rejection of ``step``) and stop."""
+    differences = "; ".join(check.differences)
+    _application_post(
+        client,
+        application_id,
+        "rejections",
+        {"step": step, "reason": reason, "detail": "read back differs: " + differences[:450]},
+    )
+    raise ProductionError(f"{what}: {differences}")
+
+
 def personalise(
     client: HttpClient,
     psam: Psam,
@@ -427,18 +448,13 @@ def personalise(
         medical = CardSession(conn, medical_psam, conn.atr) if medical_psam else None
         check = verify_ssse(CardSession(conn, psam, conn.atr), order, medical_session=medical)
     if not check.identical:
-        _application_post(
+        _fail_step(
             client,
             application_id,
-            "rejections",
-            {
-                "step": 5,
-                "reason": "personalisation_failed",
-                "detail": "read back differs: " + "; ".join(check.differences)[:450],
-            },
-        )
-        raise ProductionError(
-            "the card does not read back as ordered: " + "; ".join(check.differences)
+            check,
+            step=5,
+            reason="personalisation_failed",
+            what="the card does not read back as ordered",
         )
     return _application_post(client, application_id, "personalisation", done.to_json())
 
@@ -453,19 +469,13 @@ def open_account(
     with reader.connect() as conn:
         check = verify_financial_app(CardSession(conn, psam, conn.atr), account)
     if not check.identical:
-        _application_post(
+        _fail_step(
             client,
             application_id,
-            "rejections",
-            {
-                "step": 6,
-                "reason": "bank_write_failed",
-                "detail": "read back differs: " + "; ".join(check.differences)[:450],
-            },
-        )
-        raise ProductionError(
-            "the financial application does not read back as written: "
-            + "; ".join(check.differences)
+            check,
+            step=6,
+            reason="bank_write_failed",
+            what="the financial application does not read back as written",
         )
     return _application_post(
         client, application_id, "account-opening", {"pan": account.pan, "read_back_matches": True}
