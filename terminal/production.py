@@ -214,6 +214,16 @@ class ReadBack:
     def identical(self) -> bool:
         return not self.differences
 
+    def compare_records(
+        self, session: CardSession, sfi: int, expected: dict[int, bytes], *, file: str, label: str
+    ) -> None:
+        """READ RECORD each of ``expected`` from ``sfi``; note every record that differs."""
+        for number, record in sorted(expected.items()):
+            got = session.send(apdu.read_record(sfi, number), f"READ RECORD {file}.{number}")
+            self.records_compared += 1
+            if got != record:
+                self.differences.append(f"{label} record {number}")
+
 
 def verify_ssse(
     session: CardSession,
@@ -235,11 +245,7 @@ def verify_ssse(
         public = session.read_public()
         session.authenticate()
         for name, sfi in (("EF05", apdu.SFI_ISSUANCE), ("EF06", apdu.SFI_HOLDER)):
-            for number, record in sorted(expected[name].items()):
-                got = session.send(apdu.read_record(sfi, number), f"READ RECORD {name}.{number}")
-                result.records_compared += 1
-                if got != record:
-                    result.differences.append(f"{name} record {number}")
+            result.compare_records(session, sfi, expected[name], file=name, label=name)
     except (apdu.CardStatusError, CardDataError) as exc:
         result.differences.append(f"read back failed: {exc}")
         return result
@@ -386,11 +392,7 @@ def verify_financial_app(session: CardSession, account: BankAccount) -> ReadBack
         holder = _holder_on_card(session)
         expected = financial_records(holder, account)
         app = read_financial_app(session)  # SELECT ADF, GPO, records along the AFL
-        for number, record in sorted(expected.items()):
-            got = session.send(apdu.read_record(1, number), f"READ RECORD EMV.{number}")
-            result.records_compared += 1
-            if got != record:
-                result.differences.append(f"financial record {number}")
+        result.compare_records(session, 1, expected, file="EMV", label="financial")
     except (apdu.CardStatusError, CardDataError) as exc:
         result.differences.append(f"read back failed: {exc}")
         return result
