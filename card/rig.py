@@ -310,14 +310,14 @@ def _users_handle(mode: int) -> IO[str] | None:
     return handle
 
 
-class RigUse:
-    """A shared claim that pcscd is in use (a test session, a card in a reader, a benchmark).
+class _HeldLock:
+    """An open lock file this process holds a ``flock`` on, until :meth:`release`.
 
-    :func:`stop_pcscd` leaves pcscd running while anyone holds one.
+    (Or until the process dies: the kernel drops the lock with the file.)
     """
 
-    def __init__(self) -> None:
-        self._handle = _users_handle(fcntl.LOCK_SH)
+    def __init__(self, handle: IO[str] | None) -> None:
+        self._handle = handle
 
     def release(self) -> None:
         handle, self._handle = self._handle, None
@@ -330,6 +330,16 @@ class RigUse:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+class RigUse(_HeldLock):
+    """A shared claim that pcscd is in use (a test session, a card in a reader, a benchmark).
+
+    :func:`stop_pcscd` leaves pcscd running while anyone holds one.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(_users_handle(fcntl.LOCK_SH))
 
 
 def _kill_pcscd(pid: int, timeout: float) -> None:
@@ -433,24 +443,12 @@ def status() -> dict[str, object]:
 # --- claiming readers and inserting cards ------------------------------------------
 
 
-class ReaderClaim:
+class ReaderClaim(_HeldLock):
     """An exclusive claim on one rig reader, held until :meth:`release` (or process death)."""
 
     def __init__(self, reader: RigReader, handle: IO[str]) -> None:
+        super().__init__(handle)
         self.reader = reader
-        self._handle: IO[str] | None = handle
-
-    def release(self) -> None:
-        handle, self._handle = self._handle, None
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def _try_claim(reader: RigReader) -> ReaderClaim | None:
