@@ -14,18 +14,20 @@ from hospital_sim.population import CST
 from hospital_sim.report import RunInfo, render
 
 
+def _settlement(i: int, proof: str, settled_at: datetime, *amounts: int) -> Settlement:
+    """Settlement S{i} of card holder P{i} at desk H1-D1; amounts in Settlement's order."""
+    return Settlement(
+        f"S{i}", f"M{i}", f"P{i}", "H1", "H1-D1", "card_holder", proof, settled_at, *amounts
+    )
+
+
 def _ledger():
     ledger = Ledger()
     for i, hour in enumerate([9, 9, 11, 15]):
         ledger.admitted()
         ledger.settled(
-            Settlement(
-                f"S{i}",
-                f"M{i}",
-                f"P{i}",
-                "H1",
-                "H1-D1",
-                "card_holder",
+            _settlement(
+                i,
                 "card" if i else "child_under_7",
                 datetime(2026, 11, 23, hour, 5, tzinfo=CST),
                 10000 + i,
@@ -98,20 +100,8 @@ def _two_day_ledger() -> Ledger:
     for i, (day, hour) in enumerate(times):
         ledger.admitted()
         ledger.settled(
-            Settlement(
-                f"S{i}",
-                f"M{i}",
-                f"P{i}",
-                "H1",
-                "H1-D1",
-                "card_holder",
-                "card",
-                datetime(2026, 11, day, hour, 30, tzinfo=CST),
-                1000,
-                600,
-                300,
-                100,
-                300,
+            _settlement(
+                i, "card", datetime(2026, 11, day, hour, 30, tzinfo=CST), 1000, 600, 300, 100, 300
             )
         )
     return ledger
