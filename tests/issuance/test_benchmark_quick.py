@@ -1,24 +1,10 @@
 """The card-production benchmark runs in --quick mode and ends with its JSON line."""
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.benchmarks import run_quick
 
 
 def test_card_production_benchmark_quick():
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "card_production.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=REPO,
-    )
-    assert done.returncode == 0, done.stderr
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_quick("card_production.py")
     assert set(result) == {
         "cards",
         "cards_per_s",

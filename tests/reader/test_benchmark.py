@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.fixtures.benchmarks import run_quick
 
 
 @pytest.mark.pcsc
 def test_reader_roundtrip_quick(pcsc_rig) -> None:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "reader_roundtrip.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=ROOT,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_quick("reader_roundtrip.py")
     for key in ("pcsc_median_us", "inprocess_median_us", "floor_median_us", "ratio_to_floor"):
         assert isinstance(result[key], float) and result[key] > 0, key
     assert result["apdus"] == 100
