@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -227,6 +228,17 @@ def fee_lines() -> list[dict]:
              "cnt": 1 + n % 3, "pric": 1000 + 137 * n} for n in range(20)]
 
 
+def run_workers(worker: Callable[[int], None], concurrency: int) -> float:
+    """Run ``worker(0)`` … ``worker(concurrency - 1)`` in threads; seconds until all ended."""
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - started
+
+
 def run_cycles(port: int, keys: list[str], cards: list[Card], concurrency: int, duration: float):
     lines = json.dumps({"feedetail": fee_lines()}).encode()  # the same 20 lines for every stay
     latencies: list[float] = []
@@ -252,13 +264,8 @@ def run_cycles(port: int, keys: list[str], cards: list[Card], concurrency: int, 
                 latencies.append(latency)
                 settled.append(setl)
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started, latencies, settled, errors
+    elapsed = run_workers(worker, concurrency)
+    return elapsed, latencies, settled, errors
 
 
 def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) -> float:
@@ -275,13 +282,8 @@ def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) 
         with lock:
             count[0] += done
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return count[0] / (time.perf_counter() - started)
+    elapsed = run_workers(worker, concurrency)  # before count[0] is read
+    return count[0] / elapsed
 
 
 def cpu_seconds(pid: int) -> float | None:
