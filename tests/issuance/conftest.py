@@ -134,6 +134,11 @@ class World:
             self.centre, "/v1/applications", self.application_body(person, **overrides), 201
         )
 
+    def card_states(self, psn_no: str) -> dict[str, str]:
+        """The person's cards as the card centre sees them: card number → status."""
+        person = self.centre.get(f"/v1/people/{psn_no}").json()
+        return {c["card_no"]: c["status"] for c in person["cards"]}
+
     # --- production through readers ------------------------------------------------------
 
     def blank_card(

@@ -37,6 +37,16 @@ def _proof(w, card, card_no: str, purpose: str) -> dict:
     }
 
 
+def _insure(w, psn_no: str) -> None:
+    """Employee basic medical insurance (310) since 2020, paid, no end."""
+    w.post(
+        w.centre,
+        f"/v1/people/{psn_no}/coverage",
+        {"insutype": "310", "begndate": "2020-01-01", "enddate": None, "paid": True},
+        201,
+    )
+
+
 def _stay(w, psn_no: str, *, admit: dict, discharge_auth) -> dict:
     """Admission, one fee line, settlement; returns the settlement."""
     admission = w.hospital.post(
@@ -81,12 +91,7 @@ def test_loss_then_replacement_end_to_end(production_world):
     person = w.citizen("张无忌", born=date(1975, 2, 14))
     first, old_card = w.produce(w.apply(person)["application_id"])
     psn_no, old_no = first["psn_no"], first["card_no"]
-    w.post(
-        w.centre,
-        f"/v1/people/{psn_no}/coverage",
-        {"insutype": "310", "begndate": "2020-01-01", "enddate": None, "paid": True},
-        201,
-    )
+    _insure(w, psn_no)
 
     # With the card, before the loss: the ordinary path works.
     before = _stay(
@@ -225,10 +230,7 @@ def test_loss_of_a_card_made_before_the_application_system(production_world):
     assert replacement["psn_no"] == psn_no and replacement["psn_name"] == person.name
     final, _ = w.produce(replacement["application_id"], start_at=4)
     assert final["status"] == "issued"
-    cards = {
-        c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
-    }
-    assert cards == {old_no: "replaced", final["card_no"]: "active"}
+    assert w.card_states(psn_no) == {old_no: "replaced", final["card_no"]: "active"}
 
 
 def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(production_world):
@@ -237,12 +239,7 @@ def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(productio
     person = w.citizen("殷离", sex="2")
     first, _ = w.produce(w.apply(person)["application_id"])
     psn_no, old_no = first["psn_no"], first["card_no"]
-    w.post(
-        w.centre,
-        f"/v1/people/{psn_no}/coverage",
-        {"insutype": "310", "begndate": "2020-01-01", "enddate": None, "paid": True},
-        201,
-    )
+    _insure(w, psn_no)
     loss = w.post(w.bank102, "/v1/card-losses", {"card_no": old_no}, 201)
     app_id = loss["replacement_application"]["application_id"]
     w.step(w.centre, app_id, "pre-check")
@@ -253,10 +250,7 @@ def test_withdrawn_replacement_cancels_both_cards_and_ends_the_receipt(productio
     withdrawn = w.step(w.centre, app_id, "withdrawal")
     assert withdrawn["status"] == "withdrawn"
     assert withdrawn["history"][-1]["detail"] == {"cards_cancelled": [new_no, old_no]}
-    cards = {
-        c["card_no"]: c["status"] for c in w.centre.get(f"/v1/people/{psn_no}").json()["cards"]
-    }
-    assert cards == {old_no: "cancelled", new_no: "cancelled"}
+    assert w.card_states(psn_no) == {old_no: "cancelled", new_no: "cancelled"}
     # The old card's account stays frozen; the uncollected card's account is closed.
     assert [a.status for a in w.bank("102").accounts(person.ssn)] == ["frozen", "closed"]
     evidence = {
@@ -298,8 +292,7 @@ def test_card_lost_before_collection_is_replaced_and_its_application_closed(prod
     replacement_id = loss["replacement_application"]["application_id"]
     second, _ = w.produce(replacement_id, start_at=4)
     assert second["status"] == "issued"
-    states = {
-        c["card_no"]: c["status"]
-        for c in w.centre.get(f"/v1/people/{first['psn_no']}").json()["cards"]
+    assert w.card_states(first["psn_no"]) == {
+        first["card_no"]: "replaced",
+        second["card_no"]: "active",
     }
-    assert states == {first["card_no"]: "replaced", second["card_no"]: "active"}
