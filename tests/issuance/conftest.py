@@ -134,6 +134,14 @@ class World:
             self.centre, "/v1/applications", self.application_body(person, **overrides), 201
         )
 
+    def registered(self, person: Citizen) -> str:
+        """A new application of ``person`` through steps 2–4 (outcomes unchecked); its id."""
+        application_id = self.apply(person)["application_id"]
+        steps = (("audit", self.centre), ("comparison", self.bank102), ("pre-check", self.centre))
+        for name, client in steps:
+            self.step(client, application_id, name)
+        return application_id
+
     def card_states(self, psn_no: str) -> dict[str, str]:
         """The person's cards as the card centre sees them: card number → status."""
         person = self.centre.get(f"/v1/people/{psn_no}").json()

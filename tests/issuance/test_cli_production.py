@@ -273,9 +273,7 @@ def test_issue_with_the_collection_time_from_the_cli(production_world):
 
     w = production_world
     person = w.citizen("周颠")
-    app_id = w.apply(person)["application_id"]
-    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
-        w.step(client, app_id, name)
+    app_id = w.registered(person)
     card = w.blank_card()
     w.personalise(app_id, InProcessReader(card))
     ready = w.open_account(app_id, InProcessReader(card))

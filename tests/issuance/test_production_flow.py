@@ -160,9 +160,7 @@ def test_roles_and_order_are_enforced(production_world):
 def test_personalisation_refuses_a_card_of_another_region_or_a_used_card(production_world):
     w = production_world
     person = w.citizen("冯七")
-    app_id = w.apply(person)["application_id"]
-    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
-        w.step(client, app_id, name)
+    app_id = w.registered(person)
     order = PersonalisationOrder.from_json(
         w.centre.get(f"/v1/applications/{app_id}/personalisation-order").json()
     )
@@ -273,9 +271,7 @@ def test_paper_applications_entered_late_show_their_deadline_and_lateness(produc
 def test_bank_steps_belong_to_the_applications_own_bank(production_world):
     w = production_world
     person = w.citizen("孟六")
-    app_id = w.apply(person)["application_id"]
-    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
-        w.step(client, app_id, name)
+    app_id = w.registered(person)
     card = w.blank_card()
     w.personalise(app_id, InProcessReader(card))
     assert w.step(w.bank103, app_id, "bank-account", expect=403)["code"] == "not_entitled"
@@ -325,9 +321,7 @@ def test_account_opened_by_a_crashed_attempt_is_reconciled_not_doubled(productio
     """The bank's file is written before the service commits: a retry finds that account."""
     w = production_world
     person = w.citizen("邹七")
-    app_id = w.apply(person)["application_id"]
-    for name, client in (("audit", w.centre), ("comparison", w.bank102), ("pre-check", w.centre)):
-        w.step(client, app_id, name)
+    app_id = w.registered(person)
     card = w.blank_card()
     w.personalise(app_id, InProcessReader(card))
     # An earlier attempt reached the bank and then died before the service's commit.
