@@ -227,16 +227,16 @@ def application_view(
 def get_application(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
-    require_role(
+    row = _authorised_row(
+        conn,
         principal,
+        application_id,
         CARD_CENTRE,
         BANK_BRANCH,
         ADMIN,
         action="application.read",
-        subject=application_id,
+        lock=False,
     )
-    row = _load(conn, application_id, lock=False)
-    _require_own_bank(principal, row, "application.read")
     return application_view(conn, row, regs, now)
 
 
@@ -430,6 +430,22 @@ def _require_own_bank(principal: Principal, row: Row, action: str) -> None:
             f"this branch belongs to bank {principal.bank_code}",
             audit=(action, row.application_id),
         )
+
+
+def _authorised_row(
+    conn: Connection,
+    principal: Principal,
+    application_id: str,
+    *roles: str,
+    action: str,
+    lock: bool = True,
+) -> Row:
+    """The application, once ``principal`` may act on it: a role among ``roles`` and,
+    for a bank branch, the application's own bank (locked unless ``lock`` is False)."""
+    require_role(principal, *roles, action=action, subject=application_id)
+    row = _load(conn, application_id, lock=lock)
+    _require_own_bank(principal, row, action)
+    return row
 
 
 def _new_id(prefix: str, now: datetime) -> str:
@@ -646,8 +662,9 @@ def audit_step(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
     """Step 2: check the data; on success it becomes formal insured data (a person record)."""
-    require_role(principal, CARD_CENTRE, ADMIN, action="application.audit", subject=application_id)
-    row = _load(conn, application_id)
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, ADMIN, action="application.audit"
+    )
     _require_next(row, Step.AUDITED)
     findings = rules.audit_findings(_applicant(row))
     if findings:
@@ -746,16 +763,15 @@ def compare_step(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
     """Step 3: the police population register and the partner bank's own records."""
-    require_role(
+    row = _authorised_row(
+        conn,
         principal,
+        application_id,
         BANK_BRANCH,
         CARD_CENTRE,
         ADMIN,
         action="application.compare",
-        subject=application_id,
     )
-    row = _load(conn, application_id)
-    _require_own_bank(principal, row, "application.compare")
     _require_next(row, Step.COMPARED)
     refusal = _comparison_refusal(regs, row)
     if refusal is not None:
@@ -860,10 +876,9 @@ def precheck_step(
     finished, returns the application with ``active_card_exists``. A
     replacement passes because its old card is ``lost``.
     """
-    require_role(
-        principal, CARD_CENTRE, ADMIN, action="application.precheck", subject=application_id
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, ADMIN, action="application.precheck"
     )
-    row = _load(conn, application_id)
     _require_next(row, Step.REGISTERED)
     # Serialise pre-checks of one person (PostgreSQL; SQLite writers are serial already),
     # so two applications of the same person can never both pass.
@@ -908,8 +923,9 @@ def personalisation_order(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
     """What the card centre's terminal writes onto the blank card (EF05 / EF06 / DF04)."""
-    require_role(principal, CARD_CENTRE, action="application.order", subject=application_id)
-    row = _load(conn, application_id, lock=False)
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, action="application.order", lock=False
+    )
     _require_next(row, Step.PERSONALISED)
     issue_date = local_day(now)
     return {
@@ -946,8 +962,9 @@ def personalised_step(
     A replacement registers the new card against the lost one (the lost card
     stays blocked; the receipt exemption holds until the new card is collected).
     """
-    require_role(principal, CARD_CENTRE, action="application.personalised", subject=application_id)
-    row = _load(conn, application_id)
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, action="application.personalised"
+    )
     _require_next(row, Step.PERSONALISED)
     if body.card_no != row.card_no:
         raise Problem(
@@ -1004,9 +1021,7 @@ def reject_step(
         if step in (Step.COMPARED, Step.ACCOUNT_OPENED)
         else (CARD_CENTRE, ADMIN)
     )
-    require_role(principal, *roles, action="application.reject", subject=application_id)
-    row = _load(conn, application_id)
-    _require_own_bank(principal, row, "application.reject")
+    row = _authorised_row(conn, principal, application_id, *roles, action="application.reject")
     try:
         reason = Reason(body.reason)
     except ValueError:
@@ -1025,9 +1040,9 @@ def open_account(
 
     Idempotent per application: a second call returns the PAN already opened.
     """
-    require_role(principal, BANK_BRANCH, action="application.open_account", subject=application_id)
-    row = _load(conn, application_id)
-    _require_own_bank(principal, row, "application.open_account")
+    row = _authorised_row(
+        conn, principal, application_id, BANK_BRANCH, action="application.open_account"
+    )
     _require_next(row, Step.ACCOUNT_OPENED)
     pan = row.pan
     if pan is None:
@@ -1073,11 +1088,9 @@ def account_opened_step(
     now: datetime,
 ) -> dict[str, Any]:
     """Step 6 done: the financial application was written and read back; collection notice."""
-    require_role(
-        principal, BANK_BRANCH, action="application.account_opened", subject=application_id
+    row = _authorised_row(
+        conn, principal, application_id, BANK_BRANCH, action="application.account_opened"
     )
-    row = _load(conn, application_id)
-    _require_own_bank(principal, row, "application.account_opened")
     _require_next(row, Step.ACCOUNT_OPENED)
     if row.pan is None:
         raise Problem(
@@ -1115,11 +1128,9 @@ def issue_step(
     now: datetime,
 ) -> dict[str, Any]:
     """Step 7: recorded with who collected the card and when; the card becomes ``active``."""
-    require_role(
-        principal, CARD_CENTRE, BANK_BRANCH, action="application.issue", subject=application_id
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, BANK_BRANCH, action="application.issue"
     )
-    row = _load(conn, application_id)
-    _require_own_bank(principal, row, "application.issue")
     _require_next(row, Step.ISSUED)
     # In UTC before it is stored: SQLite keeps no offset, so +08:00 would be read back as UTC.
     collected_at = (body.collected_at or now).astimezone(UTC)
@@ -1177,10 +1188,9 @@ def correct(
     after a pre-check return the pre-check is repeated (the old card should be
     cancelled by now).
     """
-    require_role(
-        principal, CARD_CENTRE, ADMIN, action="application.correct", subject=application_id
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, ADMIN, action="application.correct"
     )
-    row = _load(conn, application_id)
     try:
         resumed = rules.correct(_state(row))
     except FlowError as error:
@@ -1231,10 +1241,9 @@ def correct(
 def withdraw(
     conn: Connection, principal: Principal, regs: Registers, application_id: str, now: datetime
 ) -> dict[str, Any]:
-    require_role(
-        principal, CARD_CENTRE, ADMIN, action="application.withdraw", subject=application_id
+    row = _authorised_row(
+        conn, principal, application_id, CARD_CENTRE, ADMIN, action="application.withdraw"
     )
-    row = _load(conn, application_id)
     try:
         state = rules.withdraw(_state(row))
     except FlowError as error:
