@@ -197,36 +197,29 @@ def test_single_application_from_the_cli(production_world):
     )
     assert fixed.returncode == 0, fixed.stderr
     assert json.loads(fixed.stdout)["next_step"]["name"] == "audited"
-    progress = _run(
-        w,
-        centre_key,
-        None,
-        "production",
-        "progress",
-        "--certno",
-        person.ssn,
-        stdin="ouyang-feng\n",
-    )
+
+    def progress_query(password: str) -> subprocess.CompletedProcess:
+        return _run(
+            w,
+            centre_key,
+            None,
+            "production",
+            "progress",
+            "--certno",
+            person.ssn,
+            stdin=password + "\n",
+        )
+
+    progress = progress_query("ouyang-feng")
     assert progress.returncode == 0, progress.stderr
     assert (
         json.loads(progress.stdout)["applications"][0]["application_id"] == view["application_id"]
     )
     for _ in range(5):
-        wrong = _run(
-            w, centre_key, None, "production", "progress", "--certno", person.ssn, stdin="x\n"
-        )
+        wrong = progress_query("x")
         assert wrong.returncode == 4 and "password_invalid" in wrong.stderr, wrong.stderr
     # Locked: a refusal saying how long to wait (exit 4), not "service unavailable" (exit 7).
-    locked = _run(
-        w,
-        centre_key,
-        None,
-        "production",
-        "progress",
-        "--certno",
-        person.ssn,
-        stdin="ouyang-feng\n",
-    )
+    locked = progress_query("ouyang-feng")
     assert locked.returncode == 4, locked.stderr
     assert "too_many_attempts" in locked.stderr and "try again in" in locked.stderr
     assert "unavailable" not in locked.stderr and "Traceback" not in locked.stderr
