@@ -97,49 +97,41 @@ def test_small_day_on_pcscd_vpcd(tmp_path, pcsc_rig):
     _check_outcome(outcome)
 
 
+def _sim_cli(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``python -m hospital_sim <args>`` from the repository root, output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "hospital_sim", *args],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+
+
 def test_cli_rejects_bad_arguments_without_traceback():
-    proc = subprocess.run(
-        [sys.executable, "-m", "hospital_sim", "run", "--patients", "0"],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _sim_cli("run", "--patients", "0")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    proc = subprocess.run(
-        [sys.executable, "-m", "hospital_sim", "run", "--service-url", "http://127.0.0.1:9"],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _sim_cli("run", "--service-url", "http://127.0.0.1:9")
     assert proc.returncode == 2 and "--api-key" in proc.stdout
 
 
 def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hospital_sim",
-            "run",
-            "--patients",
-            "10",
-            "--desks",
-            "2",
-            "--seed",
-            "4",
-            "--workdir",
-            str(tmp_path / "run"),
-            "--report",
-            str(tmp_path / "r.html"),
-        ],
-        check=False,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    proc = _sim_cli(
+        "run",
+        "--patients",
+        "10",
+        "--desks",
+        "2",
+        "--seed",
+        "4",
+        "--workdir",
+        str(tmp_path / "run"),
+        "--report",
+        str(tmp_path / "r.html"),
         timeout=120,
         env={**os.environ, "COLUMNS": "80"},  # a CI log: not a TTY, 80 columns
     )
