@@ -251,21 +251,20 @@ def test_external_authenticate_recomputed_independently(
         chal = term.ok(f"00840000{algorithm.block_size:02X}")
         assert len(chal) == (8 if name == "3des" else 16)
         assert term(bytes((0, 0x82, 0, kid, len(chal))) + enc(key, chal)) == (b"", 0x9000)
+
+    def in_df04_authenticated_with(kid: int) -> None:
+        """After a reset: SELECT SSSE, EXTERNAL AUTHENTICATE with key ``kid``, SELECT DF04."""
+        term.card.reset()
+        term.ok(SELECT_SSSE)
+        key = ref.card_key(name, keystore.ssse[algorithm][kid], "430100", FACTOR)
+        chal = term.ok(f"00840000{algorithm.block_size:02X}")
+        term.ok(bytes((0, 0x82, 0, kid, len(chal))) + enc(key, chal))
+        term.ok("00A4000C02DF04")
+
     # key 04 authenticated does not open DF04: that needs key 07 (and vice versa for UPDATE)
-    card_term = term
-    card_term.card.reset()
-    term.ok(SELECT_SSSE)
-    key04 = ref.card_key(name, keystore.ssse[algorithm][0x04], "430100", FACTOR)
-    chal = term.ok(f"00840000{algorithm.block_size:02X}")
-    term.ok(bytes((0, 0x82, 0, 4, len(chal))) + enc(key04, chal))
-    term.ok("00A4000C02DF04")
+    in_df04_authenticated_with(0x04)
     assert term("00B2010400") == (b"", 0x6982)
-    term.card.reset()
-    term.ok(SELECT_SSSE)
-    key07 = ref.card_key(name, keystore.ssse[algorithm][0x07], "430100", FACTOR)
-    chal = term.ok(f"00840000{algorithm.block_size:02X}")
-    term.ok(bytes((0, 0x82, 0, 7, len(chal))) + enc(key07, chal))
-    term.ok("00A4000C02DF04")
+    in_df04_authenticated_with(0x07)
     term.ok("00B2010400")
     assert term("00DC0404033401" + "32") == (b"", 0x6982)
 
