@@ -5,6 +5,8 @@ Layouts from ``shared/spec/card.md`` §Physical layer, §SSSE files.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
@@ -72,6 +74,15 @@ def _cn(value: bytes) -> str:
     return value.hex().upper().rstrip("F")
 
 
+@contextmanager
+def _records_of(file: str) -> Iterator[None]:
+    """Parsing the records of ``file``: a missing tag is a :class:`CardDataError`."""
+    try:
+        yield
+    except KeyError as exc:
+        raise CardDataError(f"{file} lacks record with tag {exc.args[0]:02X}") from exc
+
+
 @dataclass(frozen=True)
 class IssuanceData:
     """EF05: card issuance data (卡识别码, type, version, issuer, dates, card number)."""
@@ -86,7 +97,7 @@ class IssuanceData:
 
     @classmethod
     def from_records(cls, records: dict[int, bytes]) -> IssuanceData:
-        try:
+        with _records_of("EF05"):
             return cls(
                 identification_code=records[0x01],
                 card_type=_an(records[0x02]),
@@ -96,8 +107,6 @@ class IssuanceData:
                 expiry_date=_bcd_date(records[0x06]),
                 card_number=_an(records[0x07]),
             )
-        except KeyError as exc:
-            raise CardDataError(f"EF05 lacks record with tag {exc.args[0]:02X}") from exc
 
 
 @dataclass(frozen=True)
@@ -113,7 +122,7 @@ class HolderData:
 
     @classmethod
     def from_records(cls, records: dict[int, bytes]) -> HolderData:
-        try:
+        with _records_of("EF06"):
             name = _an(records[0x09], "gbk") + _an(records.get(0x4E, b""), "gbk")
             return cls(
                 ssn=_an(records[0x08]),
@@ -123,8 +132,6 @@ class HolderData:
                 birthplace=_cn(records[0x0C]),
                 birth_date=_bcd_date(records[0x0D]),
             )
-        except KeyError as exc:
-            raise CardDataError(f"EF06 lacks record with tag {exc.args[0]:02X}") from exc
 
 
 @dataclass(frozen=True)
@@ -138,15 +145,13 @@ class MedicalData:
 
     @classmethod
     def from_records(cls, records: dict[int, bytes]) -> MedicalData:
-        try:
+        with _records_of("DF04"):
             return cls(
                 insured_region=records[0x31].hex(),
                 insurance_type=_an(records[0x32]),
                 psn_no=_an(records[0x33]),
                 insured_status=_an(records[0x34]),
             )
-        except KeyError as exc:
-            raise CardDataError(f"DF04 lacks record with tag {exc.args[0]:02X}") from exc
 
 
 def encode_an(text: str, length: int, encoding: str = "ascii") -> bytes:
