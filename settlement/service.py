@@ -223,18 +223,12 @@ class Service:
             work, key_clause = self._mutation_work(principal, idempotency_key, request_hash, operation)
             try:
                 return self.db.run_write(work, durable=durable)
-            except Problem as problem:
-                if problem.replayable:
-                    self._record_refusal(principal, idempotency_key, request_hash, problem)
-                raise
-            except IntegrityError:
-                replayed = self._replay_after_race(key_clause, request_hash)
-                if replayed is None:
-                    raise
-                return replayed
+            except (Problem, IntegrityError) as failure:
+                return self._after_failed_write(
+                    failure, principal, idempotency_key, request_hash, key_clause
+                )
         finally:
-            with self._inflight_lock:
-                self._inflight.discard(token)
+            self._release(token)
 
     async def mutate_async(
         self,
@@ -258,19 +252,40 @@ class Service:
             try:
                 return await self.db.run_write_async(work, durable=durable)
             except Problem as problem:
-                if problem.replayable:
-                    await anyio.to_thread.run_sync(
-                        self._record_refusal, principal, idempotency_key, request_hash, problem
-                    )
-                raise
-            except IntegrityError:
-                replayed = await anyio.to_thread.run_sync(self._replay_after_race, key_clause, request_hash)
-                if replayed is None:
-                    raise
-                return replayed
+                if not problem.replayable:
+                    raise  # nothing to record: no thread hop on the hot refusal path
+                failure: Problem | IntegrityError = problem
+            except IntegrityError as race:
+                failure = race
+            return await anyio.to_thread.run_sync(
+                self._after_failed_write, failure, principal, idempotency_key, request_hash, key_clause
+            )
         finally:
-            with self._inflight_lock:
-                self._inflight.discard(token)
+            self._release(token)
+
+    def _after_failed_write(
+        self,
+        failure: Problem | IntegrityError,
+        principal: Principal,
+        idempotency_key: str | None,
+        request_hash: str,
+        key_clause: tuple[str, str],
+    ) -> Outcome:
+        """A mutation's write failed: record a replayable refusal and re-raise it, or,
+        when a concurrent first request with the same key won the race (IntegrityError),
+        answer with its stored response."""
+        if isinstance(failure, Problem):
+            if failure.replayable:
+                self._record_refusal(principal, idempotency_key, request_hash, failure)
+            raise failure
+        replayed = self._replay_after_race(key_clause, request_hash)
+        if replayed is None:
+            raise failure
+        return replayed
+
+    def _release(self, token: tuple[str, str]) -> None:
+        with self._inflight_lock:
+            self._inflight.discard(token)
 
     def _admit_mutation(self, principal, idempotency_key, method, path, payload) -> tuple[str, tuple[str, str]]:
         """Check the Idempotency-Key, hash the request, mark it in flight; (hash, in-flight token)."""
