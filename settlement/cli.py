@@ -207,4 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        return args.func(args)
+    except (OperationalError, ProgrammingError) as exc:
+        # A missing table means the schema was never applied; anything else here is the
+        # database itself (unreachable, locked, wrong credentials).
+        reason = str(exc.orig).splitlines()[0] if exc.orig is not None else str(exc)
+        print(
+            f"error: the database at {_redact(_db_url(args))} cannot be used: {reason}. "
+            "Run `python -m settlement migrate` first, or check --database-url / "
+            "SSCARD_DATABASE_URL.",
+            file=sys.stderr,
+        )
+        return 1
