@@ -6,6 +6,7 @@ plain functions run in the thread pool; the database work is synchronous.
 """
 
 import logging
+from collections.abc import Collection
 from datetime import date
 from typing import Annotated, Any, Literal
 
@@ -183,9 +184,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey = None):
         def op(conn):
             require_role(principal, ADMIN, action="institution.create", subject=body.code)
-            if body.bank_code is not None and body.bank_code not in svc.keystore.banks:
-                raise Problem(422, "bank_unknown", f"bank {body.bank_code} is not a partner bank of the key "
-                              f"store (one of {sorted(svc.keystore.banks)})")
+            check_partner_bank(body.bank_code, svc.keystore.banks)
             return insert_institution(conn, principal, body)
 
         return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
@@ -433,6 +432,17 @@ def institution_view(row) -> dict:
         "region": row.region,
         "created_at": as_utc(row.created_at).isoformat(),
     }
+
+
+def check_partner_bank(bank_code: str | None, partner_banks: Collection[str]) -> None:
+    """A bank branch must belong to a partner bank whose issuer keys the key store holds."""
+    if bank_code is not None and bank_code not in partner_banks:
+        raise Problem(
+            422,
+            "bank_unknown",
+            f"bank {bank_code} is not a partner bank of the key store "
+            f"(one of {sorted(partner_banks)})",
+        )
 
 
 def insert_institution(conn, principal: Principal | None, body: InstitutionIn) -> dict:

@@ -70,7 +70,8 @@ def cmd_bootstrap_admin(args) -> int:
 def cmd_create_institution(args) -> int:
     from pydantic import ValidationError
 
-    from settlement.app import insert_institution
+    from card.keystore import KeyStore, KeyStoreError
+    from settlement.app import check_partner_bank, insert_institution
     from settlement.problems import Problem
     from settlement.schemas import InstitutionIn
 
@@ -78,10 +79,15 @@ def cmd_create_institution(args) -> int:
         body = InstitutionIn(code=args.code, name=args.name or args.code, kind=args.kind,
                              hospital_level=args.level, pin_service=args.pin_service,
                              bank_code=args.bank_code, region=args.region)
+        if body.bank_code is not None:
+            check_partner_bank(body.bank_code, KeyStore.load_or_create(Settings.from_env().keystore_path).banks)
         result = _with_db(args, lambda conn: insert_institution(conn, None, body))
     except ValidationError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyStoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     except Problem as problem:
         return _fail(problem)
     print(json.dumps(result, ensure_ascii=False))
