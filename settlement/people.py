@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from settlement import fastsql
+from settlement.applications.models import T_PROGRESS_FAILURE
 from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
 from settlement.models import (
     T_ACCOUNT,
@@ -269,6 +270,11 @@ def set_query_password(
         T_PERSON.update().where(T_PERSON.c.psn_no == psn_no).values(
             query_password_hash=hash_password(body.new_password)
         )
+    )
+    # A new password ends any lockout of the card-progress query (制卡进度查询) for this SSN:
+    # the lockout message sends the holder to the counter for exactly this.
+    conn.execute(
+        T_PROGRESS_FAILURE.delete().where(T_PROGRESS_FAILURE.c.certno == person.certno.upper())
     )
     audit(conn, principal, action, psn_no, at=now)
     return {"psn_no": psn_no, "mode": body.mode}

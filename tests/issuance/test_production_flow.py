@@ -259,8 +259,10 @@ def test_paper_applications_entered_late_show_their_deadline_and_lateness(produc
     assert future["code"] == "validation_error"
     # A paper form dated early in the morning, local time (+08:00): the day and instant
     # survive storage (SQLite keeps no offset; it was read back 8 hours off before).
-    morning = (now - timedelta(days=7)).astimezone(LOCAL_TIME).replace(
-        hour=7, minute=30, second=0, microsecond=0
+    morning = (
+        (now - timedelta(days=7))
+        .astimezone(LOCAL_TIME)
+        .replace(hour=7, minute=30, second=0, microsecond=0)
     )
     paper = w.apply(w.citizen("马铁"), applied_at=morning.isoformat())
     assert paper["deadline"]["applied_on"] == morning.date().isoformat()
@@ -414,3 +416,36 @@ def test_list_says_when_it_is_truncated(production_world):
     assert part["count"] == 2 and part["truncated"] is True
     whole = w.centre.get("/v1/applications", params={**params, "limit": 5000}).json()
     assert whole["count"] == 3 and whole["truncated"] is False
+
+
+def test_query_password_reset_at_the_counter_ends_the_lockout(production_world):
+    w = production_world
+    person = w.citizen("钱多", sex="1", born=date(1988, 3, 9))
+    app_id = w.apply(person, query_password="qian-duo-2026")["application_id"]
+    w.step(w.centre, app_id, "audit")
+    psn_no = w.centre.get(f"/v1/applications/{app_id}").json()["psn_no"]
+    for _ in range(5):
+        w.post(
+            w.hospital, "/v1/card-progress", {"certno": person.ssn, "query_password": "guess"}, 403
+        )
+    locked = w.hospital.post(
+        "/v1/card-progress", json={"certno": person.ssn, "query_password": "qian-duo-2026"}
+    )
+    assert locked.status_code == 429
+    # The holder goes to the card centre; the clerk resets the query password.
+    w.post(
+        w.centre,
+        f"/v1/people/{psn_no}/query-password",
+        {"mode": "reset", "new_password": "qian-new-2026"},
+    )
+    answer = w.post(
+        w.hospital, "/v1/card-progress", {"certno": person.ssn, "query_password": "qian-new-2026"}
+    )
+    assert [a["application_id"] for a in answer["applications"]] == [app_id]
+    # The old password is no longer valid, and wrong guesses count again from zero.
+    w.post(
+        w.hospital,
+        "/v1/card-progress",
+        {"certno": person.ssn, "query_password": "qian-duo-2026"},
+        403,
+    )
