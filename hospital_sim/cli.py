@@ -8,6 +8,7 @@ run could not be set up (the message says what to do).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -26,6 +27,32 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
+
+
+def writable_paths(workdir: Path | None, report: Path | None) -> str | None:
+    """Why the work directory or the report file cannot be written, or None if both can.
+
+    Checked before the day runs, so a typo costs a second, not a whole day.
+    """
+    if workdir is not None:
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create the work directory {workdir}: {exc.strerror or exc}"
+        if not os.access(workdir, os.W_OK | os.X_OK):
+            return f"cannot write in the work directory {workdir}"
+    if report is not None:
+        if report.is_dir():
+            return f"the report path {report} is a directory; give a file name"
+        try:
+            report.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create the report's directory {report.parent}: {exc.strerror or exc}"
+        if not os.access(report.parent, os.W_OK | os.X_OK) or (
+            report.exists() and not os.access(report, os.W_OK)
+        ):
+            return f"cannot write the report file {report}"
+    return None
 
 
 def parser() -> argparse.ArgumentParser:
@@ -89,6 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.days * args.patients > 99_999:
         console.print("[red]at most 99 999 patients in one run (--patients × --days)[/red]")
         return EXIT_SETUP
+    unwritable = writable_paths(args.workdir, args.report)
+    if unwritable:
+        console.print(f"[red]{unwritable}[/red]", highlight=False, soft_wrap=True)
+        return EXIT_SETUP
     from card.rig import RigError
     from hospital_sim.run import Options, run
     from hospital_sim.service import ServiceStartError
@@ -132,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     except (RigError, ReaderError) as exc:
         console.print(f"[red]the PC/SC readers are not usable:[/red] {exc}", markup=True)
+        return EXIT_SETUP
+    except OSError as exc:
+        # A disk filling up or a directory removed under us: say what, no traceback.
+        console.print(f"[red]could not write the run's files:[/red] {exc}", highlight=False, soft_wrap=True)
         return EXIT_SETUP
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")

@@ -119,6 +119,23 @@ def test_cli_rejects_bad_arguments_without_traceback():
     assert proc.returncode == 2 and "--api-key" in proc.stdout
 
 
+@pytest.mark.parametrize("where", ["--workdir", "--report"])
+def test_cli_refuses_an_unwritable_workdir_or_report_before_the_day(tmp_path, where):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    target = blocker / "sub" / ("r.html" if where == "--report" else "run")
+    proc = _sim_cli("run", "--patients", "2", where, str(target), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert str(blocker) in proc.stdout and "cannot" in proc.stdout
+    # Refused before any service or city was set up.
+    assert "Hospital day summary" not in proc.stdout
+    directory = tmp_path / "report-dir"
+    directory.mkdir()
+    proc = _sim_cli("run", "--patients", "2", "--report", str(directory), timeout=60)
+    assert proc.returncode == 2 and "is a directory" in proc.stdout, proc.stdout + proc.stderr
+
+
 def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
     proc = _sim_cli(
         "run",
