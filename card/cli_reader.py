@@ -92,12 +92,13 @@ def cmd_insert(args: argparse.Namespace) -> int:
     card = VirtualCard.open(args.image)
     claim: rig.ReaderClaim | None = None
     if args.port is not None:
+        if not 1 <= args.port <= 65535:
+            raise rig.RigError(f"--port {args.port} is not a TCP port (1..65535)")
         reader = rig.RigReader(-1, f"vpcd port {args.port}", args.port)
-        with _suppress_rig_error():
-            rigged = rig.find_reader(args.port)
-            if rigged is not None:
-                claim = rig.claim(rigged.index)
-                reader = rigged
+        rigged = rig.reader_on_port(args.port)
+        if rigged is not None:  # a rig reader: claim it like --reader (refused when taken)
+            claim = rig.claim(rigged.index)
+            reader = rigged
     else:
         claim = rig.claim(args.reader)
         reader = claim.reader
@@ -147,14 +148,6 @@ def cmd_insert(args: argparse.Namespace) -> int:
         use.release()
     _emit(args, {"event": "removed", **reader.to_json()}, f"card removed from {reader.name}")
     return 0
-
-
-class _suppress_rig_error:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-        return isinstance(exc, rig.RigError)
 
 
 def _print_status(as_json: bool) -> None:

@@ -411,6 +411,7 @@ def ensure(n: int = DEFAULT_READERS) -> list[RigReader]:
     restarts it when the configuration changed and the rig started it; raises
     :class:`RigError` when someone else's pcscd would have to be restarted.
     """
+    _check_count(n)
     with _rig_lock():
         n = max(n, configured_count())
         changed = configure(n)
@@ -529,8 +530,20 @@ def find_reader(which: int | str | None, n: int | None = None) -> RigReader | No
         raise RigError(f"no rig reader {number}; readers: {[r.name for r in all_readers]}")
     matches = [r for r in all_readers if which.lower() in r.name.lower()]
     if len(matches) != 1:
-        raise RigError(f"{which!r} names {len(matches)} rig readers; give an index 0..")
+        raise RigError(
+            f"{which!r} names {len(matches)} rig readers; give an index "
+            f"0..{len(all_readers) - 1}, a port or a unique part of a name: "
+            f"{[r.name for r in all_readers]}"
+        )
     return matches[0]
+
+
+def reader_on_port(port: int, n: int | None = None) -> RigReader | None:
+    """The rig reader listening on ``port``, or None when the port is not the rig's."""
+    for reader in readers(n or configured_count() or DEFAULT_READERS):
+        if reader.port == port:
+            return reader
+    return None
 
 
 def claim(which: int | str | None = None, n: int | None = None) -> ReaderClaim:

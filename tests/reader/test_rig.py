@@ -110,3 +110,45 @@ def test_stop_leaves_a_pcscd_in_use_running(pcsc_rig) -> None:
     pid = rig.pcscd_pid()
     assert rig.stop_pcscd() is False
     assert rig.pcscd_pid() == pid and rig.pcscd_answers()
+
+
+def _card_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "card", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("rig", "start", "--readers", "-2"), "1 to 16 readers"),
+        (("rig", "setup", "--readers", "0"), "1 to 16 readers"),
+        (("insert", "{image}", "--port", "70000"), "not a TCP port"),
+        (("insert", "{image}", "--reader", "99"), "no rig reader 99"),
+        (("insert", "{image}", "--reader", "no such desk"), "names 0 rig readers"),
+        (("insert", "{missing}", "--reader", "0"), "no card image"),
+        (("insert", "{corrupt}", "--reader", "0"), "is not a card image"),
+    ],
+)
+def test_bad_arguments_are_one_line_errors(tmp_path: Path, issue_card, args, message) -> None:
+    corrupt = tmp_path / "corrupt.img"
+    corrupt.write_bytes(b"\xad not json")
+    paths = {"image": issue_card(), "missing": tmp_path / "nope.img", "corrupt": corrupt}
+    done = _card_cli(*(arg.format(**paths) for arg in args))
+    assert done.returncode != 0
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.pcsc
+def test_insert_on_the_port_of_a_taken_reader_is_refused(pcsc_rig, issue_card) -> None:
+    first = pcsc_rig.insert(issue_card())
+    done = _card_cli("insert", str(issue_card()), "--port", str(first.reader.port))
+    assert done.returncode == 2, done.stderr
+    assert "already holds a card" in done.stderr
+    assert first.alive
+    first.remove()
