@@ -146,6 +146,13 @@ def cmd_insert(args: argparse.Namespace) -> int:
         if claim is not None:
             claim.release()
         use.release()
+    if connector.connections == 0:
+        print(
+            f"error: the card never got into {reader.name}: nothing served the vpcd port "
+            f"{args.host}:{reader.port} (start pcscd with `python -m card rig start`)",
+            file=sys.stderr,
+        )
+        return 1
     _emit(args, {"event": "removed", **reader.to_json()}, f"card removed from {reader.name}")
     return 0
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,25 @@ def test_insert_on_the_port_of_a_taken_reader_is_refused(pcsc_rig, issue_card) -
     assert "already holds a card" in done.stderr
     assert first.alive
     first.remove()
+
+
+def test_insert_stopped_before_any_pcscd_served_it_fails(issue_card) -> None:
+    with socket.socket() as probe:  # a port nothing listens on (the kernel's pick, then freed)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "card", "insert", str(issue_card()), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(3.0)  # past the 2 s after which it says what it waits for
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1
+    assert "waiting for pcscd" in err and "never got into" in err
+    assert "removed" not in out and "Traceback" not in err
