@@ -113,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.service_url and not args.api_key:
         console.print("[red]--service-url needs --api-key (an admin API key of that service)[/red]")
         return EXIT_SETUP
+    from hospital_sim.population import MAX_DAYS
+
+    if args.days > MAX_DAYS:
+        console.print(
+            f"[red]at most {MAX_DAYS} days (--days): the service accepts admission times "
+            "at most 30 days back[/red]"
+        )
+        return EXIT_SETUP
     if args.days * args.patients > 99_999:
         console.print("[red]at most 99 999 patients in one run (--patients × --days)[/red]")
         return EXIT_SETUP
@@ -166,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETUP
     except OSError as exc:
         # A disk filling up or a directory removed under us: say what, no traceback.
-        console.print(f"[red]could not write the run's files:[/red] {exc}", highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]could not write the run's files:[/red] {exc}", highlight=False, soft_wrap=True
+        )
         return EXIT_SETUP
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")

@@ -214,6 +214,7 @@ class Stay:
     pin_service_branch: BankBranch | None  # where a blocked card goes to be unblocked
     long_stay: bool
     gives_up_after_block: bool = False  # goes home with a blocked card (comes back another day)
+    day: date | None = None  # the simulated day (its close's city date) the stay belongs to
 
     @property
     def bill_total(self) -> int:
@@ -502,16 +503,43 @@ def _fee_lines(long_stay: bool, refund: bool, rng: random.Random) -> tuple[FeeLi
     return tuple(lines)
 
 
+#: A simulated day's registration desks are open this long (the window ends at its close).
+OPEN_HOURS = 10
+#: The service accepts admission times at most 30 days back (docs/api.md §Admission and
+#: discharge times); the plan keeps two days' margin for the time the run itself takes.
+MAX_BACKDATE = timedelta(days=28)
+#: So at most this many simulated days fit (the first day's morning must be in the window).
+MAX_DAYS = 27
+
+
+def day_closes(first_day: date, days: int, closes_at: datetime | None) -> list[datetime]:
+    """When each simulated day's desks close.
+
+    With ``closes_at`` (a run against a live service) the last day closes then and each
+    earlier day 24 hours before: every visit lies in the past, spread over the
+    :data:`OPEN_HOURS` before the close, whatever the hour of the real clock. Without it
+    (a pure plan), day ``d`` closes at 18:00 city time on ``first_day + d``.
+    """
+    if closes_at is not None:
+        if closes_at.tzinfo is None:
+            raise ValueError("closes_at must be timezone-aware")
+        last = closes_at.astimezone(CST).replace(microsecond=0)
+        return [last - timedelta(days=days - 1 - d) for d in range(days)]
+    return [datetime.combine(first_day + timedelta(days=d), time(18, 0), CST) for d in range(days)]
+
+
 def _stays(
-    people: list[tuple[Person, date]],
+    people: list[tuple[Person, datetime]],
     desks: tuple[Desk, ...],
     branches: tuple[BankBranch, ...],
     rng: random.Random,
 ) -> tuple[Stay, ...]:
-    """Each person's stay: admitted and discharged between 08:00 and 18:00 of their day."""
+    """Each person's stay, admitted and discharged in the :data:`OPEN_HOURS` before their
+    day's close; long stays were admitted days before and are discharged in the morning."""
     stays = []
-    for person, day in people:
-        open_at = datetime.combine(day, time(8, 0), CST)
+    earliest = max(close for _, close in people) - MAX_BACKDATE if people else None
+    for person, close in people:
+        open_at = close - timedelta(hours=OPEN_HOURS)
         desk = desks[rng.randrange(len(desks))]
         same_hospital = [d for d in desks if d.hospital == desk.hospital]
         discharge_desk = same_hospital[rng.randrange(len(same_hospital))]
@@ -523,13 +551,19 @@ def _stays(
             admitted = open_at - timedelta(
                 days=rng.randrange(3, 21), minutes=-rng.randrange(0, 8 * 60)
             )
+            admitted = max(admitted, earliest)  # type: ignore[type-var]
             discharged = open_at + timedelta(minutes=rng.randrange(60, 4 * 60))
         else:
-            # Day cases and short observations: admitted and discharged today.
-            admit_minute = rng.randrange(0, 8 * 60)
-            stay_minutes = rng.randrange(30, 10 * 60 - admit_minute)
+            # Day cases and short observations: admitted and discharged within the window.
+            admit_minute = rng.randrange(0, (OPEN_HOURS - 2) * 60)
+            stay_minutes = rng.randrange(30, OPEN_HOURS * 60 - admit_minute)
             admitted = open_at + timedelta(minutes=admit_minute, seconds=rng.randrange(60))
-            discharged = admitted + timedelta(minutes=stay_minutes)
+            discharged = min(admitted + timedelta(minutes=stay_minutes), close)
+            if person.kind is PatientKind.LAPSED:
+                # Coverage is judged on the admission date: keep a lapsed person's admission
+                # on their day's date when the window straddles midnight (1 July matters).
+                admitted = max(admitted, close.replace(hour=0, minute=0, second=0))
+                discharged = max(discharged, admitted + timedelta(minutes=1))
         refund = rng.random() < 0.15
         wrong = 3 if person.kind is PatientKind.FORGETFUL_PIN else (1 if rng.random() < 0.08 else 0)
         branch = None
@@ -553,6 +587,7 @@ def _stays(
                 gives_up_after_block=(
                     person.kind is PatientKind.FORGETFUL_PIN and rng.random() < 0.25
                 ),
+                day=close.date(),
             )
         )
     stays.sort(key=lambda s: (s.admitted_at, s.patient.psn_no))
@@ -560,10 +595,18 @@ def _stays(
 
 
 def generate(
-    seed: int, patients: int, desks: int, day: date, days: int = 1, namespace: int = 0
+    seed: int,
+    patients: int,
+    desks: int,
+    day: date,
+    days: int = 1,
+    namespace: int = 0,
+    closes_at: datetime | None = None,
 ) -> Population:
     """The seeded population and its stays, ``patients`` a day for ``days`` days.
 
+    ``closes_at`` (see :func:`day_closes`) ends the last simulated day at that moment, and
+    then ``day`` is ignored: the first day is the city date of the first day's close.
     Same arguments, same result. Each day's patients are different people, so
     every person is admitted once. ``namespace`` (0..999) makes every code and
     number of the run distinct from other namespaces, for runs that share one
@@ -577,13 +620,18 @@ def generate(
         raise ValueError("a hospital day needs at least one patient")
     if days < 1:
         raise ValueError("a simulation needs at least one day")
+    if days > MAX_DAYS:
+        raise ValueError(
+            f"at most {MAX_DAYS} days: the service accepts admissions at most 30 days back"
+        )
+    closes = day_closes(day, days, closes_at)
+    day = closes[0].date()
     rng = random.Random(f"sscard-hospital-sim/{seed}/{day.isoformat()}")
     hospitals, desk_list, branches = build_institutions(desks, rng, namespace)
-    dated: list[tuple[Person, date]] = []
-    for d in range(days):
-        on = day + timedelta(days=d)
+    dated: list[tuple[Person, datetime]] = []
+    for close in closes:
         for kind in _choose_kinds(patients, rng):
-            dated.append((_person(len(dated), kind, on, rng, namespace), on))
+            dated.append((_person(len(dated), kind, close.date(), rng, namespace), close))
     people = [person for person, _ in dated]
     stays = _stays(dated, desk_list, branches, rng)
     return Population(

@@ -61,9 +61,16 @@ def _workdir(options: Options) -> Path:
     return Path(tempfile.mkdtemp(prefix="sscard-hospital-day-")).resolve()
 
 
+def last_close() -> datetime:
+    """The simulated days end one minute ago: every visit's time is in the past, spread over
+    the desks' opening hours before it (the service refuses times in the future). The
+    service books each settlement on its own clock's day, which the invariants follow."""
+    return datetime.now(CST).replace(second=0, microsecond=0) - timedelta(minutes=1)
+
+
 def first_day(days: int) -> date:
-    """The simulated days end today (city time): the service books settlements on its clock."""
-    return datetime.now(CST).date() - timedelta(days=days - 1)
+    """The city date on which the first simulated day closes."""
+    return (last_close() - timedelta(days=days - 1)).date()
 
 
 def run(
@@ -92,6 +99,7 @@ def run(
         first_day(options.days),
         options.days,
         namespace=namespace,
+        closes_at=last_close(),
     )
     database_url = options.database_url or f"sqlite:///{workdir / 'settlement.db'}"
     with console.status("starting the settlement service…"):

@@ -1,10 +1,14 @@
 """The seeded population: deterministic, every kind present, plans that respect the rules."""
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 
 from hospital_sim.population import (
+    CST,
+    MAX_BACKDATE,
+    MAX_DAYS,
+    OPEN_HOURS,
     SCHEME_EMPLOYEE,
     PatientKind,
     age_on,
@@ -107,3 +111,38 @@ def test_namespaces_keep_runs_on_one_service_apart():
     assert not codes_a & codes_b
     docs_a = {p.document.number for p in a.people if p.document}
     assert docs_a and not docs_a & {p.document.number for p in b.people if p.document}
+
+
+@pytest.mark.parametrize("hour", [0, 3, 12, 23])
+def test_a_live_day_ends_at_its_close_spread_over_the_opening_hours(hour):
+    """A run early in the Beijing day is not piled into one hour: the simulated day is the
+    window of OPEN_HOURS before the close, every visit in the past of it, none further back
+    than the service accepts (docs/api.md: at most 30 days)."""
+    close = datetime(2026, 7, 1, hour, 17, 42, tzinfo=CST)
+    pop = generate(2, 300, 4, date(1999, 1, 1), days=3, closes_at=close)
+    assert pop.day == date(2026, 6, 29)
+    for stay in pop.stays:
+        assert stay.admitted_at < stay.discharged_at <= close
+        assert stay.admitted_at >= close - MAX_BACKDATE
+    last_day = [s for s in pop.stays if s.discharged_at > close - timedelta(hours=OPEN_HOURS)]
+    assert len(last_day) == 300
+    short = [s.admitted_at for s in last_day if not s.long_stay]
+    assert max(short) - min(short) > timedelta(hours=OPEN_HOURS - 3)
+    hours = {t.replace(minute=0, second=0) for t in short}
+    assert len(hours) >= OPEN_HOURS - 2, sorted(hours)
+    # Coverage is judged on the admission date: a lapsed person's is their day's date.
+    for s in pop.stays:
+        if s.patient.kind is PatientKind.LAPSED:
+            assert s.admitted_at.astimezone(CST).date() in {
+                (close - timedelta(days=d)).date() for d in range(3)
+            }
+            assert s.admitted_at.date() == s.discharged_at.date()
+
+
+def test_the_longest_run_stays_within_the_services_back_dating_window():
+    close = datetime(2026, 11, 23, 9, 0, tzinfo=CST)
+    pop = generate(4, 40, 3, date(2026, 1, 1), days=MAX_DAYS, closes_at=close)
+    assert min(s.admitted_at for s in pop.stays) >= close - MAX_BACKDATE
+    assert min(s.admitted_at for s in pop.stays if not s.long_stay) < close - timedelta(days=26)
+    with pytest.raises(ValueError, match="30 days back"):
+        generate(4, 40, 3, date(2026, 1, 1), days=MAX_DAYS + 1, closes_at=close)
