@@ -444,6 +444,7 @@ class HospitalDay:
                 kind=person.kind.value,
                 proof=proof,
                 settled_at=stay.discharged_at,
+                sim_day=stay.day,
                 medfee_sumamt=s["medfee_sumamt"],
                 fund_pay_sumamt=s["fund_pay_sumamt"],
                 psn_part_amt=s["psn_part_amt"],

@@ -11,7 +11,7 @@ import math
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,12 @@ class Settlement:
     psn_cash_pay: int
     reversed: bool = False
     insutype: str = ""  # 310 employee / 390 resident
+    sim_day: date | None = None  # the simulated day; a day's window may straddle midnight
+
+    @property
+    def day_label(self) -> str:
+        """The simulated day it belongs to (ISO date), for the per-day figures."""
+        return (self.sim_day or self.settled_at.date()).isoformat()
 
 
 @dataclass(frozen=True)
@@ -221,10 +227,10 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         row["fund"] += s.fund_pay_sumamt
         row["account"] += s.acct_pay
         row["cash"] += s.psn_cash_pay
-    per_day = Counter(s.settled_at.date().isoformat() for s in standing)
+    per_day = Counter(s.day_label for s in standing)
     per_day_hour: dict[str, Counter[int]] = defaultdict(Counter)
     for s in standing:
-        per_day_hour[s.settled_at.date().isoformat()][s.settled_at.hour] += 1
+        per_day_hour[s.day_label][s.settled_at.hour] += 1
     latency = {
         op: {
             "n": len(values),

@@ -149,3 +149,22 @@ def test_summary_table_prints_the_same_figures():
 
 def test_yuan_formatting():
     assert yuan(123456) == "1,234.56" and yuan(-5) == "-0.05" and yuan(0) == "0.00"
+
+
+def test_a_simulated_day_straddling_midnight_is_one_day_in_the_figures():
+    """A run early in the Beijing day simulates the ten hours before now (population.py
+    day_closes): its settlements fall on two dates but belong to one simulated day."""
+    from dataclasses import replace
+    from datetime import date
+
+    ledger = Ledger()
+    for i, (d, hour) in enumerate([(22, 21), (22, 23), (23, 0), (23, 2)]):
+        settled = _settlement(i, "card", datetime(2026, 11, d, hour, 5, tzinfo=CST), 10, 6, 4, 0, 4)
+        ledger.settled(replace(settled, sim_day=date(2026, 11, 23)))
+    s = summarise(ledger, patients=4)
+    assert s.per_day == {"2026-11-23": 4}
+    assert s.per_day_hour == {"2026-11-23": {0: 1, 2: 1, 21: 1, 23: 1}}
+    # Without a simulated day (a ledger from elsewhere) the calendar date still counts.
+    bare = Ledger()
+    bare.settled(_settlement(9, "card", datetime(2026, 11, 22, 23, 5, tzinfo=CST), 10, 6, 4, 0, 4))
+    assert summarise(bare, patients=1).per_day == {"2026-11-22": 1}
