@@ -181,7 +181,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")
         return 130
-    verdict = "[green]all invariants hold[/green]" if outcome.ok else "[red]INVARIANTS FAIL[/red]"
+    if not all(r.ok for r in outcome.invariants):
+        verdict = "[red]INVARIANTS FAIL[/red]"
+    elif outcome.summary.unexpected:
+        verdict = (
+            f"[red]all invariants hold, but {len(outcome.summary.unexpected)} patient(s) "
+            "did not end as planned[/red]"
+        )
+    else:
+        verdict = "[green]all invariants hold[/green]"
     console.print(f"{verdict} — {outcome.elapsed_s:.1f} s")
     console.print(f"report: {outcome.report_path}", soft_wrap=True, markup=False, highlight=False)
     return EXIT_OK if outcome.ok else EXIT_INVARIANT

@@ -168,3 +168,43 @@ def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
         assert any(label in line for line in lines), label
     assert any(re.match(r"│ discharge +│ +[\d.]+ │", line) for line in lines)
     assert (tmp_path / "r.html").read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_a_day_that_goes_wrong_exits_non_zero(tmp_path, monkeypatch, capsys):
+    """A real fault, end to end: one card holder's card is issued with another PIN than the
+    holder knows, so the desk is refused where the plan says settle; the run says so and
+    ``python -m hospital_sim run`` exits 1 (the invariants' own breaches: test_invariants)."""
+    from dataclasses import replace
+
+    from hospital_sim import cli, world
+    from hospital_sim.population import PatientKind
+
+    real = world.provision_cards
+
+    def misprinted(population, workdir, keystore):
+        victim = next(p for p in population.people if p.kind is PatientKind.CARD_HOLDER)
+        other = f"{(int(victim.card.pin) + 5) % 10**6:06d}"
+        people = tuple(
+            replace(p, card=replace(p.card, pin=other)) if p is victim else p
+            for p in population.people
+        )
+        return real(replace(population, people=people), workdir, keystore)
+
+    monkeypatch.setattr(world, "provision_cards", misprinted)
+    code = cli.main(
+        [
+            "run",
+            "--patients",
+            "8",
+            "--desks",
+            "2",
+            "--seed",
+            "2",
+            "--workdir",
+            str(tmp_path / "run"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == cli.EXIT_INVARIANT, out[-3000:]
+    assert "unexpected:" in out and "did not end as planned" in out
+    assert (tmp_path / "run" / "report.html").exists()
