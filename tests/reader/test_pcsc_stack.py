@@ -118,7 +118,8 @@ import sys
 from terminal.reader import open_reader
 from terminal import apdu
 reader = open_reader(sys.argv[1])
-reader.wait_for_card(10)
+print("waiting", file=sys.stderr, flush=True)
+reader.wait_for_card(float(sys.argv[2]) if len(sys.argv) > 2 else 10)
 with reader.connect() as conn:
     conn.transmit(apdu.select_aid())
     data, sw = conn.transmit(apdu.read_record(apdu.SFI_ISSUANCE, 7))
@@ -175,9 +176,10 @@ def test_card_reconnects_when_pcscd_restarts(private_pcscd, issue_card) -> None:
     target, empty = private.readers
     card = card_process(issue_card(card_number="X00000777"), target.port)
     late_card = None
-    # A terminal already waiting on the empty reader must survive the restart too.
+    # A terminal already waiting on the empty reader must survive the restart too.  It
+    # waits up to 90 s: everything below takes over 10 s on a loaded 2-core machine.
     waiting = subprocess.Popen(
-        [sys.executable, "-c", CLIENT, empty.name],
+        [sys.executable, "-c", CLIENT, empty.name, "90"],
         env=private.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -187,14 +189,15 @@ def test_card_reconnects_when_pcscd_restarts(private_pcscd, issue_card) -> None:
     try:
         assert next_event(card)["event"] == "inserted"
         assert run_client(private, target.name) == "X00000777 9000"
-        time.sleep(0.5)  # the waiting terminal is in SCardGetStatusChange
+        assert waiting.stderr.readline().strip() == "waiting"  # it has opened the reader
+        time.sleep(0.5)  # and is in SCardGetStatusChange
         private.restart()
         assert next_event(card)["event"] == "reconnected"
         assert run_client(private, target.name) == "X00000777 9000"
         assert card.poll() is None
         assert waiting.poll() is None, waiting.communicate()[1]
         late_card = card_process(issue_card(card_number="X00000778"), empty.port)
-        out, err = waiting.communicate(timeout=30)
+        out, err = waiting.communicate(timeout=90)
         assert waiting.returncode == 0, err
         assert out.strip() == "X00000778 9000"
     finally:
