@@ -203,8 +203,17 @@ def _neutralise_debian_vpcd() -> bool:
 
 
 def configure(n: int = DEFAULT_READERS) -> bool:
-    """Write the reader.conf for ``n`` readers; True when pcscd must restart to see it."""
+    """Write the reader.conf for ``n`` readers; True when pcscd must restart to see it.
+
+    Refuses to drop a reader that holds a card (a claimed reader at index ``n`` or above).
+    """
     _check_count(n)
+    held = [index for index in range(n, configured_count()) if claimed_by(index) is not None]
+    if held:
+        raise RigError(
+            f"readers {held} hold cards; a rig of {n} readers would drop them: "
+            "remove those cards first, or keep more readers"
+        )
     entries = (n + SLOTS_PER_ENTRY - 1) // SLOTS_PER_ENTRY
     driver_dir = _install_drivers(entries)
     changed = _neutralise_debian_vpcd()

@@ -177,3 +177,20 @@ def test_insert_stopped_before_any_pcscd_served_it_fails(issue_card) -> None:
     assert process.returncode == 1
     assert "waiting for pcscd" in err and "never got into" in err
     assert "removed" not in out and "Traceback" not in err
+
+
+@pytest.mark.skipif(not rig.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
+def test_shrinking_the_rig_never_drops_a_reader_holding_a_card(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, path in (("CONF_DIR", "conf"), ("STATE_DIR", "state"), ("RUN_DIR", "run")):
+        monkeypatch.setattr(rig, name, tmp_path / path)
+    assert rig.configure(4) is True
+    claim = rig._try_claim(rig.readers(4)[3])  # no pcscd involved: only the lock
+    assert claim is not None
+    with claim:
+        with pytest.raises(rig.RigError, match=r"readers \[3\] hold cards"):
+            rig.configure(2)
+        assert rig.configured_count() == 4
+    assert rig.configure(2) is True  # once the card is out
+    assert rig.configured_count() == 2
