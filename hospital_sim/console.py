@@ -44,7 +44,9 @@ def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Group:
     table.add_row("patients", str(summary.patients))
     table.add_row("admissions (2401)", str(summary.admissions))
     table.add_row("fee lines uploaded (2301)", str(summary.fee_lines))
+    table.add_row("  refund lines", str(summary.refund_lines))
     table.add_row("settlements standing (2304)", str(summary.settlements))
+    table.add_row("  long stays (admitted days ago)", str(summary.long_stays))
     table.add_row("  card-proven", str(summary.card_proven))
     for kind, n in summary.exemptions.items():
         table.add_row(f"  exempt: {kind}", str(n))

@@ -389,7 +389,7 @@ class HospitalDay:
         for start in range(0, len(lines), size):
             with self.timed("fee upload"):
                 desk_flow.upload_fees(terminal.client, mdtrt_id, lines[start : start + size])
-        self.ledger.uploaded(len(lines))
+        self.ledger.uploaded(len(lines), sum(1 for line in stay.fee_lines if line.quantity < 0))
 
     # --- discharge -----------------------------------------------------------------
 
@@ -445,6 +445,7 @@ class HospitalDay:
                 proof=proof,
                 settled_at=stay.discharged_at,
                 sim_day=stay.day,
+                long_stay=stay.long_stay,
                 medfee_sumamt=s["medfee_sumamt"],
                 fund_pay_sumamt=s["fund_pay_sumamt"],
                 psn_part_amt=s["psn_part_amt"],

@@ -34,6 +34,7 @@ class Settlement:
     reversed: bool = False
     insutype: str = ""  # 310 employee / 390 resident
     sim_day: date | None = None  # the simulated day; a day's window may straddle midnight
+    long_stay: bool = False  # admitted days before the discharge day
 
     @property
     def day_label(self) -> str:
@@ -77,6 +78,7 @@ class Ledger:
     admissions: int = 0
     reversals: int = 0
     fee_lines: int = 0
+    refund_lines: int = 0  # negative-quantity fee lines (refunds of earlier lines)
     reader_retries: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -103,9 +105,10 @@ class Ledger:
         with self._lock:
             self.admissions += 1
 
-    def uploaded(self, lines: int) -> None:
+    def uploaded(self, lines: int, refunds: int = 0) -> None:
         with self._lock:
             self.fee_lines += lines
+            self.refund_lines += refunds
 
     def pin_serviced(self, service: PinService) -> None:
         with self._lock:
@@ -169,6 +172,8 @@ class Summary:
     per_day: dict[str, int] = field(default_factory=dict)  # discharge day -> settlements
     #: discharge day -> hour of that day -> settlements (what the per-hour charts show)
     per_day_hour: dict[str, dict[int, int]] = field(default_factory=dict)
+    refund_lines: int = 0  # fee lines refunding an earlier line (negative quantity)
+    long_stays: int = 0  # standing settlements of stays admitted days before discharge
 
     def as_json(self) -> dict:
         return {
@@ -194,6 +199,8 @@ class Summary:
             "reader_retries": self.reader_retries,
             "per_scheme": self.per_scheme,
             "per_day": self.per_day,
+            "refund_lines": self.refund_lines,
+            "long_stays": self.long_stays,
             "per_day_hour": {
                 day: {str(h): n for h, n in sorted(hours.items())}
                 for day, hours in self.per_day_hour.items()
@@ -260,6 +267,8 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         settlements=len(standing),
         reversals=ledger.reversals,
         fee_lines=ledger.fee_lines,
+        refund_lines=ledger.refund_lines,
+        long_stays=sum(1 for s in standing if s.long_stay),
         card_proven=sum(1 for s in standing if s.proof == "card"),
         exemptions=dict(sorted(exemptions.items())),
         refusals=dict(sorted(refusals.items())),

@@ -538,14 +538,23 @@ def _stays(
     day's close; long stays were admitted days before and are discharged in the morning."""
     stays = []
     earliest = max(close for _, close in people) - MAX_BACKDATE if people else None
-    for person, close in people:
+    # Every run shows a long stay, a refund and a reversal (issue 7): the first card holders
+    # get them for certain, everyone else by chance.
+    holders = [i for i, (p, _) in enumerate(people) if p.kind is PatientKind.CARD_HOLDER]
+    sure = {  # what -> the index of the person certain to have it
+        what: holders[min(n, len(holders) - 1)] if holders else -1
+        for n, what in enumerate(("long stay", "refund", "reversal"))
+    }
+    for index, (person, close) in enumerate(people):
         open_at = close - timedelta(hours=OPEN_HOURS)
         desk = desks[rng.randrange(len(desks))]
         same_hospital = [d for d in desks if d.hospital == desk.hospital]
         discharge_desk = same_hospital[rng.randrange(len(same_hospital))]
         # Lapsed people stay short: a stay begun weeks ago could straddle the insurance
         # year in which they were still covered.
-        long_stay = rng.random() < 0.15 and person.kind is not PatientKind.LAPSED
+        long_stay = (
+            rng.random() < 0.15 and person.kind is not PatientKind.LAPSED
+        ) or index == sure["long stay"]
         if long_stay:
             # Admitted 3 to 20 days ago; discharged this morning (ward rounds, then the desk).
             admitted = open_at - timedelta(
@@ -564,7 +573,7 @@ def _stays(
                 # on their day's date when the window straddles midnight (1 July matters).
                 admitted = max(admitted, close.replace(hour=0, minute=0, second=0))
                 discharged = max(discharged, admitted + timedelta(minutes=1))
-        refund = rng.random() < 0.15
+        refund = rng.random() < 0.15 or index == sure["refund"]
         wrong = 3 if person.kind is PatientKind.FORGETFUL_PIN else (1 if rng.random() < 0.08 else 0)
         branch = None
         if person.kind is PatientKind.FORGETFUL_PIN and person.card is not None:
@@ -580,7 +589,8 @@ def _stays(
                 discharged_at=discharged,
                 fee_lines=_fee_lines(long_stay, refund, rng),
                 use_account=person.scheme == SCHEME_EMPLOYEE and rng.random() < 0.7,
-                reverse_after_settle=person.kind in SETTLING_KINDS and rng.random() < 0.06,
+                reverse_after_settle=(person.kind in SETTLING_KINDS and rng.random() < 0.06)
+                or index == sure["reversal"],
                 wrong_pin_tries=wrong if person.card is not None else 0,
                 pin_service_branch=branch,
                 long_stay=long_stay,

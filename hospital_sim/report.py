@@ -242,6 +242,8 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
             _figure("card_proven", "card-proven", summary.card_proven),
             _figure("exempt", "exempt with evidence", sum(summary.exemptions.values())),
             _figure("refused", "refusals", sum(summary.refusals.values())),
+            _figure("long_stays", "long stays settled", summary.long_stays),
+            _figure("refund_lines", "refund fee lines", summary.refund_lines),
             _figure("reversals", "reversals", summary.reversals),
             _figure("pin_services", "PIN services", sum(summary.pin_services.values())),
             _figure("total", "billed, yuan", yuan(summary.total)),

@@ -57,6 +57,8 @@ def _check_outcome(outcome: Outcome) -> None:
         assert kinds[kind]["settled"] == 0 and kinds[kind]["refused"] == kinds[kind]["patients"]
     assert kinds["forgetful_pin"]["refused"] == kinds["forgetful_pin"]["patients"]
     assert s.pin_services, "no forgetful typist had the PIN reset"
+    # Long stays, refunds and reversals happened and are counted from what the desks did.
+    assert s.long_stays > 0 and s.refund_lines > 0 and s.reversals > 0, s.as_json()
     # The report: one self-contained file whose figures are the summary's.
     page = outcome.report_path.read_text(encoding="utf-8")
     assert outcome.report_path.suffix == ".html"
@@ -67,6 +69,8 @@ def _check_outcome(outcome: Outcome) -> None:
     assert embedded == json.loads(json.dumps(s.as_json()))
     assert f'data-key="settlements">{s.settlements}<' in page
     assert f'data-key="total">{yuan(s.total)}<' in page
+    assert f'data-key="long_stays">{s.long_stays}<' in page
+    assert f'data-key="refund_lines">{s.refund_lines}<' in page
     assert sum(embedded["per_hour"].values()) == s.settlements
     assert page.count("<figure data-day=") == len(s.per_day) == len(s.per_day_hour)  # a chart a day
     assert {d: sum(h.values()) for d, h in s.per_day_hour.items()} == s.per_day

@@ -88,6 +88,17 @@ def test_long_stays_refunds_and_reversals_occur():
     assert {line.fee_class for s in pop.stays for line in s.fee_lines} == {"A", "B", "C"}
 
 
+@pytest.mark.parametrize("seed", range(12))
+def test_even_a_small_day_has_a_long_stay_a_refund_and_a_reversal(seed):
+    """Not left to chance (15 %, 15 %, 6 %): a 12-patient day shows each of them, on card
+    holders, who settle."""
+    pop = generate(seed, 12, 2, DAY + timedelta(days=seed))
+    holders = [s for s in pop.stays if s.patient.kind is PatientKind.CARD_HOLDER]
+    assert any(s.long_stay for s in holders)
+    assert any(s.has_refund for s in holders)
+    assert any(s.reverse_after_settle for s in holders)
+
+
 def test_citizen_id_check_character():
     # GB 11643 example: 11010519491231002X
     assert citizen_id("110105", date(1949, 12, 31), 1, "2") == "11010519491231002X"

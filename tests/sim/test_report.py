@@ -168,3 +168,22 @@ def test_a_simulated_day_straddling_midnight_is_one_day_in_the_figures():
     bare = Ledger()
     bare.settled(_settlement(9, "card", datetime(2026, 11, 22, 23, 5, tzinfo=CST), 10, 6, 4, 0, 4))
     assert summarise(bare, patients=1).per_day == {"2026-11-22": 1}
+
+
+def test_long_stays_and_refund_lines_are_counted_in_summary_table_and_report():
+    from dataclasses import replace
+
+    ledger = _ledger()
+    ledger.settlements[1] = replace(ledger.settlements[1], long_stay=True)
+    ledger.settlements[3] = replace(ledger.settlements[3], long_stay=True)  # reversed: not standing
+    ledger.uploaded(12, refunds=2)
+    ledger.uploaded(5)
+    s = summarise(ledger, patients=5)
+    assert (s.long_stays, s.refund_lines, s.fee_lines) == (1, 2, 17)
+    console = Console(record=True, width=120)
+    console.print(summary_table(s, []))
+    text = console.export_text()
+    assert re.search(r"refund lines +│ +2 │", text) and re.search(r"long stays.* +│ +1 │", text)
+    info = RunInfo(1, "2026-11-23", 1, 5, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
+    page = render(info, s, [])
+    assert 'data-key="long_stays">1<' in page and 'data-key="refund_lines">2<' in page
