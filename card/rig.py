@@ -430,7 +430,58 @@ def ensure(n: int = DEFAULT_READERS) -> list[RigReader]:
             restart_pcscd()
         elif not pcscd_answers():
             raise RigError("pcscd runs but does not answer on its socket: restart it")
-        return readers(n)
+        rigged = readers(n)
+        _check_listed(rigged)
+        return rigged
+
+
+def _port_taken(port: int) -> bool:
+    """True when some program holds TCP ``port`` (so a vpcd slot cannot listen on it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def _check_listed(rigged: list[RigReader], timeout: float = 5.0) -> None:
+    """RigError unless pcscd lists every rig reader (within ``timeout`` after a start).
+
+    pcscd drops a whole reader.conf entry (both its slots) when its driver
+    cannot listen on a port, and says so only in its log.  Without pyscard
+    there is no way to ask, and nothing is checked.
+    """
+    try:
+        from smartcard import scard
+    except ImportError:
+        return
+    hresult, context = scard.SCardEstablishContext(scard.SCARD_SCOPE_USER)
+    if hresult != scard.SCARD_S_SUCCESS:
+        raise RigError(f"pcscd does not answer ({scard.SCardGetErrorMessage(hresult)})")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            hresult, listed = scard.SCardListReaders(context, [])
+            missing = [r for r in rigged if r.name not in (listed or [])]
+            if not missing or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+    finally:
+        scard.SCardReleaseContext(context)
+    if not missing:
+        return
+    taken = [r.port for r in missing if _port_taken(r.port)]
+    why = (
+        f"another program holds port(s) {taken} (find it with `ss -ltnp`), free them"
+        if taken
+        else f"see {RUN_DIR / 'pcscd.log'} or the system log"
+    )
+    raise RigError(
+        f"pcscd runs but does not list the rig readers {[r.name for r in missing]}: {why}, "
+        "then restart pcscd (`python -m card rig stop`, `python -m card rig start`)"
+    )
 
 
 def status() -> dict[str, object]:

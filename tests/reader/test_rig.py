@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -194,3 +196,48 @@ def test_shrinking_the_rig_never_drops_a_reader_holding_a_card(
         assert rig.configured_count() == 4
     assert rig.configure(2) is True  # once the card is out
     assert rig.configured_count() == 2
+
+
+@pytest.mark.pcsc
+def test_rig_start_says_which_port_another_program_holds(tmp_path: Path) -> None:
+    """pcscd silently drops readers whose port is taken; ``rig start`` must not say OK.
+
+    Runs the rig in a mount namespace of its own (private ``/run/pcscd`` and
+    ``/etc/reader.conf.d``, free ports), so the machine's pcscd is untouched.
+    """
+    from tests.fixtures.pcsc import _free_base_port
+
+    if shutil.which("unshare") is None or not rig.SYSTEM_DRIVER.exists():
+        pytest.skip("needs unshare and vsmartcard-vpcd")
+    base = _free_base_port(2)
+    for name in ("run", "conf", "state"):
+        (tmp_path / name).mkdir()
+    script = (
+        f"mount --bind {tmp_path / 'run'} /run/pcscd && "
+        f"mount --bind {tmp_path / 'conf'} /etc/reader.conf.d && "
+        f'"$0" -m card rig start --readers 2; status=$?; "$0" -m card rig stop --force; '
+        "exit $status"
+    )
+    env = {
+        **os.environ,
+        "SSCARD_RIG_RUN": str(tmp_path / "rigrun"),
+        "SSCARD_RIG_STATE": str(tmp_path / "state"),
+        "SSCARD_READER_CONF_DIR": "/etc/reader.conf.d",
+        "SSCARD_RIG_BASE_PORT": str(base),
+    }
+    with socket.socket() as squatter:
+        squatter.bind(("0.0.0.0", base + 1))
+        squatter.listen()
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, sys.executable],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    if "mount" in done.stderr and "rig readers" not in done.stderr:
+        pytest.skip(f"cannot make a private /run/pcscd here: {done.stderr[-300:]}")
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"another program holds port(s) [{base + 1}]" in done.stderr
+    assert "Traceback" not in done.stderr
