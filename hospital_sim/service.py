@@ -145,7 +145,9 @@ def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = 
 def start_service(workdir: Path, database_url: str, keystore: Path) -> ServiceHandle:
     """Migrate, bootstrap an admin key and serve on an ephemeral port (a child process)."""
     env = service_env(workdir, database_url, keystore)
-    _settlement_cli(["migrate", "--database-url", database_url], env, "database migration")
+    # The database URL goes in the environment (service_env), never on a command line where
+    # `ps` and error messages would show its password.
+    _settlement_cli(["migrate"], env, "database migration")
     admin_key = _admin_key(
         _settlement_cli(["bootstrap-admin", "--name", "hospital-sim"], env, "admin bootstrap")
     )
@@ -163,8 +165,6 @@ def start_service(workdir: Path, database_url: str, keystore: Path) -> ServiceHa
                 "127.0.0.1",
                 "--port",
                 str(port),
-                "--database-url",
-                database_url,
             ],
             env=env,
             stdout=log,
@@ -219,6 +219,24 @@ def _log_to_file(log_path: Path) -> Callable[[], None]:
     return undo
 
 
+def shown_url(database_url: str) -> str:
+    """A database URL fit for the console: its password hidden."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):  # not a URL SQLAlchemy can parse: only its scheme
+        return database_url.split("://", 1)[0] + "://…"
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message (SQLAlchemy wraps it, adds SQL and a help link)."""
+    inner = getattr(exc, "orig", None) or exc
+    text = str(inner).strip() or type(inner).__name__
+    return text.splitlines()[0]
+
+
 def start_in_process(workdir: Path, database_url: str, keystore: Path) -> ServiceHandle:
     """Migrate, bootstrap an admin key and serve the ASGI app in a thread of this process.
 
@@ -244,7 +262,9 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
         finally:
             db.dispose()
     except Exception as exc:
-        raise ServiceStartError(f"database setup failed ({database_url}): {exc}") from exc
+        raise ServiceStartError(
+            f"database setup failed ({shown_url(database_url)}): {_first_line(exc)}"
+        ) from exc
     settings = dataclasses.replace(
         Settings.from_env(database_url),
         keystore_path=str(keystore),

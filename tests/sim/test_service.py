@@ -38,3 +38,17 @@ def test_started_service_answers_on_an_ephemeral_port_and_stops(tmp_path, start)
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{service.url}/v1/health", timeout=2)
     assert len(_service_threads()) == before
+
+
+@pytest.mark.parametrize("start", [start_in_process, start_service], ids=["in-process", "process"])
+def test_an_unusable_database_is_one_line_without_its_password(tmp_path, start) -> None:
+    """Nothing listens on port 1: the error names the database, hides the password, and
+    carries no SQLAlchemy help link (the CLI prints it and exits 2)."""
+    from hospital_sim.service import ServiceStartError
+
+    url = "postgresql+psycopg://sim:s3cret-pw@127.0.0.1:1/hospital"
+    with pytest.raises(ServiceStartError) as caught:
+        start(tmp_path, url, tmp_path / "keys.json")
+    message = str(caught.value)
+    assert "s3cret-pw" not in message and "127.0.0.1:1" in message
+    assert "sqlalche.me" not in message and "Traceback" not in message
