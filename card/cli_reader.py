@@ -182,6 +182,7 @@ def cmd_rig_setup(args: argparse.Namespace) -> int:
         if rig.rig_pcscd_pid() is not None:
             rig.restart_pcscd()
             print("configuration changed; restarted the rig's pcscd")
+            rig.check_listed(rig.readers(args.readers))
         else:
             print(
                 "configuration changed, but pcscd was not started by the rig: restart it to "

@@ -431,7 +431,7 @@ def ensure(n: int = DEFAULT_READERS) -> list[RigReader]:
         elif not pcscd_answers():
             raise RigError("pcscd runs but does not answer on its socket: restart it")
         rigged = readers(n)
-        _check_listed(rigged)
+        check_listed(rigged)
         return rigged
 
 
@@ -446,7 +446,7 @@ def _port_taken(port: int) -> bool:
     return False
 
 
-def _check_listed(rigged: list[RigReader], timeout: float = 5.0) -> None:
+def check_listed(rigged: list[RigReader], timeout: float = 5.0) -> None:
     """RigError unless pcscd lists every rig reader (within ``timeout`` after a start).
 
     pcscd drops a whole reader.conf entry (both its slots) when its driver
