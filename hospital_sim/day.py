@@ -49,8 +49,9 @@ DIAGNOSES = ("pneumonia", "appendicitis", "fracture of femur", "angina", "childb
 
 def _not_after_now(moment: datetime) -> datetime:
     """The simulated wall clock, capped at the real now: the service refuses admission and
-    discharge times in the future (docs/api.md §Admission and discharge times), and today's
-    simulated afternoon may still be ahead of the real clock."""
+    discharge times in the future (docs/api.md §Admission and discharge times). A safety net
+    only: the simulated days end before the run starts (run.last_close), so nothing is
+    capped unless the machine's clock steps back."""
     return min(moment, datetime.now(moment.tzinfo))
 
 

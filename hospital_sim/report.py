@@ -173,15 +173,28 @@ svg.chart{max-width:100%;height:auto;font-family:inherit}
 """
 
 
+def hour_axis(hours: set[int]) -> list[int]:
+    """The hours of a chart in the order of the day: from the first hour after the longest
+    quiet stretch round the clock to the last busy one, so a simulated day that runs past
+    midnight (population.day_closes) reads 21h 22h 23h 00h 01h, not 00h 01h … 21h."""
+    if not hours:
+        return list(range(8, 18))
+    ordered = sorted(hours)
+    gaps = [((ordered[(i + 1) % len(ordered)] - h) % 24 or 24, i) for i, h in enumerate(ordered)]
+    _, before = max(gaps)
+    start = ordered[(before + 1) % len(ordered)]
+    end = ordered[before]
+    return [(start + i) % 24 for i in range((end - start) % 24 + 1)]
+
+
 def per_hour_charts(per_day_hour: dict[str, dict[int, int]]) -> str:
     """One settlements-per-hour chart for each simulated day, on the same axes.
 
     The hours run from the earliest to the latest settlement hour of any day
-    (08-17 when there is none) and every chart has the same scale, so days
+    (08-17 when there is none; :func:`hour_axis`) and every chart has the same scale, so days
     compare at a glance; a day's hours are never added to another day's.
     """
-    all_hours = [h for hours in per_day_hour.values() for h in hours]
-    axis = range(min(all_hours, default=8), max(all_hours, default=17) + 1)
+    axis = hour_axis({h for hours in per_day_hour.values() for h in hours})
     peak = max((n for hours in per_day_hour.values() for n in hours.values()), default=0)
     if not per_day_hour:
         return bar_chart_svg("Settlements per hour", [(f"{h:02d}h", 0) for h in axis])

@@ -164,6 +164,11 @@ def test_a_simulated_day_straddling_midnight_is_one_day_in_the_figures():
     s = summarise(ledger, patients=4)
     assert s.per_day == {"2026-11-23": 4}
     assert s.per_day_hour == {"2026-11-23": {0: 1, 2: 1, 21: 1, 23: 1}}
+    # The chart reads in the order of the day: 21h … 23h 00h … 02h.
+    info = RunInfo(1, "2026-11-23", 1, 4, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
+    section = re.search(r'<section id="per-hour">(.*?)</section>', render(info, s, []), re.DOTALL)
+    labels = re.findall(r"<title>(\d\dh)", section.group(1))
+    assert labels == ["21h", "22h", "23h", "00h", "01h", "02h"], labels
     # Without a simulated day (a ledger from elsewhere) the calendar date still counts.
     bare = Ledger()
     bare.settled(_settlement(9, "card", datetime(2026, 11, 22, 23, 5, tzinfo=CST), 10, 6, 4, 0, 4))
