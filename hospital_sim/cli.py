@@ -191,6 +191,17 @@ def main(argv: list[str] | None = None) -> int:
     else:
         verdict = "[green]all invariants hold[/green]"
     console.print(f"{verdict} — {outcome.elapsed_s:.1f} s")
+    if args.service_url and outcome.summary.refusals.get("proof_invalid"):
+        from card.keystore import default_path
+
+        console.print(
+            f"[yellow]hint:[/yellow] the service refused {outcome.summary.refusals['proof_invalid']}"
+            f" card proof(s): the cards were issued with the key store "
+            f"{args.keystore or default_path()}; if the service at {args.service_url} uses "
+            "another one, pass it with --keystore (the service's SSCARD_KEYSTORE)",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(f"report: {outcome.report_path}", soft_wrap=True, markup=False, highlight=False)
     return EXIT_OK if outcome.ok else EXIT_INVARIANT
 

@@ -212,3 +212,28 @@ def test_a_day_that_goes_wrong_exits_non_zero(tmp_path, monkeypatch, capsys):
     assert code == cli.EXIT_INVARIANT, out[-3000:]
     assert "unexpected:" in out and "did not end as planned" in out
     assert (tmp_path / "run" / "report.html").exists()
+
+
+def test_a_running_service_by_url_and_a_key_store_that_does_not_match_it(tmp_path, capsys):
+    """--service-url/--api-key drive a service someone else started: with its key store the
+    day passes; with another, every card proof is refused and the run says why (exit 1)."""
+    from hospital_sim import cli
+    from hospital_sim.service import start_in_process
+
+    keys = tmp_path / "service-keys.json"
+    (tmp_path / "svc").mkdir()
+    service = start_in_process(tmp_path / "svc", f"sqlite:///{tmp_path / 'svc.db'}", keys)
+    try:
+        common = ["run", "--patients", "8", "--desks", "2", "--seed", "3"]
+        common += ["--service-url", service.url, "--api-key", service.admin_key]
+        ok = cli.main([*common, "--keystore", str(keys), "--workdir", str(tmp_path / "a")])
+        out = capsys.readouterr().out
+        assert ok == cli.EXIT_OK, out[-3000:]
+        assert "all invariants hold" in out and "hint:" not in out
+        other = tmp_path / "other-keys.json"
+        bad = cli.main([*common, "--keystore", str(other), "--workdir", str(tmp_path / "b")])
+        out = capsys.readouterr().out
+        assert bad == cli.EXIT_INVARIANT, out[-3000:]
+        assert "proof_invalid" in out and "--keystore" in out and str(other) in out
+    finally:
+        service.stop()
