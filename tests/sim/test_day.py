@@ -237,3 +237,21 @@ def test_a_running_service_by_url_and_a_key_store_that_does_not_match_it(tmp_pat
         assert "proof_invalid" in out and "--keystore" in out and str(other) in out
     finally:
         service.stop()
+
+
+@pytest.mark.postgres
+def test_small_day_on_postgresql(tmp_path, fresh_postgres_url):
+    """--database-url on PostgreSQL: the same day, the same invariants and report, no SQLite."""
+    outcome = run(
+        Options(
+            patients=12,
+            desks=2,
+            seed=6,
+            database_url=fresh_postgres_url,
+            workdir=tmp_path / "run",
+        ),
+        Console(record=True, width=150),
+    )
+    _check_outcome(outcome)
+    page = outcome.report_path.read_text(encoding="utf-8")
+    assert "postgresql" in page and not (tmp_path / "run" / "settlement.db").exists()
