@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     if unwritable:
         console.print(f"[red]{unwritable}[/red]", highlight=False, soft_wrap=True)
         return EXIT_SETUP
+    from card.keystore import KeyStoreError
     from card.rig import RigError
     from hospital_sim.run import Options, run
     from hospital_sim.service import ServiceStartError
@@ -163,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         outcome = run(options, console, provisioner=provisioner)
+    except KeyStoreError as exc:
+        console.print(f"[red]the issuer key store is not usable:[/red] {exc}", highlight=False)
+        return EXIT_SETUP
     except ServiceStartError as exc:
         console.print(f"[red]the settlement service could not be started:[/red] {exc}")
         return EXIT_SETUP

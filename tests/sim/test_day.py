@@ -140,6 +140,14 @@ def test_cli_refuses_an_unwritable_workdir_or_report_before_the_day(tmp_path, wh
     assert proc.returncode == 2 and "is a directory" in proc.stdout, proc.stdout + proc.stderr
 
 
+def test_cli_refuses_an_unreadable_key_store_without_traceback(tmp_path):
+    junk = tmp_path / "keys.json"
+    junk.write_text("not a key store")
+    proc = _sim_cli("run", "--patients", "2", "--keystore", str(junk), "--workdir", str(tmp_path))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr and "key store" in proc.stdout
+
+
 def test_main_command_ends_with_summary_table_and_report_path(tmp_path):
     proc = _sim_cli(
         "run",
