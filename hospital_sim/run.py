@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import tempfile
 import time
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from hospital_sim.day import HospitalDay
 from hospital_sim.evidence import gather
 from hospital_sim.invariants import InvariantResult, check_all
 from hospital_sim.ledger import Ledger, Summary, summarise
-from hospital_sim.population import CST, Population, generate
+from hospital_sim.population import CST, Population, build_institutions, generate
 from hospital_sim.service import ServiceHandle, start_in_process, start_service, use_service
 from hospital_sim.slots import inprocess_slots, pcsc_slots
 from hospital_sim.world import CardProvisioner, World, build_world, provision_cards
+from terminal.client import HttpClient, ServiceError, ServiceRefused
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,23 @@ def first_day(days: int) -> date:
     return (last_close() - timedelta(days=days - 1)).date()
 
 
+def free_namespace(url: str, admin_key: str, first: int) -> int:
+    """A namespace (1..999) no earlier run has used on the shared service at ``url``, trying
+    ``first`` and on: one whose first hospital code the service does not know (a run
+    registers its hospitals before anything else)."""
+    with HttpClient(url, admin_key) as admin:
+        for step in range(999):
+            namespace = 1 + (first - 1 + step) % 999
+            hospitals, _, _ = build_institutions(1, random.Random(0), namespace)
+            try:
+                admin.request("GET", f"/v1/institutions/{hospitals[0].code}")
+            except ServiceRefused as exc:
+                if exc.status == 404:
+                    return namespace
+                raise
+    raise ServiceError(f"all 999 run namespaces are taken on {url}: use a fresh service")
+
+
 def run(
     options: Options,
     console: Console | None = None,
@@ -87,20 +106,9 @@ def run(
         if not options.api_key:
             raise ValueError("--service-url needs --api-key (an admin API key of that service)")
         keystore_path = options.keystore or default_path()
-        namespace = 1 + int(time.time()) % 999
     else:
         keystore_path = options.keystore or workdir / "keystore.json"
-        namespace = 0
     keystore = KeyStore.load_or_create(keystore_path)
-    population = generate(
-        options.seed,
-        options.patients,
-        options.desks,
-        first_day(options.days),
-        options.days,
-        namespace=namespace,
-        closes_at=last_close(),
-    )
     database_url = options.database_url or f"sqlite:///{workdir / 'settlement.db'}"
     with console.status("starting the settlement service…"):
         if options.service_url:
@@ -112,6 +120,18 @@ def run(
         else:
             raise ValueError(f"unknown service mode {options.service_mode!r}")
     try:
+        namespace = 0
+        if options.service_url:
+            namespace = free_namespace(service.url, service.admin_key, 1 + int(time.time()) % 999)
+        population = generate(
+            options.seed,
+            options.patients,
+            options.desks,
+            first_day(options.days),
+            options.days,
+            namespace=namespace,
+            closes_at=last_close(),
+        )
         return _run_with_service(
             options, console, population, service, workdir, keystore, provisioner, started
         )

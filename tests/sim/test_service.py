@@ -52,3 +52,30 @@ def test_an_unusable_database_is_one_line_without_its_password(tmp_path, start) 
     message = str(caught.value)
     assert "s3cret-pw" not in message and "127.0.0.1:1" in message
     assert "sqlalche.me" not in message and "Traceback" not in message
+
+
+def test_runs_on_one_shared_service_never_reuse_a_namespace(tmp_path) -> None:
+    """A run against --service-url picks a namespace whose hospitals the service does not
+    know yet (two runs 999 s apart used to collide and fail with 409 conflict)."""
+    from hospital_sim.population import REGION
+    from hospital_sim.run import free_namespace
+    from terminal.client import HttpClient
+
+    service = start_in_process(tmp_path, f"sqlite:///{tmp_path / 's.db'}", tmp_path / "k.json")
+    try:
+        assert free_namespace(service.url, service.admin_key, 5) == 5
+        with HttpClient(service.url, service.admin_key) as admin:
+            for ns in (5, 6, 999):
+                body = {
+                    "code": f"H{REGION}{ns:03d}01",
+                    "name": f"taken {ns}",
+                    "kind": "hospital",
+                    "hospital_level": 3,
+                    "pin_service": False,
+                    "region": REGION,
+                }
+                admin.request("POST", "/v1/institutions", json=body)
+        assert free_namespace(service.url, service.admin_key, 5) == 7
+        assert free_namespace(service.url, service.admin_key, 999) == 1  # wraps round
+    finally:
+        service.stop()
