@@ -717,11 +717,12 @@ def insert(
         command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
-        stderr=None,
+        stderr=subprocess.PIPE,
         text=True,
         env=env,
     )
-    event = _read_event(process, timeout)
+    errors = _drain(process)
+    event = _read_event(process, timeout, errors)
     if event.get("event") != "inserted":
         process.kill()
         process.wait()
@@ -730,7 +731,25 @@ def insert(
     return InsertedCard(found, process=process)
 
 
-def _read_event(process: subprocess.Popen[str], timeout: float) -> dict[str, object]:
+def _drain(process: subprocess.Popen[str], keep: int = 20) -> list[str]:
+    """Read the card process's stderr for as long as it runs; the last ``keep`` lines."""
+    lines: list[str] = []
+    stream = process.stderr
+
+    def drain() -> None:
+        if stream is None:
+            return
+        for line in stream:
+            lines.append(line.rstrip())
+            del lines[:-keep]
+
+    threading.Thread(target=drain, name="card-insert-stderr", daemon=True).start()
+    return lines
+
+
+def _read_event(
+    process: subprocess.Popen[str], timeout: float, errors: list[str] | None = None
+) -> dict[str, object]:
     stdout = process.stdout
     if stdout is None:
         raise RigError("the card process has no stdout pipe")
@@ -747,8 +766,16 @@ def _read_event(process: subprocess.Popen[str], timeout: float) -> dict[str, obj
     thread.start()
     thread.join(timeout)
     if not result:
+        exited = process.poll() is not None
         process.kill()
         process.wait()
+        if exited:
+            time.sleep(0.05)  # let the stderr thread read the last words
+            said = "; ".join(line for line in (errors or []) if line) or "no message"
+            raise RigError(
+                f"the card process exited (status {process.returncode}) before inserting "
+                f"the card: {said}"
+            )
         raise RigError(
             f"the card process did not report an insertion within {timeout} s "
             f"(exit status {process.returncode}); is pcscd running with the rig readers? "

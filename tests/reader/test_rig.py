@@ -241,3 +241,8 @@ def test_rig_start_says_which_port_another_program_holds(tmp_path: Path) -> None
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"another program holds port(s) [{base + 1}]" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_rig_insert_reports_why_the_card_process_failed(tmp_path: Path) -> None:
+    with pytest.raises(rig.RigError, match=r"exited \(status 1\).*no card image"):
+        rig.insert(tmp_path / "nope.img", reader=0, timeout=30)
