@@ -62,11 +62,11 @@ def test_card_process_insert_read_verify_remove(pcsc_rig, issue_card) -> None:
     reader.wait_for_removal(WAIT)
 
 
-def test_two_cards_in_two_readers_at_the_same_time(pcsc_rig, issue_card) -> None:
-    numbers = ["X00000101", "X00000102"]
+def test_three_cards_in_three_readers_at_the_same_time(pcsc_rig, issue_card) -> None:
+    numbers = ["X00000101", "X00000102", "X00000103"]  # a hospital's three desks
     inserted = [pcsc_rig.insert(issue_card(card_number=n)) for n in numbers]
-    assert inserted[0].reader.name != inserted[1].reader.name
-    start = threading.Barrier(2)
+    assert len({card.reader.name for card in inserted}) == 3
+    start = threading.Barrier(len(inserted))
     seen: dict[str, list[str]] = {}
     errors: list[BaseException] = []
 
@@ -273,3 +273,24 @@ def test_opensc_tool_and_pcsc_scan_see_the_card(pcsc_rig, issue_card) -> None:
     finally:
         scan.terminate()
         scan.wait(10)
+
+
+def test_atr_polling_is_cheap_and_leaves_the_card_alone(pcsc_rig, issue_card) -> None:
+    """pcscd asks for the ATR every 400 ms: the answer must not touch the card's state."""
+    image = issue_card()
+    before = image.read_bytes()
+    card = VirtualCard.open(image)
+    inserted = pcsc_rig.insert_card(card)
+    try:
+        polled = inserted.connector.served
+        time.sleep(1.3)  # three polls or more
+        assert inserted.connector.served - polled >= 2
+        assert image.read_bytes() == before
+        reader = pcsc_rig.reader(inserted)
+        assert reader.atr() == card.atr
+        with reader.connect() as conn:  # and the card still answers as freshly inserted
+            assert card_number(conn)
+        assert image.read_bytes() == before
+    finally:
+        inserted.remove()
+
