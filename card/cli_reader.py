@@ -90,6 +90,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
     from card.icc import VirtualCard  # the card engineer's in-process card
 
     card = VirtualCard.open(args.image)
+    hold = rig.hold_image(args.image)  # one card, one reader
     claim: rig.ReaderClaim | None = None
     if args.port is not None:
         if not 1 <= args.port <= 65535:
@@ -146,6 +147,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
         if claim is not None:
             claim.release()
         use.release()
+        hold.release()
     if connector.connections == 0:
         print(
             f"error: the card never got into {reader.name}: nothing served the vpcd port "

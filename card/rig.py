@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -349,6 +350,40 @@ class RigUse(_HeldLock):
 
     def __init__(self) -> None:
         super().__init__(_users_handle(fcntl.LOCK_SH))
+
+
+class CardHold(_HeldLock):
+    """This process has card image ``image`` in a reader (see :func:`hold_image`)."""
+
+
+def hold_image(image: str | os.PathLike[str]) -> CardHold:
+    """Hold a card image for one reader; RigError when another process has it in one.
+
+    One image is one physical card: served from two readers by two processes,
+    each with its own copy in memory, the image would keep only the last
+    writer's counters and PIN state.  The lock is a file in :data:`RUN_DIR`
+    named after the image's real path (the image itself is replaced on every
+    write, so it cannot carry the lock); it dies with the process.
+    """
+    real = os.path.realpath(image)
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    key = hashlib.sha256(real.encode()).hexdigest()[:24]
+    handle = open(RUN_DIR / f"image-{key}.lock", "a+")  # noqa: SIM115 - kept open
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise RigError(
+            f"card image {real} is already in a reader (pid {holder}): a card is in one "
+            "reader at a time; remove it there first"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return CardHold(handle)
 
 
 def _kill_pcscd(pid: int, timeout: float) -> None:

@@ -246,3 +246,15 @@ def test_rig_start_says_which_port_another_program_holds(tmp_path: Path) -> None
 def test_rig_insert_reports_why_the_card_process_failed(tmp_path: Path) -> None:
     with pytest.raises(rig.RigError, match=r"exited \(status 1\).*no card image"):
         rig.insert(tmp_path / "nope.img", reader=0, timeout=30)
+
+
+@pytest.mark.pcsc
+def test_one_card_image_goes_into_one_reader_at_a_time(pcsc_rig, issue_card) -> None:
+    image = issue_card()
+    first = pcsc_rig.insert(image)
+    done = _card_cli("insert", str(image))  # any other free reader
+    assert done.returncode == 2, done.stderr
+    assert "is already in a reader" in done.stderr and "Traceback" not in done.stderr
+    first.remove()
+    again = pcsc_rig.insert(image)  # free again once removed
+    again.remove()
