@@ -358,7 +358,8 @@ class PcscConnection:
             )
         if hresult in _NO_SERVICE or hresult == scard.SCARD_E_INVALID_HANDLE:
             return CardRemoved(
-                f"pcscd restarted during the session with {self.reader_name!r}: connect again"
+                f"pcscd stopped or restarted during the session with {self.reader_name!r}: "
+                "the session is lost; connect again once pcscd runs (`python -m card rig status`)"
             )
         return CardRemoved(
             f"the card was removed from {self.reader_name!r} during the session: "

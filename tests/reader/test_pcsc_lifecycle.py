@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from card.icc import VirtualCard
+from card.vpcd import VpcdConnector
 from terminal import apdu
 from terminal.reader import CardRemoved, CardUnresponsive, Reader, ReaderError
 from terminal.readers.pcsc import PcscReader, list_readers
@@ -145,3 +146,50 @@ def test_a_connection_keeps_an_unreferenced_reader_open(pcsc_rig, issue_card) ->
     assert conn.transmit(apdu.select_aid()).sw == 0x9000
     conn.close()
     inserted.remove()
+
+
+STOPPED_UNDER = """
+import sys
+from terminal.reader import ReaderError, open_reader
+from terminal import apdu
+reader = open_reader(sys.argv[1])
+reader.wait_for_card(30)
+conn = reader.connect()
+assert conn.transmit(apdu.select_aid()).sw == 0x9000
+print("connected", flush=True)
+sys.stdin.readline()  # pcscd is stopped now
+for step in (lambda: conn.transmit(apdu.select_aid()), lambda: open_reader(0)):
+    try:
+        step()
+        print("no error")
+    except ReaderError as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+def test_pcscd_stopped_mid_session_is_a_clear_error(private_pcscd, issue_card) -> None:
+    private = private_pcscd(n=2)
+    target = private.readers[0]
+    connector = VpcdConnector(VirtualCard.open(issue_card()), port=target.port)
+    connector.start()
+    client = subprocess.Popen(
+        [sys.executable, "-c", STOPPED_UNDER, target.name],
+        env=private.env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    try:
+        assert client.stdout.readline().strip() == "connected", client.stderr.read()
+        private.stop()
+        out, err = client.communicate("\n", timeout=30)
+    finally:
+        connector.stop()
+        if client.poll() is None:
+            client.kill()
+    assert client.returncode == 0, err
+    lost, refused = out.strip().splitlines()
+    assert lost.startswith("CardRemoved pcscd stopped or restarted during the session")
+    assert refused.startswith("PcscdNotRunning pcscd (the PC/SC daemon) is not running")
