@@ -801,6 +801,13 @@ def _read_event(
     thread.start()
     thread.join(timeout)
     if not result:
+        if not thread.is_alive():
+            # stdout reached its end: the card process is exiting; let it finish so its
+            # status and last words are reported, not mistaken for a timeout.
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
         exited = process.poll() is not None
         process.kill()
         process.wait()
