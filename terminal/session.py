@@ -168,15 +168,19 @@ class CardSession:
             return sw & 0x0F
         raise apdu.CardStatusError("VERIFY (tries left)", sw)
 
-    def verify_pin(self, pin: str) -> None:
-        _, sw = self.exchange(apdu.verify(pin))
+    def _pin_command(self, command: bytes, name: str) -> None:
+        """Run a command that checks the PIN: 9000 done, 6983 blocked, 63Cx wrong (x tries left)."""
+        _, sw = self.exchange(command)
         if sw == apdu.SW_OK:
             return
         if sw == apdu.SW_PIN_BLOCKED:
             raise PinBlocked()
         if sw & 0xFFF0 == 0x63C0:
             raise WrongPin(sw & 0x0F)
-        raise apdu.CardStatusError("VERIFY", sw)
+        raise apdu.CardStatusError(name, sw)
+
+    def verify_pin(self, pin: str) -> None:
+        self._pin_command(apdu.verify(pin), "VERIFY")
 
     def card_present_proof(self, nonce: bytes) -> bytes:
         """INTERNAL AUTHENTICATE 02 over the service's nonce (PIN must be verified)."""
@@ -188,14 +192,7 @@ class CardSession:
         return self.send(apdu.internal_authenticate(KEY_TRANSACTION, nonce), "INTERNAL AUTH 02")
 
     def change_pin(self, old: str, new: str) -> None:
-        _, sw = self.exchange(apdu.change_pin(old, new))
-        if sw == apdu.SW_OK:
-            return
-        if sw == apdu.SW_PIN_BLOCKED:
-            raise PinBlocked()
-        if sw & 0xFFF0 == 0x63C0:
-            raise WrongPin(sw & 0x0F)
-        raise apdu.CardStatusError("CHANGE PIN", sw)
+        self._pin_command(apdu.change_pin(old, new), "CHANGE PIN")
 
     def reset_retry_counter(self, new_pin: str | None) -> None:
         """RESET RETRY COUNTER (unblock, or set ``new_pin`` and unblock) with a key-03 MAC."""
