@@ -67,8 +67,10 @@ class Http:
 
     def __init__(self, port: int, api_key: str) -> None:
         self.port = port
-        self.fixed = (f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {api_key}\r\n"
-                      "Content-Type: application/json\r\n")
+        self.fixed = (
+            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {api_key}\r\n"
+            "Content-Type: application/json\r\n"
+        )
         self.sock: socket.socket | None = None
         self.buffer = b""
 
@@ -78,8 +80,14 @@ class Http:
         self.buffer = b""
         return sock
 
-    def call(self, method: str, path: str, body: dict | bytes | None = None, idempotent: bool = True):
-        payload = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else b"")
+    def call(
+        self, method: str, path: str, body: dict | bytes | None = None, idempotent: bool = True
+    ):
+        payload = (
+            body
+            if isinstance(body, bytes)
+            else (json.dumps(body).encode() if body is not None else b"")
+        )
         head = f"{method} {path} HTTP/1.1\r\n{self.fixed}Content-Length: {len(payload)}\r\n"
         if idempotent:
             head += f"Idempotency-Key: {self._run}-{next(self._counter)}\r\n"
@@ -121,7 +129,7 @@ class Http:
             if not chunk:
                 raise ConnectionError("server closed the connection")
             data += chunk
-        content, self.buffer = data[start:start + length], data[start + length:]
+        content, self.buffer = data[start : start + length], data[start + length :]
         return status, json.loads(content) if content else None
 
 
@@ -147,18 +155,43 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, st
     db = f"sqlite:///{workdir / 'settlement.db'}"
     keystore_path = workdir / "keystore.json"
     KeyStore.generate().save(keystore_path)
-    env = dict(os.environ, SSCARD_HOME=str(workdir), SSCARD_DATABASE_URL=db,
-               SSCARD_KEYSTORE=str(keystore_path), PYTHONPATH=str(REPO))
+    env = dict(
+        os.environ,
+        SSCARD_HOME=str(workdir),
+        SSCARD_DATABASE_URL=db,
+        SSCARD_KEYSTORE=str(keystore_path),
+        PYTHONPATH=str(REPO),
+    )
     run = [sys.executable, "-m", "settlement"]
-    subprocess.run([*run, "migrate", "--database-url", db], env=env, check=True, capture_output=True)
-    admin = subprocess.run([*run, "bootstrap-admin", "--database-url", db], env=env, check=True,
-                           capture_output=True, text=True).stdout.strip()
+    subprocess.run(
+        [*run, "migrate", "--database-url", db], env=env, check=True, capture_output=True
+    )
+    admin = subprocess.run(
+        [*run, "bootstrap-admin", "--database-url", db],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     port = free_port()
     log = open(workdir / "service.log", "wb")  # noqa: SIM115 - lives as long as the server
     process = subprocess.Popen(
-        [*run, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-         "--database-url", db, "--no-migrate"],
-        env=env, stdout=log, stderr=subprocess.STDOUT,
+        [
+            *run,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--database-url",
+            db,
+            "--no-migrate",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -175,57 +208,151 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, st
 
 def provision(port: int, admin: str, keystore: KeyStore, terminals: int, people: int):
     root = Http(port, admin)
-    must(root.call("POST", "/v1/institutions", {"code": "BENCHCC", "name": "card centre", "kind": "card_centre"}),
-         201, "card centre")
-    cc_key = must(root.call("POST", "/v1/institutions/BENCHCC/terminals", {"terminal_id": "BENCHCC-1"}),
-                  201, "cc terminal")["api_key"]
-    must(root.call("POST", "/v1/institutions", {"code": "BENCHH", "name": "hospital", "kind": "hospital",
-                                                "hospital_level": 3}), 201, "hospital")
+    must(
+        root.call(
+            "POST",
+            "/v1/institutions",
+            {"code": "BENCHCC", "name": "card centre", "kind": "card_centre"},
+        ),
+        201,
+        "card centre",
+    )
+    cc_key = must(
+        root.call("POST", "/v1/institutions/BENCHCC/terminals", {"terminal_id": "BENCHCC-1"}),
+        201,
+        "cc terminal",
+    )["api_key"]
+    must(
+        root.call(
+            "POST",
+            "/v1/institutions",
+            {"code": "BENCHH", "name": "hospital", "kind": "hospital", "hospital_level": 3},
+        ),
+        201,
+        "hospital",
+    )
     keys = [
-        must(root.call("POST", "/v1/institutions/BENCHH/terminals", {"terminal_id": f"BENCHH-{i}"}),
-             201, "terminal")["api_key"]
+        must(
+            root.call("POST", "/v1/institutions/BENCHH/terminals", {"terminal_id": f"BENCHH-{i}"}),
+            201,
+            "terminal",
+        )["api_key"]
         for i in range(terminals)
     ]
     cc = Http(port, cc_key)
     cards = []
     for i in range(people):
         psn_no = f"BP{i:08d}"
-        must(cc.call("POST", "/v1/people", {"psn_no": psn_no, "psn_name": "bench", "brdy": "1980-01-01",
-                                            "certno": f"4301021980010{i:05d}", "acct_balance": 10_000_000}),
-             201, "person")
-        must(cc.call("POST", f"/v1/people/{psn_no}/coverage", {"insutype": "310", "begndate": "2020-01-01"}),
-             201, "coverage")
+        must(
+            cc.call(
+                "POST",
+                "/v1/people",
+                {
+                    "psn_no": psn_no,
+                    "psn_name": "bench",
+                    "brdy": "1980-01-01",
+                    "certno": f"4301021980010{i:05d}",
+                    "acct_balance": 10_000_000,
+                },
+            ),
+            201,
+            "person",
+        )
+        must(
+            cc.call(
+                "POST",
+                f"/v1/people/{psn_no}/coverage",
+                {"insutype": "310", "begndate": "2020-01-01"},
+            ),
+            201,
+            "coverage",
+        )
         card = Card(keystore, psn_no)
-        must(cc.call("POST", "/v1/cards", {
-            "card_no": card.card_no, "card_id_code": REGION + "D156000005" + card.factor.hex(),
-            "algorithm": "3des", "region": REGION, "expiry": "2036-01-01", "bank_code": "102",
-            "psn_no": psn_no, "status": "active"}), 201, "card")
+        must(
+            cc.call(
+                "POST",
+                "/v1/cards",
+                {
+                    "card_no": card.card_no,
+                    "card_id_code": REGION + "D156000005" + card.factor.hex(),
+                    "algorithm": "3des",
+                    "region": REGION,
+                    "expiry": "2036-01-01",
+                    "bank_code": "102",
+                    "psn_no": psn_no,
+                    "status": "active",
+                },
+            ),
+            201,
+            "card",
+        )
         cards.append(card)
     return keys, cards
 
 
 def cycle(http: Http, card: Card, fee_lines: bytes) -> tuple[float, dict]:
     """One complete stay; returns (discharge latency in s, the settlement)."""
-    ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "admission"}), 201, "challenge")
-    adm = must(http.call("POST", "/v1/admissions", {
-        "psn_no": card.psn_no, "insutype": "310",
-        "proof": {"card_no": card.card_no, "challenge_id": ch["challenge_id"],
-                  "cryptogram": card.cryptogram(ch["nonce"])}}), 201, "admission")
+    ch = must(
+        http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "admission"}),
+        201,
+        "challenge",
+    )
+    adm = must(
+        http.call(
+            "POST",
+            "/v1/admissions",
+            {
+                "psn_no": card.psn_no,
+                "insutype": "310",
+                "proof": {
+                    "card_no": card.card_no,
+                    "challenge_id": ch["challenge_id"],
+                    "cryptogram": card.cryptogram(ch["nonce"]),
+                },
+            },
+        ),
+        201,
+        "admission",
+    )
     mdtrt_id = adm["mdtrt_id"]
     must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", fee_lines), 200, "fees")
-    ch = must(http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "discharge"}), 201, "challenge")
+    ch = must(
+        http.call("POST", "/v1/challenges", {"card_no": card.card_no, "purpose": "discharge"}),
+        201,
+        "challenge",
+    )
     started = time.perf_counter()
-    setl = must(http.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", {
-        "acct_used_flag": True,
-        "proof": {"card_no": card.card_no, "challenge_id": ch["challenge_id"],
-                  "cryptogram": card.cryptogram(ch["nonce"])}}), 201, "settlement")
+    setl = must(
+        http.call(
+            "POST",
+            f"/v1/admissions/{mdtrt_id}/settlement",
+            {
+                "acct_used_flag": True,
+                "proof": {
+                    "card_no": card.card_no,
+                    "challenge_id": ch["challenge_id"],
+                    "cryptogram": card.cryptogram(ch["nonce"]),
+                },
+            },
+        ),
+        201,
+        "settlement",
+    )
     return time.perf_counter() - started, setl
 
 
 def fee_lines() -> list[dict]:
     classes = "AAAAAAAAAAAABBBBBCCC"
-    return [{"feedetl_sn": f"{n:03d}", "med_list_codg": f"ITEM{n:03d}", "list_type": classes[n],
-             "cnt": 1 + n % 3, "pric": 1000 + 137 * n} for n in range(20)]
+    return [
+        {
+            "feedetl_sn": f"{n:03d}",
+            "med_list_codg": f"ITEM{n:03d}",
+            "list_type": classes[n],
+            "cnt": 1 + n % 3,
+            "pric": 1000 + 137 * n,
+        }
+        for n in range(20)
+    ]
 
 
 def run_workers(worker: Callable[[int], None], concurrency: int) -> float:
@@ -289,7 +416,10 @@ def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) 
 def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process and its children still running (Linux /proc), else None."""
     try:
-        pids = [pid, *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split())]
+        pids = [
+            pid,
+            *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()),
+        ]
         ticks = 0
         for p in pids:
             fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
@@ -309,10 +439,16 @@ def percentile(values: list[float], p: float) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of cycles (and of baseline)")
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds of cycles (and of baseline)"
+    )
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="uvicorn worker processes (default: 2, one per core of the target machine)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="uvicorn worker processes (default: 2, one per core of the target machine)",
+    )
     parser.add_argument("--people", type=int, default=200)
     args = parser.parse_args(argv)
     if args.quick:
@@ -327,21 +463,48 @@ def main(argv: list[str] | None = None) -> int:
             run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
             baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
             server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
-            elapsed, latencies, settled, errors = run_cycles(port, keys, cards, args.concurrency, args.duration)
+            elapsed, latencies, settled, errors = run_cycles(
+                port, keys, cards, args.concurrency, args.duration
+            )
             server_cpu_after = cpu_seconds(process.pid)
-            server_cpu = server_cpu_after - server_cpu if server_cpu is not None and server_cpu_after else None
+            server_cpu = (
+                server_cpu_after - server_cpu
+                if server_cpu is not None and server_cpu_after
+                else None
+            )
             client_cpu = time.process_time() - client_cpu
-            env = dict(os.environ, PYTHONPATH=str(REPO), SSCARD_HOME=str(workdir),
-                       SSCARD_KEYSTORE=str(keystore_path))
+            env = dict(
+                os.environ,
+                PYTHONPATH=str(REPO),
+                SSCARD_HOME=str(workdir),
+                SSCARD_KEYSTORE=str(keystore_path),
+            )
             day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
             report = subprocess.run(
-                [sys.executable, "-m", "settlement", "report", "--json", "--ledger", "--date", day,
-                 "--institution", "BENCHH", "--database-url", f"sqlite:///{workdir / 'settlement.db'}"],
-                check=False, env=env, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "settlement",
+                    "report",
+                    "--json",
+                    "--ledger",
+                    "--date",
+                    day,
+                    "--institution",
+                    "BENCHH",
+                    "--database-url",
+                    f"sqlite:///{workdir / 'settlement.db'}",
+                ],
+                check=False,
+                env=env,
+                capture_output=True,
+                text=True,
             )
             data = json.loads(report.stdout)
-            client_totals = {k: sum(s[k] for s in settled) for k in ("medfee_sumamt", "fund_pay_sumamt",
-                                                                      "acct_pay", "psn_cash_pay")}
+            client_totals = {
+                k: sum(s[k] for s in settled)
+                for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
+            }
             reconciled = (
                 report.returncode == 0
                 and data["balanced"]
@@ -370,8 +533,11 @@ def main(argv: list[str] | None = None) -> int:
         "medfee_sumamt_total": client_totals["medfee_sumamt"],
         # CPU per complete settlement during the cycles (the generator shares the cores).
         "server_cpu_ms_per_settlement": round(server_cpu * 1000 / len(settled), 2)
-        if server_cpu is not None and settled else None,
-        "client_cpu_ms_per_settlement": round(client_cpu * 1000 / len(settled), 2) if settled else None,
+        if server_cpu is not None and settled
+        else None,
+        "client_cpu_ms_per_settlement": round(client_cpu * 1000 / len(settled), 2)
+        if settled
+        else None,
         "concurrency": args.concurrency,
         "workers": args.workers,
         "duration_s": round(elapsed, 2),

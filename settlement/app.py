@@ -95,14 +95,20 @@ Caller = Annotated[Principal, Depends(principal_of)]
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
 # The hot endpoints read the header themselves; the schema still documents it.
 IDEMPOTENCY_HEADER_DOC = {
-    "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}]
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+    ]
 }
 
 
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     svc = service or Service(settings or Settings.from_env())
-    app = FastAPI(title="sscard settlement service", version="1", docs_url="/v1/docs",
-                  openapi_url="/v1/openapi.json")
+    app = FastAPI(
+        title="sscard settlement service",
+        version="1",
+        docs_url="/v1/docs",
+        openapi_url="/v1/openapi.json",
+    )
     app.state.service = svc
     tz = svc.settings.tz
     fingerprint_keys: list[bytes] = []
@@ -110,9 +116,17 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     def fingerprint_key_of() -> bytes:
         if not fingerprint_keys:
             store = svc.keystore
-            masters = [key for _alg, keys in sorted(store.ssse.items()) for _kid, key in sorted(keys.items())]
-            cities = [key for _alg, regions in sorted(store.city_keys.items())
-                      for _region, keys in sorted(regions.items()) for _kid, key in sorted(keys.items())]
+            masters = [
+                key
+                for _alg, keys in sorted(store.ssse.items())
+                for _kid, key in sorted(keys.items())
+            ]
+            cities = [
+                key
+                for _alg, regions in sorted(store.city_keys.items())
+                for _region, keys in sorted(regions.items())
+                for _kid, key in sorted(keys.items())
+            ]
             fingerprint_keys.append(fingerprint_key(masters + cities))
         return fingerprint_keys[0]
 
@@ -120,25 +134,51 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
         return _problem_response(problem)
 
-    http_errors.install(app)  # validation, unknown route/method, malformed body, unexpected: problem+json
+    http_errors.install(
+        app
+    )  # validation, unknown route/method, malformed body, unexpected: problem+json
 
     @app.exception_handler(OperationalError)
     async def _on_db(_request: Request, error: OperationalError) -> JSONResponse:
         if is_busy(error):
-            return _problem_response(Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key"))
+            return _problem_response(
+                Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key")
+            )
         log.exception("database error")
         return _problem_response(Problem(500, "internal_error", "database error"))
 
-    def mutate(request: Request, principal: Principal, key: str | None, payload: Any, operation,
-               status: int = 200, durable: bool = True):
+    def mutate(
+        request: Request,
+        principal: Principal,
+        key: str | None,
+        payload: Any,
+        operation,
+        status: int = 200,
+        durable: bool = True,
+    ):
         def run(conn):
             return status, operation(conn)
 
-        return _respond(svc.mutate(principal, key, request.method, _request_path(request), payload, run,
-                                   durable=durable))
+        return _respond(
+            svc.mutate(
+                principal,
+                key,
+                request.method,
+                _request_path(request),
+                payload,
+                run,
+                durable=durable,
+            )
+        )
 
-    async def amutate(request: Request, principal: Principal, payload: Any, operation,
-                      status: int = 200, durable: bool = True):
+    async def amutate(
+        request: Request,
+        principal: Principal,
+        payload: Any,
+        operation,
+        status: int = 200,
+        durable: bool = True,
+    ):
         """:func:`mutate` for the hot coroutine endpoints (the write path without a pool thread).
 
         The Idempotency-Key is read from the request's headers (documented in the
@@ -149,8 +189,17 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         def run(conn):
             return status, operation(conn)
 
-        return _respond(await svc.mutate_async(principal, key, request.method, _request_path(request), payload, run,
-                                               durable=durable))
+        return _respond(
+            await svc.mutate_async(
+                principal,
+                key,
+                request.method,
+                _request_path(request),
+                payload,
+                run,
+                durable=durable,
+            )
+        )
 
     def guard(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
         """Role check for reads: refusals are audited too."""
@@ -181,7 +230,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     # --- institutions and terminals ------------------------------------------------------
 
     @app.post("/v1/institutions", status_code=201)
-    def create_institution(body: InstitutionIn, request: Request, principal: Caller, key: IdemKey = None):
+    def create_institution(
+        body: InstitutionIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
         def op(conn):
             require_role(principal, ADMIN, action="institution.create", subject=body.code)
             check_partner_bank(body.bank_code, svc.keystore.banks)
@@ -200,7 +251,9 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return institution_view(row)
 
     @app.post("/v1/institutions/{code}/terminals", status_code=201)
-    def create_terminal(code: str, body: TerminalIn, request: Request, principal: Caller, key: IdemKey = None):
+    def create_terminal(
+        code: str, body: TerminalIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
         def op(conn):
             require_role(principal, ADMIN, action="terminal.create", subject=body.terminal_id)
             return insert_terminal(conn, principal, code, body.terminal_id, body.name)
@@ -211,8 +264,14 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
 
     @app.post("/v1/people", status_code=201)
     def register_person(body: PersonIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: people.register_person(conn, principal, body, utcnow()), 201)
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: people.register_person(conn, principal, body, utcnow()),
+            201,
+        )
 
     def _lookup(principal: Principal, psn_no: str | None, card_no, certno, on: date | None) -> dict:
         day = on or utcnow().astimezone(tz).date()
@@ -226,46 +285,101 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         return _lookup(principal, psn_no, None, None, on)
 
     @app.get("/v1/people")
-    def person_1101_by(principal: Caller, card_no: str | None = None, certno: str | None = None,
-                       on: date | None = None):
+    def person_1101_by(
+        principal: Caller,
+        card_no: str | None = None,
+        certno: str | None = None,
+        on: date | None = None,
+    ):
         return _lookup(principal, None, card_no, certno, on)
 
     @app.post("/v1/people/{psn_no}/coverage", status_code=201)
-    def add_coverage(psn_no: str, body: CoverageIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()), 201)
+    def add_coverage(
+        psn_no: str, body: CoverageIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()),
+            201,
+        )
 
     @app.post("/v1/people/{psn_no}/resident-enrolment", status_code=201)
-    def enrol(psn_no: str, body: EnrolmentIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()), 201)
+    def enrol(
+        psn_no: str, body: EnrolmentIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()),
+            201,
+        )
 
     @app.post("/v1/people/{psn_no}/account-credits", status_code=201)
-    def credit(psn_no: str, body: AccountCreditIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()), 201)
+    def credit(
+        psn_no: str, body: AccountCreditIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()),
+            201,
+        )
 
     @app.post("/v1/people/{psn_no}/query-password")
-    def query_password(psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey = None):
+    def query_password(
+        psn_no: str, body: QueryPasswordIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
         # The passwords never reach the idempotency record, nor anything a dictionary attack can
         # test: only an HMAC under a key derived from the service's key store.
-        payload = {"mode": body.mode,
-                   "digest": secret_fingerprint(fingerprint_key_of(), body.old_password, body.new_password)}
-        return mutate(request, principal, key, payload,
-                      lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()))
+        payload = {
+            "mode": body.mode,
+            "digest": secret_fingerprint(
+                fingerprint_key_of(), body.old_password, body.new_password
+            ),
+        }
+        return mutate(
+            request,
+            principal,
+            key,
+            payload,
+            lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()),
+        )
 
     @app.post("/v1/people/{psn_no}/query-password/verification")
     def query_password_check(psn_no: str, body: PasswordCheckIn, principal: Caller):
-        guard(principal, CARD_CENTRE, BANK_BRANCH, ADMIN, action="query_password.verify", subject=psn_no)
+        guard(
+            principal,
+            CARD_CENTRE,
+            BANK_BRANCH,
+            ADMIN,
+            action="query_password.verify",
+            subject=psn_no,
+        )
         with svc.db.read() as conn:
-            return {"psn_no": psn_no, "valid": people.check_query_password(conn, psn_no, body.password)}
+            return {
+                "psn_no": psn_no,
+                "valid": people.check_query_password(conn, psn_no, body.password),
+            }
 
     # --- cards -------------------------------------------------------------------------
 
     @app.post("/v1/cards", status_code=201)
     def register_card(body: CardIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: cards.register_card(conn, principal, body, utcnow()), 201)
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: cards.register_card(conn, principal, body, utcnow()),
+            201,
+        )
 
     @app.get("/v1/cards/{card_no}")
     def card_status(card_no: str, principal: Caller):
@@ -276,89 +390,179 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return view
 
     @app.post("/v1/cards/{card_no}/collection")
-    def collect(card_no: str, request: Request, principal: Caller, key: IdemKey = None, body: CardActionIn | None = None):
+    def collect(
+        card_no: str,
+        request: Request,
+        principal: Caller,
+        key: IdemKey = None,
+        body: CardActionIn | None = None,
+    ):
         body = body or CardActionIn()
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: cards.collect_card(conn, principal, card_no, body, utcnow()))
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: cards.collect_card(conn, principal, card_no, body, utcnow()),
+        )
 
     @app.post("/v1/cards/{card_no}/loss")
-    def loss(card_no: str, request: Request, principal: Caller, key: IdemKey = None, body: CardActionIn | None = None):
+    def loss(
+        card_no: str,
+        request: Request,
+        principal: Caller,
+        key: IdemKey = None,
+        body: CardActionIn | None = None,
+    ):
         body = body or CardActionIn()
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: cards.report_loss(conn, principal, card_no, body, utcnow()))
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: cards.report_loss(conn, principal, card_no, body, utcnow()),
+        )
 
     @app.post("/v1/cards/{card_no}/replacement", status_code=201)
-    def replacement(card_no: str, body: CardIn, request: Request, principal: Caller, key: IdemKey = None):
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: cards.replace_card(conn, principal, card_no, body, utcnow()), 201)
+    def replacement(
+        card_no: str, body: CardIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: cards.replace_card(conn, principal, card_no, body, utcnow()),
+            201,
+        )
 
     @app.post("/v1/cards/{card_no}/cancellation")
-    def cancellation(card_no: str, request: Request, principal: Caller, key: IdemKey = None,
-                     body: CardActionIn | None = None):
+    def cancellation(
+        card_no: str,
+        request: Request,
+        principal: Caller,
+        key: IdemKey = None,
+        body: CardActionIn | None = None,
+    ):
         body = body or CardActionIn()
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: cards.cancel_card(conn, principal, card_no, body, utcnow()))
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: cards.cancel_card(conn, principal, card_no, body, utcnow()),
+        )
 
     # --- PIN operations ------------------------------------------------------------------
 
     @app.post("/v1/pin-operations", status_code=201)
-    def pin_operation(body: PinOperationIn, request: Request, principal: Caller, key: IdemKey = None):
+    def pin_operation(
+        body: PinOperationIn, request: Request, principal: Caller, key: IdemKey = None
+    ):
         def op(conn):
-            by = (T_CARD.c.card_no == body.card_no if body.card_no is not None
-                  else T_CARD.c.card_id_code == body.card_id_code.upper())
+            by = (
+                T_CARD.c.card_no == body.card_no
+                if body.card_no is not None
+                else T_CARD.c.card_id_code == body.card_id_code.upper()
+            )
             card = conn.execute(sa.select(T_CARD.c.card_no, T_CARD.c.bank_code).where(by)).first()
             if card is None:
-                raise Problem(404, "card_unknown", f"card {body.card_no or body.card_id_code} is not registered")
+                raise Problem(
+                    404,
+                    "card_unknown",
+                    f"card {body.card_no or body.card_id_code} is not registered",
+                )
             card_no = card.card_no
             action = f"pin.{body.pin}.{body.operation}"
             decision = pin_authority(principal, body.pin, body.operation, card.bank_code)
             if not decision.allowed:
                 raise Problem(403, "not_entitled", decision.reason, audit=(action, card_no))
             now = utcnow()
-            audit_id = audit(conn, principal, action, card_no, outcome="ok",
-                             detail={"result": body.result, "sw": body.sw}, at=now)
-            return {"audit_id": audit_id, "allowed": True, "card_no": card_no,
-                    "pin": body.pin, "operation": body.operation, "result": body.result}
+            audit_id = audit(
+                conn,
+                principal,
+                action,
+                card_no,
+                outcome="ok",
+                detail={"result": body.result, "sw": body.sw},
+                at=now,
+            )
+            return {
+                "audit_id": audit_id,
+                "allowed": True,
+                "card_no": card_no,
+                "pin": body.pin,
+                "operation": body.operation,
+                "result": body.result,
+            }
 
         return mutate(request, principal, key, body.model_dump(mode="json"), op, 201)
 
     @app.get("/v1/pin-authority")
-    def pin_authority_check(principal: Caller, card_no: str, pin: Literal["ssse", "bank"],
-                            operation: Literal["verify", "change", "reset", "unblock"]):
+    def pin_authority_check(
+        principal: Caller,
+        card_no: str,
+        pin: Literal["ssse", "bank"],
+        operation: Literal["verify", "change", "reset", "unblock"],
+    ):
         with svc.db.read() as conn:
             card = proof.load_card(conn, card_no)
         decision = pin_authority(principal, pin, operation, card.bank_code)
-        return {"allowed": decision.allowed, "code": None if decision.allowed else "not_entitled",
-                "reason": decision.reason}
+        return {
+            "allowed": decision.allowed,
+            "code": None if decision.allowed else "not_entitled",
+            "reason": decision.reason,
+        }
 
     # --- card-present proof and the inpatient flow ---------------------------------------
 
     @app.post("/v1/challenges", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
     async def challenge(body: ChallengeIn, request: Request, principal: Caller):
         def op(conn):
-            require_role(principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no)
+            require_role(
+                principal, HOSPITAL, action=f"challenge.{body.purpose}", subject=body.card_no
+            )
             now = utcnow()
-            return proof.issue_challenge(conn, principal, body.card_no, body.purpose, now,
-                                         now.astimezone(tz).date(), svc.settings.challenge_ttl_s)
+            return proof.issue_challenge(
+                conn,
+                principal,
+                body.card_no,
+                body.purpose,
+                now,
+                now.astimezone(tz).date(),
+                svc.settings.challenge_ttl_s,
+            )
 
         # A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
-        return await amutate(request, principal, body.model_dump(mode="json"), op, 201, durable=False)
+        return await amutate(
+            request, principal, body.model_dump(mode="json"), op, 201, durable=False
+        )
 
     @app.post("/v1/admissions", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
     async def admission(body: AdmissionIn, request: Request, principal: Caller):
-        return await amutate(request, principal, body.model_dump(mode="json"),
-                      lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz), 201)
+        return await amutate(
+            request,
+            principal,
+            body.model_dump(mode="json"),
+            lambda conn: inpatient.admit(conn, svc.keystore, principal, body, utcnow(), tz),
+            201,
+        )
 
     @app.get("/v1/admissions/{mdtrt_id}")
     def get_admission(mdtrt_id: str, principal: Caller):
         guard(principal, HOSPITAL, ADMIN, action="admission.read", subject=mdtrt_id)
         with svc.db.read() as conn:
-            return inpatient.admission_view(conn, inpatient.load_admission(conn, principal, mdtrt_id))
+            return inpatient.admission_view(
+                conn, inpatient.load_admission(conn, principal, mdtrt_id)
+            )
 
     @app.get("/v1/admissions")
-    def list_admissions(principal: Caller, status: Literal["admitted", "settled"] | None = None,
-                        psn_no: str | None = None,
-                        limit: Annotated[int, Query(ge=1, le=500)] = 100):
+    def list_admissions(
+        principal: Caller,
+        status: Literal["admitted", "settled"] | None = None,
+        psn_no: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ):
         guard(principal, HOSPITAL, ADMIN, action="admission.list")
         from settlement.models import T_ADMISSION
 
@@ -370,12 +574,18 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         if psn_no:
             stmt = stmt.where(T_ADMISSION.c.psn_no == psn_no)
         with svc.db.read() as conn:
-            return {"admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]}
+            return {
+                "admissions": [inpatient.admission_view(conn, row) for row in conn.execute(stmt)]
+            }
 
     @app.post("/v1/admissions/{mdtrt_id}/fees", openapi_extra=IDEMPOTENCY_HEADER_DOC)
     async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller):
-        return await amutate(request, principal, body.model_dump(mode="json"),
-                      lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()))
+        return await amutate(
+            request,
+            principal,
+            body.model_dump(mode="json"),
+            lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()),
+        )
 
     @app.post("/v1/admissions/{mdtrt_id}/pre-settlement")
     def pre_settlement(mdtrt_id: str, principal: Caller, body: PreSettlementIn | None = None):
@@ -383,11 +593,19 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         with svc.db.read() as conn:
             return inpatient.pre_settle(conn, principal, mdtrt_id, body.acct_used_flag, svc.policy)
 
-    @app.post("/v1/admissions/{mdtrt_id}/settlement", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+    @app.post(
+        "/v1/admissions/{mdtrt_id}/settlement",
+        status_code=201,
+        openapi_extra=IDEMPOTENCY_HEADER_DOC,
+    )
     async def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller):
         return await amutate(
-            request, principal, body.model_dump(mode="json"),
-            lambda conn: inpatient.settle(conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz),
+            request,
+            principal,
+            body.model_dump(mode="json"),
+            lambda conn: inpatient.settle(
+                conn, svc.keystore, principal, mdtrt_id, body, svc.policy, utcnow(), tz
+            ),
             201,
         )
 
@@ -398,10 +616,22 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
             return inpatient.settlement_view(inpatient.load_settlement(conn, principal, setl_id))
 
     @app.post("/v1/settlements/{setl_id}/reversal", status_code=201)
-    def reversal(setl_id: str, request: Request, principal: Caller, key: IdemKey = None, body: ReversalIn | None = None):
+    def reversal(
+        setl_id: str,
+        request: Request,
+        principal: Caller,
+        key: IdemKey = None,
+        body: ReversalIn | None = None,
+    ):
         body = body or ReversalIn()
-        return mutate(request, principal, key, body.model_dump(mode="json"),
-                      lambda conn: inpatient.reverse(conn, principal, setl_id, body.reason, utcnow(), tz), 201)
+        return mutate(
+            request,
+            principal,
+            key,
+            body.model_dump(mode="json"),
+            lambda conn: inpatient.reverse(conn, principal, setl_id, body.reason, utcnow(), tz),
+            201,
+        )
 
     # --- reports -----------------------------------------------------------------------
 
@@ -446,37 +676,65 @@ def check_partner_bank(bank_code: str | None, partner_banks: Collection[str]) ->
 
 
 def insert_institution(conn, principal: Principal | None, body: InstitutionIn) -> dict:
-    exists = conn.execute(sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == body.code)).first()
+    exists = conn.execute(
+        sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == body.code)
+    ).first()
     if exists:
         raise Problem(409, "conflict", f"institution {body.code} already exists")
     now = utcnow()
     conn.execute(T_INSTITUTION.insert().values(**body.model_dump(), created_at=now))
     audit(conn, principal, "institution.create", body.code, detail={"kind": body.kind}, at=now)
-    return institution_view(conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == body.code)).one())
+    return institution_view(
+        conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == body.code)).one()
+    )
 
 
-def insert_terminal(conn, principal: Principal | None, institution_code: str, terminal_id: str, name: str) -> dict:
-    inst = conn.execute(sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == institution_code)).first()
+def insert_terminal(
+    conn, principal: Principal | None, institution_code: str, terminal_id: str, name: str
+) -> dict:
+    inst = conn.execute(
+        sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == institution_code)
+    ).first()
     if inst is None:
         raise Problem(404, "not_found", f"institution {institution_code} not found")
-    if conn.execute(sa.select(T_TERMINAL.c.terminal_id).where(T_TERMINAL.c.terminal_id == terminal_id)).first():
+    if conn.execute(
+        sa.select(T_TERMINAL.c.terminal_id).where(T_TERMINAL.c.terminal_id == terminal_id)
+    ).first():
         raise Problem(409, "conflict", f"terminal {terminal_id} already exists")
     now = utcnow()
-    conn.execute(T_TERMINAL.insert().values(terminal_id=terminal_id, institution_code=institution_code,
-                                            name=name, created_at=now))
+    conn.execute(
+        T_TERMINAL.insert().values(
+            terminal_id=terminal_id, institution_code=institution_code, name=name, created_at=now
+        )
+    )
     key = new_api_key()
-    conn.execute(T_API_KEY.insert().values(key_id=key.key_id, secret_hash=key.secret_hash, role="terminal",
-                                           institution_code=institution_code, terminal_id=terminal_id,
-                                           name=name, created_at=now))
+    conn.execute(
+        T_API_KEY.insert().values(
+            key_id=key.key_id,
+            secret_hash=key.secret_hash,
+            role="terminal",
+            institution_code=institution_code,
+            terminal_id=terminal_id,
+            name=name,
+            created_at=now,
+        )
+    )
     audit(conn, principal, "terminal.create", terminal_id, detail={"key_id": key.key_id}, at=now)
-    return {"terminal_id": terminal_id, "institution": institution_code, "key_id": key.key_id,
-            "api_key": key.api_key}
+    return {
+        "terminal_id": terminal_id,
+        "institution": institution_code,
+        "key_id": key.key_id,
+        "api_key": key.api_key,
+    }
 
 
 def insert_admin_key(conn, name: str) -> dict:
     now = utcnow()
     key = new_api_key()
-    conn.execute(T_API_KEY.insert().values(key_id=key.key_id, secret_hash=key.secret_hash, role="admin",
-                                           name=name, created_at=now))
+    conn.execute(
+        T_API_KEY.insert().values(
+            key_id=key.key_id, secret_hash=key.secret_hash, role="admin", name=name, created_at=now
+        )
+    )
     audit(conn, None, "admin.bootstrap", key.key_id, detail={"name": name}, at=now)
     return {"key_id": key.key_id, "api_key": key.api_key}

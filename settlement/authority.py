@@ -33,7 +33,9 @@ PIN_BANK = "bank"
 PIN_OPERATIONS = ("verify", "change", "reset", "unblock")
 
 
-def require_role(principal: Principal, *roles: str, action: str, subject: str | None = None) -> None:
+def require_role(
+    principal: Principal, *roles: str, action: str, subject: str | None = None
+) -> None:
     """``403 not_entitled`` (audited) unless the caller has one of ``roles``."""
     if principal.role not in roles:
         raise Problem(
@@ -50,18 +52,24 @@ class PinDecision:
     reason: str
 
 
-def pin_authority(principal: Principal, pin: str, operation: str, card_bank_code: str | None) -> PinDecision:
+def pin_authority(
+    principal: Principal, pin: str, operation: str, card_bank_code: str | None
+) -> PinDecision:
     """May this institution perform ``operation`` on the card's ``pin``?"""
     role = principal.role
     if pin == PIN_SSSE:
         if role == ADMIN:
             return PinDecision(False, "admin keys are not terminals: no PIN operations")
         if operation in ("verify", "change"):
-            return PinDecision(True, "any terminal may verify the SSSE PIN or let the holder change it")
+            return PinDecision(
+                True, "any terminal may verify the SSSE PIN or let the holder change it"
+            )
         if role in (CARD_CENTRE, BANK_BRANCH):
             return PinDecision(True, f"a {role} may reset and unblock the SSSE PIN")
         if role in (HOSPITAL, PHARMACY) and principal.pin_service:
-            return PinDecision(True, f"a designated PIN-service {role} may unlock and reset the SSSE PIN")
+            return PinDecision(
+                True, f"a designated PIN-service {role} may unlock and reset the SSSE PIN"
+            )
         return PinDecision(
             False,
             f"an ordinary {role} may only verify the SSSE PIN; send the holder to a designated "

@@ -75,7 +75,9 @@ def ssse_pin_state(conn: Connection, card_no: str) -> str:
     return "blocked" if result == "failed" and rows.action == "pin.ssse.verify" else "usable"
 
 
-def _insert_card(conn: Connection, body: CardIn, psn_no: str, now: datetime, replaces: str | None) -> None:
+def _insert_card(
+    conn: Connection, body: CardIn, psn_no: str, now: datetime, replaces: str | None
+) -> None:
     parse_card_id_code(body.card_id_code, body.region)
     try:
         with conn.begin_nested():
@@ -108,22 +110,40 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
     if not body.psn_no:
         raise Problem(422, "validation_error", "psn_no is required to register a card")
     load_person(conn, body.psn_no, lock=True)
-    previous = conn.execute(
-        sa.select(T_CARD.c.card_no).where(
-            T_CARD.c.psn_no == body.psn_no, T_CARD.c.status.in_(("issued", "active"))
+    previous = (
+        conn.execute(
+            sa.select(T_CARD.c.card_no).where(
+                T_CARD.c.psn_no == body.psn_no, T_CARD.c.status.in_(("issued", "active"))
+            )
         )
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for old in previous:
         conn.execute(
-            T_CARD.update().where(T_CARD.c.card_no == old).values(status="cancelled", updated_at=now)
+            T_CARD.update()
+            .where(T_CARD.c.card_no == old)
+            .values(status="cancelled", updated_at=now)
         )
-        audit(conn, principal, "card.cancel", old, detail={"reason": "duplicate issuance",
-                                                          "new_card": body.card_no}, at=now)
+        audit(
+            conn,
+            principal,
+            "card.cancel",
+            old,
+            detail={"reason": "duplicate issuance", "new_card": body.card_no},
+            at=now,
+        )
     # A card reported lost is being replaced by this one: the replacement is no longer
     # pending once the new card is collected (then the lost card becomes ``replaced``).
-    lost = conn.execute(
-        sa.select(T_CARD.c.card_no).where(T_CARD.c.psn_no == body.psn_no, T_CARD.c.status == "lost")
-    ).scalars().first()
+    lost = (
+        conn.execute(
+            sa.select(T_CARD.c.card_no).where(
+                T_CARD.c.psn_no == body.psn_no, T_CARD.c.status == "lost"
+            )
+        )
+        .scalars()
+        .first()
+    )
     _insert_card(conn, body, body.psn_no, now, lost)
     if lost:
         values = {"replaced_by": body.card_no, "updated_at": now}
@@ -146,16 +166,20 @@ def _lock_card(conn: Connection, card_no: str) -> Row:
     return card
 
 
-def collect_card(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+def collect_card(
+    conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime
+) -> dict:
     """Issuance step 7: the holder collects the card; a replaced lost card becomes ``replaced``."""
     require_role(principal, CARD_CENTRE, BANK_BRANCH, action="card.collect", subject=card_no)
     card = _lock_card(conn, card_no)
     if card.status != "issued":
-        raise Problem(409, "card_state", f"card {card_no} is {card.status}, not waiting for collection")
-    conn.execute(
-        T_CARD.update().where(T_CARD.c.card_no == card_no).values(
-            status="active", collected_at=now, updated_at=now
+        raise Problem(
+            409, "card_state", f"card {card_no} is {card.status}, not waiting for collection"
         )
+    conn.execute(
+        T_CARD.update()
+        .where(T_CARD.c.card_no == card_no)
+        .values(status="active", collected_at=now, updated_at=now)
     )
     if card.replaces_card_no:
         conn.execute(
@@ -163,11 +187,15 @@ def collect_card(conn: Connection, principal: Principal, card_no: str, body: Car
             .where(T_CARD.c.card_no == card.replaces_card_no, T_CARD.c.status == "lost")
             .values(status="replaced", replaced_by=card_no, updated_at=now)
         )
-    audit(conn, principal, "card.collect", card_no, detail={"collected_by": body.collected_by}, at=now)
+    audit(
+        conn, principal, "card.collect", card_no, detail={"collected_by": body.collected_by}, at=now
+    )
     return card_view(load_card(conn, card_no), now.date())
 
 
-def report_loss(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+def report_loss(
+    conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime
+) -> dict:
     """Block the card at once and issue the replacement receipt number."""
     require_role(principal, CARD_CENTRE, BANK_BRANCH, action="card.loss", subject=card_no)
     card = _lock_card(conn, card_no)
@@ -180,48 +208,73 @@ def report_loss(conn: Connection, principal: Principal, card_no: str, body: Card
             audit=("card.loss", card_no),
         )
     if card.status not in ("issued", "active"):
-        raise Problem(409, "card_state", f"card {card_no} is {card.status}; only a usable card can be reported lost")
+        raise Problem(
+            409,
+            "card_state",
+            f"card {card_no} is {card.status}; only a usable card can be reported lost",
+        )
     receipt = f"RR{now:%Y%m%d}{secrets.token_hex(5).upper()}"
     conn.execute(
-        T_CARD.update().where(T_CARD.c.card_no == card_no).values(
-            status="lost", lost_at=now, replacement_receipt_no=receipt, updated_at=now
-        )
+        T_CARD.update()
+        .where(T_CARD.c.card_no == card_no)
+        .values(status="lost", lost_at=now, replacement_receipt_no=receipt, updated_at=now)
     )
-    audit(conn, principal, "card.loss", card_no, detail={"receipt": receipt, "reason": body.reason}, at=now)
-    return {"card_no": card_no, "status": "lost", "replacement_receipt_no": receipt,
-            "lost_at": now.isoformat()}
+    audit(
+        conn,
+        principal,
+        "card.loss",
+        card_no,
+        detail={"receipt": receipt, "reason": body.reason},
+        at=now,
+    )
+    return {
+        "card_no": card_no,
+        "status": "lost",
+        "replacement_receipt_no": receipt,
+        "lost_at": now.isoformat(),
+    }
 
 
-def replace_card(conn: Connection, principal: Principal, card_no: str, body: CardIn, now: datetime) -> dict:
+def replace_card(
+    conn: Connection, principal: Principal, card_no: str, body: CardIn, now: datetime
+) -> dict:
     """Register the replacement of a lost card (the old card becomes ``replaced`` when it is collected)."""
     require_role(principal, CARD_CENTRE, ADMIN, action="card.replace", subject=card_no)
     old = _lock_card(conn, card_no)
     if old.status != "lost":
-        raise Problem(409, "card_state", f"card {card_no} is {old.status}; only a lost card is replaced")
+        raise Problem(
+            409, "card_state", f"card {card_no} is {old.status}; only a lost card is replaced"
+        )
     if body.psn_no and body.psn_no != old.psn_no:
         raise Problem(422, "validation_error", "the replacement must belong to the same person")
     _insert_card(conn, body, old.psn_no, now, card_no)
     if body.status == "active":
         conn.execute(
-            T_CARD.update().where(T_CARD.c.card_no == card_no).values(
-                status="replaced", replaced_by=body.card_no, updated_at=now
-            )
+            T_CARD.update()
+            .where(T_CARD.c.card_no == card_no)
+            .values(status="replaced", replaced_by=body.card_no, updated_at=now)
         )
     else:
         conn.execute(
-            T_CARD.update().where(T_CARD.c.card_no == card_no).values(replaced_by=body.card_no, updated_at=now)
+            T_CARD.update()
+            .where(T_CARD.c.card_no == card_no)
+            .values(replaced_by=body.card_no, updated_at=now)
         )
     audit(conn, principal, "card.replace", card_no, detail={"new_card": body.card_no}, at=now)
     return card_view(load_card(conn, body.card_no), now.date())
 
 
-def cancel_card(conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime) -> dict:
+def cancel_card(
+    conn: Connection, principal: Principal, card_no: str, body: CardActionIn, now: datetime
+) -> dict:
     require_role(principal, CARD_CENTRE, ADMIN, action="card.cancel", subject=card_no)
     card = _lock_card(conn, card_no)
     if card.status in ("cancelled", "replaced"):
         raise Problem(409, "card_state", f"card {card_no} is already {card.status}")
     conn.execute(
-        T_CARD.update().where(T_CARD.c.card_no == card_no).values(status="cancelled", updated_at=now)
+        T_CARD.update()
+        .where(T_CARD.c.card_no == card_no)
+        .values(status="cancelled", updated_at=now)
     )
     audit(conn, principal, "card.cancel", card_no, detail={"reason": body.reason}, at=now)
     return card_view(load_card(conn, card_no), now.date())

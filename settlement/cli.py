@@ -76,11 +76,19 @@ def cmd_create_institution(args) -> int:
     from settlement.schemas import InstitutionIn
 
     try:
-        body = InstitutionIn(code=args.code, name=args.name or args.code, kind=args.kind,
-                             hospital_level=args.level, pin_service=args.pin_service,
-                             bank_code=args.bank_code, region=args.region)
+        body = InstitutionIn(
+            code=args.code,
+            name=args.name or args.code,
+            kind=args.kind,
+            hospital_level=args.level,
+            pin_service=args.pin_service,
+            bank_code=args.bank_code,
+            region=args.region,
+        )
         if body.bank_code is not None:
-            check_partner_bank(body.bank_code, KeyStore.load_or_create(Settings.from_env().keystore_path).banks)
+            check_partner_bank(
+                body.bank_code, KeyStore.load_or_create(Settings.from_env().keystore_path).banks
+            )
         result = _with_db(args, lambda conn: insert_institution(conn, None, body))
     except ValidationError as error:
         print(f"error: {error}", file=sys.stderr)
@@ -99,8 +107,10 @@ def cmd_create_terminal(args) -> int:
     from settlement.problems import Problem
 
     try:
-        result = _with_db(args, lambda conn: insert_terminal(conn, None, args.institution, args.terminal_id,
-                                                             args.name))
+        result = _with_db(
+            args,
+            lambda conn: insert_terminal(conn, None, args.institution, args.terminal_id, args.name),
+        )
     except Problem as problem:
         return _fail(problem)
     print(json.dumps(result) if args.json else result["api_key"])
@@ -111,7 +121,9 @@ def cmd_report(args) -> int:
     from settlement import reconciliation
     from settlement.db import Database
 
-    day = date.fromisoformat(args.date) if args.date else datetime.now(Settings.from_env().tz).date()
+    day = (
+        date.fromisoformat(args.date) if args.date else datetime.now(Settings.from_env().tz).date()
+    )
     db = Database(_db_url(args))
     try:
         with db.read() as conn:
@@ -141,15 +153,25 @@ def _yuan(fen: int) -> str:
 
 
 def _print_reports(day: date, reports: list[dict], ledger: dict | None) -> None:
-    fields = ["medfee_sumamt", "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
-              "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt"]
+    fields = [
+        "medfee_sumamt",
+        "fund_pay_sumamt",
+        "psn_part_amt",
+        "acct_pay",
+        "psn_cash_pay",
+        "fulamt_ownpay_amt",
+        "preselfpay_amt",
+        "inscp_scp_amt",
+    ]
     print(f"Daily reconciliation {day.isoformat()} (amounts in yuan)")
     for report in reports:
         print(f"\n{report['institution']}: {'BALANCED' if report['balanced'] else 'NOT BALANCED'}")
         print(f"  {'':14}{'count':>8}" + "".join(f"{f:>20}" for f in fields))
         for label in ("settlements", "reversals", "net"):
             row = report[label]
-            print(f"  {label:14}{row['count']:>8}" + "".join(f"{_yuan(row[f]):>20}" for f in fields))
+            print(
+                f"  {label:14}{row['count']:>8}" + "".join(f"{_yuan(row[f]):>20}" for f in fields)
+            )
         failed = [name for name, ok in report["checks"].items() if not ok]
         if failed:
             print(f"  failed checks: {', '.join(failed)}")
@@ -169,12 +191,16 @@ def _redact(url: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m settlement", description="sscard settlement service")
+    parser = argparse.ArgumentParser(
+        prog="python -m settlement", description="sscard settlement service"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, fn, help_):
         p = sub.add_parser(name, help=help_)
-        p.add_argument("--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME")
+        p.add_argument(
+            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
+        )
         p.set_defaults(func=fn)
         return p
 
@@ -185,14 +211,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
-    p.add_argument("--no-migrate", dest="migrate", action="store_false",
-                   help="do not apply migrations before serving")
+    p.add_argument(
+        "--no-migrate",
+        dest="migrate",
+        action="store_false",
+        help="do not apply migrations before serving",
+    )
     p = add("bootstrap-admin", cmd_bootstrap_admin, "create an admin API key and print it")
     p.add_argument("--name", default="admin")
     p.add_argument("--json", action="store_true")
     p = add("create-institution", cmd_create_institution, "create an institution")
     p.add_argument("code")
-    p.add_argument("--kind", required=True, choices=["hospital", "pharmacy", "bank_branch", "card_centre"])
+    p.add_argument(
+        "--kind", required=True, choices=["hospital", "pharmacy", "bank_branch", "card_centre"]
+    )
     p.add_argument("--name")
     p.add_argument("--level", type=int)
     p.add_argument("--pin-service", action="store_true")

@@ -166,7 +166,9 @@ class Database:
         transaction runs in the thread pool.
         """
         if not self.sqlite:
-            return await anyio.to_thread.run_sync(functools.partial(self.run_write, work, durable=durable))
+            return await anyio.to_thread.run_sync(
+                functools.partial(self.run_write, work, durable=durable)
+            )
         return await asyncio.wrap_future(self._group_committer().submit(work, durable))
 
     def _group_committer(self) -> _GroupCommitter:

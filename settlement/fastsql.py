@@ -41,7 +41,9 @@ class Sql:
 def _sqlite_value(value: Any) -> Any:
     # The bind processors of SQLAlchemy's SQLite DATETIME / DATE, in the same format.
     if isinstance(value, datetime):
-        if value.tzinfo is not None:  # stored in UTC, like SQLAlchemy's path (as_datetime reads UTC)
+        if (
+            value.tzinfo is not None
+        ):  # stored in UTC, like SQLAlchemy's path (as_datetime reads UTC)
             value = value.astimezone(UTC)
         return (
             f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
@@ -86,7 +88,9 @@ def execute_many(conn: Connection, sql: Sql, rows: list[tuple]) -> None:
         return
     try:
         if _sqlite(conn):
-            _raw(conn).executemany(sql.sqlite, [tuple(_sqlite_value(v) for v in row) for row in rows])
+            _raw(conn).executemany(
+                sql.sqlite, [tuple(_sqlite_value(v) for v in row) for row in rows]
+            )
         else:
             cursor = _raw(conn).cursor()
             try:

@@ -31,7 +31,9 @@ HTTP_CODES: dict[int, tuple[str, str]] = {
 
 
 def problem_response(problem: Problem, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers)
+    return JSONResponse(
+        problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def validation_problem(error: RequestValidationError) -> Problem:
@@ -44,7 +46,12 @@ def validation_problem(error: RequestValidationError) -> Problem:
         if item.get("type") == "json_invalid":
             return Problem(400, "malformed_body", "the request body is not valid JSON")
     listed = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in errors]
-    return Problem(422, "validation_error", "the request body or parameters are invalid", extra={"errors": listed})
+    return Problem(
+        422,
+        "validation_error",
+        "the request body or parameters are invalid",
+        extra={"errors": listed},
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -56,8 +63,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def _on_http(_request: Request, error: HTTPException) -> JSONResponse:
-        code, detail = HTTP_CODES.get(error.status_code, (f"http_{error.status_code}", str(error.detail)))
-        return problem_response(Problem(error.status_code, code, detail), headers=dict(error.headers or {}))
+        code, detail = HTTP_CODES.get(
+            error.status_code, (f"http_{error.status_code}", str(error.detail))
+        )
+        return problem_response(
+            Problem(error.status_code, code, detail), headers=dict(error.headers or {})
+        )
 
     @app.exception_handler(Exception)
     async def _on_unexpected(_request: Request, error: Exception) -> JSONResponse:

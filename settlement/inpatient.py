@@ -58,10 +58,15 @@ SPLIT_FIELDS = (
 )
 
 
-_ADMISSION_COLUMNS = "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
-_SELECT_ADMISSION = fastsql.Sql(f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?", for_update=True)
+_ADMISSION_COLUMNS = (
+    "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
+)
+_SELECT_ADMISSION = fastsql.Sql(
+    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?", for_update=True
+)
 _SELECT_OWN_ADMISSION = fastsql.Sql(
-    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?", for_update=True
+    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?",
+    for_update=True,
 )
 _INSERT_ADMISSION = fastsql.Sql(
     "INSERT INTO admission (mdtrt_id, institution_code, terminal_id, psn_no, insutype, hospital_level,"
@@ -99,13 +104,28 @@ _EARLIER_SETTLED = fastsql.Sql(
 _INSERT_SETTLEMENT = fastsql.Sql(
     "INSERT INTO settlement (setl_id, mdtrt_id, active_mdtrt_id, institution_code, terminal_id, psn_no,"
     " insutype, benefit_year, auth_method, card_no, balc, fee_count, policy_version, setl_time, setl_date,"
-    " status, " + ", ".join(SPLIT_FIELDS_SQL := (
-        "medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-        "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay",
-    )) + ") VALUES (" + ", ".join("?" * 25) + ")"
+    " status, "
+    + ", ".join(
+        SPLIT_FIELDS_SQL := (
+            "medfee_sumamt",
+            "fulamt_ownpay_amt",
+            "preselfpay_amt",
+            "inscp_scp_amt",
+            "act_pay_dedc",
+            "fund_pay_sumamt",
+            "psn_part_amt",
+            "acct_pay",
+            "psn_cash_pay",
+        )
+    )
+    + ") VALUES ("
+    + ", ".join("?" * 25)
+    + ")"
 )
 _DEBIT_ACCOUNT = fastsql.Sql("UPDATE person SET acct_balance = acct_balance - ? WHERE psn_no = ?")
-_INSERT_ACCOUNT_ENTRY = fastsql.Sql("INSERT INTO account_entry (psn_no, amount, kind, ref, at) VALUES (?, ?, ?, ?, ?)")
+_INSERT_ACCOUNT_ENTRY = fastsql.Sql(
+    "INSERT INTO account_entry (psn_no, amount, kind, ref, at) VALUES (?, ?, ?, ?, ?)"
+)
 _ADD_BENEFIT = fastsql.Sql(
     "UPDATE benefit_year SET ceiling_used = ceiling_used + ?, settled_admissions = settled_admissions + 1"
     " WHERE psn_no = ? AND insutype = ? AND year = ?"
@@ -113,7 +133,9 @@ _ADD_BENEFIT = fastsql.Sql(
 _INSERT_BENEFIT = fastsql.Sql(
     "INSERT INTO benefit_year (psn_no, insutype, year, ceiling_used, settled_admissions) VALUES (?, ?, ?, ?, 1)"
 )
-_ADMISSION_SETTLED = fastsql.Sql("UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?")
+_ADMISSION_SETTLED = fastsql.Sql(
+    "UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?"
+)
 
 
 def new_id(prefix: str, now: datetime) -> str:
@@ -129,27 +151,41 @@ CLOCK_SKEW = timedelta(minutes=5)
 ADMISSION_BACKDATE_DAYS = int(os.environ.get("SSCARD_ADMISSION_BACKDATE_DAYS", "30"))
 
 
-def check_admission_time(begntime: datetime, now: datetime, backdate_days: int = ADMISSION_BACKDATE_DAYS) -> None:
+def check_admission_time(
+    begntime: datetime, now: datetime, backdate_days: int = ADMISSION_BACKDATE_DAYS
+) -> None:
     """``begntime`` within [now - backdate limit, now + skew]: the benefit year, the child's age and
     coverage are all decided by the admission date, so it cannot be chosen freely (a stay is
     registered on its real day; long stays are admitted when they start)."""
     if begntime > now + CLOCK_SKEW:
-        raise Problem(422, "admission_time_invalid",
-                      f"begntime {begntime.isoformat()} is in the future (service time {now.isoformat()})")
+        raise Problem(
+            422,
+            "admission_time_invalid",
+            f"begntime {begntime.isoformat()} is in the future (service time {now.isoformat()})",
+        )
     if begntime < now - timedelta(days=backdate_days):
-        raise Problem(422, "admission_time_invalid",
-                      f"begntime {begntime.isoformat()} is more than {backdate_days} days in the past; "
-                      "admissions are registered within that window of their real time")
+        raise Problem(
+            422,
+            "admission_time_invalid",
+            f"begntime {begntime.isoformat()} is more than {backdate_days} days in the past; "
+            "admissions are registered within that window of their real time",
+        )
 
 
 def check_discharge_time(endtime: datetime, begntime: datetime, now: datetime) -> None:
     """``endtime`` not before the admission's ``begntime`` and not in the future."""
     if endtime < begntime:
-        raise Problem(422, "discharge_time_invalid",
-                      f"endtime {endtime.isoformat()} is before the admission's begntime {begntime.isoformat()}")
+        raise Problem(
+            422,
+            "discharge_time_invalid",
+            f"endtime {endtime.isoformat()} is before the admission's begntime {begntime.isoformat()}",
+        )
     if endtime > now + CLOCK_SKEW:
-        raise Problem(422, "discharge_time_invalid",
-                      f"endtime {endtime.isoformat()} is in the future (service time {now.isoformat()})")
+        raise Problem(
+            422,
+            "discharge_time_invalid",
+            f"endtime {endtime.isoformat()} is in the future (service time {now.isoformat()})",
+        )
 
 
 def benefit_year(insutype: str, day: date) -> int:
@@ -211,8 +247,11 @@ def _authenticate_holder(
             extra={"reason_code": decision.code, "kind": exemption.kind},
             audit=(f"{action}.exemption.{exemption.kind}", person.psn_no),
         )
-    record = json.dumps({"kind": exemption.kind, **evidence, "decision": decision.reason},
-                        ensure_ascii=False, sort_keys=True)
+    record = json.dumps(
+        {"kind": exemption.kind, **evidence, "decision": decision.reason},
+        ensure_ascii=False,
+        sort_keys=True,
+    )
     return exemption.kind, None, record
 
 
@@ -233,7 +272,16 @@ def admit(
     adm_date = begntime.astimezone(tz).date()
     today = now.astimezone(tz).date()
     auth_method, card_no, evidence = _authenticate_holder(
-        conn, keystore, principal, person, body.proof, body.exemption, "admission", adm_date, now, today
+        conn,
+        keystore,
+        principal,
+        person,
+        body.proof,
+        body.exemption,
+        "admission",
+        adm_date,
+        now,
+        today,
     )
     try:
         require_covered(conn, body.psn_no, body.insutype, adm_date, "admission")
@@ -241,13 +289,35 @@ def admit(
         problem.consume_challenge = body.proof.challenge_id if body.proof else None
         raise
     mdtrt_id = new_id("M", now)
-    fastsql.execute(conn, _INSERT_ADMISSION, (
-        mdtrt_id, principal.institution_code, principal.terminal_id, body.psn_no, body.insutype,
-        principal.hospital_level, begntime, adm_date, body.dept_name, body.dise_name, auth_method,
-        card_no, evidence, "admitted", now,
-    ))
-    audit(conn, principal, "admission", mdtrt_id,
-          detail={"psn_no": body.psn_no, "auth_method": auth_method, "card_no": card_no}, at=now)
+    fastsql.execute(
+        conn,
+        _INSERT_ADMISSION,
+        (
+            mdtrt_id,
+            principal.institution_code,
+            principal.terminal_id,
+            body.psn_no,
+            body.insutype,
+            principal.hospital_level,
+            begntime,
+            adm_date,
+            body.dept_name,
+            body.dise_name,
+            auth_method,
+            card_no,
+            evidence,
+            "admitted",
+            now,
+        ),
+    )
+    audit(
+        conn,
+        principal,
+        "admission",
+        mdtrt_id,
+        detail={"psn_no": body.psn_no, "auth_method": auth_method, "card_no": card_no},
+        at=now,
+    )
     return {
         "mdtrt_id": mdtrt_id,
         "psn_no": body.psn_no,
@@ -261,7 +331,9 @@ def admit(
     }
 
 
-def load_admission(conn: Connection, principal: Principal, mdtrt_id: str, *, lock: bool = False) -> Row:
+def load_admission(
+    conn: Connection, principal: Principal, mdtrt_id: str, *, lock: bool = False
+) -> Row:
     """The admission, if the caller's institution owns it (404 otherwise: existence not revealed)."""
     stmt = sa.select(T_ADMISSION).where(T_ADMISSION.c.mdtrt_id == mdtrt_id)
     if not principal.is_admin:
@@ -279,18 +351,24 @@ def _load_admission_for_billing(conn: Connection, principal: Principal, mdtrt_id
     if principal.is_admin:
         admission = fastsql.first(conn, _SELECT_ADMISSION, (mdtrt_id,))
     else:
-        admission = fastsql.first(conn, _SELECT_OWN_ADMISSION, (mdtrt_id, principal.institution_code))
+        admission = fastsql.first(
+            conn, _SELECT_OWN_ADMISSION, (mdtrt_id, principal.institution_code)
+        )
     if admission is None:
         raise not_found(f"admission {mdtrt_id}")
     return admission._replace(adm_date=fastsql.as_date(admission.adm_date))
 
 
-def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: FeeUploadIn, now: datetime) -> dict:
+def upload_fees(
+    conn: Connection, principal: Principal, mdtrt_id: str, body: FeeUploadIn, now: datetime
+) -> dict:
     """2301 fee upload, idempotent per ``feedetl_sn``; refunds are negative ``cnt``."""
     require_role(principal, HOSPITAL, action="fees", subject=mdtrt_id)
     admission = _load_admission_for_billing(conn, principal, mdtrt_id)
     if admission.status == "settled":
-        raise Problem(409, "already_settled", f"admission {mdtrt_id} is settled; reverse it first to add fees")
+        raise Problem(
+            409, "already_settled", f"admission {mdtrt_id} is settled; reverse it first to add fees"
+        )
     lines = body.feedetail
     serials = {line.feedetl_sn for line in lines}
     wanted = serials | {line.init_feedetl_sn for line in lines if line.init_feedetl_sn}
@@ -370,16 +448,29 @@ def upload_fees(conn: Connection, principal: Principal, mdtrt_id: str, body: Fee
                 )
             refunded[line.init_feedetl_sn] = refunded.get(line.init_feedetl_sn, 0) + line.cnt
         seen[line.feedetl_sn] = fields
-        accepted.append((
-            mdtrt_id, line.feedetl_sn, line.med_list_codg, line.med_list_name, line.list_type, line.cnt,
-            line.pric, line.cnt * line.pric, line.init_feedetl_sn, now,
-        ))
+        accepted.append(
+            (
+                mdtrt_id,
+                line.feedetl_sn,
+                line.med_list_codg,
+                line.med_list_name,
+                line.list_type,
+                line.cnt,
+                line.pric,
+                line.cnt * line.pric,
+                line.init_feedetl_sn,
+                now,
+            )
+        )
     fastsql.execute_many(conn, _INSERT_FEE_LINE, accepted)
     count, total = fastsql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
     if int(total) > ADMISSION_TOTAL_MAX:  # the transaction is rolled back with the refusal
-        raise Problem(422, "amount_out_of_range",
-                      f"these lines would bring admission {mdtrt_id}'s bill to {int(total)} fen, over the "
-                      f"limit of {ADMISSION_TOTAL_MAX} fen per admission")
+        raise Problem(
+            422,
+            "amount_out_of_range",
+            f"these lines would bring admission {mdtrt_id}'s bill to {int(total)} fen, over the "
+            f"limit of {ADMISSION_TOTAL_MAX} fen per admission",
+        )
     return {
         "mdtrt_id": mdtrt_id,
         "accepted": [line[1] for line in accepted],
@@ -395,21 +486,39 @@ class _Obj:
 
 
 def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int, *, lock: bool = True):
-    return fastsql.first(conn, _SELECT_BENEFIT_LOCKED if lock else _SELECT_BENEFIT, (psn_no, insutype, year))
+    return fastsql.first(
+        conn, _SELECT_BENEFIT_LOCKED if lock else _SELECT_BENEFIT, (psn_no, insutype, year)
+    )
 
 
 def compute_split(
-    conn: Connection, admission: Row, person: Row, use_account: bool, policy: Policy, *, lock: bool = True
+    conn: Connection,
+    admission: Row,
+    person: Row,
+    use_account: bool,
+    policy: Policy,
+    *,
+    lock: bool = True,
 ) -> tuple[Split, int, int]:
     """The split of the admission's bill now; also (benefit year, fee count)."""
     year = benefit_year(admission.insutype, admission.adm_date)
     used = _benefit_row(conn, person.psn_no, admission.insutype, year, lock=lock)
     first_day, last_day = coverage_benefit_year(admission.insutype, admission.adm_date)
     begntime = fastsql.as_datetime(admission.begntime)
-    earlier = fastsql.execute(conn, _EARLIER_SETTLED, (
-        person.psn_no, admission.insutype, first_day, last_day, admission.mdtrt_id,
-        begntime, begntime, admission.mdtrt_id,
-    )).fetchone()[0]
+    earlier = fastsql.execute(
+        conn,
+        _EARLIER_SETTLED,
+        (
+            person.psn_no,
+            admission.insutype,
+            first_day,
+            last_day,
+            admission.mdtrt_id,
+            begntime,
+            begntime,
+            admission.mdtrt_id,
+        ),
+    ).fetchone()[0]
     lines = fastsql.execute(conn, _SELECT_FEE_ITEMS, (admission.mdtrt_id,)).fetchall()
     items = [FeeItem(row[0], row[1], int(row[2])) for row in lines]
     request = SplitRequest(
@@ -424,11 +533,16 @@ def compute_split(
     try:
         return split_bill(request, policy), year, len(items)
     except SplitError as error:
-        raise Problem(422, error.code if error.code == "refund_exceeds_charges" else "bill_negative",
-                      str(error)) from None
+        raise Problem(
+            422,
+            error.code if error.code == "refund_exceeds_charges" else "bill_negative",
+            str(error),
+        ) from None
 
 
-def pre_settle(conn: Connection, principal: Principal, mdtrt_id: str, use_account: bool, policy: Policy) -> dict:
+def pre_settle(
+    conn: Connection, principal: Principal, mdtrt_id: str, use_account: bool, policy: Policy
+) -> dict:
     """2303 pre-settlement: the split a settlement would make now; writes nothing."""
     require_role(principal, HOSPITAL, action="pre_settlement", subject=mdtrt_id)
     admission = load_admission(conn, principal, mdtrt_id)
@@ -463,15 +577,27 @@ def settle(
     admission = _load_admission_for_billing(conn, principal, mdtrt_id)
     burn = body.proof.challenge_id if body.proof else None
     if admission.status == "settled":
-        raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
-                      audit=("settlement", mdtrt_id))
+        raise Problem(
+            409,
+            "already_settled",
+            f"admission {mdtrt_id} is already settled",
+            audit=("settlement", mdtrt_id),
+        )
     endtime = (body.endtime or now).astimezone(UTC)
     check_discharge_time(endtime, fastsql.as_datetime(admission.begntime), now)
     today = now.astimezone(tz).date()
     person = load_person_for_billing(conn, admission.psn_no, lock=True)
     auth_method, card_no, _ = _authenticate_holder(
-        conn, keystore, principal, person, body.proof, body.exemption, "discharge",
-        admission.adm_date, now, today,
+        conn,
+        keystore,
+        principal,
+        person,
+        body.proof,
+        body.exemption,
+        "discharge",
+        admission.adm_date,
+        now,
+        today,
     )
     try:
         split, year, fee_count = compute_split(conn, admission, person, body.acct_used_flag, policy)
@@ -483,26 +609,68 @@ def settle(
     values = {name: getattr(split, name) for name in SPLIT_FIELDS}
     try:
         # No savepoint needed: on a violation the whole transaction is rolled back anyway.
-        fastsql.execute(conn, _INSERT_SETTLEMENT, (
-            setl_id, mdtrt_id, mdtrt_id, admission.institution_code, principal.terminal_id, admission.psn_no,
-            admission.insutype, year, auth_method, card_no, balance_after, fee_count, split.policy_version,
-            now, today, "settled", *(values[name] for name in SPLIT_FIELDS_SQL),
-        ))
+        fastsql.execute(
+            conn,
+            _INSERT_SETTLEMENT,
+            (
+                setl_id,
+                mdtrt_id,
+                mdtrt_id,
+                admission.institution_code,
+                principal.terminal_id,
+                admission.psn_no,
+                admission.insutype,
+                year,
+                auth_method,
+                card_no,
+                balance_after,
+                fee_count,
+                split.policy_version,
+                now,
+                today,
+                "settled",
+                *(values[name] for name in SPLIT_FIELDS_SQL),
+            ),
+        )
     except IntegrityError:
-        raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled",
-                      audit=("settlement", mdtrt_id), consume_challenge=burn) from None
+        raise Problem(
+            409,
+            "already_settled",
+            f"admission {mdtrt_id} is already settled",
+            audit=("settlement", mdtrt_id),
+            consume_challenge=burn,
+        ) from None
     if split.acct_pay:
         fastsql.execute(conn, _DEBIT_ACCOUNT, (split.acct_pay, admission.psn_no))
-        fastsql.execute(conn, _INSERT_ACCOUNT_ENTRY, (admission.psn_no, -split.acct_pay, "settlement", setl_id, now))
+        fastsql.execute(
+            conn,
+            _INSERT_ACCOUNT_ENTRY,
+            (admission.psn_no, -split.acct_pay, "settlement", setl_id, now),
+        )
     updated = fastsql.execute(
         conn, _ADD_BENEFIT, (split.fund_pay_sumamt, admission.psn_no, admission.insutype, year)
     ).rowcount
     if not updated:
-        fastsql.execute(conn, _INSERT_BENEFIT, (admission.psn_no, admission.insutype, year, split.fund_pay_sumamt))
+        fastsql.execute(
+            conn,
+            _INSERT_BENEFIT,
+            (admission.psn_no, admission.insutype, year, split.fund_pay_sumamt),
+        )
     fastsql.execute(conn, _ADMISSION_SETTLED, (endtime, mdtrt_id))
-    audit(conn, principal, "settlement", setl_id,
-          detail={"mdtrt_id": mdtrt_id, "auth_method": auth_method, "card_no": card_no,
-                  "fund_pay_sumamt": split.fund_pay_sumamt, "acct_pay": split.acct_pay}, at=now)
+    audit(
+        conn,
+        principal,
+        "settlement",
+        setl_id,
+        detail={
+            "mdtrt_id": mdtrt_id,
+            "auth_method": auth_method,
+            "card_no": card_no,
+            "fund_pay_sumamt": split.fund_pay_sumamt,
+            "acct_pay": split.acct_pay,
+        },
+        at=now,
+    )
     result = {
         "setl_id": setl_id,
         "mdtrt_id": mdtrt_id,
@@ -548,7 +716,9 @@ def load_settlement(conn: Connection, principal: Principal, setl_id: str) -> Row
     return row
 
 
-def reverse(conn: Connection, principal: Principal, setl_id: str, reason: str, now: datetime, tz) -> dict:
+def reverse(
+    conn: Connection, principal: Principal, setl_id: str, reason: str, now: datetime, tz
+) -> dict:
     """2305 reversal: restore the annual ceiling and the personal account exactly."""
     require_role(principal, HOSPITAL, action="reversal", subject=setl_id)
     found = load_settlement(conn, principal, setl_id)
@@ -606,10 +776,21 @@ def reverse(conn: Connection, principal: Principal, setl_id: str, reason: str, n
         )
     )
     conn.execute(
-        T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == setl.mdtrt_id).values(status="admitted", endtime=None)
+        T_ADMISSION.update()
+        .where(T_ADMISSION.c.mdtrt_id == setl.mdtrt_id)
+        .values(status="admitted", endtime=None)
     )
-    balance = conn.execute(sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == setl.psn_no)).scalar()
-    audit(conn, principal, "reversal", setl_id, detail={"revs_setl_id": revs_setl_id, "reason": reason}, at=now)
+    balance = conn.execute(
+        sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == setl.psn_no)
+    ).scalar()
+    audit(
+        conn,
+        principal,
+        "reversal",
+        setl_id,
+        detail={"revs_setl_id": revs_setl_id, "reason": reason},
+        at=now,
+    )
     return {
         "setl_id": setl_id,
         "revs_setl_id": revs_setl_id,
@@ -624,8 +805,9 @@ def reverse(conn: Connection, principal: Principal, setl_id: str, reason: str, n
 
 def admission_view(conn: Connection, admission: Row) -> dict:
     count, total = conn.execute(
-        sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0))
-        .where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
+        sa.select(
+            sa.func.count(), sa.func.coalesce(sa.func.sum(T_FEE_LINE.c.det_item_fee_sumamt), 0)
+        ).where(T_FEE_LINE.c.mdtrt_id == admission.mdtrt_id)
     ).one()
     active = conn.execute(
         sa.select(T_SETTLEMENT).where(T_SETTLEMENT.c.active_mdtrt_id == admission.mdtrt_id)

@@ -108,7 +108,9 @@ def load_person_for_billing(conn: Connection, psn_no: str, *, lock: bool = False
 def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
     rows = fastsql.all_rows(conn, _SELECT_COVERAGE, (psn_no,))
     return [
-        CoveragePeriod(r.insutype, fastsql.as_date(r.begndate), fastsql.as_date(r.enddate), bool(r.paid))
+        CoveragePeriod(
+            r.insutype, fastsql.as_date(r.begndate), fastsql.as_date(r.enddate), bool(r.paid)
+        )
         for r in rows
     ]
 
@@ -153,13 +155,16 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
             for p in periods
         ],
         "cards": [
-            {"card_no": c.card_no, "status": c.status, "expiry": c.expiry.isoformat()} for c in cards
+            {"card_no": c.card_no, "status": c.status, "expiry": c.expiry.isoformat()}
+            for c in cards
         ],
         "as_of": on.isoformat(),
     }
     if privileged:
         docs = conn.execute(
-            sa.select(T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until)
+            sa.select(
+                T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until
+            )
             .where(T_DOCUMENT.c.psn_no == psn_no)
             .order_by(T_DOCUMENT.c.id)
         ).all()
@@ -178,19 +183,25 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
 
 def find_psn_no(conn: Connection, *, card_no: str | None, certno: str | None) -> str:
     if card_no:
-        psn_no = conn.execute(sa.select(T_CARD.c.psn_no).where(T_CARD.c.card_no == card_no)).scalar()
+        psn_no = conn.execute(
+            sa.select(T_CARD.c.psn_no).where(T_CARD.c.card_no == card_no)
+        ).scalar()
         if psn_no is None:
             raise Problem(404, "card_unknown", f"card {card_no} is not registered")
         return psn_no
     if certno:
-        psn_no = conn.execute(sa.select(T_PERSON.c.psn_no).where(T_PERSON.c.certno == certno)).scalar()
+        psn_no = conn.execute(
+            sa.select(T_PERSON.c.psn_no).where(T_PERSON.c.certno == certno)
+        ).scalar()
         if psn_no is None:
             raise Problem(404, "person_unknown", f"no person with certno {certno}")
         return psn_no
     raise Problem(422, "validation_error", "give psn_no in the path, or card_no / certno")
 
 
-def add_coverage(conn: Connection, principal: Principal, psn_no: str, body: CoverageIn, now: datetime) -> dict:
+def add_coverage(
+    conn: Connection, principal: Principal, psn_no: str, body: CoverageIn, now: datetime
+) -> dict:
     require_role(principal, *PRIVILEGED, action="coverage.add", subject=psn_no)
     load_person(conn, psn_no)
     result = conn.execute(
@@ -214,36 +225,56 @@ def add_coverage(conn: Connection, principal: Principal, psn_no: str, body: Cove
     }
 
 
-def resident_enrol(conn: Connection, principal: Principal, psn_no: str, body: EnrolmentIn, now: datetime) -> dict:
+def resident_enrol(
+    conn: Connection, principal: Principal, psn_no: str, body: EnrolmentIn, now: datetime
+) -> dict:
     """Resident (390) enrolment: days 1–24, effective the 1st of next month to 30 June."""
     require_role(principal, *PRIVILEGED, action="coverage.enrol", subject=psn_no)
     load_person(conn, psn_no)
     try:
         start, end = resident_enrolment(body.applied_on)
     except EnrolmentRefused as refused:
-        raise Problem(422, "enrolment_refused", str(refused), extra={"reason_code": refused.code},
-                      audit=("coverage.enrol", psn_no)) from None
+        raise Problem(
+            422,
+            "enrolment_refused",
+            str(refused),
+            extra={"reason_code": refused.code},
+            audit=("coverage.enrol", psn_no),
+        ) from None
     return add_coverage(
-        conn, principal, psn_no, CoverageIn(insutype="390", begndate=start, enddate=end, paid=body.paid), now
+        conn,
+        principal,
+        psn_no,
+        CoverageIn(insutype="390", begndate=start, enddate=end, paid=body.paid),
+        now,
     )
 
 
-def credit_account(conn: Connection, principal: Principal, psn_no: str, body: AccountCreditIn, now: datetime) -> dict:
+def credit_account(
+    conn: Connection, principal: Principal, psn_no: str, body: AccountCreditIn, now: datetime
+) -> dict:
     require_role(principal, *PRIVILEGED, action="account.credit", subject=psn_no)
     person = load_person(conn, psn_no, lock=True)
     if int(person.acct_balance) + body.amount > MONEY_MAX:
-        raise Problem(422, "amount_out_of_range",
-                      f"the credit would bring the personal account over {MONEY_MAX} fen")
+        raise Problem(
+            422,
+            "amount_out_of_range",
+            f"the credit would bring the personal account over {MONEY_MAX} fen",
+        )
     conn.execute(
         T_PERSON.update()
         .where(T_PERSON.c.psn_no == psn_no)
         .values(acct_balance=T_PERSON.c.acct_balance + body.amount)
     )
     conn.execute(
-        T_ACCOUNT.insert().values(psn_no=psn_no, amount=body.amount, kind="credit", ref=body.reason[:40] or None, at=now)
+        T_ACCOUNT.insert().values(
+            psn_no=psn_no, amount=body.amount, kind="credit", ref=body.reason[:40] or None, at=now
+        )
     )
     audit(conn, principal, "account.credit", psn_no, detail={"amount": body.amount}, at=now)
-    balance = conn.execute(sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == psn_no)).scalar()
+    balance = conn.execute(
+        sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == psn_no)
+    ).scalar()
     return {"psn_no": psn_no, "acct_balance": balance}
 
 
@@ -264,12 +295,13 @@ def set_query_password(
     if body.mode == "change" and (
         not body.old_password or not password_matches(body.old_password, person.query_password_hash)
     ):
-        raise Problem(403, "password_invalid", "the old query password is wrong",
-                      audit=(action, psn_no))
-    conn.execute(
-        T_PERSON.update().where(T_PERSON.c.psn_no == psn_no).values(
-            query_password_hash=hash_password(body.new_password)
+        raise Problem(
+            403, "password_invalid", "the old query password is wrong", audit=(action, psn_no)
         )
+    conn.execute(
+        T_PERSON.update()
+        .where(T_PERSON.c.psn_no == psn_no)
+        .values(query_password_hash=hash_password(body.new_password))
     )
     # A new password ends any lockout of the card-progress query (制卡进度查询) for this SSN:
     # the lockout message sends the holder to the counter for exactly this.
@@ -288,21 +320,28 @@ def check_query_password(conn: Connection, psn_no: str, password: str) -> bool:
 def person_facts(conn: Connection, person: Row) -> PersonFacts:
     """What the exemption rules need to know about a person."""
     docs = conn.execute(
-        sa.select(T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until)
-        .where(T_DOCUMENT.c.psn_no == person.psn_no)
+        sa.select(
+            T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until
+        ).where(T_DOCUMENT.c.psn_no == person.psn_no)
     ).all()
     cards = conn.execute(
-        sa.select(T_CARD.c.status, T_CARD.c.replacement_receipt_no).where(T_CARD.c.psn_no == person.psn_no)
+        sa.select(T_CARD.c.status, T_CARD.c.replacement_receipt_no).where(
+            T_CARD.c.psn_no == person.psn_no
+        )
     ).all()
     return PersonFacts(
         birth_date=person.brdy,
         household_register_no=person.household_register_no,
-        identity_documents=[IdentityDocument(d.document_type, d.document_number, d.valid_until) for d in docs],
+        identity_documents=[
+            IdentityDocument(d.document_type, d.document_number, d.valid_until) for d in docs
+        ],
         # "with no card issued" (settlement.md): any card ever issued counts, also a cancelled
         # or replaced one; a lost card's holder has the replacement-receipt path instead.
         has_issued_card=bool(cards),
         pending_replacement_receipts=frozenset(
-            c.replacement_receipt_no for c in cards if c.status == "lost" and c.replacement_receipt_no
+            c.replacement_receipt_no
+            for c in cards
+            if c.status == "lost" and c.replacement_receipt_no
         ),
         origin=person.origin,
     )

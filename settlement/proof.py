@@ -68,8 +68,9 @@ def refuse_unusable_card(card: Row, today: date, action: str) -> None:
             audit=(action, subject),
         )
     if card.status == "cancelled":
-        raise Problem(403, "card_cancelled", f"card {card.card_no} is cancelled",
-                      audit=(action, subject))
+        raise Problem(
+            403, "card_cancelled", f"card {card.card_no} is cancelled", audit=(action, subject)
+        )
     if card.status == "replaced":
         raise Problem(
             403,
@@ -141,9 +142,18 @@ def issue_challenge(
     nonce = secrets.token_bytes(alg.block_size)
     challenge_id = "c_" + secrets.token_hex(16)
     expires_at = now + timedelta(seconds=ttl_s)
-    fastsql.execute(conn, _INSERT_CHALLENGE, (
-        challenge_id, card_no, purpose, principal.terminal_id, nonce.hex().upper(), expires_at,
-    ))
+    fastsql.execute(
+        conn,
+        _INSERT_CHALLENGE,
+        (
+            challenge_id,
+            card_no,
+            purpose,
+            principal.terminal_id,
+            nonce.hex().upper(),
+            expires_at,
+        ),
+    )
     return {
         "challenge_id": challenge_id,
         "card_no": card_no,
@@ -195,8 +205,12 @@ def verify_proof(
     """
     challenge = fastsql.first(conn, _SELECT_CHALLENGE, (proof.challenge_id,))
     if challenge is None:
-        raise Problem(404, "challenge_unknown", "no such challenge; ask for a new one",
-                      audit=(action, proof.card_no))
+        raise Problem(
+            404,
+            "challenge_unknown",
+            "no such challenge; ask for a new one",
+            audit=(action, proof.card_no),
+        )
     if (
         challenge.card_no != proof.card_no
         or challenge.purpose != purpose
@@ -211,16 +225,29 @@ def verify_proof(
             audit=(action, proof.card_no),
         )
     if challenge.used_at is not None:
-        raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
-                      audit=(action, proof.card_no))
+        raise Problem(
+            403,
+            "proof_replayed",
+            "this challenge was already used; ask for a new one",
+            audit=(action, proof.card_no),
+        )
     consumed = fastsql.execute(conn, _CONSUME_CHALLENGE, (now, proof.challenge_id)).rowcount
     if consumed != 1:
-        raise Problem(403, "proof_replayed", "this challenge was already used; ask for a new one",
-                      audit=(action, proof.card_no))
+        raise Problem(
+            403,
+            "proof_replayed",
+            "this challenge was already used; ask for a new one",
+            audit=(action, proof.card_no),
+        )
     burn = proof.challenge_id
     if fastsql.as_datetime(challenge.expires_at) < now:
-        raise Problem(403, "proof_expired", "the challenge expired; ask for a new one",
-                      audit=(action, proof.card_no), consume_challenge=burn)
+        raise Problem(
+            403,
+            "proof_expired",
+            "the challenge expired; ask for a new one",
+            audit=(action, proof.card_no),
+            consume_challenge=burn,
+        )
     card = load_card_for_proof(conn, proof.card_no)
     try:
         refuse_unusable_card(card, today, action)
@@ -240,8 +267,13 @@ def verify_proof(
         presented = bytes.fromhex(proof.cryptogram)
         expected = expected_cryptogram(keystore, card, bytes.fromhex(challenge.nonce))
     except (ValueError, CryptoError, KeyStoreError) as error:
-        raise Problem(403, "proof_invalid", f"cryptogram cannot be checked: {error}",
-                      audit=(action, proof.card_no), consume_challenge=burn) from None
+        raise Problem(
+            403,
+            "proof_invalid",
+            f"cryptogram cannot be checked: {error}",
+            audit=(action, proof.card_no),
+            consume_challenge=burn,
+        ) from None
     if not hmac.compare_digest(presented, expected):
         raise Problem(
             403,

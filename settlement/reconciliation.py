@@ -39,14 +39,18 @@ def _sums(conn: Connection, where, join=None) -> dict[str, int]:
     source = T_SETTLEMENT if join is None else join
     try:
         row = conn.execute(
-            sa.select(sa.func.count(), *[sa.func.coalesce(sa.func.sum(S[f]), 0) for f in SPLIT_FIELDS])
+            sa.select(
+                sa.func.count(), *[sa.func.coalesce(sa.func.sum(S[f]), 0) for f in SPLIT_FIELDS]
+            )
             .select_from(source)
             .where(where)
         ).one()
     except sa.exc.OperationalError as error:
         if not _overflowed(error):
             raise
-        rows = conn.execute(sa.select(*[S[f] for f in SPLIT_FIELDS]).select_from(source).where(where)).all()
+        rows = conn.execute(
+            sa.select(*[S[f] for f in SPLIT_FIELDS]).select_from(source).where(where)
+        ).all()
         row = (len(rows), *(sum(int(r[i]) for r in rows) for i in range(len(SPLIT_FIELDS))))
     return {"count": int(row[0]), **{f: int(v) for f, v in zip(SPLIT_FIELDS, row[1:], strict=True)}}
 
@@ -54,13 +58,18 @@ def _sums(conn: Connection, where, join=None) -> dict[str, int]:
 def _total(conn: Connection, column, source, where) -> int:
     """``sum(column)``, exact even past 64 bits (see :func:`_overflowed`)."""
     try:
-        return int(conn.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(column), 0)).select_from(source).where(where)
-        ).scalar())
+        return int(
+            conn.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(column), 0)).select_from(source).where(where)
+            ).scalar()
+        )
     except sa.exc.OperationalError as error:
         if not _overflowed(error):
             raise
-        return sum(int(v) for v in conn.execute(sa.select(column).select_from(source).where(where)).scalars())
+        return sum(
+            int(v)
+            for v in conn.execute(sa.select(column).select_from(source).where(where)).scalars()
+        )
 
 
 def _identities(sums: dict[str, int]) -> dict[str, bool]:
@@ -69,7 +78,9 @@ def _identities(sums: dict[str, int]) -> dict[str, bool]:
         == sums["medfee_sumamt"],
         "account_plus_cash_equals_person": sums["acct_pay"] + sums["psn_cash_pay"]
         == sums["psn_part_amt"],
-        "in_scope_identity": sums["medfee_sumamt"] - sums["fulamt_ownpay_amt"] - sums["preselfpay_amt"]
+        "in_scope_identity": sums["medfee_sumamt"]
+        - sums["fulamt_ownpay_amt"]
+        - sums["preselfpay_amt"]
         == sums["inscp_scp_amt"],
     }
 
@@ -83,11 +94,16 @@ def daily_report(conn: Connection, institution_code: str, day: date) -> dict:
     )
     net = {key: settled[key] - reversed_[key] for key in settled}
     # Bills still standing that were settled today must equal their fee lines.
-    active_today = sa.and_(S.institution_code == institution_code, S.setl_date == day,
-                           S.status == "settled")
+    active_today = sa.and_(
+        S.institution_code == institution_code, S.setl_date == day, S.status == "settled"
+    )
     medfee_active = _total(conn, S.medfee_sumamt, T_SETTLEMENT, active_today)
-    fee_lines = _total(conn, T_FEE_LINE.c.det_item_fee_sumamt,
-                       T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id), active_today)
+    fee_lines = _total(
+        conn,
+        T_FEE_LINE.c.det_item_fee_sumamt,
+        T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id),
+        active_today,
+    )
     checks = {}
     for name, ok in _identities(settled).items():
         checks[name] = ok and _identities(reversed_)[name] and _identities(net)[name]
@@ -104,12 +120,21 @@ def daily_report(conn: Connection, institution_code: str, day: date) -> dict:
 
 
 def all_reports(conn: Connection, day: date) -> dict:
-    codes = conn.execute(
-        sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.kind == "hospital").order_by(T_INSTITUTION.c.code)
-    ).scalars().all()
+    codes = (
+        conn.execute(
+            sa.select(T_INSTITUTION.c.code)
+            .where(T_INSTITUTION.c.kind == "hospital")
+            .order_by(T_INSTITUTION.c.code)
+        )
+        .scalars()
+        .all()
+    )
     reports = [daily_report(conn, code, day) for code in codes]
-    return {"date": day.isoformat(), "institutions": reports,
-            "balanced": all(r["balanced"] for r in reports)}
+    return {
+        "date": day.isoformat(),
+        "institutions": reports,
+        "balanced": all(r["balanced"] for r in reports),
+    }
 
 
 def ledger_check(conn: Connection) -> dict:
@@ -125,8 +150,13 @@ def ledger_check(conn: Connection) -> dict:
     standing = {
         (r.psn_no, r.insutype, r.benefit_year): (int(r.fund), int(r.n))
         for r in conn.execute(
-            sa.select(S.psn_no, S.insutype, S.benefit_year,
-                      sa.func.sum(S.fund_pay_sumamt).label("fund"), sa.func.count().label("n"))
+            sa.select(
+                S.psn_no,
+                S.insutype,
+                S.benefit_year,
+                sa.func.sum(S.fund_pay_sumamt).label("fund"),
+                sa.func.count().label("n"),
+            )
             .where(S.status == "settled")
             .group_by(S.psn_no, S.insutype, S.benefit_year)
         )
@@ -166,15 +196,24 @@ def ledger_check(conn: Connection) -> dict:
     }
     for r in conn.execute(sa.select(T_PERSON.c.psn_no, T_PERSON.c.acct_balance)):
         if int(r.acct_balance) != entries.get(r.psn_no, 0):
-            problems.append(f"account {r.psn_no}: balance {r.acct_balance} != entries {entries.get(r.psn_no, 0)}")
+            problems.append(
+                f"account {r.psn_no}: balance {r.acct_balance} != entries {entries.get(r.psn_no, 0)}"
+            )
         if moved.get(r.psn_no, 0) != -acct_standing.get(r.psn_no, 0):
             problems.append(
                 f"account {r.psn_no}: settlement entries {moved.get(r.psn_no, 0)} != "
                 f"-standing acct_pay {acct_standing.get(r.psn_no, 0)}"
             )
-    doubled = conn.execute(
-        sa.select(S.mdtrt_id).where(S.status == "settled").group_by(S.mdtrt_id).having(sa.func.count() > 1)
-    ).scalars().all()
+    doubled = (
+        conn.execute(
+            sa.select(S.mdtrt_id)
+            .where(S.status == "settled")
+            .group_by(S.mdtrt_id)
+            .having(sa.func.count() > 1)
+        )
+        .scalars()
+        .all()
+    )
     problems += [f"admission {m} has more than one standing settlement" for m in doubled]
     totals = _sums(conn, S.status == "settled")
     for name, ok in _identities(totals).items():

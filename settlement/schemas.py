@@ -62,9 +62,9 @@ class PersonIn(_Body):
     gend: Literal["1", "2", "9"] = "9"
     brdy: date
     certno: str = Field(min_length=1, max_length=32)
-    psn_cert_type: Literal["resident_id", "id_card", "passport", "hk_macao_permit", "taiwan_permit"] = (
-        "resident_id"
-    )
+    psn_cert_type: Literal[
+        "resident_id", "id_card", "passport", "hk_macao_permit", "taiwan_permit"
+    ] = "resident_id"
     household_register_no: str | None = Field(default=None, max_length=32)
     origin: Literal["mainland", "foreign", "hong_kong", "macao", "taiwan"] | None = None
     documents: list[DocumentIn] = Field(default_factory=list, max_length=10)
@@ -182,11 +182,7 @@ class ExemptionBody(BaseModel):
         return data
 
     def evidence(self) -> dict[str, str]:
-        return {
-            k: v
-            for k, v in self.model_dump(exclude={"kind"}).items()
-            if v is not None
-        }
+        return {k: v for k, v in self.model_dump(exclude={"kind"}).items() if v is not None}
 
 
 class EvidenceConflict(ValueError):

@@ -81,7 +81,9 @@ def fingerprint_key(master_keys: list[bytes]) -> bytes:
     (the master keys never leave it; the database holds no copy of this key)."""
     if not master_keys:
         raise ValueError("the key store holds no key to derive the fingerprint key from")
-    return hmac.new(b"".join(master_keys), b"sscard idempotency fingerprint v1", hashlib.sha256).digest()
+    return hmac.new(
+        b"".join(master_keys), b"sscard idempotency fingerprint v1", hashlib.sha256
+    ).digest()
 
 
 def secret_fingerprint(key: bytes, *parts: str | None) -> str:

@@ -66,17 +66,21 @@ def audit(
     at: datetime | None = None,
 ) -> int:
     """Append one entry to the audit log (never updated, never deleted); its id."""
-    row = fastsql.execute(conn, _INSERT_AUDIT, (
-        at or utcnow(),
-        principal.key_id if principal else None,
-        principal.institution_code if principal else None,
-        principal.terminal_id if principal else None,
-        action,
-        subject,
-        outcome,
-        code,
-        json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-    )).fetchone()
+    row = fastsql.execute(
+        conn,
+        _INSERT_AUDIT,
+        (
+            at or utcnow(),
+            principal.key_id if principal else None,
+            principal.institution_code if principal else None,
+            principal.terminal_id if principal else None,
+            action,
+            subject,
+            outcome,
+            code,
+            json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+        ),
+    ).fetchone()
     return row[0]
 
 
@@ -142,12 +146,16 @@ class Service:
         if cached is None or cached[0] <= time.monotonic():
             return None
         if not secret_matches(secret, cached[1]):
-            raise Problem(401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_...")
+            raise Problem(
+                401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_..."
+            )
         return cached[2]
 
     def authenticate(self, api_key: str | None) -> Principal:
         """The principal of a presented API key, or ``401 unauthenticated``."""
-        refused = Problem(401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_...")
+        refused = Problem(
+            401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_..."
+        )
         if not api_key:
             raise refused
         parts = split_api_key(api_key)
@@ -218,9 +226,13 @@ class Service:
         second transaction that also keeps a consumed proof challenge used and
         writes the refusal's audit entry.
         """
-        request_hash, token = self._admit_mutation(principal, idempotency_key, method, path, payload)
+        request_hash, token = self._admit_mutation(
+            principal, idempotency_key, method, path, payload
+        )
         try:
-            work, key_clause = self._mutation_work(principal, idempotency_key, request_hash, operation)
+            work, key_clause = self._mutation_work(
+                principal, idempotency_key, request_hash, operation
+            )
             try:
                 return self.db.run_write(work, durable=durable)
             except (Problem, IntegrityError) as failure:
@@ -246,9 +258,13 @@ class Service:
         The event loop hands the work to the database's write path directly
         (:meth:`Database.run_write_async`) instead of parking a pool thread on it.
         """
-        request_hash, token = self._admit_mutation(principal, idempotency_key, method, path, payload)
+        request_hash, token = self._admit_mutation(
+            principal, idempotency_key, method, path, payload
+        )
         try:
-            work, key_clause = self._mutation_work(principal, idempotency_key, request_hash, operation)
+            work, key_clause = self._mutation_work(
+                principal, idempotency_key, request_hash, operation
+            )
             try:
                 return await self.db.run_write_async(work, durable=durable)
             except Problem as problem:
@@ -258,7 +274,12 @@ class Service:
             except IntegrityError as race:
                 failure = race
             return await anyio.to_thread.run_sync(
-                self._after_failed_write, failure, principal, idempotency_key, request_hash, key_clause
+                self._after_failed_write,
+                failure,
+                principal,
+                idempotency_key,
+                request_hash,
+                key_clause,
             )
         finally:
             self._release(token)
@@ -287,7 +308,9 @@ class Service:
         with self._inflight_lock:
             self._inflight.discard(token)
 
-    def _admit_mutation(self, principal, idempotency_key, method, path, payload) -> tuple[str, tuple[str, str]]:
+    def _admit_mutation(
+        self, principal, idempotency_key, method, path, payload
+    ) -> tuple[str, tuple[str, str]]:
         """Check the Idempotency-Key, hash the request, mark it in flight; (hash, in-flight token)."""
         if not idempotency_key:
             raise Problem(
@@ -318,9 +341,10 @@ class Service:
         )
 
         def work(conn: Connection) -> Outcome:
-            if not self.db.sqlite and not conn.execute(
-                sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))
-            ).scalar():
+            if (
+                not self.db.sqlite
+                and not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar()
+            ):
                 raise _in_progress()
             stored = fastsql.first(conn, _SELECT_IDEMPOTENCY, (principal.key_id, idempotency_key))
             if stored is not None:
@@ -328,14 +352,18 @@ class Service:
             status, body = operation(conn)
             # Secrets shown once (a new terminal's API key) are never stored for replay.
             stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-            fastsql.execute(conn, _INSERT_IDEMPOTENCY, (
-                principal.key_id,
-                idempotency_key,
-                request_hash,
-                status,
-                json.dumps(stored_body, ensure_ascii=False),
-                utcnow(),
-            ))
+            fastsql.execute(
+                conn,
+                _INSERT_IDEMPOTENCY,
+                (
+                    principal.key_id,
+                    idempotency_key,
+                    request_hash,
+                    status,
+                    json.dumps(stored_body, ensure_ascii=False),
+                    utcnow(),
+                ),
+            )
             return Outcome(status, body)
 
         return work, key_clause
@@ -349,7 +377,10 @@ class Service:
                     T_IDEMPOTENCY.c.request_hash,
                     T_IDEMPOTENCY.c.status_code,
                     T_IDEMPOTENCY.c.response_body,
-                ).where(T_IDEMPOTENCY.c.key_id == key_id, T_IDEMPOTENCY.c.idempotency_key == idempotency_key)
+                ).where(
+                    T_IDEMPOTENCY.c.key_id == key_id,
+                    T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
+                )
             ).first()
         if stored is None:
             return None
@@ -399,8 +430,15 @@ class Service:
             return
         action, subject = problem.audit
         with self.db.write() as conn:
-            audit(conn, principal, action, subject, outcome="refused", code=problem.code,
-                  detail={"detail": problem.detail})
+            audit(
+                conn,
+                principal,
+                action,
+                subject,
+                outcome="refused",
+                code=problem.code,
+                detail={"detail": problem.detail},
+            )
 
 
 def _in_progress() -> Problem:

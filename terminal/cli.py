@@ -266,8 +266,11 @@ def cmd_read(args: argparse.Namespace) -> int:
         ("identification code", card.identity.identification_code.hex().upper()),
         ("algorithm", card.identity.algorithm.value),
         ("genuine", "yes (internal authentication 01 checked by the PSAM)"),
-        ("issued / expires", f"{card.issuance.issue_date} / {card.issuance.expiry_date}"
-         + (" (expired)" if card_expired(card) else "")),
+        (
+            "issued / expires",
+            f"{card.issuance.issue_date} / {card.issuance.expiry_date}"
+            + (" (expired)" if card_expired(card) else ""),
+        ),
         ("holder", card.holder.name),
         ("SSN", card.holder.ssn),
         ("sex", {"1": "male", "2": "female"}.get(card.holder.sex, card.holder.sex)),
@@ -303,8 +306,10 @@ def cmd_read(args: argparse.Namespace) -> int:
         rows.append(
             ("status online", record["status"] + (" (expired)" if record.get("expired") else ""))
         )
-        data |= {"card_status": record["status"],
-                 "expired": card_expired(card) or bool(record.get("expired"))}
+        data |= {
+            "card_status": record["status"],
+            "expired": card_expired(card) or bool(record.get("expired")),
+        }
     show("Social security card", rows, args, data)
     return EXIT_OK
 

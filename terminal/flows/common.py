@@ -103,8 +103,9 @@ def card_expired(card: CardRead, today: date | None = None) -> bool:
 def expiry_refusal(card: CardRead, today: date | None = None) -> CardRefused | None:
     if card_expired(card, today):
         card_no = card.issuance.card_number
-        return CardRefused("card_expired", card_no,
-                           f"card {card_no} expired on {card.issuance.expiry_date} (EF05)")
+        return CardRefused(
+            "card_expired", card_no, f"card {card_no} expired on {card.issuance.expiry_date} (EF05)"
+        )
     return None
 
 

@@ -293,4 +293,3 @@ def test_atr_polling_is_cheap_and_leaves_the_card_alone(pcsc_rig, issue_card) ->
         assert image.read_bytes() == before
     finally:
         inserted.remove()
-

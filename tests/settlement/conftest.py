@@ -43,7 +43,9 @@ def api(request, settlement_service_factory):
     if request.param == "sqlite":
         return settlement_service_factory()
     server = request.getfixturevalue("postgres_server")
-    return settlement_service_factory(database_url=server.create_database(f"settlement_{uid().lower()}"))
+    return settlement_service_factory(
+        database_url=server.create_database(f"settlement_{uid().lower()}")
+    )
 
 
 @dataclass
@@ -95,30 +97,59 @@ class World:
 
     # --- people, coverage, cards -------------------------------------------------------
 
-    def person(self, *, insutype: str = "310", covered: bool = True, paid: bool = True,
-               brdy: str = "1980-05-17", acct_balance: int = 0, **fields) -> str:
+    def person(
+        self,
+        *,
+        insutype: str = "310",
+        covered: bool = True,
+        paid: bool = True,
+        brdy: str = "1980-05-17",
+        acct_balance: int = 0,
+        **fields,
+    ) -> str:
         psn_no = uid("P")
-        body = {"psn_no": psn_no, "psn_name": "张三", "brdy": brdy,
-                "certno": fields.pop("certno", "43010219800517" + f"{secrets.randbelow(10**4):04d}"),
-                "acct_balance": acct_balance, **fields}
+        body = {
+            "psn_no": psn_no,
+            "psn_name": "张三",
+            "brdy": brdy,
+            "certno": fields.pop("certno", "43010219800517" + f"{secrets.randbelow(10**4):04d}"),
+            "acct_balance": acct_balance,
+            **fields,
+        }
         answer = self.centre.post("/v1/people", json=body, headers=idem())
         assert answer.status_code == 201, answer.text
         if covered:
-            answer = self.centre.post(f"/v1/people/{psn_no}/coverage",
-                                      json={"insutype": insutype, "begndate": "2020-01-01", "paid": paid},
-                                      headers=idem())
+            answer = self.centre.post(
+                f"/v1/people/{psn_no}/coverage",
+                json={"insutype": insutype, "begndate": "2020-01-01", "paid": paid},
+                headers=idem(),
+            )
             assert answer.status_code == 201, answer.text
         return psn_no
 
-    def card(self, psn_no: str, *, status: str = "active", expiry: str = "2036-01-01",
-             algorithm: Algorithm = Algorithm.TDES, bank_code: str = "102",
-             factor: bytes | None = None) -> CardInfo:
+    def card(
+        self,
+        psn_no: str,
+        *,
+        status: str = "active",
+        expiry: str = "2036-01-01",
+        algorithm: Algorithm = Algorithm.TDES,
+        bank_code: str = "102",
+        factor: bytes | None = None,
+    ) -> CardInfo:
         info = CardInfo(uid("X")[:9], factor or secrets.token_bytes(8), algorithm, psn_no)
         answer = self.centre.post(
             "/v1/cards",
-            json={"card_no": info.card_no, "card_id_code": info.id_code, "algorithm": algorithm.value,
-                  "region": REGION, "expiry": expiry, "bank_code": bank_code, "psn_no": psn_no,
-                  "status": status},
+            json={
+                "card_no": info.card_no,
+                "card_id_code": info.id_code,
+                "algorithm": algorithm.value,
+                "region": REGION,
+                "expiry": expiry,
+                "bank_code": bank_code,
+                "psn_no": psn_no,
+                "status": status,
+            },
             headers=idem(),
         )
         assert answer.status_code == 201, answer.text
@@ -132,8 +163,9 @@ class World:
     # --- the proof -----------------------------------------------------------------
 
     def challenge(self, desk: httpx.Client, card: CardInfo, purpose: str) -> dict:
-        answer = desk.post("/v1/challenges", json={"card_no": card.card_no, "purpose": purpose},
-                           headers=idem())
+        answer = desk.post(
+            "/v1/challenges", json={"card_no": card.card_no, "purpose": purpose}, headers=idem()
+        )
         assert answer.status_code == 201, answer.text
         return answer.json()
 
@@ -144,13 +176,24 @@ class World:
 
     def proof(self, desk: httpx.Client, card: CardInfo, purpose: str) -> dict:
         challenge = self.challenge(desk, card, purpose)
-        return {"card_no": card.card_no, "challenge_id": challenge["challenge_id"],
-                "cryptogram": self.cryptogram(card, challenge["nonce"])}
+        return {
+            "card_no": card.card_no,
+            "challenge_id": challenge["challenge_id"],
+            "cryptogram": self.cryptogram(card, challenge["nonce"]),
+        }
 
     # --- the inpatient flow ---------------------------------------------------------
 
-    def admit(self, desk: httpx.Client, psn_no: str, card: CardInfo | None, *, insutype: str = "310",
-              expect: int = 201, **body) -> dict:
+    def admit(
+        self,
+        desk: httpx.Client,
+        psn_no: str,
+        card: CardInfo | None,
+        *,
+        insutype: str = "310",
+        expect: int = 201,
+        **body,
+    ) -> dict:
         payload = {"psn_no": psn_no, "insutype": insutype, **body}
         if card is not None and "exemption" not in body and "proof" not in body:
             payload["proof"] = self.proof(desk, card, "admission")
@@ -158,19 +201,40 @@ class World:
         assert answer.status_code == expect, answer.text
         return answer.json()
 
-    def fees(self, desk: httpx.Client, mdtrt_id: str, lines: list[tuple[str, int, int]],
-             expect: int = 200) -> dict:
+    def fees(
+        self,
+        desk: httpx.Client,
+        mdtrt_id: str,
+        lines: list[tuple[str, int, int]],
+        expect: int = 200,
+    ) -> dict:
         """``lines``: (class, cnt, pric) each; serials generated."""
-        body = {"feedetail": [
-            {"feedetl_sn": uid("F"), "med_list_codg": f"ITEM{cls}", "list_type": cls, "cnt": cnt, "pric": pric}
-            for cls, cnt, pric in lines
-        ]}
+        body = {
+            "feedetail": [
+                {
+                    "feedetl_sn": uid("F"),
+                    "med_list_codg": f"ITEM{cls}",
+                    "list_type": cls,
+                    "cnt": cnt,
+                    "pric": pric,
+                }
+                for cls, cnt, pric in lines
+            ]
+        }
         answer = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json=body, headers=idem())
         assert answer.status_code == expect, answer.text
         return answer.json()
 
-    def settle(self, desk: httpx.Client, mdtrt_id: str, card: CardInfo | None, *, expect: int = 201,
-               acct_used_flag: bool = False, **body) -> dict:
+    def settle(
+        self,
+        desk: httpx.Client,
+        mdtrt_id: str,
+        card: CardInfo | None,
+        *,
+        expect: int = 201,
+        acct_used_flag: bool = False,
+        **body,
+    ) -> dict:
         payload = {"acct_used_flag": acct_used_flag, **body}
         if card is not None and "exemption" not in body and "proof" not in body:
             payload["proof"] = self.proof(desk, card, "discharge")

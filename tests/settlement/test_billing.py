@@ -9,8 +9,17 @@ import sqlalchemy as sa
 from settlement.db import create_engine_for_cli
 from tests.settlement.conftest import CHINA, code_of, idem, today, uid
 
-SPLIT = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt", "act_pay_dedc",
-         "fund_pay_sumamt", "psn_part_amt", "acct_pay", "psn_cash_pay")
+SPLIT = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
 
 
 def _stay(world, desk=None, **person):
@@ -23,11 +32,21 @@ def _stay(world, desk=None, **person):
 def test_employee_level3_split_with_account(world):
     desk, psn_no, card, mdtrt_id = _stay(world, acct_balance=100000)
     world.fees(desk, mdtrt_id, [("A", 4, 125000), ("B", 1, 100000), ("C", 2, 25000)])
-    pre = desk.post(f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": True}).json()
+    pre = desk.post(
+        f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": True}
+    ).json()
     settled = world.settle(desk, mdtrt_id, card, acct_used_flag=True)
-    expected = {"medfee_sumamt": 650000, "fulamt_ownpay_amt": 50000, "preselfpay_amt": 10000,
-                "inscp_scp_amt": 590000, "act_pay_dedc": 80000, "fund_pay_sumamt": 408000,
-                "psn_part_amt": 242000, "acct_pay": 100000, "psn_cash_pay": 142000}
+    expected = {
+        "medfee_sumamt": 650000,
+        "fulamt_ownpay_amt": 50000,
+        "preselfpay_amt": 10000,
+        "inscp_scp_amt": 590000,
+        "act_pay_dedc": 80000,
+        "fund_pay_sumamt": 408000,
+        "psn_part_amt": 242000,
+        "acct_pay": 100000,
+        "psn_cash_pay": 142000,
+    }
     assert {k: settled[k] for k in SPLIT} == expected
     assert {k: pre[k] for k in SPLIT} == expected
     assert settled["balc"] == 0 and settled["policy_version"] == "2026.1"
@@ -38,7 +57,12 @@ def test_pre_settlement_writes_nothing(world):
     desk, psn_no, _card, mdtrt_id = _stay(world, acct_balance=5000)
     world.fees(desk, mdtrt_id, [("A", 1, 300000)])
     for _ in range(2):
-        assert desk.post(f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": True}).status_code == 200
+        assert (
+            desk.post(
+                f"/v1/admissions/{mdtrt_id}/pre-settlement", json={"acct_used_flag": True}
+            ).status_code
+            == 200
+        )
     view = desk.get(f"/v1/admissions/{mdtrt_id}").json()
     assert view["status"] == "admitted" and view["settlement"] is None
     assert world.person_info(psn_no)["acct_balance"] == 5000
@@ -80,7 +104,9 @@ def test_ceiling_exhaustion_and_reversal_restores_it(world):
     pre = desk.post(f"/v1/admissions/{second}/pre-settlement", json={}).json()
     assert pre["fund_pay_sumamt"] == 0 and pre["psn_part_amt"] == 500000
     # reversing the first stay gives the ceiling back exactly
-    answer = desk.post(f"/v1/settlements/{first['setl_id']}/reversal", json={"reason": "error"}, headers=idem())
+    answer = desk.post(
+        f"/v1/settlements/{first['setl_id']}/reversal", json={"reason": "error"}, headers=idem()
+    )
     assert answer.status_code == 201, answer.text
     pre = desk.post(f"/v1/admissions/{second}/pre-settlement", json={}).json()
     assert pre["act_pay_dedc"] == 80000  # the reversed stay no longer counts as a prior admission
@@ -92,21 +118,45 @@ def test_zero_bill_and_refunds(world):
     settled = world.settle(desk, mdtrt_id, card)
     assert all(settled[k] == 0 for k in SPLIT)
     desk, _psn_no, card, mdtrt_id = _stay(world)
-    body = {"feedetail": [{"feedetl_sn": "1", "med_list_codg": "DRUG", "list_type": "B", "cnt": 3, "pric": 10000}]}
-    assert desk.post(f"/v1/admissions/{mdtrt_id}/fees", json=body, headers=idem()).status_code == 200
-    refund = {"feedetl_sn": "2", "med_list_codg": "DRUG", "list_type": "B", "cnt": -1, "pric": 10000,
-              "init_feedetl_sn": "1"}
-    answer = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [refund]}, headers=idem())
+    body = {
+        "feedetail": [
+            {"feedetl_sn": "1", "med_list_codg": "DRUG", "list_type": "B", "cnt": 3, "pric": 10000}
+        ]
+    }
+    assert (
+        desk.post(f"/v1/admissions/{mdtrt_id}/fees", json=body, headers=idem()).status_code == 200
+    )
+    refund = {
+        "feedetl_sn": "2",
+        "med_list_codg": "DRUG",
+        "list_type": "B",
+        "cnt": -1,
+        "pric": 10000,
+        "init_feedetl_sn": "1",
+    }
+    answer = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [refund]}, headers=idem()
+    )
     assert answer.json()["medfee_sumamt"] == 20000
     too_much = {**refund, "feedetl_sn": "3", "cnt": -3}
-    answer = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [too_much]}, headers=idem())
+    answer = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [too_much]}, headers=idem()
+    )
     assert answer.status_code == 422 and code_of(answer) == "refund_invalid"
     orphan = {**refund, "feedetl_sn": "4", "init_feedetl_sn": None}
-    answer = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [orphan]}, headers=idem())
+    answer = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [orphan]}, headers=idem()
+    )
     assert code_of(answer) == "refund_invalid"
     other_price = {**refund, "feedetl_sn": "5", "pric": 9000}
-    assert code_of(desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [other_price]},
-                             headers=idem())) == "refund_invalid"
+    assert (
+        code_of(
+            desk.post(
+                f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [other_price]}, headers=idem()
+            )
+        )
+        == "refund_invalid"
+    )
     settled = world.settle(desk, mdtrt_id, card)
     assert settled["medfee_sumamt"] == 20000 and settled["preselfpay_amt"] == 2000
 
@@ -114,13 +164,23 @@ def test_zero_bill_and_refunds(world):
 def test_fee_lines_idempotent_per_serial(world):
     desk, _psn_no, _card, mdtrt_id = _stay(world)
     line = {"feedetl_sn": "L1", "med_list_codg": "X", "list_type": "A", "cnt": 2, "pric": 500}
-    first = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [line]}, headers=idem()).json()
-    again = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [line, {**line, "feedetl_sn": "L2"}]},
-                      headers=idem()).json()
-    assert first["accepted"] == ["L1"] and again["duplicates"] == ["L1"] and again["accepted"] == ["L2"]
+    first = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [line]}, headers=idem()
+    ).json()
+    again = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees",
+        json={"feedetail": [line, {**line, "feedetl_sn": "L2"}]},
+        headers=idem(),
+    ).json()
+    assert (
+        first["accepted"] == ["L1"]
+        and again["duplicates"] == ["L1"]
+        and again["accepted"] == ["L2"]
+    )
     assert again["medfee_sumamt"] == 2000 and again["fee_count"] == 2
-    changed = desk.post(f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [{**line, "cnt": 3}]},
-                        headers=idem())
+    changed = desk.post(
+        f"/v1/admissions/{mdtrt_id}/fees", json={"feedetail": [{**line, "cnt": 3}]}, headers=idem()
+    )
     assert changed.status_code == 409 and code_of(changed) == "fee_line_conflict"
 
 
@@ -132,7 +192,9 @@ def test_one_settlement_per_admission_and_resettle_after_reversal(world):
     assert again["code"] == "already_settled"
     fees_after = world.fees(desk, mdtrt_id, [("A", 1, 100)], expect=409)
     assert fees_after["code"] == "already_settled"
-    reversal = desk.post(f"/v1/settlements/{first['setl_id']}/reversal", json={}, headers=idem()).json()
+    reversal = desk.post(
+        f"/v1/settlements/{first['setl_id']}/reversal", json={}, headers=idem()
+    ).json()
     assert reversal["balc"] == 30000 and reversal["acct_pay"] == 30000
     twice = desk.post(f"/v1/settlements/{first['setl_id']}/reversal", json={}, headers=idem())
     assert twice.status_code == 409 and code_of(twice) == "already_reversed"
@@ -147,54 +209,104 @@ def test_one_settlement_per_admission_and_resettle_after_reversal(world):
 def test_not_covered_refusals(world):
     desk = world.terminal()
     unpaid, card = world.insured(paid=False)
-    answer = desk.post("/v1/admissions", json={"psn_no": unpaid, "insutype": "310",
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
+    answer = desk.post(
+        "/v1/admissions",
+        json={"psn_no": unpaid, "insutype": "310", "proof": world.proof(desk, card, "admission")},
+        headers=idem(),
+    )
     assert answer.status_code == 403 and code_of(answer) == "not_covered"
     other_scheme, card = world.insured(insutype="390")
-    answer = desk.post("/v1/admissions", json={"psn_no": other_scheme, "insutype": "310",
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
+    answer = desk.post(
+        "/v1/admissions",
+        json={
+            "psn_no": other_scheme,
+            "insutype": "310",
+            "proof": world.proof(desk, card, "admission"),
+        },
+        headers=idem(),
+    )
     assert code_of(answer) == "not_covered"
     # covered on the admission date is what counts (a stay begun within the back-dating window)
     psn_no, card = world.insured(covered=False)
-    world.centre.post(f"/v1/people/{psn_no}/coverage",
-                      json={"insutype": "310", "begndate": (today() - timedelta(days=400)).isoformat(),
-                            "enddate": (today() - timedelta(days=10)).isoformat()}, headers=idem())
-    answer = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310",
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
+    world.centre.post(
+        f"/v1/people/{psn_no}/coverage",
+        json={
+            "insutype": "310",
+            "begndate": (today() - timedelta(days=400)).isoformat(),
+            "enddate": (today() - timedelta(days=10)).isoformat(),
+        },
+        headers=idem(),
+    )
+    answer = desk.post(
+        "/v1/admissions",
+        json={"psn_no": psn_no, "insutype": "310", "proof": world.proof(desk, card, "admission")},
+        headers=idem(),
+    )
     assert code_of(answer) == "not_covered"
     begntime = f"{(today() - timedelta(days=12)).isoformat()}T08:00:00+08:00"
-    answer = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "begntime": begntime,
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
+    answer = desk.post(
+        "/v1/admissions",
+        json={
+            "psn_no": psn_no,
+            "insutype": "310",
+            "begntime": begntime,
+            "proof": world.proof(desk, card, "admission"),
+        },
+        headers=idem(),
+    )
     assert answer.status_code == 201, answer.text
 
 
 def test_resident_enrolment_window(world):
     psn_no = world.person(covered=False)
-    ok = world.centre.post(f"/v1/people/{psn_no}/resident-enrolment", json={"applied_on": "2026-03-24"},
-                           headers=idem())
-    assert ok.status_code == 201 and ok.json()["begndate"] == "2026-04-01" and ok.json()["enddate"] == "2026-06-30"
-    late = world.centre.post(f"/v1/people/{psn_no}/resident-enrolment", json={"applied_on": "2026-03-25"},
-                             headers=idem())
+    ok = world.centre.post(
+        f"/v1/people/{psn_no}/resident-enrolment", json={"applied_on": "2026-03-24"}, headers=idem()
+    )
+    assert (
+        ok.status_code == 201
+        and ok.json()["begndate"] == "2026-04-01"
+        and ok.json()["enddate"] == "2026-06-30"
+    )
+    late = world.centre.post(
+        f"/v1/people/{psn_no}/resident-enrolment", json={"applied_on": "2026-03-25"}, headers=idem()
+    )
     assert late.status_code == 422 and code_of(late) == "enrolment_refused"
     # Admissions are dated within the back-dating window: enrol someone whose cover began on
     # the 1st of this month (applied on the 10th of last month).
     recent = world.person(covered=False)
     first = today().replace(day=1)
     applied = (first - timedelta(days=1)).replace(day=10)
-    ok = world.centre.post(f"/v1/people/{recent}/resident-enrolment", json={"applied_on": applied.isoformat()},
-                           headers=idem())
+    ok = world.centre.post(
+        f"/v1/people/{recent}/resident-enrolment",
+        json={"applied_on": applied.isoformat()},
+        headers=idem(),
+    )
     assert ok.status_code == 201 and ok.json()["begndate"] == first.isoformat(), ok.text
     desk = world.terminal()
     card = world.card(recent)
     before_time = datetime.combine(first - timedelta(days=1), time(23, 0), CHINA)
     if before_time > datetime.now(CHINA) - timedelta(days=29):  # within the window (not on a 31st)
-        before = desk.post("/v1/admissions", json={"psn_no": recent, "insutype": "390",
-                                                   "begntime": before_time.isoformat(),
-                                                   "proof": world.proof(desk, card, "admission")}, headers=idem())
+        before = desk.post(
+            "/v1/admissions",
+            json={
+                "psn_no": recent,
+                "insutype": "390",
+                "begntime": before_time.isoformat(),
+                "proof": world.proof(desk, card, "admission"),
+            },
+            headers=idem(),
+        )
         assert code_of(before) == "not_covered"
-    inside = desk.post("/v1/admissions", json={"psn_no": recent, "insutype": "390",
-                                               "begntime": f"{first.isoformat()}T00:00:01+08:00",
-                                               "proof": world.proof(desk, card, "admission")}, headers=idem())
+    inside = desk.post(
+        "/v1/admissions",
+        json={
+            "psn_no": recent,
+            "insutype": "390",
+            "begntime": f"{first.isoformat()}T00:00:01+08:00",
+            "proof": world.proof(desk, card, "admission"),
+        },
+        headers=idem(),
+    )
     assert inside.status_code == 201, inside.text
 
 
@@ -216,7 +328,15 @@ def test_daily_report_adds_up(world, api):
     assert report["settlements"]["count"] == 3 and report["reversals"]["count"] == 1
     assert report["net"]["count"] == 2
     assert {k: report["net"][k] for k in SPLIT} == totals
-    cli = api.cli("report", "--date", today().isoformat(), "--institution", desk.institution, "--json", "--ledger")
+    cli = api.cli(
+        "report",
+        "--date",
+        today().isoformat(),
+        "--institution",
+        desk.institution,
+        "--json",
+        "--ledger",
+    )
     assert cli.returncode == 0, cli.stdout + cli.stderr
     assert '"balanced": true' in cli.stdout and '"ok": true' in cli.stdout
 
@@ -233,10 +353,15 @@ def test_settlement_identities_hold_in_the_database(world, api):
     for r in rows:
         assert r["fund_pay_sumamt"] + r["psn_part_amt"] == r["medfee_sumamt"]
         assert r["acct_pay"] + r["psn_cash_pay"] == r["psn_part_amt"]
-        assert r["medfee_sumamt"] - r["fulamt_ownpay_amt"] - r["preselfpay_amt"] == r["inscp_scp_amt"]
+        assert (
+            r["medfee_sumamt"] - r["fulamt_ownpay_amt"] - r["preselfpay_amt"] == r["inscp_scp_amt"]
+        )
 
 
 def test_unknown_ids_are_not_found(world):
     desk = world.terminal()
     assert code_of(desk.get(f"/v1/admissions/{uid('M')}")) == "not_found"
-    assert code_of(desk.post(f"/v1/settlements/{uid('S')}/reversal", json={}, headers=idem())) == "not_found"
+    assert (
+        code_of(desk.post(f"/v1/settlements/{uid('S')}/reversal", json={}, headers=idem()))
+        == "not_found"
+    )

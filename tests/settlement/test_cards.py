@@ -6,8 +6,9 @@ from tests.settlement.conftest import code_of, idem
 
 
 def _challenge(desk, card):
-    return desk.post("/v1/challenges", json={"card_no": card.card_no, "purpose": "admission"},
-                     headers=idem())
+    return desk.post(
+        "/v1/challenges", json={"card_no": card.card_no, "purpose": "admission"}, headers=idem()
+    )
 
 
 def test_lost_card_refused_and_receipt_issued(world):
@@ -19,8 +20,9 @@ def test_lost_card_refused_and_receipt_issued(world):
     assert answer.status_code == 200, answer.text
     assert answer.json()["replacement_receipt_no"].startswith("RR")
     assert code_of(_challenge(desk, card)) == "card_lost"
-    late = desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "proof": proof},
-                     headers=idem())
+    late = desk.post(
+        "/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "proof": proof}, headers=idem()
+    )
     assert late.status_code == 403 and code_of(late) == "card_lost"
     status = world.admin.get(f"/v1/cards/{card.card_no}").json()
     assert status["status"] == "lost"
@@ -29,8 +31,9 @@ def test_lost_card_refused_and_receipt_issued(world):
 def test_cancelled_card_refused(world):
     desk = world.terminal()
     _, card = world.insured()
-    answer = world.centre.post(f"/v1/cards/{card.card_no}/cancellation", json={"reason": "test"},
-                               headers=idem())
+    answer = world.centre.post(
+        f"/v1/cards/{card.card_no}/cancellation", json={"reason": "test"}, headers=idem()
+    )
     assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
     assert code_of(_challenge(desk, card)) == "card_cancelled"
 
@@ -47,8 +50,12 @@ def test_uncollected_card_refused_until_collected(world):
     bank = world.terminal("bank_branch")
     psn_no, card = world.insured(status="issued")
     assert code_of(_challenge(desk, card)) == "card_not_active"
-    assert bank.post(f"/v1/cards/{card.card_no}/collection", json={"collected_by": "holder"},
-                     headers=idem()).json()["status"] == "active"
+    assert (
+        bank.post(
+            f"/v1/cards/{card.card_no}/collection", json={"collected_by": "holder"}, headers=idem()
+        ).json()["status"]
+        == "active"
+    )
     world.admit(desk, psn_no, card)
 
 
@@ -64,8 +71,14 @@ def test_replacement_flow(world):
     new = CardInfo(uid("X")[:9], secrets.token_bytes(8), old.algorithm, psn_no)
     answer = world.centre.post(
         f"/v1/cards/{old.card_no}/replacement",
-        json={"card_no": new.card_no, "card_id_code": new.id_code, "algorithm": "3des",
-              "region": "430100", "expiry": "2036-01-01", "bank_code": "102"},
+        json={
+            "card_no": new.card_no,
+            "card_id_code": new.id_code,
+            "algorithm": "3des",
+            "region": "430100",
+            "expiry": "2036-01-01",
+            "bank_code": "102",
+        },
         headers=idem(),
     )
     assert answer.status_code == 201 and answer.json()["status"] == "issued", answer.text
@@ -96,8 +109,14 @@ def test_card_registration_checks_identification_code(world):
     psn_no = world.person()
     answer = world.centre.post(
         "/v1/cards",
-        json={"card_no": "XBAD00001", "card_id_code": "370100D156000005" + "11" * 8, "algorithm": "3des",
-              "region": "430100", "expiry": "2036-01-01", "psn_no": psn_no},
+        json={
+            "card_no": "XBAD00001",
+            "card_id_code": "370100D156000005" + "11" * 8,
+            "algorithm": "3des",
+            "region": "430100",
+            "expiry": "2036-01-01",
+            "psn_no": psn_no,
+        },
         headers=idem(),
     )
     assert answer.status_code == 422 and code_of(answer) == "validation_error"
@@ -106,10 +125,18 @@ def test_card_registration_checks_identification_code(world):
 def test_only_card_centre_registers_cards_and_hospitals_cannot_report_loss(world):
     desk = world.terminal()
     psn_no, card = world.insured()
-    answer = desk.post("/v1/cards", json={"card_no": "XNOPE0001", "card_id_code": card.id_code,
-                                          "algorithm": "3des", "region": "430100",
-                                          "expiry": "2036-01-01", "psn_no": psn_no},
-                       headers=idem())
+    answer = desk.post(
+        "/v1/cards",
+        json={
+            "card_no": "XNOPE0001",
+            "card_id_code": card.id_code,
+            "algorithm": "3des",
+            "region": "430100",
+            "expiry": "2036-01-01",
+            "psn_no": psn_no,
+        },
+        headers=idem(),
+    )
     assert answer.status_code == 403 and code_of(answer) == "not_entitled"
     answer = desk.post(f"/v1/cards/{card.card_no}/loss", json={}, headers=idem())
     assert code_of(answer) == "not_entitled"

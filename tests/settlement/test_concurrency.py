@@ -18,15 +18,19 @@ def _race_discharges(world: World, n: int = 20) -> None:
     proofs = [world.proof(desk, card, "discharge") for _ in range(n)]
 
     def discharge(proof):
-        return desk.post(f"/v1/admissions/{mdtrt_id}/settlement",
-                         json={"acct_used_flag": True, "proof": proof}, headers=idem())
+        return desk.post(
+            f"/v1/admissions/{mdtrt_id}/settlement",
+            json={"acct_used_flag": True, "proof": proof},
+            headers=idem(),
+        )
 
     with ThreadPoolExecutor(n) as pool:
         answers = list(pool.map(discharge, proofs))
     won = [a for a in answers if a.status_code == 201]
     assert len(won) == 1, [a.text for a in answers]
-    assert all(code_of(a) == "already_settled" for a in answers if a.status_code != 201), \
-        [a.text for a in answers if a.status_code != 201]
+    assert all(code_of(a) == "already_settled" for a in answers if a.status_code != 201), [
+        a.text for a in answers if a.status_code != 201
+    ]
     info = world.person_info(psn_no)
     assert info["acct_balance"] == 50000 - won[0].json()["acct_pay"]
 
@@ -62,8 +66,11 @@ def test_reversal_racing_settlements_keeps_ceiling_and_account_exact(world, api)
             kind, mdtrt_id, arg = job
             if kind == "reverse":
                 return job, desk.post(f"/v1/settlements/{arg}/reversal", json={}, headers=idem())
-            return job, desk.post(f"/v1/admissions/{mdtrt_id}/settlement",
-                                  json={"acct_used_flag": True, "proof": arg}, headers=idem())
+            return job, desk.post(
+                f"/v1/admissions/{mdtrt_id}/settlement",
+                json={"acct_used_flag": True, "proof": arg},
+                headers=idem(),
+            )
 
         with ThreadPoolExecutor(len(jobs)) as pool:
             results = list(pool.map(run, jobs))
@@ -89,7 +96,9 @@ def test_reversal_racing_settlements_keeps_ceiling_and_account_exact(world, api)
                 assert pre["act_pay_dedc"] == (40000 if earlier else 80000)
         # stays that stood reversed this round get settled again next round; reverse the rest
         for m in list(standing)[1:]:
-            answer = desk.post(f"/v1/settlements/{standing.pop(m)}/reversal", json={}, headers=idem())
+            answer = desk.post(
+                f"/v1/settlements/{standing.pop(m)}/reversal", json={}, headers=idem()
+            )
             assert answer.status_code == 201, answer.text
     report = api.cli("report", "--json", "--ledger")
     assert report.returncode == 0, report.stdout[-2000:] + report.stderr

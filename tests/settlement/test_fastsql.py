@@ -24,7 +24,9 @@ INSERT = fastsql.Sql(
     "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-SELECT = fastsql.Sql("SELECT challenge_id, expires_at, used_at FROM challenge WHERE challenge_id = ?")
+SELECT = fastsql.Sql(
+    "SELECT challenge_id, expires_at, used_at FROM challenge WHERE challenge_id = ?"
+)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -43,11 +45,21 @@ def test_fast_and_core_writes_are_identical(database):
     at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)  # microsecond 0: SQLAlchemy still writes .000000
     with database.write() as conn:
         fastsql.execute(conn, INSERT, ("c_fast", "X1", "admission", "T1", "00" * 8, at))
-        conn.execute(T_CHALLENGE.insert().values(challenge_id="c_core", card_no="X1", purpose="admission",
-                                                 terminal_id="T1", nonce="00" * 8, expires_at=at))
+        conn.execute(
+            T_CHALLENGE.insert().values(
+                challenge_id="c_core",
+                card_no="X1",
+                purpose="admission",
+                terminal_id="T1",
+                nonce="00" * 8,
+                expires_at=at,
+            )
+        )
     with database.read() as conn:
         if database.sqlite:
-            stored = dict(conn.exec_driver_sql("SELECT challenge_id, expires_at FROM challenge").all())
+            stored = dict(
+                conn.exec_driver_sql("SELECT challenge_id, expires_at FROM challenge").all()
+            )
             assert stored["c_fast"] == stored["c_core"] == "2026-03-04 05:06:07.000000"
         core = {row.challenge_id: row.expires_at for row in conn.execute(sa.select(T_CHALLENGE))}
         fast = fastsql.first(conn, SELECT, ("c_fast",))

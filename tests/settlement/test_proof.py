@@ -9,8 +9,9 @@ from tests.settlement.conftest import code_of, idem
 
 
 def _admit(desk, psn_no, proof):
-    return desk.post("/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "proof": proof},
-                     headers=idem())
+    return desk.post(
+        "/v1/admissions", json={"psn_no": psn_no, "insutype": "310", "proof": proof}, headers=idem()
+    )
 
 
 def test_valid_proof_admits_and_records_card(world):
@@ -25,8 +26,11 @@ def test_sm4_card_proof(world):
     psn_no, card = world.insured(algorithm=Algorithm.SM4)
     challenge = world.challenge(desk, card, "admission")
     assert len(bytes.fromhex(challenge["nonce"])) == 16 and challenge["algorithm"] == "sm4"
-    proof = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"],
-             "cryptogram": world.cryptogram(card, challenge["nonce"])}
+    proof = {
+        "card_no": card.card_no,
+        "challenge_id": challenge["challenge_id"],
+        "cryptogram": world.cryptogram(card, challenge["nonce"]),
+    }
     assert _admit(desk, psn_no, proof).status_code == 201
 
 
@@ -35,8 +39,11 @@ def test_forged_cryptogram_refused_and_burns_challenge(world):
     psn_no, card = world.insured()
     challenge = world.challenge(desk, card, "admission")
     good = world.cryptogram(card, challenge["nonce"])
-    forged = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"],
-              "cryptogram": ("00" if good[:2] != "00" else "11") + good[2:]}
+    forged = {
+        "card_no": card.card_no,
+        "challenge_id": challenge["challenge_id"],
+        "cryptogram": ("00" if good[:2] != "00" else "11") + good[2:],
+    }
     answer = _admit(desk, psn_no, forged)
     assert answer.status_code == 403 and code_of(answer) == "proof_invalid"
     # Single-use: the genuine cryptogram for the same challenge is now a replay.
@@ -58,8 +65,11 @@ def test_other_cards_cryptogram_refused(world):
     psn_no, card = world.insured()
     _, other = world.insured()
     challenge = world.challenge(desk, card, "admission")
-    proof = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"],
-             "cryptogram": world.cryptogram(other, challenge["nonce"])}
+    proof = {
+        "card_no": card.card_no,
+        "challenge_id": challenge["challenge_id"],
+        "cryptogram": world.cryptogram(other, challenge["nonce"]),
+    }
     answer = _admit(desk, psn_no, proof)
     assert code_of(answer) == "proof_invalid"
 
@@ -69,8 +79,11 @@ def test_challenge_of_other_card_refused(world):
     psn_no, card = world.insured()
     _, other = world.insured()
     challenge = world.challenge(desk, other, "admission")
-    proof = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"],
-             "cryptogram": world.cryptogram(card, challenge["nonce"])}
+    proof = {
+        "card_no": card.card_no,
+        "challenge_id": challenge["challenge_id"],
+        "cryptogram": world.cryptogram(card, challenge["nonce"]),
+    }
     assert code_of(_admit(desk, psn_no, proof)) == "proof_mismatch"
 
 
@@ -104,14 +117,18 @@ def test_missing_cryptogram_is_pin_not_verified(world):
     desk = world.terminal()
     psn_no, card = world.insured()
     challenge = world.challenge(desk, card, "admission")
-    answer = _admit(desk, psn_no, {"card_no": card.card_no, "challenge_id": challenge["challenge_id"]})
+    answer = _admit(
+        desk, psn_no, {"card_no": card.card_no, "challenge_id": challenge["challenge_id"]}
+    )
     assert answer.status_code == 403 and code_of(answer) == "pin_not_verified"
 
 
 def test_unknown_challenge(world):
     desk = world.terminal()
     psn_no, card = world.insured()
-    answer = _admit(desk, psn_no, {"card_no": card.card_no, "challenge_id": "c_nope", "cryptogram": "00" * 8})
+    answer = _admit(
+        desk, psn_no, {"card_no": card.card_no, "challenge_id": "c_nope", "cryptogram": "00" * 8}
+    )
     assert code_of(answer) == "challenge_unknown"
 
 
@@ -127,11 +144,14 @@ def test_discharge_needs_its_own_proof(world):
     psn_no, card = world.insured()
     admission = world.admit(desk, psn_no, card)
     world.fees(desk, admission["mdtrt_id"], [("A", 1, 100000)])
-    answer = desk.post(f"/v1/admissions/{admission['mdtrt_id']}/settlement", json={}, headers=idem())
+    answer = desk.post(
+        f"/v1/admissions/{admission['mdtrt_id']}/settlement", json={}, headers=idem()
+    )
     assert code_of(answer) == "card_required"
     used = world.proof(desk, card, "admission")
-    answer = desk.post(f"/v1/admissions/{admission['mdtrt_id']}/settlement", json={"proof": used},
-                       headers=idem())
+    answer = desk.post(
+        f"/v1/admissions/{admission['mdtrt_id']}/settlement", json={"proof": used}, headers=idem()
+    )
     assert code_of(answer) == "proof_mismatch"
     assert world.settle(desk, admission["mdtrt_id"], card)["status"] == "settled"
 
@@ -157,8 +177,14 @@ def test_real_virtual_card_proof(world):
 
     desk = world.terminal()
     psn_no = world.person()
-    image = new_card(None, sample_holder(), keystore=world.keystore, algorithm=Algorithm.SM4,
-                     region="430100", psn_no=psn_no)
+    image = new_card(
+        None,
+        sample_holder(),
+        keystore=world.keystore,
+        algorithm=Algorithm.SM4,
+        region="430100",
+        psn_no=psn_no,
+    )
     card_obj = VirtualCard(image)
     card_obj.power_on()
     info = world.card(psn_no, algorithm=Algorithm.SM4, factor=image.card_factor)
@@ -171,6 +197,9 @@ def test_real_virtual_card_proof(world):
     assert card_obj.transmit(bytes.fromhex("0020000003123456"))[-2:] == b"\x90\x00"
     response = card_obj.transmit(internal_auth)
     assert response[-2:] == b"\x90\x00"
-    proof = {"card_no": info.card_no, "challenge_id": challenge["challenge_id"],
-             "cryptogram": response[:-2].hex()}
+    proof = {
+        "card_no": info.card_no,
+        "challenge_id": challenge["challenge_id"],
+        "cryptogram": response[:-2].hex(),
+    }
     assert _admit(desk, psn_no, proof).status_code == 201

@@ -18,8 +18,10 @@ def test_report_sums_past_64_bits_on_sqlite(tmp_path):
     url = f"sqlite:///{path}"
     upgrade(url)
     with sqlite3.connect(path) as db:  # written directly, as a pre-bounds service could have
-        db.execute("INSERT INTO institution (code, name, kind, hospital_level, pin_service, region, created_at)"
-                   " VALUES ('HOLD', 'old', 'hospital', 3, 0, '430100', '2001-01-01 00:00:00.000000')")
+        db.execute(
+            "INSERT INTO institution (code, name, kind, hospital_level, pin_service, region, created_at)"
+            " VALUES ('HOLD', 'old', 'hospital', 3, 0, '430100', '2001-01-01 00:00:00.000000')"
+        )
         for n in range(2):
             db.execute(
                 "INSERT INTO settlement (setl_id, mdtrt_id, active_mdtrt_id, institution_code, terminal_id,"
@@ -31,9 +33,23 @@ def test_report_sums_past_64_bits_on_sqlite(tmp_path):
                 (f"S{n}", f"M{n}", f"M{n}", BIG, BIG, BIG - 10**18, 10**18, 10**18),
             )
     proc = subprocess.run(
-        [sys.executable, "-m", "settlement", "report", "--database-url", url, "--date", "2001-01-01",
-         "--institution", "HOLD", "--json"],
-        check=False, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "settlement",
+            "report",
+            "--database-url",
+            url,
+            "--date",
+            "2001-01-01",
+            "--institution",
+            "HOLD",
+            "--json",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     report = json.loads(proc.stdout)

@@ -14,8 +14,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _migrate(url: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "settlement", "migrate", "--database-url", url],
-                          capture_output=True, text=True, check=False, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "settlement", "migrate", "--database-url", url],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
 
 
@@ -44,5 +50,7 @@ def test_same_schema_on_sqlite_and_postgresql(tmp_path, postgres_server):
     sqlite_schema, sqlite_uniques = _schema(sqlite_url)
     pg_schema, pg_uniques = _schema(pg_url)
     assert sqlite_schema == pg_schema
-    assert {t: sorted(set(u)) for t, u in sqlite_uniques.items()} == {t: sorted(set(u)) for t, u in pg_uniques.items()}
+    assert {t: sorted(set(u)) for t, u in sqlite_uniques.items()} == {
+        t: sorted(set(u)) for t, u in pg_uniques.items()
+    }
     assert ("active_mdtrt_id",) in sqlite_uniques["settlement"]

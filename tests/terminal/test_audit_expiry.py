@@ -25,9 +25,18 @@ def _expired_by_ef05(world):
     patient = world.patient()  # service record: expiry 2036-01-01
     image = CardImage.load(patient.image)
     factor = image.identification_code[-8:]
-    new_card(patient.image, CardHolder(name="张三丰", ssn=patient.certno, sex="1"), keystore=world.keystore,
-             region=REGION, card_number=patient.card_no, card_factor=factor, psn_no=patient.psn_no,
-             algorithm=image.algorithm, issue_date=date(2015, 1, 1), expiry_date=date(2025, 1, 1))
+    new_card(
+        patient.image,
+        CardHolder(name="张三丰", ssn=patient.certno, sex="1"),
+        keystore=world.keystore,
+        region=REGION,
+        card_number=patient.card_no,
+        card_factor=factor,
+        psn_no=patient.psn_no,
+        algorithm=image.algorithm,
+        issue_date=date(2015, 1, 1),
+        expiry_date=date(2025, 1, 1),
+    )
     assert CardImage.load(patient.image).identification_code == image.identification_code
     return patient
 
@@ -44,16 +53,29 @@ def test_expired_card_refused_before_pin(world):
         session(reader, world.hospital.psam) as s,
         pytest.raises(CardRefused) as info,
     ):
-        desk.admit_with_card(s, client, lambda prompt: asked.append(prompt) or "123456",
-                             dept_name="er", dise_name="fall")
+        desk.admit_with_card(
+            s,
+            client,
+            lambda prompt: asked.append(prompt) or "123456",
+            dept_name="er",
+            dise_name="fall",
+        )
     assert info.value.code == "card_expired" and "2025-01-01" in str(info.value)
     assert asked == []  # no PIN was asked
 
 
 def test_cli_read_and_admit_say_expired(world, capsys):
     patient = _expired_by_ef05(world)
-    common = ["--psam", str(world.hospital.psam_path), "--reader", str(patient.image),
-              "--service", world.url, "--api-key", world.hospital.api_key]
+    common = [
+        "--psam",
+        str(world.hospital.psam_path),
+        "--reader",
+        str(patient.image),
+        "--service",
+        world.url,
+        "--api-key",
+        world.hospital.api_key,
+    ]
     assert cli.main(["--json", *common, "read"]) == cli.EXIT_OK
     out = json.loads(capsys.readouterr().out)
     assert out["expired"] is True and out["card_status"] == "active"
