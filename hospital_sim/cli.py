@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     from hospital_sim.service import ServiceStartError
     from hospital_sim.world import provision_cards
     from terminal.client import ServiceError
-    from terminal.reader import ReaderError
+    from terminal.readers.base import ReaderError
 
     provisioner = provision_cards
     if args.from_applications:

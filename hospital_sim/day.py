@@ -37,7 +37,7 @@ from terminal.client import ServiceRefused
 from terminal.flows import desk as desk_flow
 from terminal.flows import pins as pin_flow
 from terminal.flows.common import CardRefused
-from terminal.reader import ReaderError
+from terminal.readers.base import ReaderError
 from terminal.session import CardSession, WrongPin
 
 READER_ATTEMPTS = 4

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from terminal.reader import CardConnection
+from terminal.readers.base import CardConnection
 
 
 class Slot(Protocol):

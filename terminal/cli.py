@@ -114,7 +114,7 @@ def open_reader_by_name(name: str | None):
 
         path = name.removeprefix("image:")
         return InProcessReader(VirtualCard.open(path), name=f"in-process {path}")
-    from terminal.reader import open_reader
+    from terminal.readers import open_reader
 
     which: str | int | None = name.removeprefix("pcsc:") if name else None
     if isinstance(which, str) and which.isdigit():
@@ -246,7 +246,7 @@ def cmd_psam_show(args: argparse.Namespace, psam: Psam | None = None, path=None)
 
 
 def cmd_readers(args: argparse.Namespace) -> int:
-    from terminal.reader import list_readers
+    from terminal.readers import list_readers
 
     names = list_readers()
     if args.json:
@@ -801,7 +801,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         from card.image import CardImageError
         from card.keystore import KeyStoreError
-        from terminal.reader import ReaderError
+        from terminal.readers.base import ReaderError
 
         if isinstance(exc, CardImageError):
             err.print(f"[red]card image:[/] {exc}")

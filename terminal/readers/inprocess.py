@@ -1,9 +1,9 @@
 """An in-process reader: a ``card.icc.VirtualCard`` in this process, no pcscd in between.
 
-Same interface as the PC/SC reader (``terminal.reader``), for unit tests, the
+Same interface as the PC/SC reader (``terminal.readers.base``), for unit tests, the
 hospital simulation's fast mode and benchmarks.  ``insert(card)`` and
 ``remove()`` play the part of the holder's hand; a session whose card is
-removed gets :class:`~terminal.reader.CardRemoved`, exactly like over PC/SC.
+removed gets :class:`~terminal.readers.base.CardRemoved`, exactly like over PC/SC.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import weakref
 from typing import Self
 
 from card.icc import Icc
-from terminal.reader import (
+from terminal.readers.base import (
     CardRemoved,
     CardStillPresent,
     CardUnresponsive,

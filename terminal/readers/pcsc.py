@@ -3,7 +3,7 @@
 Uses pyscard's thin ``smartcard.scard`` layer (SCardEstablishContext,
 SCardGetStatusChange, SCardConnect, SCardTransmit) rather than its
 object layer, so that every PC/SC return code maps onto one of the
-:mod:`terminal.reader` errors with a message telling the user what to do.
+:mod:`terminal.readers.base` errors with a message telling the user what to do.
 The protocol is T=0 (``card.md`` §Physical layer).
 """
 
@@ -14,7 +14,7 @@ import time
 import weakref
 from typing import Self
 
-from terminal.reader import (
+from terminal.readers.base import (
     CardRemoved,
     CardStillPresent,
     CardUnresponsive,

@@ -14,7 +14,7 @@ from card.icc import VirtualCard
 from card.issue import CardHolder, citizen_id, new_card
 from card.keystore import KeyStore
 from card.vpcd import VpcdConnector
-from terminal.reader import Reader
+from terminal.readers.base import Reader
 from terminal.readers.inprocess import InProcessReader
 
 HOLDERS = [("张三", "1"), ("李四", "1"), ("王芳", "2"), ("赵敏", "2")]

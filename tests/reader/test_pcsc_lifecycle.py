@@ -22,7 +22,7 @@ import pytest
 from card.icc import VirtualCard
 from card.vpcd import VpcdConnector
 from terminal import apdu
-from terminal.reader import CardRemoved, CardUnresponsive, Reader, ReaderError
+from terminal.readers.base import CardRemoved, CardUnresponsive, Reader, ReaderError
 from terminal.readers.pcsc import PcscReader, list_readers
 
 pytestmark = pytest.mark.pcsc
@@ -150,7 +150,8 @@ def test_a_connection_keeps_an_unreferenced_reader_open(pcsc_rig, issue_card) ->
 
 STOPPED_UNDER = """
 import sys
-from terminal.reader import ReaderError, open_reader
+from terminal.readers import open_reader
+from terminal.readers.base import ReaderError
 from terminal import apdu
 reader = open_reader(sys.argv[1])
 reader.wait_for_card(30)

@@ -22,7 +22,8 @@ import pytest
 from card.icc import VirtualCard
 from card.image import CardImage
 from terminal import apdu
-from terminal.reader import CardRemoved, ReaderError, open_reader
+from terminal.readers import open_reader
+from terminal.readers.base import CardRemoved, ReaderError
 from terminal.readers.inprocess import InProcessReader
 
 pytestmark = pytest.mark.pcsc
@@ -115,7 +116,7 @@ def test_killed_card_process_is_a_removal_and_the_image_survives(pcsc_rig, issue
 
 CLIENT = """
 import sys
-from terminal.reader import open_reader
+from terminal.readers import open_reader
 from terminal import apdu
 reader = open_reader(sys.argv[1])
 print("waiting", file=sys.stderr, flush=True)
@@ -210,7 +211,8 @@ def test_card_reconnects_when_pcscd_restarts(private_pcscd, issue_card) -> None:
 
 def test_pcscd_not_running_is_a_clear_error(tmp_path) -> None:
     script = (
-        "from terminal.reader import list_readers, PcscdNotRunning\n"
+        "from terminal.readers import list_readers\n"
+        "from terminal.readers.base import PcscdNotRunning\n"
         "try:\n    list_readers()\nexcept PcscdNotRunning as exc:\n    print('OK', exc)\n"
     )
     env = {**os.environ, "PCSCLITE_CSOCK_NAME": str(tmp_path / "nothing.comm")}

@@ -2,7 +2,7 @@
 
 The PC/SC runs go through the real pcscd, vsmartcard's vpcd driver and our
 connector; the in-process runs call ``card.icc.VirtualCard`` directly.  Both
-must behave the same at the interface (terminal/reader.py).
+must behave the same at the interface (terminal/readers/base.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 
 from card.image import CardImage
 from terminal import apdu
-from terminal.reader import (
+from terminal.readers.base import (
     CardConnection,
     CardRemoved,
     CardStillPresent,

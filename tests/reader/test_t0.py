@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from terminal.reader import CardUnresponsive, Response, exchange_t0, with_le
+from terminal.readers.base import CardUnresponsive, Response, exchange_t0, with_le
 
 
 class ScriptedSlot:

@@ -17,7 +17,7 @@ from terminal.client import ServiceRefused
 from terminal.flows import bank, desk, pins
 from terminal.flows.common import CardRefused
 from terminal.psam import NotEntitled
-from terminal.reader import ReaderError
+from terminal.readers.base import ReaderError
 from terminal.session import CardSession, PinBlocked, WrongPin
 
 FEES = [

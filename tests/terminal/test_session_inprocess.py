@@ -22,7 +22,7 @@ from terminal import apdu, emv
 from terminal.flows.centre import update_holder
 from terminal.flows.common import read_card
 from terminal.psam import CardNotGenuine, NotEntitled, Psam, Role
-from terminal.reader import CardRemoved
+from terminal.readers.base import CardRemoved
 from terminal.readers.inprocess import InProcessReader
 from terminal.session import CardSession, PinBlocked, WrongPin
 

@@ -1,4 +1,4 @@
-"""The terminal's reader layer: one interface, two implementations.
+"""The reader contract: the names every reader implementation and every caller share.
 
 This is the *transport* layer of the terminal (``shared/style.md``): it moves
 command APDUs to a card and response APDUs back, and knows nothing about
@@ -14,12 +14,7 @@ Names (the contract used by the terminal flows and the hospital simulation)::
     CardConnection                         protocol: reader_name, atr, transmit(apdu),
                                            transmit_raw(apdu), reset(), disconnect(),
                                            close(); usable as a context manager
-    PcscReader(name)                       a PC/SC reader through pyscard (real pcscd)
-    InProcessReader(card=None, name=...)   wraps a ``card.icc.VirtualCard`` in this process;
-                                           insert(card) / remove() simulate the slot
-    list_readers() -> list[str]            PC/SC reader names
-    open_reader(which=None) -> PcscReader  by exact name, name fragment or index
-    wait_for_any_card(timeout, names=None) -> PcscReader   first reader that gets a card
+    check_command(apdu)                    refuses a command APDU no reader can carry
 
     ReaderError                            base of every error below
     ├── PcscdNotRunning                    the PC/SC daemon is not reachable
@@ -27,9 +22,15 @@ Names (the contract used by the terminal flows and the hospital simulation)::
     ├── NoCard                             no card in the reader (or none arrived in time)
     ├── CardRemoved                        the card left mid-session (or pcscd restarted)
     ├── CardStillPresent                   wait_for_removal() timed out
+    ├── InvalidCommand                     the command APDU is shorter than 4 or longer
+    │                                      than 65 535 bytes (refused before sending)
     └── CardUnresponsive                   the card is present but did not answer / the
                                            exchange failed (a failed PC/SC exchange is
                                            CardRemoved when the reader says the card left)
+
+The implementations (``terminal.readers.pcsc.PcscReader``,
+``terminal.readers.inprocess.InProcessReader``) import this module only; the
+factory that picks a PC/SC reader (``open_reader`` …) is :mod:`terminal.readers`.
 
 Whoever opens a reader closes it: a ``PcscReader`` holds a PC/SC context (a
 connection and a thread in pcscd, which refuses new ones after a few hundred)
@@ -194,38 +195,3 @@ def exchange_t0(send: Callable[[bytes], Response], apdu: bytes) -> Response:
         response = send(bytes([apdu[0] & 0x03, INS_GET_RESPONSE, 0, 0, response.sw2]))
         data += response.data
     return Response(data, response.sw)
-
-
-def list_readers() -> list[str]:
-    """Names of the PC/SC readers pcscd knows (empty or not)."""
-    from terminal.readers.pcsc import list_readers as _list
-
-    return _list()
-
-
-def open_reader(which: str | int | None = None) -> Reader:
-    """A PC/SC reader by exact name, unique name fragment or index; ``None`` = the first."""
-    from terminal.readers.pcsc import open_reader as _open
-
-    return _open(which)
-
-
-def wait_for_any_card(timeout: float | None = None, names: list[str] | None = None) -> Reader:
-    """Block until a card is in one of the readers (all by default); return that reader."""
-    from terminal.readers.pcsc import wait_for_any_card as _wait
-
-    return _wait(timeout, names)
-
-
-def __getattr__(name: str) -> object:
-    # The implementations live in terminal.readers; import lazily so that the in-process
-    # reader works on machines without pyscard.
-    if name == "PcscReader":
-        from terminal.readers.pcsc import PcscReader
-
-        return PcscReader
-    if name == "InProcessReader":
-        from terminal.readers.inprocess import InProcessReader
-
-        return InProcessReader
-    raise AttributeError(name)
