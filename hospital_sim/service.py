@@ -241,7 +241,7 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     """Migrate, bootstrap an admin key and serve the ASGI app in a thread of this process.
 
     Uses the settlement package's public entry points only (``settlement.migrate.upgrade``,
-    ``settlement.db.Database``, ``settlement.app.insert_admin_key``,
+    ``settlement.store.db.Database``, ``settlement.app.insert_admin_key``,
     ``settlement.app.create_app``, ``settlement.config.Settings``); the settings
     are those of ``Settings.from_env`` with this run's database and key store, so
     no environment variable of this process is changed.
@@ -250,8 +250,8 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
 
     from settlement.app import create_app, insert_admin_key
     from settlement.config import Settings
-    from settlement.db import Database
     from settlement.migrate import upgrade
+    from settlement.store.db import Database
 
     try:
         upgrade(database_url)

@@ -27,8 +27,6 @@ from settlement.authority import (
     require_role,
 )
 from settlement.config import Settings
-from settlement.db import as_utc, utcnow
-from settlement.models import T_API_KEY, T_CARD, T_INSTITUTION, T_PROBE, T_TERMINAL
 from settlement.problems import Problem
 from settlement.schemas import (
     AccountCreditIn,
@@ -51,6 +49,8 @@ from settlement.schemas import (
 )
 from settlement.security import fingerprint_key, new_api_key, secret_fingerprint
 from settlement.service import Outcome, Principal, Service, audit, is_busy
+from settlement.store.db import as_utc, utcnow
+from settlement.store.tables import T_API_KEY, T_CARD, T_INSTITUTION, T_PROBE, T_TERMINAL
 
 log = logging.getLogger("settlement")
 PROBLEM_JSON = "application/problem+json"
@@ -564,7 +564,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         limit: Annotated[int, Query(ge=1, le=500)] = 100,
     ):
         guard(principal, HOSPITAL, ADMIN, action="admission.list")
-        from settlement.models import T_ADMISSION
+        from settlement.store.tables import T_ADMISSION
 
         stmt = sa.select(T_ADMISSION).order_by(T_ADMISSION.c.created_at.desc()).limit(limit)
         if not principal.is_admin:

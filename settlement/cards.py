@@ -18,13 +18,13 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
-from settlement.db import as_utc
-from settlement.models import T_AUDIT, T_CARD
 from settlement.people import load_person
 from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
 from settlement.schemas import CardActionIn, CardIn
 from settlement.service import Principal, audit
+from settlement.store.db import as_utc, for_update
+from settlement.store.tables import T_AUDIT, T_CARD
 
 
 def card_view(card: Row, today: date) -> dict:
@@ -158,9 +158,7 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
 
 def _lock_card(conn: Connection, card_no: str) -> Row:
     stmt = sa.select(T_CARD).where(T_CARD.c.card_no == card_no)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    card = conn.execute(stmt).first()
+    card = conn.execute(for_update(stmt, conn)).first()
     if card is None:
         raise Problem(404, "card_unknown", f"card {card_no} is not registered")
     return card

@@ -44,7 +44,7 @@ def cmd_serve(args) -> int:
 
 
 def _with_db(args, fn):
-    from settlement.db import Database
+    from settlement.store.db import Database
 
     db = Database(_db_url(args))
     try:
@@ -119,7 +119,7 @@ def cmd_create_terminal(args) -> int:
 
 def cmd_report(args) -> int:
     from settlement import reconciliation
-    from settlement.db import Database
+    from settlement.store.db import Database
 
     day = (
         date.fromisoformat(args.date) if args.date else datetime.now(Settings.from_env().tz).date()

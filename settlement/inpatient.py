@@ -22,18 +22,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from card.keystore import KeyStore
-from settlement import fastsql
 from settlement.authority import ADMIN, HOSPITAL, require_role
-from settlement.db import as_utc
-from settlement.models import (
-    T_ACCOUNT,
-    T_ADMISSION,
-    T_BENEFIT_YEAR,
-    T_FEE_LINE,
-    T_PERSON,
-    T_REVERSAL,
-    T_SETTLEMENT,
-)
 from settlement.people import load_person, load_person_for_billing, person_facts, require_covered
 from settlement.problems import Problem, not_found
 from settlement.proof import ProofIn, verify_proof
@@ -44,6 +33,17 @@ from settlement.rules.policy import Policy
 from settlement.rules.split import FeeItem, Split, SplitError, SplitRequest, split_bill
 from settlement.schemas import MONEY_MAX, AdmissionIn, ExemptionBody, FeeUploadIn, SettlementIn
 from settlement.service import Principal, audit
+from settlement.store import sql
+from settlement.store.db import as_date, as_utc, for_update
+from settlement.store.tables import (
+    T_ACCOUNT,
+    T_ADMISSION,
+    T_BENEFIT_YEAR,
+    T_FEE_LINE,
+    T_PERSON,
+    T_REVERSAL,
+    T_SETTLEMENT,
+)
 
 SPLIT_FIELDS = (
     "medfee_sumamt",
@@ -61,47 +61,40 @@ SPLIT_FIELDS = (
 _ADMISSION_COLUMNS = (
     "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
 )
-_SELECT_ADMISSION = fastsql.Sql(
-    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?", for_update=True
+_SELECT_ADMISSION = sql.Sql(f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ?")
+_SELECT_OWN_ADMISSION = sql.Sql(
+    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?"
 )
-_SELECT_OWN_ADMISSION = fastsql.Sql(
-    f"SELECT {_ADMISSION_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?",
-    for_update=True,
-)
-_INSERT_ADMISSION = fastsql.Sql(
+_INSERT_ADMISSION = sql.Sql(
     "INSERT INTO admission (mdtrt_id, institution_code, terminal_id, psn_no, insutype, hospital_level,"
     " begntime, adm_date, dept_name, dise_name, auth_method, card_no, evidence, status, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SELECT_FEE_LINES_FULL = fastsql.Sql(
+_SELECT_FEE_LINES_FULL = sql.Sql(
     "SELECT feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric, init_feedetl_sn"
     " FROM fee_line WHERE mdtrt_id = ?"
 )
-_INSERT_FEE_LINE = fastsql.Sql(
+_INSERT_FEE_LINE = sql.Sql(
     "INSERT INTO fee_line (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric,"
     " det_item_fee_sumamt, init_feedetl_sn, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_FEE_TOTALS = fastsql.Sql(
+_FEE_TOTALS = sql.Sql(
     "SELECT count(*), coalesce(sum(det_item_fee_sumamt), 0) FROM fee_line WHERE mdtrt_id = ?"
 )
-_SELECT_FEE_ITEMS = fastsql.Sql(
+_SELECT_FEE_ITEMS = sql.Sql(
     "SELECT feedetl_sn, list_type, det_item_fee_sumamt FROM fee_line WHERE mdtrt_id = ? ORDER BY id"
 )
-_SELECT_BENEFIT = fastsql.Sql(
+_SELECT_BENEFIT = sql.Sql(
     "SELECT ceiling_used, settled_admissions FROM benefit_year WHERE psn_no = ? AND insutype = ? AND year = ?"
-)
-_SELECT_BENEFIT_LOCKED = fastsql.Sql(
-    "SELECT ceiling_used, settled_admissions FROM benefit_year WHERE psn_no = ? AND insutype = ? AND year = ?",
-    for_update=True,
 )
 # Settled admissions of the person in the same benefit year that began before this one
 # (docs/api.md §Second admission): admission order, not the count of settlements so far.
-_EARLIER_SETTLED = fastsql.Sql(
+_EARLIER_SETTLED = sql.Sql(
     "SELECT count(*) FROM admission WHERE psn_no = ? AND insutype = ? AND status = 'settled'"
     " AND adm_date >= ? AND adm_date <= ? AND mdtrt_id <> ?"
     " AND (begntime < ? OR (begntime = ? AND mdtrt_id < ?))"
 )
-_INSERT_SETTLEMENT = fastsql.Sql(
+_INSERT_SETTLEMENT = sql.Sql(
     "INSERT INTO settlement (setl_id, mdtrt_id, active_mdtrt_id, institution_code, terminal_id, psn_no,"
     " insutype, benefit_year, auth_method, card_no, balc, fee_count, policy_version, setl_time, setl_date,"
     " status, "
@@ -122,18 +115,18 @@ _INSERT_SETTLEMENT = fastsql.Sql(
     + ", ".join("?" * 25)
     + ")"
 )
-_DEBIT_ACCOUNT = fastsql.Sql("UPDATE person SET acct_balance = acct_balance - ? WHERE psn_no = ?")
-_INSERT_ACCOUNT_ENTRY = fastsql.Sql(
+_DEBIT_ACCOUNT = sql.Sql("UPDATE person SET acct_balance = acct_balance - ? WHERE psn_no = ?")
+_INSERT_ACCOUNT_ENTRY = sql.Sql(
     "INSERT INTO account_entry (psn_no, amount, kind, ref, at) VALUES (?, ?, ?, ?, ?)"
 )
-_ADD_BENEFIT = fastsql.Sql(
+_ADD_BENEFIT = sql.Sql(
     "UPDATE benefit_year SET ceiling_used = ceiling_used + ?, settled_admissions = settled_admissions + 1"
     " WHERE psn_no = ? AND insutype = ? AND year = ?"
 )
-_INSERT_BENEFIT = fastsql.Sql(
+_INSERT_BENEFIT = sql.Sql(
     "INSERT INTO benefit_year (psn_no, insutype, year, ceiling_used, settled_admissions) VALUES (?, ?, ?, ?, 1)"
 )
-_ADMISSION_SETTLED = fastsql.Sql(
+_ADMISSION_SETTLED = sql.Sql(
     "UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?"
 )
 
@@ -289,7 +282,7 @@ def admit(
         problem.consume_challenge = body.proof.challenge_id if body.proof else None
         raise
     mdtrt_id = new_id("M", now)
-    fastsql.execute(
+    sql.execute(
         conn,
         _INSERT_ADMISSION,
         (
@@ -338,8 +331,8 @@ def load_admission(
     stmt = sa.select(T_ADMISSION).where(T_ADMISSION.c.mdtrt_id == mdtrt_id)
     if not principal.is_admin:
         stmt = stmt.where(T_ADMISSION.c.institution_code == principal.institution_code)
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    if lock:
+        stmt = for_update(stmt, conn)
     admission = conn.execute(stmt).first()
     if admission is None:
         raise not_found(f"admission {mdtrt_id}")
@@ -349,14 +342,14 @@ def load_admission(
 def _load_admission_for_billing(conn: Connection, principal: Principal, mdtrt_id: str):
     """:func:`load_admission` (locked on PostgreSQL) with the columns billing needs; hand-written SQL."""
     if principal.is_admin:
-        admission = fastsql.first(conn, _SELECT_ADMISSION, (mdtrt_id,))
+        admission = sql.first(conn, for_update(_SELECT_ADMISSION, conn), (mdtrt_id,))
     else:
-        admission = fastsql.first(
-            conn, _SELECT_OWN_ADMISSION, (mdtrt_id, principal.institution_code)
+        admission = sql.first(
+            conn, for_update(_SELECT_OWN_ADMISSION, conn), (mdtrt_id, principal.institution_code)
         )
     if admission is None:
         raise not_found(f"admission {mdtrt_id}")
-    return admission._replace(adm_date=fastsql.as_date(admission.adm_date))
+    return admission._replace(adm_date=as_date(admission.adm_date))
 
 
 def upload_fees(
@@ -374,7 +367,7 @@ def upload_fees(
     wanted = serials | {line.init_feedetl_sn for line in lines if line.init_feedetl_sn}
     existing = {
         row.feedetl_sn: row
-        for row in fastsql.all_rows(conn, _SELECT_FEE_LINES_FULL, (mdtrt_id,))
+        for row in sql.all_rows(conn, _SELECT_FEE_LINES_FULL, (mdtrt_id,))
         if row.feedetl_sn in wanted
     }
     refunds = [line for line in lines if line.cnt < 0]
@@ -462,8 +455,8 @@ def upload_fees(
                 now,
             )
         )
-    fastsql.execute_many(conn, _INSERT_FEE_LINE, accepted)
-    count, total = fastsql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
+    sql.execute_many(conn, _INSERT_FEE_LINE, accepted)
+    count, total = sql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
     if int(total) > ADMISSION_TOTAL_MAX:  # the transaction is rolled back with the refusal
         raise Problem(
             422,
@@ -486,8 +479,10 @@ class _Obj:
 
 
 def _benefit_row(conn: Connection, psn_no: str, insutype: str, year: int, *, lock: bool = True):
-    return fastsql.first(
-        conn, _SELECT_BENEFIT_LOCKED if lock else _SELECT_BENEFIT, (psn_no, insutype, year)
+    return sql.first(
+        conn,
+        for_update(_SELECT_BENEFIT, conn) if lock else _SELECT_BENEFIT,
+        (psn_no, insutype, year),
     )
 
 
@@ -504,8 +499,8 @@ def compute_split(
     year = benefit_year(admission.insutype, admission.adm_date)
     used = _benefit_row(conn, person.psn_no, admission.insutype, year, lock=lock)
     first_day, last_day = coverage_benefit_year(admission.insutype, admission.adm_date)
-    begntime = fastsql.as_datetime(admission.begntime)
-    earlier = fastsql.execute(
+    begntime = as_utc(admission.begntime)
+    earlier = sql.execute(
         conn,
         _EARLIER_SETTLED,
         (
@@ -519,7 +514,7 @@ def compute_split(
             admission.mdtrt_id,
         ),
     ).fetchone()[0]
-    lines = fastsql.execute(conn, _SELECT_FEE_ITEMS, (admission.mdtrt_id,)).fetchall()
+    lines = sql.execute(conn, _SELECT_FEE_ITEMS, (admission.mdtrt_id,)).fetchall()
     items = [FeeItem(row[0], row[1], int(row[2])) for row in lines]
     request = SplitRequest(
         scheme=admission.insutype,
@@ -584,7 +579,7 @@ def settle(
             audit=("settlement", mdtrt_id),
         )
     endtime = (body.endtime or now).astimezone(UTC)
-    check_discharge_time(endtime, fastsql.as_datetime(admission.begntime), now)
+    check_discharge_time(endtime, as_utc(admission.begntime), now)
     today = now.astimezone(tz).date()
     person = load_person_for_billing(conn, admission.psn_no, lock=True)
     auth_method, card_no, _ = _authenticate_holder(
@@ -609,7 +604,7 @@ def settle(
     values = {name: getattr(split, name) for name in SPLIT_FIELDS}
     try:
         # No savepoint needed: on a violation the whole transaction is rolled back anyway.
-        fastsql.execute(
+        sql.execute(
             conn,
             _INSERT_SETTLEMENT,
             (
@@ -641,22 +636,22 @@ def settle(
             consume_challenge=burn,
         ) from None
     if split.acct_pay:
-        fastsql.execute(conn, _DEBIT_ACCOUNT, (split.acct_pay, admission.psn_no))
-        fastsql.execute(
+        sql.execute(conn, _DEBIT_ACCOUNT, (split.acct_pay, admission.psn_no))
+        sql.execute(
             conn,
             _INSERT_ACCOUNT_ENTRY,
             (admission.psn_no, -split.acct_pay, "settlement", setl_id, now),
         )
-    updated = fastsql.execute(
+    updated = sql.execute(
         conn, _ADD_BENEFIT, (split.fund_pay_sumamt, admission.psn_no, admission.insutype, year)
     ).rowcount
     if not updated:
-        fastsql.execute(
+        sql.execute(
             conn,
             _INSERT_BENEFIT,
             (admission.psn_no, admission.insutype, year, split.fund_pay_sumamt),
         )
-    fastsql.execute(conn, _ADMISSION_SETTLED, (endtime, mdtrt_id))
+    sql.execute(conn, _ADMISSION_SETTLED, (endtime, mdtrt_id))
     audit(
         conn,
         principal,
@@ -724,9 +719,7 @@ def reverse(
     found = load_settlement(conn, principal, setl_id)
     load_admission(conn, principal, found.mdtrt_id, lock=True)  # lock order: admission first
     stmt = sa.select(T_SETTLEMENT).where(T_SETTLEMENT.c.setl_id == setl_id)
-    if conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    setl = conn.execute(stmt).one()
+    setl = conn.execute(for_update(stmt, conn)).one()
     if setl.status != "settled":
         raise Problem(409, "already_reversed", f"settlement {setl_id} is already reversed")
     load_person(conn, setl.psn_no, lock=True)

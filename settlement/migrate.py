@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import make_url
 
-from settlement.db import normalise_url
+from settlement.store.db import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -32,5 +32,5 @@ def upgrade(url: str, revision: str = "head") -> None:
 
 
 def autogenerate(url: str, message: str) -> None:
-    """Developer helper: write a new revision from the difference to ``settlement.models``."""
+    """Developer helper: write a new revision from the difference to ``settlement.store.tables``."""
     command.revision(alembic_config(url), message=message, autogenerate=True)

@@ -8,16 +8,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from settlement import fastsql
 from settlement.applications.models import T_PROGRESS_FAILURE
 from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
-from settlement.models import (
-    T_ACCOUNT,
-    T_CARD,
-    T_COVERAGE,
-    T_DOCUMENT,
-    T_PERSON,
-)
 from settlement.problems import Problem
 from settlement.rules.coverage import (
     CoveragePeriod,
@@ -37,14 +29,23 @@ from settlement.schemas import (
 )
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
+from settlement.store import sql
+from settlement.store.db import as_date, for_update
+from settlement.store.tables import (
+    T_ACCOUNT,
+    T_CARD,
+    T_COVERAGE,
+    T_DOCUMENT,
+    T_PERSON,
+)
 
 PRIVILEGED = (CARD_CENTRE, ADMIN)
 
 
 def load_person(conn: Connection, psn_no: str, *, lock: bool = False) -> Row:
     stmt = sa.select(T_PERSON).where(T_PERSON.c.psn_no == psn_no)
-    if lock and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
+    if lock:
+        stmt = for_update(stmt, conn)
     person = conn.execute(stmt).first()
     if person is None:
         raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
@@ -85,32 +86,27 @@ def register_person(conn: Connection, principal: Principal, body: PersonIn, now:
     return person_info(conn, body.psn_no, now.date(), privileged=True)
 
 
-_SELECT_COVERAGE = fastsql.Sql(
+_SELECT_COVERAGE = sql.Sql(
     "SELECT insutype, begndate, enddate, paid FROM coverage_period WHERE psn_no = ? ORDER BY begndate"
 )
-_SELECT_PERSON = fastsql.Sql(
+_SELECT_PERSON = sql.Sql(
     "SELECT psn_no, brdy, household_register_no, origin, acct_balance FROM person WHERE psn_no = ?"
-)
-_SELECT_PERSON_LOCKED = fastsql.Sql(
-    "SELECT psn_no, brdy, household_register_no, origin, acct_balance FROM person WHERE psn_no = ?",
-    for_update=True,
 )
 
 
 def load_person_for_billing(conn: Connection, psn_no: str, *, lock: bool = False):
     """The person columns admission and settlement need (hand-written SQL, hot path)."""
-    person = fastsql.first(conn, _SELECT_PERSON_LOCKED if lock else _SELECT_PERSON, (psn_no,))
+    statement = for_update(_SELECT_PERSON, conn) if lock else _SELECT_PERSON
+    person = sql.first(conn, statement, (psn_no,))
     if person is None:
         raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
-    return person._replace(brdy=fastsql.as_date(person.brdy))
+    return person._replace(brdy=as_date(person.brdy))
 
 
 def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
-    rows = fastsql.all_rows(conn, _SELECT_COVERAGE, (psn_no,))
+    rows = sql.all_rows(conn, _SELECT_COVERAGE, (psn_no,))
     return [
-        CoveragePeriod(
-            r.insutype, fastsql.as_date(r.begndate), fastsql.as_date(r.enddate), bool(r.paid)
-        )
+        CoveragePeriod(r.insutype, as_date(r.begndate), as_date(r.enddate), bool(r.paid))
         for r in rows
     ]
 

@@ -23,10 +23,11 @@ from sqlalchemy.engine import Connection, Row
 
 from card.crypto import Algorithm, CryptoError, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore, KeyStoreError
-from settlement import fastsql
-from settlement.models import T_CARD
 from settlement.problems import Problem
 from settlement.service import Principal
+from settlement.store import sql
+from settlement.store.db import as_date, as_utc
+from settlement.store.tables import T_CARD
 
 PURPOSES = ("admission", "discharge")
 CARD_ID_RID = bytes.fromhex("D156000005")
@@ -101,29 +102,29 @@ def load_card(conn: Connection, card_no: str) -> Row:
     return card
 
 
-_SELECT_CARD = fastsql.Sql(
+_SELECT_CARD = sql.Sql(
     "SELECT card_no, psn_no, card_id_code, algorithm, region, expiry, bank_code, status, replaced_by"
     " FROM card WHERE card_no = ?"
 )
-_INSERT_CHALLENGE = fastsql.Sql(
+_INSERT_CHALLENGE = sql.Sql(
     "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-_SELECT_CHALLENGE = fastsql.Sql(
+_SELECT_CHALLENGE = sql.Sql(
     "SELECT challenge_id, card_no, purpose, terminal_id, nonce, expires_at, used_at"
     " FROM challenge WHERE challenge_id = ?"
 )
-_CONSUME_CHALLENGE = fastsql.Sql(
+_CONSUME_CHALLENGE = sql.Sql(
     "UPDATE challenge SET used_at = ? WHERE challenge_id = ? AND used_at IS NULL"
 )
 
 
 def load_card_for_proof(conn: Connection, card_no: str):
     """The columns of a card the proof and the card-state checks need (hand-written SQL)."""
-    card = fastsql.first(conn, _SELECT_CARD, (card_no,))
+    card = sql.first(conn, _SELECT_CARD, (card_no,))
     if card is None:
         raise Problem(404, "card_unknown", f"card {card_no} is not registered")
-    return card._replace(expiry=fastsql.as_date(card.expiry))
+    return card._replace(expiry=as_date(card.expiry))
 
 
 def issue_challenge(
@@ -142,7 +143,7 @@ def issue_challenge(
     nonce = secrets.token_bytes(alg.block_size)
     challenge_id = "c_" + secrets.token_hex(16)
     expires_at = now + timedelta(seconds=ttl_s)
-    fastsql.execute(
+    sql.execute(
         conn,
         _INSERT_CHALLENGE,
         (
@@ -203,7 +204,7 @@ def verify_proof(
     and purpose, it is consumed whatever happens next (single-use means one
     attempt: a forged cryptogram burns it).
     """
-    challenge = fastsql.first(conn, _SELECT_CHALLENGE, (proof.challenge_id,))
+    challenge = sql.first(conn, _SELECT_CHALLENGE, (proof.challenge_id,))
     if challenge is None:
         raise Problem(
             404,
@@ -231,7 +232,7 @@ def verify_proof(
             "this challenge was already used; ask for a new one",
             audit=(action, proof.card_no),
         )
-    consumed = fastsql.execute(conn, _CONSUME_CHALLENGE, (now, proof.challenge_id)).rowcount
+    consumed = sql.execute(conn, _CONSUME_CHALLENGE, (now, proof.challenge_id)).rowcount
     if consumed != 1:
         raise Problem(
             403,
@@ -240,7 +241,7 @@ def verify_proof(
             audit=(action, proof.card_no),
         )
     burn = proof.challenge_id
-    if fastsql.as_datetime(challenge.expires_at) < now:
+    if as_utc(challenge.expires_at) < now:
         raise Problem(
             403,
             "proof_expired",

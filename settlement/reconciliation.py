@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from settlement.inpatient import SPLIT_FIELDS
-from settlement.models import (
+from settlement.store.tables import (
     T_ACCOUNT,
     T_BENEFIT_YEAR,
     T_FEE_LINE,

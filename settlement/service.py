@@ -22,13 +22,13 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from card.keystore import KeyStore
-from settlement import fastsql
 from settlement.config import Settings
-from settlement.db import Database, utcnow
-from settlement.models import T_API_KEY, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
 from settlement.security import secret_matches, split_api_key
+from settlement.store import sql
+from settlement.store.db import Database, utcnow
+from settlement.store.tables import T_API_KEY, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
 
 ROLE_ADMIN = "admin"
 IDEMPOTENCY_KEY_MAX = 128
@@ -66,7 +66,7 @@ def audit(
     at: datetime | None = None,
 ) -> int:
     """Append one entry to the audit log (never updated, never deleted); its id."""
-    row = fastsql.execute(
+    row = sql.execute(
         conn,
         _INSERT_AUDIT,
         (
@@ -84,15 +84,15 @@ def audit(
     return row[0]
 
 
-_INSERT_AUDIT = fastsql.Sql(
+_INSERT_AUDIT = sql.Sql(
     "INSERT INTO audit_log (at, key_id, institution_code, terminal_id, action, subject, outcome, code, detail)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
 )
-_SELECT_IDEMPOTENCY = fastsql.Sql(
+_SELECT_IDEMPOTENCY = sql.Sql(
     "SELECT request_hash, status_code, response_body FROM idempotency_record"
     " WHERE key_id = ? AND idempotency_key = ?"
 )
-_INSERT_IDEMPOTENCY = fastsql.Sql(
+_INSERT_IDEMPOTENCY = sql.Sql(
     "INSERT INTO idempotency_record (key_id, idempotency_key, request_hash, status_code, response_body,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
@@ -346,13 +346,13 @@ class Service:
                 and not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar()
             ):
                 raise _in_progress()
-            stored = fastsql.first(conn, _SELECT_IDEMPOTENCY, (principal.key_id, idempotency_key))
+            stored = sql.first(conn, _SELECT_IDEMPOTENCY, (principal.key_id, idempotency_key))
             if stored is not None:
                 return _replay(stored, request_hash)
             status, body = operation(conn)
             # Secrets shown once (a new terminal's API key) are never stored for replay.
             stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-            fastsql.execute(
+            sql.execute(
                 conn,
                 _INSERT_IDEMPOTENCY,
                 (

@@ -28,9 +28,9 @@ from settlement.applications.schemas import (
     ProgressQueryIn,
     RejectionIn,
 )
-from settlement.db import utcnow
 from settlement.problems import Problem
 from settlement.service import Outcome, Principal, Service
+from settlement.store.db import utcnow
 
 PROBLEM_JSON = "application/problem+json"
 router = APIRouter(prefix="/v1", tags=["card production"])

@@ -60,8 +60,6 @@ from settlement.cards import (
     replace_card,
     report_loss,
 )
-from settlement.db import as_utc, for_update
-from settlement.models import T_CARD, T_PERSON
 from settlement.people import register_person
 from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
@@ -80,6 +78,8 @@ from settlement.rules.working_days import deadline, local_day, target_working_da
 from settlement.schemas import CardActionIn, CardIn, PersonIn
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
+from settlement.store.db import as_utc, for_update
+from settlement.store.tables import T_CARD, T_PERSON
 
 #: Wrong query passwords allowed per SSN within the window before the query is refused.
 PROGRESS_MAX_FAILURES = 5

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from alembic import context
 
-from settlement.db import create_engine_for_cli
-from settlement.models import metadata
+from settlement.store.db import create_engine_for_cli
+from settlement.store.tables import metadata
 
 config = context.config
 target_metadata = metadata

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from settlement.db import create_engine_for_cli
+from settlement.store.db import create_engine_for_cli
 from tests.settlement.conftest import code_of, idem, today
 
 

@@ -6,7 +6,7 @@ from datetime import datetime, time, timedelta
 
 import sqlalchemy as sa
 
-from settlement.db import create_engine_for_cli
+from settlement.store.db import create_engine_for_cli
 from tests.settlement.conftest import CHINA, code_of, idem, today, uid
 
 SPLIT = (

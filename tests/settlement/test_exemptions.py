@@ -186,7 +186,7 @@ def test_adult_without_card_has_no_exemption(world):
 def test_refused_exemption_is_audited(world, api):
     import sqlalchemy as sa
 
-    from settlement.db import create_engine_for_cli
+    from settlement.store.db import create_engine_for_cli
 
     desk = world.terminal()
     psn_no = _child(world)

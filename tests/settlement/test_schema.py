@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from settlement.db import create_engine_for_cli
+from settlement.store.db import create_engine_for_cli
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
-"""The hand-written hot-path SQL (settlement/fastsql.py) stores and reads exactly what SQLAlchemy does.
+"""The hand-written hot-path SQL (settlement/store/sql.py) stores and reads exactly what SQLAlchemy does.
 
-Rows written by :mod:`settlement.fastsql` are read by the ORM elsewhere (views,
+Rows written by :mod:`settlement.store.sql` are read by the ORM elsewhere (views,
 reports, reversal) and the other way round, so the stored text of times and
 days must be byte-identical on SQLite, and driver errors must surface as the
 SQLAlchemy exception classes the callers catch. Runs on a real SQLite file and
@@ -15,18 +15,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from settlement import fastsql
-from settlement.db import Database
 from settlement.migrate import upgrade
-from settlement.models import T_CHALLENGE
+from settlement.store import sql
+from settlement.store.db import Database, as_date, as_utc
+from settlement.store.tables import T_CHALLENGE
 
-INSERT = fastsql.Sql(
+INSERT = sql.Sql(
     "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-SELECT = fastsql.Sql(
-    "SELECT challenge_id, expires_at, used_at FROM challenge WHERE challenge_id = ?"
-)
+SELECT = sql.Sql("SELECT challenge_id, expires_at, used_at FROM challenge WHERE challenge_id = ?")
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -44,7 +42,7 @@ def database(request, tmp_path):
 def test_fast_and_core_writes_are_identical(database):
     at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)  # microsecond 0: SQLAlchemy still writes .000000
     with database.write() as conn:
-        fastsql.execute(conn, INSERT, ("c_fast", "X1", "admission", "T1", "00" * 8, at))
+        sql.execute(conn, INSERT, ("c_fast", "X1", "admission", "T1", "00" * 8, at))
         conn.execute(
             T_CHALLENGE.insert().values(
                 challenge_id="c_core",
@@ -62,32 +60,32 @@ def test_fast_and_core_writes_are_identical(database):
             )
             assert stored["c_fast"] == stored["c_core"] == "2026-03-04 05:06:07.000000"
         core = {row.challenge_id: row.expires_at for row in conn.execute(sa.select(T_CHALLENGE))}
-        fast = fastsql.first(conn, SELECT, ("c_fast",))
+        fast = sql.first(conn, SELECT, ("c_fast",))
     assert fast.challenge_id == "c_fast" and fast.used_at is None
-    assert fastsql.as_datetime(fast.expires_at) == at
-    assert fastsql.as_datetime(core["c_fast"]) == fastsql.as_datetime(core["c_core"]) == at
+    assert as_utc(fast.expires_at) == at
+    assert as_utc(core["c_fast"]) == as_utc(core["c_core"]) == at
 
 
 def test_dates_and_missing_rows(database):
     with database.read() as conn:
-        assert fastsql.first(conn, SELECT, ("nothing",)) is None
-        assert fastsql.all_rows(conn, SELECT, ("nothing",)) == []
-    assert fastsql.as_date("2026-03-04") == date(2026, 3, 4)
-    assert fastsql.as_date(date(2026, 3, 4)) == date(2026, 3, 4)
-    assert fastsql.as_date(None) is None
+        assert sql.first(conn, SELECT, ("nothing",)) is None
+        assert sql.all_rows(conn, SELECT, ("nothing",)) == []
+    assert as_date("2026-03-04") == date(2026, 3, 4)
+    assert as_date(date(2026, 3, 4)) == date(2026, 3, 4)
+    assert as_date(None) is None
 
 
 def test_driver_errors_are_sqlalchemy_errors(database):
     at = datetime(2026, 3, 4, tzinfo=UTC)
     row = ("c_dup", "X1", "admission", "T1", "00" * 8, at)
     with database.write() as conn:
-        fastsql.execute(conn, INSERT, row)
+        sql.execute(conn, INSERT, row)
     with pytest.raises(IntegrityError), database.write() as conn:
-        fastsql.execute(conn, INSERT, row)
+        sql.execute(conn, INSERT, row)
     with pytest.raises(IntegrityError), database.write() as conn:
-        fastsql.execute_many(conn, INSERT, [(*row[:1], *row[1:]), row])
+        sql.execute_many(conn, INSERT, [(*row[:1], *row[1:]), row])
 
 
 def test_no_percent_signs():
     with pytest.raises(ValueError):
-        fastsql.Sql("SELECT 1 WHERE 'a' LIKE '%'")
+        sql.Sql("SELECT 1 WHERE 'a' LIKE '%'")

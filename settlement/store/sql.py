@@ -7,10 +7,12 @@ the DBAPI connection underneath the SQLAlchemy :class:`Connection` — the same
 connection, so the same transaction, savepoints and durability as everything
 else. Placeholders are written ``?`` and turned into ``%s`` for psycopg.
 
-Values are stored exactly as SQLAlchemy stores them (so reports and the ORM
-read them back unchanged): on SQLite a ``DateTime`` is the text
-``YYYY-MM-DD HH:MM:SS.ffffff`` of the (UTC) wall-clock fields and a ``Date``
-is ``YYYY-MM-DD``; on PostgreSQL the driver adapts them natively.
+Only the stores (``settlement/store/``) use it. Values are stored exactly as
+SQLAlchemy stores them (so reports and the ORM read them back unchanged): on
+SQLite a ``DateTime`` is the text ``YYYY-MM-DD HH:MM:SS.ffffff`` of the (UTC)
+wall-clock fields and a ``Date`` is ``YYYY-MM-DD``; on PostgreSQL the driver
+adapts them natively. Read them back with :func:`settlement.store.db.as_utc`
+and :func:`settlement.store.db.as_date`.
 """
 
 from __future__ import annotations
@@ -28,22 +30,22 @@ _ROW_TYPES: dict[tuple[str, ...], type] = {}
 class Sql:
     """One statement, with its text for each dialect."""
 
-    __slots__ = ("postgresql", "sqlite")
+    __slots__ = ("locked", "postgresql", "sqlite")
 
-    def __init__(self, text: str, *, for_update: bool = False) -> None:
-        """``for_update``: a row lock on PostgreSQL (SQLite's ``BEGIN IMMEDIATE`` already serialises)."""
+    def __init__(self, text: str, *, _lock: bool = False) -> None:
         if "%" in text:
             raise ValueError("no literal % in fast SQL (psycopg placeholders)")
         self.sqlite = text
-        self.postgresql = text.replace("?", "%s") + (" FOR UPDATE" if for_update else "")
+        self.postgresql = text.replace("?", "%s") + (" FOR UPDATE" if _lock else "")
+        # The statement with a row lock on PostgreSQL, used through settlement.store.db.for_update
+        # (SQLite's BEGIN IMMEDIATE already serialises writers).
+        self.locked: Sql = self if _lock else Sql(text, _lock=True)
 
 
 def _sqlite_value(value: Any) -> Any:
     # The bind processors of SQLAlchemy's SQLite DATETIME / DATE, in the same format.
     if isinstance(value, datetime):
-        if (
-            value.tzinfo is not None
-        ):  # stored in UTC, like SQLAlchemy's path (as_datetime reads UTC)
+        if value.tzinfo is not None:  # stored in UTC, like SQLAlchemy's path (as_utc reads UTC)
             value = value.astimezone(UTC)
         return (
             f"{value.year:04d}-{value.month:02d}-{value.day:02d} "
@@ -125,21 +127,3 @@ def all_rows(conn: Connection, sql: Sql, params: tuple = ()) -> list:
         return []
     row_type = _row_type(cursor.description)
     return [row_type(*row) for row in rows]
-
-
-def as_datetime(value: Any) -> datetime | None:
-    """A stored ``DateTime`` read back: aware UTC (SQLite text and naive values are UTC)."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def as_date(value: Any) -> date | None:
-    """A stored ``Date`` read back."""
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)

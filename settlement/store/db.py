@@ -22,17 +22,20 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from settlement.store.sql import Sql
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 T = TypeVar("T")
+S = TypeVar("S", bound=Any)
 
 
 def normalise_url(url: str) -> str:
@@ -267,17 +270,39 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(value: datetime | None) -> datetime | None:
-    """Times come back naive from SQLite: they were stored in UTC."""
+def as_utc(value: datetime | str | None) -> datetime | None:
+    """A stored ``DateTime`` read back as an aware UTC time: the one way to read time.
+
+    Times are stored in UTC (:mod:`settlement.store.sql` writes them as SQLAlchemy
+    does); SQLite gives them back naive (through SQLAlchemy) or as text (through
+    the hand-written SQL), PostgreSQL aware in the session's zone.
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
 
 
-def for_update(stmt, conn: Connection):
-    """``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises."""
+def as_date(value: date | str | None) -> date | None:
+    """A stored ``Date`` read back (SQLite text through the hand-written SQL)."""
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)
+
+
+def for_update(stmt: S, conn: Connection) -> S:
+    """The locking form of a read: the one way to lock a row.
+
+    ``SELECT ... FOR UPDATE`` on PostgreSQL (READ COMMITTED, explicit row locks
+    where money moves); on SQLite the statement unchanged, since every write
+    transaction's ``BEGIN IMMEDIATE`` already serialises writers. Takes a
+    SQLAlchemy ``Select`` or a hand-written :class:`~settlement.store.sql.Sql`.
+    """
+    if isinstance(stmt, Sql):
+        return stmt.locked
     if conn.dialect.name == "postgresql":
         return stmt.with_for_update()
     return stmt
