@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -207,87 +208,56 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, st
 
 
 def provision(port: int, admin: str, keystore: KeyStore, terminals: int, people: int):
+    """A card centre, a level-3 hospital with ``terminals`` terminals, ``people`` insured cards.
+
+    Returns the hospital terminals' API keys and the cards.
+    """
     root = Http(port, admin)
-    must(
-        root.call(
-            "POST",
-            "/v1/institutions",
-            {"code": "BENCHCC", "name": "card centre", "kind": "card_centre"},
-        ),
-        201,
-        "card centre",
-    )
-    cc_key = must(
-        root.call("POST", "/v1/institutions/BENCHCC/terminals", {"terminal_id": "BENCHCC-1"}),
-        201,
-        "cc terminal",
-    )["api_key"]
-    must(
-        root.call(
-            "POST",
-            "/v1/institutions",
-            {"code": "BENCHH", "name": "hospital", "kind": "hospital", "hospital_level": 3},
-        ),
-        201,
-        "hospital",
-    )
-    keys = [
+    cc_key = add_institution(root, "BENCHCC", {"name": "card centre", "kind": "card_centre"}, 1)[0]
+    hospital = {"name": "hospital", "kind": "hospital", "hospital_level": 3}
+    keys = add_institution(root, "BENCHH", hospital, terminals)
+    cc = Http(port, cc_key)
+    return keys, [add_insured_card(cc, keystore, f"BP{i:08d}", i) for i in range(people)]
+
+
+def add_institution(root: Http, code: str, fields: dict, terminals: int) -> list[str]:
+    """Register institution ``code`` and ``terminals`` terminals of it; their API keys."""
+    must(root.call("POST", "/v1/institutions", {"code": code, **fields}), 201, code)
+    return [
         must(
-            root.call("POST", "/v1/institutions/BENCHH/terminals", {"terminal_id": f"BENCHH-{i}"}),
+            root.call("POST", f"/v1/institutions/{code}/terminals", {"terminal_id": f"{code}-{i}"}),
             201,
-            "terminal",
+            f"{code} terminal",
         )["api_key"]
         for i in range(terminals)
     ]
-    cc = Http(port, cc_key)
-    cards = []
-    for i in range(people):
-        psn_no = f"BP{i:08d}"
-        must(
-            cc.call(
-                "POST",
-                "/v1/people",
-                {
-                    "psn_no": psn_no,
-                    "psn_name": "bench",
-                    "brdy": "1980-01-01",
-                    "certno": f"4301021980010{i:05d}",
-                    "acct_balance": 10_000_000,
-                },
-            ),
-            201,
-            "person",
-        )
-        must(
-            cc.call(
-                "POST",
-                f"/v1/people/{psn_no}/coverage",
-                {"insutype": "310", "begndate": "2020-01-01"},
-            ),
-            201,
-            "coverage",
-        )
-        card = Card(keystore, psn_no)
-        must(
-            cc.call(
-                "POST",
-                "/v1/cards",
-                {
-                    "card_no": card.card_no,
-                    "card_id_code": REGION + "D156000005" + card.factor.hex(),
-                    "algorithm": "3des",
-                    "region": REGION,
-                    "expiry": "2036-01-01",
-                    "bank_code": "102",
-                    "psn_no": psn_no,
-                    "status": "active",
-                },
-            ),
-            201,
-            "card",
-        )
-        cards.append(card)
-    return keys, cards
+
+
+def add_insured_card(cc: Http, keystore: KeyStore, psn_no: str, i: int) -> Card:
+    """A person with employee coverage (310) and an active 3DES card, through the card centre."""
+    person = {
+        "psn_no": psn_no,
+        "psn_name": "bench",
+        "brdy": "1980-01-01",
+        "certno": f"4301021980010{i:05d}",
+        "acct_balance": 10_000_000,
+    }
+    must(cc.call("POST", "/v1/people", person), 201, "person")
+    coverage = {"insutype": "310", "begndate": "2020-01-01"}
+    must(cc.call("POST", f"/v1/people/{psn_no}/coverage", coverage), 201, "coverage")
+    card = Card(keystore, psn_no)
+    record = {
+        "card_no": card.card_no,
+        "card_id_code": REGION + "D156000005" + card.factor.hex(),
+        "algorithm": "3des",
+        "region": REGION,
+        "expiry": "2036-01-01",
+        "bank_code": "102",
+        "psn_no": psn_no,
+        "status": "active",
+    }
+    must(cc.call("POST", "/v1/cards", record), 201, "card")
+    return card
 
 
 def cycle(http: Http, card: Card, fee_lines: bytes) -> tuple[float, dict]:
@@ -436,7 +406,23 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def main(argv: list[str] | None = None) -> int:
+TOTALS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
+
+
+@dataclass
+class Run:
+    """What one measurement saw: the baseline rate, then the cycles and the CPU they took."""
+
+    baseline: float
+    elapsed: float
+    latencies: list[float]
+    settled: list[dict]
+    errors: list[str]
+    server_cpu: float | None
+    client_cpu: float
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
     parser.add_argument(
@@ -453,99 +439,113 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.concurrency, args.people = 2.0, 4, 8
+    return args
 
-    with tempfile.TemporaryDirectory(prefix="sscard-bench-") as tmp:
-        workdir = Path(tmp)
-        process, port, admin, keystore_path = start_server(workdir, args.workers)
-        try:
-            keystore = KeyStore.load(keystore_path)
-            keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
-            run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
-            baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
-            server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
-            elapsed, latencies, settled, errors = run_cycles(
-                port, keys, cards, args.concurrency, args.duration
-            )
-            server_cpu_after = cpu_seconds(process.pid)
-            server_cpu = (
-                server_cpu_after - server_cpu
-                if server_cpu is not None and server_cpu_after
-                else None
-            )
-            client_cpu = time.process_time() - client_cpu
-            env = dict(
-                os.environ,
-                PYTHONPATH=str(REPO),
-                SSCARD_HOME=str(workdir),
-                SSCARD_KEYSTORE=str(keystore_path),
-            )
-            day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
-            report = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "settlement",
-                    "report",
-                    "--json",
-                    "--ledger",
-                    "--date",
-                    day,
-                    "--institution",
-                    "BENCHH",
-                    "--database-url",
-                    f"sqlite:///{workdir / 'settlement.db'}",
-                ],
-                check=False,
-                env=env,
-                capture_output=True,
-                text=True,
-            )
-            data = json.loads(report.stdout)
-            client_totals = {
-                k: sum(s[k] for s in settled)
-                for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
-            }
-            reconciled = (
-                report.returncode == 0
-                and data["balanced"]
-                and data["ledger"]["ok"]
-                and data["settlements"]["count"] == len(settled)
-                and all(data["settlements"][k] == v for k, v in client_totals.items())
-            )
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-    rate = len(settled) / elapsed if elapsed else 0.0
-    result = {
-        "settlements_per_s": round(rate, 1),
-        "p50_ms": round(percentile(latencies, 50) * 1000, 2),
-        "p99_ms": round(percentile(latencies, 99) * 1000, 2),
-        "baseline_writes_per_s": round(baseline, 1),
-        "ratio_to_baseline": round(rate / baseline, 4) if baseline else None,
-        "requests_per_cycle": 5,
-        "settlements": len(settled),
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "reconciled": reconciled,
-        "medfee_sumamt_total": client_totals["medfee_sumamt"],
-        # CPU per complete settlement during the cycles (the generator shares the cores).
-        "server_cpu_ms_per_settlement": round(server_cpu * 1000 / len(settled), 2)
-        if server_cpu is not None and settled
+
+def measure(process: subprocess.Popen, port: int, admin: str, keystore: KeyStore, args) -> Run:
+    """Provision, warm up, measure the baseline, then the cycles with the server's CPU time."""
+    keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
+    run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
+    baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
+    server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
+    elapsed, latencies, settled, errors = run_cycles(
+        port, keys, cards, args.concurrency, args.duration
+    )
+    server_cpu_after = cpu_seconds(process.pid)
+    return Run(
+        baseline=baseline,
+        elapsed=elapsed,
+        latencies=latencies,
+        settled=settled,
+        errors=errors,
+        server_cpu=server_cpu_after - server_cpu
+        if server_cpu is not None and server_cpu_after
         else None,
-        "client_cpu_ms_per_settlement": round(client_cpu * 1000 / len(settled), 2)
+        client_cpu=time.process_time() - client_cpu,
+    )
+
+
+def reconciles(workdir: Path, keystore_path: Path, settled: list[dict]) -> bool:
+    """The day's report and ledger check balance and match what the clients were told."""
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        SSCARD_HOME=str(workdir),
+        SSCARD_KEYSTORE=str(keystore_path),
+    )
+    day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
+    report = subprocess.run(
+        [
+            *(sys.executable, "-m", "settlement", "report", "--json", "--ledger"),
+            *("--date", day, "--institution", "BENCHH"),
+            *("--database-url", f"sqlite:///{workdir / 'settlement.db'}"),
+        ],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    data = json.loads(report.stdout)
+    return (
+        report.returncode == 0
+        and data["balanced"]
+        and data["ledger"]["ok"]
+        and data["settlements"]["count"] == len(settled)
+        and all(data["settlements"][k] == sum(s[k] for s in settled) for k in TOTALS)
+    )
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def summary(run: Run, reconciled: bool, args: argparse.Namespace) -> dict:
+    """The benchmark's JSON line."""
+    settled = len(run.settled)
+    rate = settled / run.elapsed if run.elapsed else 0.0
+    return {
+        "settlements_per_s": round(rate, 1),
+        "p50_ms": round(percentile(run.latencies, 50) * 1000, 2),
+        "p99_ms": round(percentile(run.latencies, 99) * 1000, 2),
+        "baseline_writes_per_s": round(run.baseline, 1),
+        "ratio_to_baseline": round(rate / run.baseline, 4) if run.baseline else None,
+        "requests_per_cycle": 5,
+        "settlements": settled,
+        "errors": len(run.errors),
+        "first_errors": run.errors[:3],
+        "reconciled": reconciled,
+        "medfee_sumamt_total": sum(s["medfee_sumamt"] for s in run.settled),
+        # CPU per complete settlement during the cycles (the generator shares the cores).
+        "server_cpu_ms_per_settlement": round(run.server_cpu * 1000 / settled, 2)
+        if run.server_cpu is not None and settled
+        else None,
+        "client_cpu_ms_per_settlement": round(run.client_cpu * 1000 / settled, 2)
         if settled
         else None,
         "concurrency": args.concurrency,
         "workers": args.workers,
-        "duration_s": round(elapsed, 2),
+        "duration_s": round(run.elapsed, 2),
         "cpus": os.cpu_count(),
         "targets": {"settlements_per_s": 200, "p99_ms": 100},
     }
-    print(json.dumps(result))
-    return 0 if reconciled and not errors else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sscard-bench-") as tmp:
+        workdir = Path(tmp)
+        process, port, admin, keystore_path = start_server(workdir, args.workers)
+        try:
+            run = measure(process, port, admin, KeyStore.load(keystore_path), args)
+            reconciled = reconciles(workdir, keystore_path, run.settled)
+        finally:
+            stop_server(process)
+    print(json.dumps(summary(run, reconciled, args)))
+    return 0 if reconciled and not run.errors else 1
 
 
 if __name__ == "__main__":
