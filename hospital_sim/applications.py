@@ -39,7 +39,6 @@ from hospital_sim.population import (
     Population,
 )
 from hospital_sim.world import IssuedCards, Terminal, card_id_code, provision_cards
-from settlement.applications.registers import Registers, first_use_registers
 from settlement.external.police_register import Citizen, PoliceRegister
 from terminal.client import HttpClient, SettlementClient
 from terminal.production import open_account, personalise
@@ -128,10 +127,9 @@ def provision_cards_from_applications(
     if not fresh:
         return issued
     _seed_police_register(population, workdir)
-    # A service in this process reads the run's registers (workdir), as a child service
-    # would with SSCARD_HOME=workdir; no environment variable of this process changes.
-    with first_use_registers(Registers.from_env(workdir)):
-        return _produce(population, workdir, keystore, issued, fresh, admin, url, branches)
+    # The service reads the run's registers (workdir): a child service has SSCARD_HOME=workdir,
+    # an in-process one was built with Settings.from_env(home=workdir) (hospital_sim.service).
+    return _produce(population, workdir, keystore, issued, fresh, admin, url, branches)
 
 
 def _produce(

@@ -266,7 +266,7 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
             f"database setup failed ({shown_url(database_url)}): {_first_line(exc)}"
         ) from exc
     settings = dataclasses.replace(
-        Settings.from_env(database_url),
+        Settings.from_env(database_url, home=workdir),  # the run's outside registers
         keystore_path=str(keystore),
         timezone=os.environ.get("SSCARD_TIMEZONE", "Asia/Shanghai"),
     )

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from card.keystore import KeyStore
+from settlement.applications.registers import Registers
 from settlement.config import Settings
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
@@ -108,8 +109,12 @@ class Outcome:
 class Service:
     """Everything a request handler needs, created once per process."""
 
-    def __init__(self, settings: Settings, policy: Policy | None = None) -> None:
+    def __init__(
+        self, settings: Settings, policy: Policy | None = None, registers: Registers | None = None
+    ) -> None:
         self.settings = settings
+        #: Card production's outside registers (calendar, police register, partner banks).
+        self.registers = registers if registers is not None else Registers.from_settings(settings)
         self.db = Database(settings.database_url)
         self.policy = policy or load_policy()
         self._keystore: KeyStore | None = None

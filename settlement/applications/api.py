@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
 from settlement.applications import flow
-from settlement.applications.registers import Registers, registers_for
+from settlement.applications.registers import Registers
 from settlement.applications.schemas import (
     AccountOpenedIn,
     ApplicationIn,
@@ -70,7 +70,7 @@ def _mutate(
     status: int = 200,
 ) -> JSONResponse:
     svc = _service(request)
-    regs = registers_for(svc)
+    regs = svc.registers
 
     def run(conn):
         return status, operation(conn, regs, utcnow())
@@ -80,7 +80,7 @@ def _mutate(
 
 def _read(request: Request, principal: Principal, operation) -> Any:
     svc = _service(request)
-    regs: Registers = registers_for(svc)
+    regs: Registers = svc.registers
     try:
         with svc.db.read() as conn:
             return operation(conn, regs, utcnow())
@@ -307,7 +307,7 @@ def card_progress(body: ProgressQueryIn, request: Request, principal: Caller):
     guesses can never exceed the limit.
     """
     svc = _service(request)
-    regs = registers_for(svc)
+    regs = svc.registers
     now = utcnow()
     try:
         attempt = svc.db.run_write(

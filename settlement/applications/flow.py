@@ -74,7 +74,7 @@ from settlement.rules.application_flow import (
     Status,
     Step,
 )
-from settlement.rules.working_days import deadline, local_day, target_working_days
+from settlement.rules.working_days import deadline, target_working_days
 from settlement.schemas import CardActionIn, CardIn, PersonIn
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
@@ -448,8 +448,9 @@ def _authorised_row(
     return row
 
 
-def _new_id(prefix: str, now: datetime) -> str:
-    return f"{prefix}{local_day(now):%Y%m%d}{secrets.token_hex(4).upper()}"
+def _new_id(prefix: str, day: date) -> str:
+    """A new application or batch id: prefix, the business day, 8 random hex digits."""
+    return f"{prefix}{day:%Y%m%d}{secrets.token_hex(4).upper()}"
 
 
 def _view(conn: Connection, regs: Registers, application_id: str, now: datetime) -> dict:
@@ -473,7 +474,7 @@ def _insert_application(
     applied_at: datetime | None = None,
     password_hash: str | None = None,
 ) -> str:
-    application_id = _new_id("AP", now)
+    application_id = _new_id("AP", regs.calendar.local_day(now))
     target = target_working_days(kind is Kind.BATCH)
     applied = _applied_at(applied_at, now)
     conn.execute(
@@ -502,7 +503,7 @@ def _insert_application(
             done=0,
             applied_at=applied,
             target_days=target,
-            due_on=regs.calendar.add_working_days(local_day(applied), target),
+            due_on=regs.calendar.add_working_days(regs.calendar.local_day(applied), target),
             created_at=now,
             updated_at=now,
         )
@@ -599,7 +600,7 @@ def accept_batch(
     require_role(
         principal, CARD_CENTRE, ADMIN, action="application.accept_batch", subject=body.employer_code
     )
-    batch_id = _new_id("BT", now)
+    batch_id = _new_id("BT", regs.calendar.local_day(now))
     applied = _applied_at(body.applied_at, now)
     ids = [
         _insert_application(
@@ -624,7 +625,7 @@ def accept_batch(
         "application_ids": ids,
         "applied_at": applied.isoformat(),
         "due_on": regs.calendar.add_working_days(
-            local_day(applied), target_working_days(True)
+            regs.calendar.local_day(applied), target_working_days(True)
         ).isoformat(),
     }
 
@@ -927,7 +928,7 @@ def personalisation_order(
         conn, principal, application_id, CARD_CENTRE, action="application.order", lock=False
     )
     _require_next(row, Step.PERSONALISED)
-    issue_date = local_day(now)
+    issue_date = regs.calendar.local_day(now)
     return {
         "application_id": row.application_id,
         "card_no": row.card_no,
@@ -1336,7 +1337,7 @@ def report_card_loss(
             pan_frozen = source.pan
         except Exception:  # noqa: BLE001 — the bank's own system; the card block stands
             pan_frozen = None
-    application_id = _new_id("AP", now)
+    application_id = _new_id("AP", regs.calendar.local_day(now))
     if source is not None and source.status == Status.IN_PROGRESS.value:
         # Lost before it was collected: the application that made it can no longer finish
         # (its card is blocked); the replacement takes over, so it does not stand in the way
@@ -1375,7 +1376,7 @@ def report_card_loss(
             replacement_receipt_no=loss["replacement_receipt_no"],
             applied_at=now,
             target_days=target,
-            due_on=regs.calendar.add_working_days(local_day(now), target),
+            due_on=regs.calendar.add_working_days(regs.calendar.local_day(now), target),
             created_at=now,
             updated_at=now,
         )

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from card.issue import luhn_digit
+from card.keystore import DEFAULT_BANKS
 
 FORMAT = "sscard-bank-records/1"
 
@@ -55,6 +55,19 @@ class Account:
     opened_at: str
     status: str  # 'open' | 'frozen' (card reported lost) | 'closed'
     reference: str | None = None  # the card application the account was opened for
+
+
+def luhn_digit(digits: str) -> str:
+    """The Luhn (ISO/IEC 7812-1 Annex B) check digit the bank appends to an account number."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 0:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return str((10 - total % 10) % 10)
 
 
 def luhn_valid(pan: str) -> bool:
@@ -201,6 +214,43 @@ class BankRecords:
                     self._write(data)
                     return
         raise BankRecordsError(f"bank {self.bank_code} has no account {pan} for that person")
+
+
+class UnknownBank(BankRecordsError):
+    """A bank code that is not one of the card centre's partner banks."""
+
+
+class PartnerBanks:
+    """The partner banks' customer files in one folder (``bank-<code>.json``), opened on first use.
+
+    Safe for the threads of one process; each bank's :class:`BankRecords`
+    is created once, with the BIN the key store lists for that bank.
+    """
+
+    def __init__(self, folder: Path | str, bins: dict[str, str] | None = None) -> None:
+        self.folder = Path(folder)
+        self.bins = (
+            dict(bins) if bins is not None else {code: b for code, (_n, b) in DEFAULT_BANKS.items()}
+        )
+        self._records: dict[str, BankRecords] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PartnerBanks({str(self.folder)!r})"
+
+    def records(self, bank_code: str) -> BankRecords:
+        """The customer records of partner bank ``bank_code`` (:class:`UnknownBank` if none)."""
+        with self._lock:
+            records = self._records.get(bank_code)
+            if records is None:
+                bin_ = self.bins.get(bank_code)
+                if bin_ is None:
+                    raise UnknownBank(f"bank {bank_code} is not a partner bank of the card centre")
+                records = BankRecords(
+                    self.folder / f"bank-{bank_code}.json", bank_code=bank_code, bin_=bin_
+                )
+                self._records[bank_code] = records
+            return records
 
 
 def seed_bank_records(

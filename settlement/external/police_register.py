@@ -58,16 +58,26 @@ class Mismatch:
 
 
 class PoliceRegister:
-    """Query interface over the register's SQLite file (created on first use)."""
+    """Query interface over the register's SQLite file (created on first use, not before)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        with self._connect() as conn:
-            conn.execute(_SCHEMA)
+        self._lock = threading.Lock()  # writers of this process
+        self._schema_lock = threading.Lock()
+        self._schema_ready = False
+
+    def __repr__(self) -> str:
+        return f"PoliceRegister({str(self.path)!r})"
 
     def _connect(self) -> sqlite3.Connection:
+        if not self._schema_ready:
+            with self._schema_lock:
+                if not self._schema_ready:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    with sqlite3.connect(self.path, timeout=30) as conn:
+                        conn.execute(_SCHEMA)
+                    conn.close()
+                    self._schema_ready = True
         return sqlite3.connect(self.path, timeout=30)
 
     def add_many(self, citizens: Iterable[Citizen]) -> int:

@@ -13,7 +13,9 @@ small TOML file the card centre edits once a year::
 Rules used here (project choice, documented so that the card centre, the API
 and the tests agree):
 
-* Days are counted in the card centre's local time (UTC+08:00).
+* Days are counted in the card centre's local time: the calendar's ``tz``, which
+  the service sets to its business time zone (``SSCARD_TIMEZONE``, default
+  Asia/Shanghai, UTC+08:00).
 * The day of application itself never counts; the deadline is the N-th
   working day after the application day. An application made on a Saturday
   therefore has Monday as working day 1.
@@ -32,10 +34,10 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 
-#: The card centres' local time (China Standard Time, no daylight saving).
+#: The card centres' local time (China Standard Time, no daylight saving) when no other is given.
 LOCAL_TIME = timezone(timedelta(hours=8), "CST")
 
 #: Working-day targets from application to collection notice (issuance.md).
@@ -55,6 +57,8 @@ class HolidayCalendar:
     working_weekends: frozenset[date] = field(default_factory=frozenset)
     #: The last day whose holidays are known (``None``: no statement, never provisional).
     valid_through: date | None = None
+    #: The time zone whose calendar days are counted (the service's business time zone).
+    tz: tzinfo = LOCAL_TIME
 
     def __post_init__(self) -> None:
         clash = self.holidays & self.working_weekends
@@ -63,8 +67,9 @@ class HolidayCalendar:
             raise CalendarError(f"days listed both as holiday and as working weekend: {days}")
 
     @classmethod
-    def from_toml(cls, path: Path | str) -> HolidayCalendar:
-        """Read ``holidays`` and ``working_weekends`` (ISO dates) from a TOML file."""
+    def from_toml(cls, path: Path | str, *, tz: tzinfo = LOCAL_TIME) -> HolidayCalendar:
+        """Read ``holidays`` and ``working_weekends`` (ISO dates) from a TOML file;
+        days are counted in ``tz``."""
         path = Path(path)
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -80,7 +85,13 @@ class HolidayCalendar:
             through = date(max(d.year for d in listed), 12, 31) if listed else None
         else:
             [through] = _parse_days([through], path, "valid_through")
-        return cls(holidays=holidays, working_weekends=working_weekends, valid_through=through)
+        return cls(
+            holidays=holidays, working_weekends=working_weekends, valid_through=through, tz=tz
+        )
+
+    def local_day(self, moment: datetime) -> date:
+        """The calendar day of a timezone-aware moment in this calendar's time zone."""
+        return local_day(moment, self.tz)
 
     def covers(self, day: date) -> bool:
         """Whether ``day``'s holidays are known (always, when the calendar states no span)."""
@@ -132,11 +143,11 @@ def _parse_days(values: object, path: Path, key: str) -> frozenset[date]:
     return frozenset(days)
 
 
-def local_day(moment: datetime) -> date:
-    """The card centre's calendar day of a timezone-aware moment."""
+def local_day(moment: datetime, tz: tzinfo = LOCAL_TIME) -> date:
+    """The calendar day in ``tz`` (default: the card centre's) of a timezone-aware moment."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise CalendarError("times must be timezone-aware")
-    return moment.astimezone(LOCAL_TIME).date()
+    return moment.astimezone(tz).date()
 
 
 def target_working_days(batch: bool) -> int:
@@ -184,9 +195,9 @@ def deadline(
     ``reached_at`` is when the target event (collection notice) happened, or
     ``None`` while it is still pending, in which case ``now`` is measured.
     """
-    applied_on = local_day(applied_at)
+    applied_on = calendar.local_day(applied_at)
     due_on = calendar.add_working_days(applied_on, target_days)
-    measured_on = local_day(reached_at if reached_at is not None else now)
+    measured_on = calendar.local_day(reached_at if reached_at is not None else now)
     return Deadline(
         applied_on=applied_on,
         target_working_days=target_days,
@@ -196,8 +207,3 @@ def deadline(
         calendar_through=calendar.valid_through,
         provisional=not calendar.covers(due_on),
     )
-
-
-def end_of_local_day(day: date) -> datetime:
-    """The last instant of ``day`` in local time (for displaying a due moment)."""
-    return datetime.combine(day, time(23, 59, 59), tzinfo=LOCAL_TIME)
