@@ -344,3 +344,36 @@ def test_the_checker_sees_function_local_type_checking_and_relative_imports():
 def test_the_checker_finds_a_cycle_and_no_cycle_in_a_chain():
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+
+
+# --- the docs stand alone --------------------------------------------------------------------
+
+_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_OUTSIDE = re.compile(r"`\.\./[^`]*`")
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor of a markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_readme_and_docs_link_only_to_pages_inside_the_repository():
+    """README.md and docs/*.md: every relative link and anchor resolves inside the repository."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text = page.read_text()
+        broken += [f"{page.name}: {m}" for m in _OUTSIDE.findall(text)]
+        for target in _LINK.findall(text):
+            if target.startswith(("http://", "https://", "mailto:")):
+                broken.append(f"{page.name}: {target} (outside the repository)")
+                continue
+            path, _, anchor = target.partition("#")
+            resolved = (page.parent / path).resolve() if path else page
+            if ROOT not in resolved.parents or not resolved.exists():
+                broken.append(f"{page.name}: {target}")
+            elif anchor and resolved.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", resolved.read_text(), re.MULTILINE)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
