@@ -109,12 +109,13 @@ def main(argv: list[str] | None = None) -> int:
             result["admission_card_ms_median"] = None
             result["transport"] = "in-process only (--no-pcsc)"
         else:
-            from card import rig
+            from rig import claims, pcscd
+            from rig.insert import insert
 
-            use = rig.RigUse()  # nobody stops pcscd under the benchmark
-            started = not rig.pcscd_running()
-            rig.ensure(1)
-            inserted = rig.insert(image)
+            use = claims.RigUse()  # nobody stops pcscd under the benchmark
+            started = not pcscd.pcscd_running()
+            pcscd.ensure(1)
+            inserted = insert(image)
             try:
                 from terminal.readers.pcsc import PcscReader
 
@@ -126,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                 inserted.remove()
                 use.release()
                 if started and os.environ.get("SSCARD_KEEP_PCSCD") is None:
-                    rig.stop_pcscd()  # only ours, and only when nobody else uses it
+                    pcscd.stop_pcscd()  # only ours, and only when nobody else uses it
             result.update(
                 admission_card_ms_median=round(statistics.median(times), 3),
                 admission_card_ms_p90=round(percentile(times, 0.9), 3),

@@ -3,20 +3,21 @@
 Subcommands: ``new`` (a personalised or blank card image), ``show`` (public
 data and counters; never a PIN or key), ``apdu`` (send APDUs in-process, one
 response per line; the word ``reset`` resets the card), ``demo`` (a card in a
-temporary directory and a short session). Other modules add subcommands: if
-``card.cli_reader`` exists, its ``add_parsers(subparsers)`` is called; each
-parser it adds sets ``func`` (``args -> int``) with ``set_defaults``.
+temporary directory and a short session). The command entry adds more through
+``extensions``: callables given the subparsers object (``card/__main__.py`` adds
+the reader rig's ``insert`` and ``rig``); each parser they add sets ``func``
+(``args -> int``) with ``set_defaults``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from card.crypto import Algorithm
 from card.icc import VirtualCard
@@ -219,7 +220,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # --- parser ----------------------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(
+    extensions: Sequence[Callable[[Any], None]] = (),
+) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m card", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -274,18 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--algorithm", type=_algorithm, default=Algorithm.SM4)
     demo.set_defaults(func=cmd_demo)
 
-    try:
-        extension = importlib.import_module("card.cli_reader")
-    except ModuleNotFoundError as exc:
-        if exc.name != "card.cli_reader":
-            raise
-    else:
-        extension.add_parsers(sub)
+    for extend in extensions:
+        extend(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None, extensions: Sequence[Callable[[Any], None]] = ()
+) -> int:
+    parser = build_parser(extensions)
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)

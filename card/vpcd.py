@@ -2,7 +2,7 @@
 
 pcscd loads vsmartcard's ``libifdvpcd`` driver, which *listens* on one TCP
 port per slot (``/etc/reader.conf.d``: ``DEVICENAME /dev/null:PORT``, see
-:mod:`card.rig`).  The card is the TCP *client*: connecting is inserting the
+the reader rig, package ``rig``).  The card is the TCP *client*: connecting is inserting the
 card, closing the connection is removing it.  Every message in both
 directions is one frame: a 2-byte big-endian length, then the payload.  A
 1-byte payload from the reader is a control code::

@@ -129,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[red]{unwritable}[/red]", highlight=False, soft_wrap=True)
         return EXIT_SETUP
     from card.keystore import KeyStoreError
-    from card.rig import RigError
     from hospital_sim.run import Options, run
     from hospital_sim.service import ServiceStartError
     from hospital_sim.world import provision_cards
+    from rig.conf import RigError
     from terminal.client import ServiceError
     from terminal.readers.base import ReaderError
 

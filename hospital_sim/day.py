@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from card.rig import RigError
 from hospital_sim.ledger import Ledger, PinService, Refusal, Settlement
 from hospital_sim.population import (
     EXPECTED_REFUSAL,
@@ -33,6 +32,7 @@ from hospital_sim.population import (
 )
 from hospital_sim.slots import Slot
 from hospital_sim.world import Terminal, World
+from rig.conf import RigError
 from terminal.client import ServiceRefused
 from terminal.flows import desk as desk_flow
 from terminal.flows import pins as pin_flow

@@ -4,7 +4,7 @@ A patient hands the card over, the clerk puts it in the desk's reader, the
 terminal flow talks to it, the card comes out. ``inprocess`` keeps the card
 (``card.icc.VirtualCard`` on its image file) in this process behind
 ``terminal.readers.inprocess.InProcessReader``; ``pcsc`` inserts the card image
-into the desk's own virtual reader of the rig (``card.rig``: pcscd + vpcd) and
+into the desk's own virtual reader of the rig (``rig``: pcscd + vpcd) and
 the terminal talks to it through pyscard like to any reader.
 """
 
@@ -55,7 +55,7 @@ class PcscSlot:
     """A desk's PC/SC reader: the card goes into a free vpcd reader of the rig for the visit.
 
     The card is served by a :class:`card.vpcd.VpcdConnector` thread of this
-    process (``card.rig.insert_in_thread``, which claims a free rig reader, so
+    process (``rig.insert.insert_in_thread``, which claims a free rig reader, so
     concurrent desks and other processes never share a slot); the terminal
     reaches it only through pcscd and pyscard, like any reader.
 
@@ -71,11 +71,11 @@ class PcscSlot:
 
     @contextlib.contextmanager
     def session(self, image: Path) -> Iterator[CardConnection]:
-        from card import rig
         from card.icc import VirtualCard
+        from rig.insert import insert_in_thread
         from terminal.readers.pcsc import PcscReader
 
-        inserted = rig.insert_in_thread(VirtualCard.open(image))
+        inserted = insert_in_thread(VirtualCard.open(image))
         try:
             self.readers_used.add(inserted.reader.name)
             with PcscReader(inserted.reader.name) as reader:
@@ -91,9 +91,10 @@ class PcscSlot:
 
 def pcsc_slots(names: list[str], concurrent: int) -> dict[str, PcscSlot]:
     """PC/SC slots, with pcscd running and at least ``concurrent`` rig readers."""
-    from card import rig
+    from rig.conf import MAX_READERS
+    from rig.pcscd import ensure
 
-    rig.ensure(max(1, min(concurrent, rig.MAX_READERS)))
+    ensure(max(1, min(concurrent, MAX_READERS)))
     return {name: PcscSlot(name) for name in names}
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from card import rig
 from card.icc import VirtualCard
 from card.issue import CardHolder, citizen_id, new_card
 from card.keystore import KeyStore
 from card.vpcd import VpcdConnector
+from rig import claims
 from terminal.readers.base import Reader
 from terminal.readers.inprocess import InProcessReader
 
@@ -82,7 +82,7 @@ class PcscSlot(Slot):
     def __init__(self) -> None:
         from terminal.readers.pcsc import PcscReader
 
-        self.claim = rig.claim()
+        self.claim = claims.claim()
         self.reader = PcscReader(self.claim.reader.name)
         self.connector: VpcdConnector | None = None
 

@@ -1,6 +1,6 @@
 """Must-show tests of issue 4 on the real stack: pcscd + vpcd + our card + pyscard.
 
-Cards go in as separate ``python -m card.cli_reader insert`` processes (as a
+Cards go in as separate ``python -m rig.cli insert`` processes (as a
 user would run ``python -m card insert``), so killing one is pulling a card.
 The pcscd-restart test uses a private pcscd (own socket and ports) so that it
 never disturbs other test processes sharing the system pcscd.
@@ -160,7 +160,7 @@ def card_process(image: Path, port: int) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "card.cli_reader",
+            "rig.cli",
             "insert",
             str(image),
             "--port",

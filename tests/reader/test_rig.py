@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from card import rig
+from rig import claims, conf, pcscd
+from rig import insert as rig_insert
 
 DEBIAN_VPCD = """# vsmartcard default
 FRIENDLYNAME "Virtual PCD"
@@ -24,8 +25,8 @@ CHANNELID    0x8C7B
 
 
 def test_readers_are_two_slots_per_entry_with_one_port_each() -> None:
-    readers = rig.readers(5)
-    assert [r.port for r in readers] == [rig.BASE_PORT + i for i in range(5)]
+    readers = conf.readers(5)
+    assert [r.port for r in readers] == [conf.BASE_PORT + i for i in range(5)]
     low, _high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
     assert readers[-1].port < low  # never an outgoing connection's local port
     assert [r.name for r in readers[:3]] == [
@@ -33,30 +34,30 @@ def test_readers_are_two_slots_per_entry_with_one_port_each() -> None:
         "SSCard Virtual A 00 01",
         "SSCard Virtual B 00 00",
     ]
-    with pytest.raises(rig.RigError, match="1 to 16"):
-        rig.readers(17)
+    with pytest.raises(conf.RigError, match="1 to 16"):
+        conf.readers(17)
 
 
 def test_conf_gives_each_entry_its_own_driver_copy(tmp_path: Path) -> None:
-    text = rig.render_conf(5, tmp_path)
+    text = conf.render_conf(5, tmp_path)
     assert text.count("FRIENDLYNAME") == 3
-    assert f"DEVICENAME   /dev/null:{rig.BASE_PORT}" in text
-    assert f"DEVICENAME   /dev/null:{rig.BASE_PORT + 4}" in text
+    assert f"DEVICENAME   /dev/null:{conf.BASE_PORT}" in text
+    assert f"DEVICENAME   /dev/null:{conf.BASE_PORT + 4}" in text
     libs = [line.split()[1] for line in text.splitlines() if line.startswith("LIBPATH")]
     assert len(set(libs)) == 3
-    assert rig.conf_reader_count(text) == 5
+    assert conf.conf_reader_count(text) == 5
 
 
-@pytest.mark.skipif(not rig.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
+@pytest.mark.skipif(not conf.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
 def test_configure_neutralises_debian_vpcd_and_is_idempotent(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conf_dir, state = tmp_path / "reader.conf.d", tmp_path / "state"
     conf_dir.mkdir()
     (conf_dir / "vpcd").write_text(DEBIAN_VPCD)
-    monkeypatch.setattr(rig, "CONF_DIR", conf_dir)
-    monkeypatch.setattr(rig, "STATE_DIR", state)
-    assert rig.configure(3) is True
+    monkeypatch.setattr(conf, "CONF_DIR", conf_dir)
+    monkeypatch.setattr(conf, "STATE_DIR", state)
+    assert pcscd.configure(3) is True
     assert (state / "vpcd.debian").read_text() == DEBIAN_VPCD
     active = [
         line
@@ -64,10 +65,10 @@ def test_configure_neutralises_debian_vpcd_and_is_idempotent(
         if line.strip() and not line.startswith("#")
     ]
     assert active == []
-    assert rig.configured_count() == 3
+    assert conf.configured_count() == 3
     assert len(list((state / "drivers").glob("libifdvpcd-*.so"))) == 2
-    assert rig.configure(3) is False  # nothing changed: pcscd need not restart
-    assert rig.configure(4) is True
+    assert pcscd.configure(3) is False  # nothing changed: pcscd need not restart
+    assert pcscd.configure(4) is True
 
 
 @pytest.mark.pcsc
@@ -111,9 +112,9 @@ def test_insert_into_a_taken_reader_is_refused(pcsc_rig, issue_card) -> None:
 @pytest.mark.pcsc
 def test_stop_leaves_a_pcscd_in_use_running(pcsc_rig) -> None:
     # The session fixture holds a RigUse, so even the rig's own pcscd must stay up.
-    pid = rig.pcscd_pid()
-    assert rig.stop_pcscd() is False
-    assert rig.pcscd_pid() == pid and rig.pcscd_answers()
+    pid = pcscd.pcscd_pid()
+    assert pcscd.stop_pcscd() is False
+    assert pcscd.pcscd_pid() == pid and pcscd.pcscd_answers()
 
 
 def _card_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -181,21 +182,21 @@ def test_insert_stopped_before_any_pcscd_served_it_fails(issue_card) -> None:
     assert "removed" not in out and "Traceback" not in err
 
 
-@pytest.mark.skipif(not rig.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
+@pytest.mark.skipif(not conf.SYSTEM_DRIVER.exists(), reason="vsmartcard-vpcd not installed")
 def test_shrinking_the_rig_never_drops_a_reader_holding_a_card(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name, path in (("CONF_DIR", "conf"), ("STATE_DIR", "state"), ("RUN_DIR", "run")):
-        monkeypatch.setattr(rig, name, tmp_path / path)
-    assert rig.configure(4) is True
-    claim = rig._try_claim(rig.readers(4)[3])  # no pcscd involved: only the lock
+        monkeypatch.setattr(conf, name, tmp_path / path)
+    assert pcscd.configure(4) is True
+    claim = claims._try_claim(conf.readers(4)[3])  # no pcscd involved: only the lock
     assert claim is not None
     with claim:
-        with pytest.raises(rig.RigError, match=r"readers \[3\] hold cards"):
-            rig.configure(2)
-        assert rig.configured_count() == 4
-    assert rig.configure(2) is True  # once the card is out
-    assert rig.configured_count() == 2
+        with pytest.raises(conf.RigError, match=r"readers \[3\] hold cards"):
+            pcscd.configure(2)
+        assert conf.configured_count() == 4
+    assert pcscd.configure(2) is True  # once the card is out
+    assert conf.configured_count() == 2
 
 
 @pytest.mark.pcsc
@@ -207,7 +208,7 @@ def test_rig_start_says_which_port_another_program_holds(tmp_path: Path) -> None
     """
     from tests.fixtures.pcsc import _free_base_port
 
-    if shutil.which("unshare") is None or not rig.SYSTEM_DRIVER.exists():
+    if shutil.which("unshare") is None or not conf.SYSTEM_DRIVER.exists():
         pytest.skip("needs unshare and vsmartcard-vpcd")
     base = _free_base_port(2)
     for name in ("run", "conf", "state"):
@@ -244,8 +245,8 @@ def test_rig_start_says_which_port_another_program_holds(tmp_path: Path) -> None
 
 
 def test_rig_insert_reports_why_the_card_process_failed(tmp_path: Path) -> None:
-    with pytest.raises(rig.RigError, match=r"exited \(status 1\).*no card image"):
-        rig.insert(tmp_path / "nope.img", reader=0, timeout=30)
+    with pytest.raises(conf.RigError, match=r"exited \(status 1\).*no card image"):
+        rig_insert.insert(tmp_path / "nope.img", reader=0, timeout=30)
 
 
 @pytest.mark.pcsc

@@ -1,7 +1,8 @@
 """``python -m card insert`` and ``python -m card rig``: cards in real PC/SC readers.
 
-``card/cli.py`` calls :func:`add_parsers` to hang these subcommands on its
-parser; ``python -m card.cli_reader ...`` runs them on their own.
+``card/__main__.py`` hands :func:`add_parsers` to ``card.cli.main`` to hang these
+subcommands on its parser (the one place ``card`` reaches the rig);
+``python -m rig.cli ...`` runs them on their own (the rig's card processes do).
 
     python -m card rig setup [--readers N]   write /etc/reader.conf.d/sscard-rig
     python -m card rig start [--readers N]   configure and start (or reuse) pcscd
@@ -26,8 +27,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from card import rig
+from card.image import CardImageError
 from card.vpcd import VpcdConnector
+from rig import claims, conf, pcscd
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -51,10 +53,10 @@ def add_parsers(subparsers: Any) -> None:
     rig_parser = subparsers.add_parser("rig", help="virtual readers in pcscd (reader rig)")
     rig_sub = rig_parser.add_subparsers(dest="rig_command", required=True)
     setup = rig_sub.add_parser("setup", help="write the reader.conf for N virtual readers")
-    setup.add_argument("--readers", type=int, default=rig.DEFAULT_READERS)
+    setup.add_argument("--readers", type=int, default=conf.DEFAULT_READERS)
     setup.set_defaults(func=cmd_rig_setup)
     start = rig_sub.add_parser("start", help="configure, then start or reuse pcscd")
-    start.add_argument("--readers", type=int, default=rig.DEFAULT_READERS)
+    start.add_argument("--readers", type=int, default=conf.DEFAULT_READERS)
     start.set_defaults(func=cmd_rig_start)
     status = rig_sub.add_parser("status", help="show readers, ports and claims")
     status.add_argument("--json", action="store_true")
@@ -72,13 +74,13 @@ def _emit(args: argparse.Namespace, event: dict[str, object], text: str) -> None
 
 
 def _reporting_rig_errors(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    """Turn a :class:`card.rig.RigError` into a one-line message and exit status 2."""
+    """Turn a :class:`rig.conf.RigError` into a one-line message and exit status 2."""
 
     @functools.wraps(command)
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except rig.RigError as exc:
+        except conf.RigError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
 
@@ -90,20 +92,20 @@ def cmd_insert(args: argparse.Namespace) -> int:
     from card.icc import VirtualCard  # the card engineer's in-process card
 
     card = VirtualCard.open(args.image)
-    hold = rig.hold_image(args.image)  # one card, one reader
-    claim: rig.ReaderClaim | None = None
+    hold = claims.hold_image(args.image)  # one card, one reader
+    held: claims.ReaderClaim | None = None
     if args.port is not None:
         if not 1 <= args.port <= 65535:
-            raise rig.RigError(f"--port {args.port} is not a TCP port (1..65535)")
-        reader = rig.RigReader(-1, f"vpcd port {args.port}", args.port)
-        rigged = rig.reader_on_port(args.port)
+            raise conf.RigError(f"--port {args.port} is not a TCP port (1..65535)")
+        reader = conf.RigReader(-1, f"vpcd port {args.port}", args.port)
+        rigged = conf.reader_on_port(args.port)
         if rigged is not None:  # a rig reader: claim it like --reader (refused when taken)
-            claim = rig.claim(rigged.index)
+            held = claims.claim(rigged.index)
             reader = rigged
     else:
-        claim = rig.claim(args.reader)
-        reader = claim.reader
-    use = rig.RigUse()  # pcscd is in use while this card is in a reader
+        held = claims.claim(args.reader)
+        reader = held.reader
+    use = claims.RigUse()  # pcscd is in use while this card is in a reader
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -144,8 +146,8 @@ def cmd_insert(args: argparse.Namespace) -> int:
                     )
     finally:
         connector.stop()
-        if claim is not None:
-            claim.release()
+        if held is not None:
+            held.release()
         use.release()
         hold.release()
     if connector.connections == 0:
@@ -160,7 +162,7 @@ def cmd_insert(args: argparse.Namespace) -> int:
 
 
 def _print_status(as_json: bool) -> None:
-    state = rig.status()
+    state = pcscd.status()
     if as_json:
         print(json.dumps(state, indent=2))
         return
@@ -179,12 +181,12 @@ def _print_status(as_json: bool) -> None:
 
 @_reporting_rig_errors
 def cmd_rig_setup(args: argparse.Namespace) -> int:
-    changed = rig.configure(args.readers)
-    if changed and rig.pcscd_running():
-        if rig.rig_pcscd_pid() is not None:
-            rig.restart_pcscd()
+    changed = pcscd.configure(args.readers)
+    if changed and pcscd.pcscd_running():
+        if pcscd.rig_pcscd_pid() is not None:
+            pcscd.restart_pcscd()
             print("configuration changed; restarted the rig's pcscd")
-            rig.check_listed(rig.readers(args.readers))
+            pcscd.check_listed(conf.readers(args.readers))
         else:
             print(
                 "configuration changed, but pcscd was not started by the rig: restart it to "
@@ -198,7 +200,7 @@ def cmd_rig_setup(args: argparse.Namespace) -> int:
 
 @_reporting_rig_errors
 def cmd_rig_start(args: argparse.Namespace) -> int:
-    rig.ensure(args.readers)
+    pcscd.ensure(args.readers)
     _print_status(False)
     return 0
 
@@ -211,15 +213,15 @@ def cmd_rig_status(args: argparse.Namespace) -> int:
 
 @_reporting_rig_errors
 def cmd_rig_stop(args: argparse.Namespace) -> int:
-    if rig.stop_pcscd(force=args.force):
+    if pcscd.stop_pcscd(force=args.force):
         print("stopped the rig's pcscd")
-    elif rig.rig_pcscd_pid() is not None:
+    elif pcscd.rig_pcscd_pid() is not None:
         print(
             "the rig's pcscd is in use (cards in readers or test sessions); left running. "
             "`python -m card rig stop --force` stops it anyway",
             file=sys.stderr,
         )
-    elif rig.pcscd_running():
+    elif pcscd.pcscd_running():
         print("pcscd was not started by the rig; left running", file=sys.stderr)
     else:
         print("pcscd is not running")
@@ -227,11 +229,15 @@ def cmd_rig_stop(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m card.cli_reader", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m rig.cli", description=__doc__)
     add_parsers(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CardImageError as exc:  # as `python -m card` reports it
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":
