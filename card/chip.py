@@ -1,8 +1,14 @@
-"""The card OS: session state, the INS → handler table and T=0 response rules.
+"""The card OS: power and reset, GET RESPONSE, and dispatch to the selected application.
 
 Shaped like virtualsmartcard's ``SmartcardOS``: a handful of methods (ATR,
-power up/down, reset, execute) and a table from INS to a handler that returns
+power up/down, reset, execute) and tables from INS to a handler that returns
 response data or raises :class:`card.sw.CardError` with a named status word.
+The OS owns the card-wide commands (:data:`CARD_COMMANDS`: SELECT, READ
+RECORD, GET CHALLENGE, GET DATA); every other INS goes to the command table of
+the application the current DF belongs to (:mod:`card.ssse`, :mod:`card.pboc`,
+:mod:`card.pse`; the MF uses the SSSE's security commands). A command another
+application has but the selected one does not answers ``6985``; an INS no
+application has ``6D00``; a CLA the INS never takes ``6E00``.
 
 T=0 rules (card.md §Commands): a command with data to return answers
 ``data + 9000`` when it carries Le (``00`` or the exact length) and ``61xx``
@@ -20,10 +26,10 @@ ISO 7816-4 §5.4 "security status of a DF")**. Power-on and reset clear all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from card import emv, files, ssse
+from card import iso7816, pboc, pse, ssse
 from card.apdu import Command, parse
+from card.context import Application, CommandTable, Entry, Session
 from card.crypto import ecb_encryptor
 from card.image import CardImage, CardStorageError
 from card.layout import Node, build_tree
@@ -31,72 +37,34 @@ from card.sw import SW, CardError, bytes_available, wrong_le
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[["Chip", Command], bytes]
-
-
-class Session:
-    """Everything a power cycle or reset forgets."""
-
-    __slots__ = (
-        "bank_pin_ok",
-        "challenge",
-        "current_df",
-        "current_ef",
-        "ext_auth",
-        "gen_ac_count",
-        "gpo_done",
-        "last_ac",
-        "pending",
-        "pending_sw",
-        "ssse_pin_ok",
-    )
-
-    def __init__(self, mf: Node) -> None:
-        self.current_df: Node = mf
-        self.current_ef: Node | None = None
-        self.ssse_pin_ok = False
-        self.bank_pin_ok = False
-        self.ext_auth: set[int] = set()
-        self.challenge: bytes | None = None
-        self.pending = b""
-        self.pending_sw = SW.OK
-        self.clear_emv()
-
-    def clear_ssse(self) -> None:
-        self.ssse_pin_ok = False
-        self.ext_auth = set()
-
-    def clear_emv(self) -> None:
-        self.bank_pin_ok = False
-        self.gpo_done = False
-        self.gen_ac_count = 0
-        self.last_ac: bytes | None = None
-
-    @property
-    def app(self) -> str | None:
-        return self.current_df.app
-
-
-#: INS -> (allowed CLA bytes, handler). UPDATE RECORD, VERIFY and CHANGE PIN
-#: dispatch further inside on CLA / P2 / application.
-HANDLERS: dict[int, tuple[frozenset[int], Handler]] = {
-    0xA4: (frozenset({0x00}), files.select),
-    0xB2: (frozenset({0x00}), files.read_record),
-    0xDC: (frozenset({0x00, 0x84}), files.update_record),
-    0x20: (frozenset({0x00}), ssse.verify),
-    0x5E: (frozenset({0x80}), ssse.change_pin),
-    0x2C: (frozenset({0x84}), ssse.reset_retry_counter),
-    0x84: (frozenset({0x00}), ssse.get_challenge),
-    0x82: (frozenset({0x00}), ssse.external_authenticate),
-    0x88: (frozenset({0x00}), ssse.internal_authenticate),
-    0xA8: (frozenset({0x80}), emv.get_processing_options),
-    0xCA: (frozenset({0x80}), emv.get_data),
-    0xAE: (frozenset({0x80}), emv.generate_ac),
-    0x24: (frozenset({0x84}), emv.pin_change_unblock),
-    0xDA: (frozenset({0x84}), emv.put_data),
+#: Commands the OS answers whatever is selected.
+CARD_COMMANDS: dict[int, Entry] = {
+    0xA4: Entry(frozenset({0x00}), iso7816.select),
+    0xB2: Entry(frozenset({0x00}), iso7816.read_record),
+    0x84: Entry(frozenset({0x00}), iso7816.get_challenge),
+    0xCA: Entry(frozenset({0x80}), pboc.get_data),
+}
+#: Node.app -> the application that owns the node (None: the MF).
+APPLICATIONS: dict[str | None, Application] = {
+    None: ssse.MF,
+    "ssse": ssse.SSSE,
+    "pse": pse.PSE,
+    "emv": pboc.DEBIT,
 }
 KNOWN_CLA = frozenset({0x00, 0x80, 0x84})
 INS_GET_RESPONSE = 0xC0
+
+
+def _all_classes(tables: list[CommandTable]) -> dict[int, frozenset[int]]:
+    classes: dict[int, frozenset[int]] = {}
+    for table in tables:
+        for ins, entry in table.items():
+            classes[ins] = classes.get(ins, frozenset()) | entry.classes
+    return classes
+
+
+#: INS -> every CLA some table takes it with (to tell 6985 from 6E00 and 6D00).
+ALL_CLASSES = _all_classes([CARD_COMMANDS, *(a.commands for a in APPLICATIONS.values())])
 
 _SW_OK = b"\x90\x00"
 
@@ -106,7 +74,7 @@ def _sw(sw: int) -> bytes:
 
 
 class Chip:
-    """One card's operating system bound to its image."""
+    """One card's operating system bound to its image (a :class:`card.context.CardContext`)."""
 
     def __init__(self, image: CardImage, *, strict: bool = False) -> None:
         self.image = image
@@ -123,7 +91,7 @@ class Chip:
     def reset_session(self) -> None:
         self.session = Session(self.mf)
 
-    # --- helpers for handlers -------------------------------------------------------------
+    # --- the context handlers see ----------------------------------------------------------
 
     def encrypt_block(self, kid: int, block: bytes) -> bytes:
         """``ENC(K_kid, block)`` with a cached ECB encryptor."""
@@ -132,6 +100,13 @@ class Chip:
             enc = ecb_encryptor(self.image.algorithm, self.image.ssse_keys[kid])
             self._ecb[kid] = enc
         return enc.update(block)  # type: ignore[attr-defined]
+
+    @property
+    def application(self) -> Application:
+        return APPLICATIONS[self.session.current_df.app]
+
+    def application_of(self, node: Node) -> Application:
+        return APPLICATIONS[node.app]
 
     def enter(self, node: Node) -> None:
         """Make ``node`` current, clearing the security state of an application left."""
@@ -148,6 +123,18 @@ class Chip:
 
     # --- APDU execution ---------------------------------------------------------------
 
+    def _entry(self, cmd: Command) -> Entry:
+        """The handler for ``cmd`` in the selected application, or the refusal's status word."""
+        entry = CARD_COMMANDS.get(cmd.ins) or self.application.commands.get(cmd.ins)
+        if entry is not None and cmd.cla in entry.classes:
+            return entry
+        classes = ALL_CLASSES.get(cmd.ins)
+        if classes is None:
+            raise CardError(SW.INS_NOT_SUPPORTED)
+        if cmd.cla not in classes:
+            raise CardError(SW.CLA_NOT_SUPPORTED)
+        raise CardError(SW.CONDITIONS)  # another application's command
+
     def execute(self, apdu: bytes) -> bytes:
         """Response data + SW1 SW2 for any byte string; never raises (unless strict)."""
         session = self.session
@@ -159,13 +146,9 @@ class Chip:
                 raise CardError(SW.CLA_NOT_SUPPORTED)
             if cmd.ins == INS_GET_RESPONSE:
                 return self._get_response(cmd, pending, pending_sw)
-            entry = HANDLERS.get(cmd.ins)
-            if entry is None:
-                raise CardError(SW.INS_NOT_SUPPORTED)
-            if cmd.cla not in entry[0]:
-                raise CardError(SW.CLA_NOT_SUPPORTED)
+            handler = self._entry(cmd).handler
             self.warning = None
-            data = entry[1](self, cmd)
+            data = handler(self, cmd)
         except CardError as err:
             return _sw(err.sw)
         except CardStorageError as exc:

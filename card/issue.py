@@ -30,7 +30,6 @@ from pathlib import Path
 
 from card import tlv
 from card.crypto import Algorithm
-from card.emv import CDOL1, CDOL2
 from card.emv_script import CardUDKs, personalisation_keys
 from card.image import (
     BANK_PIN_LIMIT,
@@ -42,6 +41,7 @@ from card.image import (
 )
 from card.keystore import KeyStore
 from card.layout import DEBIT_AID, DEBIT_LABEL, RID_CHINA_SSC, an, bcd
+from card.pboc import CDOL1, CDOL2
 
 DEFAULT_REGION = "430100"  # Changsha
 ISO_COUNTRY_CHINA = "0156"

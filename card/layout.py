@@ -21,6 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from card.keystore import KEY_MEDICAL_READ
+
 SSSE_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")  # "sx1.sh." + GBK 社会保障
 PSE_NAME = b"1PAY.SYS.DDF01"
 DEBIT_AID = bytes.fromhex("A000000333010101")  # UnionPay debit
@@ -80,6 +82,8 @@ class Node:
     sfi: int | None = None
     app: App | None = None
     records: str | None = None  # key into the image's record store, if record-bearing
+    #: key id that EXTERNAL AUTHENTICATE must have proven before READ RECORD (DF04: 07)
+    read_key: int | None = None
     parent: Node | None = None
     children: list[Node] = field(default_factory=list)
 
@@ -106,7 +110,7 @@ def build_tree() -> tuple[Node, dict[str, Node]]:
     ssse = mf.add(Node("SSSE", "DF", fid=0xDDF1, aid=SSSE_AID, app="ssse"))
     ssse.add(Node("EF05", "EF", fid=0xEF05, sfi=0x05, app="ssse", records="EF05"))
     ssse.add(Node("EF06", "EF", fid=0xEF06, sfi=0x06, app="ssse", records="EF06"))
-    ssse.add(Node("DF04", "DF", fid=0xDF04, app="ssse", records="DF04"))
+    ssse.add(Node("DF04", "DF", fid=0xDF04, app="ssse", records="DF04", read_key=KEY_MEDICAL_READ))
     pse = mf.add(Node("PSE", "DF", aid=PSE_NAME, app="pse"))
     pse.add(Node("PSE.DIR", "EF", sfi=0x01, app="pse", records="PSE"))
     adf = mf.add(Node("ADF", "DF", aid=DEBIT_AID, app="emv"))

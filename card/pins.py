@@ -43,3 +43,16 @@ def status(pin: PinRecord, verified: bool) -> None:
         raise CardError(SW.PIN_BLOCKED)
     if not verified:
         raise CardError(tries_left(pin.tries_left))
+
+
+def change(image: CardImage, pin: PinRecord, data: bytes) -> None:
+    """CHANGE PIN data ``old FF new`` (card.md §Commands, PBOC form): check old, store new."""
+    old, sep, new = data.partition(b"\xff")
+    if not sep or not 2 <= len(old) <= 6 or not 2 <= len(new) <= 6:
+        raise CardError(SW.WRONG_LENGTH)
+    new_digits = bcd_pin(new)
+    if new_digits is None:
+        raise CardError(SW.WRONG_LENGTH)
+    present(image, pin, bcd_pin(old))
+    pin.set(new_digits)
+    image.commit()

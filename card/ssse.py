@@ -1,31 +1,32 @@
-"""SSSE security commands (card.md §Commands, §Keys).
+"""The social security environment (SSSE) application: its command table (card.md §Commands, §Keys).
 
-* VERIFY ``00 20 00 00`` — SSSE PIN, packed BCD, Lc 2–6; ``P2 80`` is the bank
-  PIN (:mod:`card.emv`). Each PIN only while its application is selected
-  (the MF counts as the SSSE's side); otherwise ``6985``.
-* CHANGE PIN ``80 5E 01 00 old FF new`` — the PIN of the selected application.
+* VERIFY ``00 20 00 00`` — SSSE PIN, packed BCD, Lc 2–6; ``P2 80`` (the bank
+  PIN) answers ``6985`` here: it belongs to the financial application.
+* CHANGE PIN ``80 5E 01 00 old FF new`` — the SSSE PIN.
 * RESET RETRY COUNTER ``84 2C 03 00 04 MAC`` / ``84 2C 02 00 Lc newPIN MAC`` —
   MAC (key 03, IV = last challenge) over ``CLA INS P1 P2 Lc || newPIN``
   where Lc counts the MAC **(project choice)**; a wrong MAC is ``6982``.
-* GET CHALLENGE — one block (8 bytes 3DES, 16 bytes SM4).
 * EXTERNAL AUTHENTICATE ``00 82 00 kid`` — keys 04 and 07; the challenge is
   used up either way; wrong ``6300``; other key ids ``6A88``.
 * INTERNAL AUTHENTICATE ``00 88 00 kid`` — keys 01 (free) and 02 (SSSE PIN
   verified in this session, else ``6982``); other key ids ``6A88``.
+* UPDATE RECORD ``00 DC`` — EF05/EF06/DF04 records after EXTERNAL
+  AUTHENTICATE 04; the data is the whole record ``tag len value`` and must
+  match the record's template (wrong size ``6700``, wrong tag ``6985``).
 
-SSSE key commands answer ``6985`` while the financial application or the PSE
-is selected.
+The MF counts as the SSSE's side: its table (:data:`MF`) holds the same
+security commands, without UPDATE RECORD (no record file there).
 """
 
 from __future__ import annotations
 
 import hmac
-import os
-from typing import TYPE_CHECKING
 
-from card import emv, pins
+from card import pins
 from card.apdu import Command, check_le
+from card.context import Application, CardContext, Entry
 from card.crypto import ssse_mac
+from card.iso7816 import record_reference, resolve
 from card.keystore import (
     KEY_INTERNAL_AUTH,
     KEY_MAINTENANCE,
@@ -33,63 +34,44 @@ from card.keystore import (
     KEY_PIN_UNBLOCK,
     KEY_TRANSACTION,
 )
+from card.layout import SSSE_RECORDS, Node
 from card.sw import SW, CardError
-
-if TYPE_CHECKING:
-    from card.chip import Chip
+from card.tlv import tlv
 
 EXTERNAL_KEYS = frozenset({KEY_MAINTENANCE, KEY_MEDICAL_READ})
 INTERNAL_KEYS = frozenset({KEY_INTERNAL_AUTH, KEY_TRANSACTION})
+_SFI_FILES = {0x05: "EF05", 0x06: "EF06"}
 
 
-def _require_ssse_side(chip: Chip) -> None:
-    if chip.session.current_df.app in ("emv", "pse"):
-        raise CardError(SW.CONDITIONS)
-
-
-def verify(chip: Chip, cmd: Command) -> bytes:
+def verify(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x00:
         raise CardError(SW.WRONG_P1P2)
     if cmd.p2 == 0x80:
-        return emv.verify_bank_pin(chip, cmd)
+        raise CardError(SW.CONDITIONS)  # the bank PIN: only in the financial application
     if cmd.p2 != 0x00:
         raise CardError(SW.REF_NOT_FOUND)
-    _require_ssse_side(chip)
-    session, pin = chip.session, chip.image.ssse_pin
+    session, pin = ctx.session, ctx.image.ssse_pin
     if not cmd.data:
         pins.status(pin, session.ssse_pin_ok)
         return b""
     if not 2 <= len(cmd.data) <= 6:
         raise CardError(SW.WRONG_LENGTH)
     session.ssse_pin_ok = False
-    pins.present(chip.image, pin, pins.bcd_pin(cmd.data))
+    pins.present(ctx.image, pin, pins.bcd_pin(cmd.data))
     session.ssse_pin_ok = True
     return b""
 
 
-def change_pin(chip: Chip, cmd: Command) -> bytes:
+def change_pin(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x01 or cmd.p2 != 0x00:
         raise CardError(SW.WRONG_P1P2)
-    app = chip.session.current_df.app
-    if app == "pse":
-        raise CardError(SW.CONDITIONS)
-    pin = chip.image.bank_pin if app == "emv" else chip.image.ssse_pin
-    old, sep, new = cmd.data.partition(b"\xff")
-    if not sep or not 2 <= len(old) <= 6 or not 2 <= len(new) <= 6:
-        raise CardError(SW.WRONG_LENGTH)
-    new_digits = pins.bcd_pin(new)
-    if new_digits is None:
-        raise CardError(SW.WRONG_LENGTH)
-    pins.present(chip.image, pin, pins.bcd_pin(old))
-    pin.set(new_digits)
-    chip.image.commit()
+    pins.change(ctx.image, ctx.image.ssse_pin, cmd.data)
     return b""
 
 
-def reset_retry_counter(chip: Chip, cmd: Command) -> bytes:
+def reset_retry_counter(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p2 != 0x00 or cmd.p1 not in (0x02, 0x03):
         raise CardError(SW.WRONG_P1P2)
-    _require_ssse_side(chip)
     data = cmd.data
     if cmd.p1 == 0x03:
         if len(data) != 4:
@@ -101,7 +83,7 @@ def reset_retry_counter(chip: Chip, cmd: Command) -> bytes:
         new_digits = pins.bcd_pin(data[:-4])
         if new_digits is None:
             raise CardError(SW.WRONG_LENGTH)
-    session, image = chip.session, chip.image
+    session, image = ctx.session, ctx.image
     challenge = session.challenge
     if challenge is None:
         raise CardError(SW.CONDITIONS)
@@ -120,50 +102,93 @@ def reset_retry_counter(chip: Chip, cmd: Command) -> bytes:
     return b""
 
 
-def get_challenge(chip: Chip, cmd: Command) -> bytes:
-    if cmd.p1 or cmd.p2:
-        raise CardError(SW.WRONG_P1P2)
-    if cmd.data:
-        raise CardError(SW.WRONG_LENGTH)
-    size = chip.image.algorithm.block_size
-    check_le(cmd, size)
-    challenge = os.urandom(size)
-    chip.session.challenge = challenge
-    return challenge
-
-
-def external_authenticate(chip: Chip, cmd: Command) -> bytes:
+def external_authenticate(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x00:
         raise CardError(SW.WRONG_P1P2)
-    _require_ssse_side(chip)
     kid = cmd.p2
-    if kid not in EXTERNAL_KEYS or kid not in chip.image.ssse_keys:
+    if kid not in EXTERNAL_KEYS or kid not in ctx.image.ssse_keys:
         raise CardError(SW.REF_NOT_FOUND)
-    if len(cmd.data) != chip.image.algorithm.block_size:
+    if len(cmd.data) != ctx.image.algorithm.block_size:
         raise CardError(SW.WRONG_LENGTH)
-    session = chip.session
+    session = ctx.session
     challenge = session.challenge
     if challenge is None:
         raise CardError(SW.CONDITIONS)
     session.challenge = None
-    if not hmac.compare_digest(chip.encrypt_block(kid, challenge), cmd.data):
+    if not hmac.compare_digest(ctx.encrypt_block(kid, challenge), cmd.data):
         session.ext_auth.discard(kid)
         raise CardError(SW.AUTH_FAILED)
     session.ext_auth.add(kid)
     return b""
 
 
-def internal_authenticate(chip: Chip, cmd: Command) -> bytes:
+def internal_authenticate(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x00:
         raise CardError(SW.WRONG_P1P2)
-    _require_ssse_side(chip)
     kid = cmd.p2
-    if kid not in INTERNAL_KEYS or kid not in chip.image.ssse_keys:
+    if kid not in INTERNAL_KEYS or kid not in ctx.image.ssse_keys:
         raise CardError(SW.REF_NOT_FOUND)
-    size = chip.image.algorithm.block_size
+    size = ctx.image.algorithm.block_size
     if len(cmd.data) != size:
         raise CardError(SW.WRONG_LENGTH)
-    if kid == KEY_TRANSACTION and not chip.session.ssse_pin_ok:
+    if kid == KEY_TRANSACTION and not ctx.session.ssse_pin_ok:
         raise CardError(SW.SECURITY_STATUS)
     check_le(cmd, size)
-    return chip.encrypt_block(kid, cmd.data)
+    return ctx.encrypt_block(kid, cmd.data)
+
+
+def update_record(ctx: CardContext, cmd: Command) -> bytes:
+    sfi, mode = record_reference(cmd)
+    node = resolve(ctx, sfi)
+    key: str = node.records  # type: ignore[assignment]
+    templates = SSSE_RECORDS[key]
+    if KEY_MAINTENANCE not in ctx.session.ext_auth:
+        raise CardError(SW.SECURITY_STATUS)
+    if mode == 4:
+        if cmd.p1 == 0:
+            raise CardError(SW.WRONG_PARAMETERS)
+        spec = next((t for t in templates if t.number == cmd.p1), None)
+    else:
+        spec = next((t for t in templates if t.tag == cmd.p1), None)
+    if spec is None:
+        raise CardError(SW.RECORD_NOT_FOUND)
+    data = cmd.data
+    if len(data) != 2 + spec.length or data[1] != spec.length:
+        raise CardError(SW.WRONG_LENGTH)
+    if data[0] != spec.tag:
+        raise CardError(SW.CONDITIONS)
+    image = ctx.image
+    image.records.setdefault(key, {})[spec.number] = data
+    image.damaged.discard((key, spec.number))
+    image.commit()
+    return b""
+
+
+def record_file(ctx: CardContext, sfi: int) -> Node:
+    name = _SFI_FILES.get(sfi)
+    if name is None:
+        raise CardError(SW.FILE_NOT_FOUND)
+    return ctx.nodes[name]
+
+
+def fci(node: Node) -> bytes:
+    return tlv(0x6F, tlv(0x84, node.aid or b""))
+
+
+_CLA_00 = frozenset({0x00})
+_SECURITY_COMMANDS = {
+    0x20: Entry(_CLA_00, verify),
+    0x5E: Entry(frozenset({0x80}), change_pin),
+    0x2C: Entry(frozenset({0x84}), reset_retry_counter),
+    0x82: Entry(_CLA_00, external_authenticate),
+    0x88: Entry(_CLA_00, internal_authenticate),
+}
+
+SSSE = Application(
+    "ssse",
+    commands={**_SECURITY_COMMANDS, 0xDC: Entry(_CLA_00, update_record)},
+    record_file=record_file,
+    fci=fci,
+)
+#: The MF: the SSSE's security commands, no record files of its own.
+MF = Application("mf", commands=_SECURITY_COMMANDS)

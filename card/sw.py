@@ -32,6 +32,41 @@ class SW(IntEnum):
     CLA_NOT_SUPPORTED = 0x6E00
 
 
+#: A reading of each status word for people (terminal messages, logs).
+DESCRIPTIONS: dict[int, str] = {
+    SW.OK: "ok",
+    SW.DATA_MAY_BE_CORRUPTED: "part of returned data may be corrupted",
+    SW.AUTH_FAILED: "authentication failed",
+    SW.WRONG_LENGTH: "wrong length",
+    SW.SECURITY_STATUS: "security status not satisfied",
+    SW.PIN_BLOCKED: "PIN blocked",
+    SW.CONDITIONS: "conditions of use not satisfied",
+    SW.FILE_NOT_FOUND: "file not found",
+    SW.RECORD_NOT_FOUND: "record not found",
+    SW.WRONG_P1P2: "wrong P1/P2",
+    SW.REF_NOT_FOUND: "key not found on the card",
+    SW.WRONG_PARAMETERS: "wrong parameters",
+    SW.INS_NOT_SUPPORTED: "instruction not supported",
+    SW.CLA_NOT_SUPPORTED: "class not supported",
+}
+
+
+def describe(sw: int) -> str:
+    """A human reading of a status word, e.g. ``63C2`` → ``wrong PIN, 2 tries left``."""
+    if sw & 0xFFF0 == SW.PIN_TRIES_LEFT:
+        return f"wrong PIN, {sw & 0x0F} tries left"
+    if sw & 0xFF00 == SW.BYTES_AVAILABLE:
+        return f"{sw & 0xFF} more bytes available"
+    if sw & 0xFF00 == SW.WRONG_LE:
+        return f"wrong Le, use {sw & 0xFF}"
+    return DESCRIPTIONS.get(sw, "unknown status")
+
+
+def is_wrong_pin(sw: int) -> bool:
+    """``63Cx``: a wrong PIN, ``x`` tries left (:func:`tries_left` builds it)."""
+    return sw & 0xFFF0 == SW.PIN_TRIES_LEFT
+
+
 class CardError(Exception):
     """A command refused by the card with status word ``sw``."""
 

@@ -1,12 +1,14 @@
-"""SSSE command APDUs and status words, exactly as ``shared/spec/card.md`` §Commands.
+"""SSSE command APDUs, exactly as card.md §Commands; status words come from :mod:`card.sw`.
 
 This is the *protocol* layer of the terminal: it builds command bytes and
-interprets status words; it never talks to a reader itself.
+reads status words by their names in :class:`card.sw.SW`; it never talks to a reader itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from card.sw import SW, describe
 
 #: AID of the social security environment (card.md §Applications): "sx1.sh." + GBK 社会保障.
 SSSE_AID = bytes.fromhex("7378312E73682EC9E7BBE1B1A3D5CF")
@@ -14,39 +16,8 @@ DF04_FID = bytes.fromhex("DF04")
 SFI_ISSUANCE = 0x05  # EF05 card issuance data
 SFI_HOLDER = 0x06  # EF06 cardholder data
 
-#: Status words by name (card.md §Commands).
-SW_NAMES: dict[int, str] = {
-    0x9000: "ok",
-    0x6281: "part of returned data may be corrupted",
-    0x6700: "wrong length",
-    0x6982: "security status not satisfied",
-    0x6983: "PIN blocked",
-    0x6985: "conditions of use not satisfied",
-    0x6A82: "file not found",
-    0x6A83: "record not found",
-    0x6A86: "wrong P1/P2",
-    0x6A88: "key not found on the card",
-    0x6B00: "wrong parameters",
-    0x6D00: "instruction not supported",
-    0x6E00: "class not supported",
-    0x6300: "authentication failed",
-}
-
-SW_OK = 0x9000
-SW_PIN_BLOCKED = 0x6983
-SW_SECURITY_NOT_SATISFIED = 0x6982
-SW_AUTH_FAILED = 0x6300
-
-
-def describe_sw(sw: int) -> str:
-    """A human reading of a status word, e.g. ``63C2`` → ``wrong PIN, 2 tries left``."""
-    if sw & 0xFFF0 == 0x63C0:
-        return f"wrong PIN, {sw & 0x0F} tries left"
-    if sw & 0xFF00 == 0x6100:
-        return f"{sw & 0xFF} more bytes available"
-    if sw & 0xFF00 == 0x6C00:
-        return f"wrong Le, use {sw & 0xFF}"
-    return SW_NAMES.get(sw, "unknown status")
+#: Status words are the card's own table (card.md §Commands): :mod:`card.sw`.
+describe_sw = describe
 
 
 class CardStatusError(Exception):
@@ -65,7 +36,7 @@ class Response:
 
     @property
     def ok(self) -> bool:
-        return self.sw == SW_OK
+        return self.sw == SW.OK
 
 
 def _case3(cla: int, ins: int, p1: int, p2: int, data: bytes) -> bytes:

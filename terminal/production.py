@@ -37,6 +37,7 @@ from typing import NoReturn
 from card import tlv
 from card.emv_script import personalisation_script
 from card.issue import CardHolder, IssueError, emv_records, ssse_records
+from card.sw import SW
 from terminal import apdu
 from terminal.cardinfo import CardDataError, CardIdentity
 from terminal.client import HttpClient
@@ -45,7 +46,6 @@ from terminal.psam import NotEntitled, Psam
 from terminal.session import EF05_RECORDS, CardSession
 
 SFI_CURRENT = 0  # UPDATE RECORD / READ RECORD on the currently selected file (DF04)
-SW_RECORD_NOT_FOUND = 0x6A83
 
 
 class ProductionError(Exception):
@@ -165,12 +165,12 @@ class Personalised:
 def _require_blank(session: CardSession) -> None:
     """A card whose EF05 already carries data is not a blank: never overwrite a card."""
     _data, sw = session.exchange(apdu.read_record(apdu.SFI_ISSUANCE, 1))
-    if sw == apdu.SW_OK:
+    if sw == SW.OK:
         raise ProductionError(
             "this card is already personalised (EF05 has data): take a blank card from the "
             "chip maker's delivery"
         )
-    if sw != SW_RECORD_NOT_FOUND:
+    if sw != SW.RECORD_NOT_FOUND:
         raise apdu.CardStatusError("READ RECORD EF05.1", sw)
 
 
@@ -369,7 +369,7 @@ def write_financial_app(session: CardSession, account: BankAccount, *, bank_pin:
         for command in commands:
             session.send(command, f"issuer script {command[:4].hex().upper()}")
     except apdu.CardStatusError as exc:
-        if exc.sw == apdu.SW_SECURITY_NOT_SATISFIED:
+        if exc.sw == SW.SECURITY_STATUS:
             raise ProductionError(
                 f"the card refused bank {account.bank_code}'s secure messaging ({exc}): this "
                 "blank card was not made for this bank, or its financial application is "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from card.keystore import KEY_INTERNAL_AUTH, KEY_MAINTENANCE, KEY_MEDICAL_READ, KEY_TRANSACTION
+from card.sw import SW, is_wrong_pin
 from terminal import apdu
 from terminal.cardinfo import (
     CardDataError,
@@ -94,7 +95,7 @@ class CardSession:
 
     def send(self, command: bytes, name: str) -> bytes:
         data, sw = self.exchange(command)
-        if sw != apdu.SW_OK:
+        if sw != SW.OK:
             raise apdu.CardStatusError(name, sw)
         return data
 
@@ -160,22 +161,22 @@ class CardSession:
     def pin_tries_left(self) -> int:
         """VERIFY without data: tries left (0 = blocked); ``-1`` when already verified."""
         _, sw = self.exchange(apdu.verify(None))
-        if sw == apdu.SW_OK:
+        if sw == SW.OK:
             return -1
-        if sw == apdu.SW_PIN_BLOCKED:
+        if sw == SW.PIN_BLOCKED:
             return 0
-        if sw & 0xFFF0 == 0x63C0:
+        if is_wrong_pin(sw):
             return sw & 0x0F
         raise apdu.CardStatusError("VERIFY (tries left)", sw)
 
     def _pin_command(self, command: bytes, name: str) -> None:
         """Run a command that checks the PIN: 9000 done, 6983 blocked, 63Cx wrong (x tries left)."""
         _, sw = self.exchange(command)
-        if sw == apdu.SW_OK:
+        if sw == SW.OK:
             return
-        if sw == apdu.SW_PIN_BLOCKED:
+        if sw == SW.PIN_BLOCKED:
             raise PinBlocked()
-        if sw & 0xFFF0 == 0x63C0:
+        if is_wrong_pin(sw):
             raise WrongPin(sw & 0x0F)
         raise apdu.CardStatusError(name, sw)
 

@@ -8,6 +8,7 @@ issuer script (``84 24``, ``card.emv_script``) rides on a GENERATE AC session.
 
 from __future__ import annotations
 
+from card.sw import SW
 from terminal import apdu, emv
 from terminal.client import SettlementClient
 from terminal.flows.common import audit_pin, read_card, report_refused
@@ -50,7 +51,7 @@ def bank_pin(
         issuing_bank, app.pan, app.pan_sequence, arqc.atc, arqc.ac, new_pin
     )
     _, sw = session.exchange(script)
-    if sw != apdu.SW_OK:
+    if sw != SW.OK:
         audit_pin(client, card_no, "bank", operation, "failed", sw)
         raise apdu.CardStatusError("PIN CHANGE/UNBLOCK script", sw)
     audit_pin(client, card_no, "bank", operation, "ok", sw)

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 from card.keystore import KEY_MEDICAL_READ
-from terminal import apdu
+from card.sw import SW, tries_left
 from terminal.client import ServiceError, ServiceRefused, SettlementClient
 from terminal.session import CardRead, CardSession, PinBlocked, WrongPin
 
@@ -193,14 +193,14 @@ def verify_pin(
             session.verify_pin(pin)
         except WrongPin as exc:
             result = "blocked" if exc.tries_left == 0 else "wrong_pin"
-            audit_pin(client, card_no, "ssse", "verify", result, 0x63C0 | exc.tries_left)
+            audit_pin(client, card_no, "ssse", "verify", result, tries_left(exc.tries_left))
             if exc.tries_left == 0 or attempt == attempts:
                 raise
             continue
         except PinBlocked:
-            audit_pin(client, card_no, "ssse", "verify", "blocked", apdu.SW_PIN_BLOCKED)
+            audit_pin(client, card_no, "ssse", "verify", "blocked", SW.PIN_BLOCKED)
             raise
-        audit_pin(client, card_no, "ssse", "verify", "ok", apdu.SW_OK)
+        audit_pin(client, card_no, "ssse", "verify", "ok", SW.OK)
         return
 
 

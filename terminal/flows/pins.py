@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from card.sw import SW, tries_left
 from terminal import apdu
 from terminal.client import ServiceRefused, SettlementClient
 from terminal.flows.common import PinEntry, audit_pin, read_card, report_refused
@@ -65,7 +66,7 @@ def unblock_ssse_pin(
     except apdu.CardStatusError as exc:
         audit_pin(client, card_no, "ssse", operation, "failed", exc.sw)
         raise
-    audit_pin(client, card_no, "ssse", operation, "ok", apdu.SW_OK)
+    audit_pin(client, card_no, "ssse", operation, "ok", SW.OK)
     return PinResult(card_no, "ssse", operation, session.pin_tries_left())
 
 
@@ -80,12 +81,12 @@ def change_ssse_pin(
         session.change_pin(old_pin, new_pin)
     except WrongPin as exc:
         result = "blocked" if exc.tries_left == 0 else "wrong_pin"
-        audit_pin(client, card_no, "ssse", "change", result, 0x63C0 | exc.tries_left)
+        audit_pin(client, card_no, "ssse", "change", result, tries_left(exc.tries_left))
         raise
     except PinBlocked:
-        audit_pin(client, card_no, "ssse", "change", "blocked", apdu.SW_PIN_BLOCKED)
+        audit_pin(client, card_no, "ssse", "change", "blocked", SW.PIN_BLOCKED)
         raise
-    audit_pin(client, card_no, "ssse", "change", "ok", apdu.SW_OK)
+    audit_pin(client, card_no, "ssse", "change", "ok", SW.OK)
     return PinResult(card_no, "ssse", "change")
 
 

@@ -159,13 +159,14 @@ CARD = fresh_card(Algorithm.SM4, False)
 def test_non_strict_card_turns_internal_errors_into_a_status_word(monkeypatch) -> None:
     """Defence in depth: even a bug inside a handler answers with a status word."""
     from card import chip
+    from card.context import Entry
 
     card = VirtualCard(fresh_card(Algorithm.TDES, False).image)
 
     def broken(chip_, cmd):
         raise RuntimeError("bug")
 
-    monkeypatch.setitem(chip.HANDLERS, 0xB2, (frozenset({0x00}), broken))
+    monkeypatch.setitem(chip.CARD_COMMANDS, 0xB2, Entry(frozenset({0x00}), broken))
     assert card.transmit(bytes.fromhex("00B2012C00")) == b"\x69\x85"
 
 

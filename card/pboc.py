@@ -1,6 +1,6 @@
-"""The financial application: EMV 4.3 / PBOC debit (card.md §Financial application).
+"""The financial application: EMV 4.3 / PBOC debit, its command table (card.md §Financial application).
 
-* SELECT PSE / ADF: :mod:`card.files`.
+* SELECT ADF (:mod:`card.iso7816`) → FCI ``6F{84 AID, A5{50 label, 87 01}}``.
 * GET PROCESSING OPTIONS ``80 A8 00 00 02 83 00`` (no PDOL) → format 1
   ``80 06 AIP AFL`` with AIP ``18 00`` (cardholder verification, terminal risk
   management; no offline data authentication) and AFL ``08 01 03 00``.
@@ -24,10 +24,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from card import pins, tlv
 from card.apdu import Command, check_le
+from card.context import Application, CardContext, Entry
 from card.crypto import emv_session_key, retail_mac
 from card.emv_script import (
     KEY_TAGS,
@@ -38,11 +37,9 @@ from card.emv_script import (
 )
 from card.image import LIFECYCLE_BLANK
 from card.image import LIFECYCLE_PERSONALISED as IMAGE_PERSONALISED
-from card.layout import Node
+from card.iso7816 import record_reference
+from card.layout import DEBIT_LABEL, Node
 from card.sw import SW, CardError
-
-if TYPE_CHECKING:
-    from card.chip import Chip
 
 AIP = bytes.fromhex("1800")
 AFL = bytes.fromhex("08010300")
@@ -56,56 +53,55 @@ CID_AAC, CID_TC, CID_ARQC = 0x00, 0x40, 0x80
 GENERATE_AC_RESPONSE_LENGTH = 2 + 1 + 2 + 8 + 7
 
 
-def record_file(chip: Chip, sfi: int) -> Node:
+def record_file(ctx: CardContext, sfi: int) -> Node:
     """The record file of SFI ``sfi`` in the ADF (created on demand)."""
     name = f"EMV{sfi}"
-    node = chip.nodes.get(name)
+    node = ctx.nodes.get(name)
     if node is None:
-        if name not in chip.image.records:
+        if name not in ctx.image.records:
             raise CardError(SW.FILE_NOT_FOUND)
-        node = chip.nodes["ADF"].add(Node(name, "EF", sfi=sfi, app="emv", records=name))
-        chip.nodes[name] = node
+        node = ctx.nodes["ADF"].add(Node(name, "EF", sfi=sfi, app="emv", records=name))
+        ctx.nodes[name] = node
     return node
 
 
-def _require_adf(chip: Chip) -> None:
-    if chip.session.current_df.app != "emv":
-        raise CardError(SW.CONDITIONS)
-
-
-def verify_bank_pin(chip: Chip, cmd: Command) -> bytes:
-    _require_adf(chip)
-    session, pin = chip.session, chip.image.bank_pin
+def verify(ctx: CardContext, cmd: Command) -> bytes:
+    if cmd.p1 != 0x00:
+        raise CardError(SW.WRONG_P1P2)
+    if cmd.p2 == 0x00:
+        raise CardError(SW.CONDITIONS)  # the SSSE PIN: only in the SSSE
+    if cmd.p2 != 0x80:
+        raise CardError(SW.REF_NOT_FOUND)
+    session, pin = ctx.session, ctx.image.bank_pin
     if not cmd.data:
         pins.status(pin, session.bank_pin_ok)
         return b""
     if len(cmd.data) != 8:
         raise CardError(SW.WRONG_LENGTH)
     session.bank_pin_ok = False
-    pins.present(chip.image, pin, parse_pin_block(cmd.data))
+    pins.present(ctx.image, pin, parse_pin_block(cmd.data))
     session.bank_pin_ok = True
     return b""
 
 
-def get_processing_options(chip: Chip, cmd: Command) -> bytes:
-    _require_adf(chip)
+def get_processing_options(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 or cmd.p2:
         raise CardError(SW.WRONG_P1P2)
     if cmd.data != b"\x83\x00":
         raise CardError(SW.WRONG_LENGTH)
-    if chip.image.emv_lifecycle != IMAGE_PERSONALISED:
+    if ctx.image.emv_lifecycle != IMAGE_PERSONALISED:
         raise CardError(SW.CONDITIONS)
-    session = chip.session
+    session = ctx.session
     session.gpo_done = True
     session.gen_ac_count = 0
     return tlv.tlv(0x80, AIP + AFL)
 
 
-def get_data(chip: Chip, cmd: Command) -> bytes:
+def get_data(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.data:
         raise CardError(SW.WRONG_LENGTH)
     tag = (cmd.p1 << 8) | cmd.p2
-    image = chip.image
+    image = ctx.image
     if tag == 0x9F17:
         value = bytes((max(image.bank_pin.tries_left, 0),))
     elif tag == 0x9F36:
@@ -117,9 +113,8 @@ def get_data(chip: Chip, cmd: Command) -> bytes:
     return tlv.tlv(tag, value)
 
 
-def generate_ac(chip: Chip, cmd: Command) -> bytes:
-    _require_adf(chip)
-    session, image = chip.session, chip.image
+def generate_ac(ctx: CardContext, cmd: Command) -> bytes:
+    session, image = ctx.session, ctx.image
     if not session.gpo_done or session.gen_ac_count >= 2:
         raise CardError(SW.CONDITIONS)
     requested = cmd.p1 & 0xC0
@@ -157,8 +152,8 @@ def generate_ac(chip: Chip, cmd: Command) -> bytes:
 # --- issuer scripts ---------------------------------------------------------------------
 
 
-def _channel(chip: Chip) -> SecureChannel:
-    session, image = chip.session, chip.image
+def _channel(ctx: CardContext) -> SecureChannel:
+    session, image = ctx.session, ctx.image
     if image.emv_lifecycle == LIFECYCLE_BLANK:
         smi, smc = image.emv_keys.get("perso_smi"), image.emv_keys.get("perso_smc")
         freshness = session.challenge
@@ -172,31 +167,30 @@ def _channel(chip: Chip) -> SecureChannel:
     return SecureChannel.from_keys(smi, smc, image.atc, freshness)
 
 
-def _unwrap(chip: Chip, cmd: Command) -> tuple[SecureChannel, bytes]:
-    _require_adf(chip)
+def _unwrap(ctx: CardContext, cmd: Command) -> tuple[SecureChannel, bytes]:
     if len(cmd.data) < 4:
         raise CardError(SW.WRONG_LENGTH)
-    channel = _channel(chip)
+    channel = _channel(ctx)
     data = channel.unwrap(cmd.header, cmd.data)
     if data is None:
         raise CardError(SW.SECURITY_STATUS)
     return channel, data
 
 
-def _script_done(chip: Chip) -> None:
-    image = chip.image
+def _script_done(ctx: CardContext) -> None:
+    image = ctx.image
     if image.emv_lifecycle != LIFECYCLE_BLANK:
         image.last_online_atc = image.atc
     image.commit()
 
 
-def pin_change_unblock(chip: Chip, cmd: Command) -> bytes:
+def pin_change_unblock(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x02):
         raise CardError(SW.WRONG_P1P2)
     if len(cmd.data) != (4 if cmd.p2 == 0x00 else 12):
         raise CardError(SW.WRONG_LENGTH)
-    channel, data = _unwrap(chip, cmd)
-    pin = chip.image.bank_pin
+    channel, data = _unwrap(ctx, cmd)
+    pin = ctx.image.bank_pin
     if cmd.p2 == 0x00:
         pin.tries_left = pin.limit
     else:
@@ -204,18 +198,22 @@ def pin_change_unblock(chip: Chip, cmd: Command) -> bytes:
         if digits is None:
             raise CardError(SW.WRONG_LENGTH)
         pin.set(digits)
-    _script_done(chip)
+    _script_done(ctx)
     return b""
 
 
-def script_update_record(chip: Chip, cmd: Command) -> bytes:
+def update_record(ctx: CardContext, cmd: Command) -> bytes:
+    """``84 DC`` issuer script; plain ``00 DC`` needs secure messaging here (``6982``)."""
+    if cmd.cla == 0x00:
+        record_reference(cmd)
+        raise CardError(SW.SECURITY_STATUS)
     p2 = cmd.p2
     sfi = p2 >> 3
     if p2 & 0x07 != 4 or not 1 <= sfi <= 30:
         raise CardError(SW.WRONG_P1P2)
     if cmd.p1 == 0:
         raise CardError(SW.WRONG_PARAMETERS)
-    _, record = _unwrap(chip, cmd)
+    _, record = _unwrap(ctx, cmd)
     try:
         objects = tlv.parse(record)
     except tlv.TLVError:
@@ -226,19 +224,19 @@ def script_update_record(chip: Chip, cmd: Command) -> bytes:
         or len(tlv.tlv(0x70, objects[0][1])) != len(record)
     ):
         raise CardError(SW.WRONG_LENGTH)
-    image = chip.image
+    image = ctx.image
     image.records.setdefault(f"EMV{sfi}", {})[cmd.p1] = record
     image.damaged.discard((f"EMV{sfi}", cmd.p1))
-    _script_done(chip)
+    _script_done(ctx)
     return b""
 
 
-def put_data(chip: Chip, cmd: Command) -> bytes:
+def put_data(ctx: CardContext, cmd: Command) -> bytes:
     tag = (cmd.p1 << 8) | cmd.p2
     if tag not in KEY_TAGS and tag != TAG_LIFECYCLE:
         raise CardError(SW.REF_NOT_FOUND)
-    channel, value = _unwrap(chip, cmd)
-    image = chip.image
+    channel, value = _unwrap(ctx, cmd)
+    image = ctx.image
     if tag in KEY_TAGS:
         if len(value) != 16:
             raise CardError(SW.WRONG_LENGTH)
@@ -253,5 +251,39 @@ def put_data(chip: Chip, cmd: Command) -> bytes:
         image.emv_lifecycle = IMAGE_PERSONALISED
         image.emv_keys.pop("perso_smi", None)
         image.emv_keys.pop("perso_smc", None)
-    _script_done(chip)
+    _script_done(ctx)
     return b""
+
+
+def change_pin(ctx: CardContext, cmd: Command) -> bytes:
+    """``80 5E 01 00 old FF new``: the bank PIN."""
+    if cmd.p1 != 0x01 or cmd.p2 != 0x00:
+        raise CardError(SW.WRONG_P1P2)
+    pins.change(ctx.image, ctx.image.bank_pin, cmd.data)
+    return b""
+
+
+def fci(node: Node) -> bytes:
+    return tlv.tlv(
+        0x6F,
+        tlv.tlv(0x84, node.aid or b"")
+        + tlv.tlv(0xA5, tlv.tlv(0x50, DEBIT_LABEL) + tlv.tlv(0x87, b"\x01")),
+    )
+
+
+_CLA_80 = frozenset({0x80})
+_CLA_84 = frozenset({0x84})
+DEBIT = Application(
+    "emv",
+    commands={
+        0x20: Entry(frozenset({0x00}), verify),
+        0x5E: Entry(_CLA_80, change_pin),
+        0xA8: Entry(_CLA_80, get_processing_options),
+        0xAE: Entry(_CLA_80, generate_ac),
+        0x24: Entry(_CLA_84, pin_change_unblock),
+        0xDC: Entry(frozenset({0x00, 0x84}), update_record),
+        0xDA: Entry(_CLA_84, put_data),
+    },
+    record_file=record_file,
+    fci=fci,
+)
