@@ -18,7 +18,7 @@ import pytest
 from card.crypto import Algorithm
 from card.icc import VirtualCard
 from card.keystore import KeyStore
-from terminal.reader import Reader
+from terminal.readers.base import Reader
 from tests.card.replay import cards, python_emv
 from tests.card.replay.model import Answer, Exchange, ber_tlv, tlv_find
 

@@ -26,7 +26,7 @@ import pytest
 from card.crypto import Algorithm
 from card.icc import VirtualCard
 from card.keystore import KeyStore
-from terminal.reader import Reader
+from terminal.readers.base import Reader
 from tests.card.replay import cards, hdos_vc6, hiquotion_cpp, yuantu_terminal, z390kylin_mwlog
 from tests.card.replay.model import Answer, Exchange, Run, Source, play_raw, play_t0, problems
 

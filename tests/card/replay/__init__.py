@@ -18,7 +18,7 @@ what that reader expects back and how it parses the answer:
 
 :mod:`tests.card.replay.model` holds the step model and the runner that plays a
 sequence in raw mode (exactly the reader's bytes; ``61xx``/``6Cxx`` followed up
-as that reader does) or through a T=0-aware transport (``terminal.reader``).
+as that reader does) or through a T=0-aware transport (``terminal.readers``).
 Crypto values that depend on real keys cannot match: the shapes are replayed and
 cryptograms are computed with the test card's keys (:mod:`tests.card.independent`).
 """
