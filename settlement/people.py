@@ -8,7 +8,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from settlement.applications.models import T_PROGRESS_FAILURE
 from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
 from settlement.problems import Problem
 from settlement.rules.coverage import (
@@ -30,6 +29,7 @@ from settlement.schemas import (
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
 from settlement.store import sql
+from settlement.store.application_tables import T_PROGRESS_FAILURE
 from settlement.store.db import as_date, for_update
 from settlement.store.tables import (
     T_ACCOUNT,

@@ -14,7 +14,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse
 
-from settlement.applications import flow
+from settlement.applications import (
+    checks,
+    corrections,
+    intake,
+    loss,
+    production,
+    progress,
+    views,
+)
 from settlement.applications.registers import Registers
 from settlement.applications.schemas import (
     AccountOpenedIn,
@@ -110,13 +118,13 @@ def _hide_password(body: ApplicationIn) -> dict:
 
 @router.post("/applications", status_code=201)
 def accept(body: ApplicationIn, request: Request, principal: Caller, key: IdemKey):
-    [password_hash] = flow.hash_query_passwords([body])  # outside the write transaction
+    [password_hash] = intake.hash_query_passwords([body])  # outside the write transaction
     return _mutate(
         request,
         principal,
         key,
         _hide_password(body),
-        lambda conn, regs, now: flow.accept(
+        lambda conn, regs, now: intake.accept(
             conn, principal, regs, body, now, password_hash=password_hash
         ),
         201,
@@ -130,13 +138,13 @@ def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKe
         "employer_name": body.employer_name,
         "applications": [_hide_password(a) for a in body.applications],
     }
-    hashes = flow.hash_query_passwords(body.applications)  # outside the write transaction
+    hashes = intake.hash_query_passwords(body.applications)  # outside the write transaction
     return _mutate(
         request,
         principal,
         key,
         payload,
-        lambda conn, regs, now: flow.accept_batch(
+        lambda conn, regs, now: intake.accept_batch(
             conn, principal, regs, body, now, password_hashes=hashes
         ),
         201,
@@ -157,7 +165,7 @@ def list_applications(
     return _read(
         request,
         principal,
-        lambda conn, regs, now: flow.list_applications(
+        lambda conn, regs, now: views.list_applications(
             conn,
             principal,
             regs,
@@ -177,7 +185,7 @@ def get_application(application_id: str, request: Request, principal: Caller):
     return _read(
         request,
         principal,
-        lambda conn, regs, now: flow.get_application(conn, principal, regs, application_id, now),
+        lambda conn, regs, now: views.get_application(conn, principal, regs, application_id, now),
     )
 
 
@@ -197,10 +205,10 @@ def _step(name: str, function):
     router.post(f"/applications/{{application_id}}/{name}")(endpoint)
 
 
-_step("audit", flow.audit_step)
-_step("comparison", flow.compare_step)
-_step("bank-account", flow.open_account)
-_step("withdrawal", flow.withdraw)
+_step("audit", checks.audit_step)
+_step("comparison", checks.compare_step)
+_step("bank-account", production.open_account)
+_step("withdrawal", corrections.withdraw)
 
 
 def _application_step(
@@ -231,7 +239,7 @@ def pre_check(
         principal,
         key,
         _dump(body),
-        lambda conn, regs, now: flow.precheck_step(
+        lambda conn, regs, now: checks.precheck_step(
             conn, principal, regs, application_id, now, card_no=body.card_no
         ),
     )
@@ -242,7 +250,7 @@ def personalisation_order(application_id: str, request: Request, principal: Call
     return _read(
         request,
         principal,
-        lambda conn, regs, now: flow.personalisation_order(
+        lambda conn, regs, now: production.personalisation_order(
             conn, principal, regs, application_id, now
         ),
     )
@@ -252,7 +260,9 @@ def personalisation_order(application_id: str, request: Request, principal: Call
 def personalised(
     application_id: str, body: PersonalisedIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _application_step(request, principal, key, application_id, body, flow.personalised_step)
+    return _application_step(
+        request, principal, key, application_id, body, production.personalised_step
+    )
 
 
 @router.post("/applications/{application_id}/account-opening")
@@ -260,27 +270,27 @@ def account_opened(
     application_id: str, body: AccountOpenedIn, request: Request, principal: Caller, key: IdemKey
 ):
     return _application_step(
-        request, principal, key, application_id, body, flow.account_opened_step
+        request, principal, key, application_id, body, production.account_opened_step
     )
 
 
 @router.post("/applications/{application_id}/issuance")
 def issuance(application_id: str, body: IssueIn, request: Request, principal: Caller, key: IdemKey):
-    return _application_step(request, principal, key, application_id, body, flow.issue_step)
+    return _application_step(request, principal, key, application_id, body, production.issue_step)
 
 
 @router.post("/applications/{application_id}/rejections")
 def rejection(
     application_id: str, body: RejectionIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _application_step(request, principal, key, application_id, body, flow.reject_step)
+    return _application_step(request, principal, key, application_id, body, production.reject_step)
 
 
 @router.post("/applications/{application_id}/corrections")
 def correction(
     application_id: str, body: CorrectionIn, request: Request, principal: Caller, key: IdemKey
 ):
-    return _application_step(request, principal, key, application_id, body, flow.correct)
+    return _application_step(request, principal, key, application_id, body, corrections.correct)
 
 
 # --- loss and the progress query -----------------------------------------------------------
@@ -293,7 +303,7 @@ def card_loss(body: LossIn, request: Request, principal: Caller, key: IdemKey):
         principal,
         key,
         _dump(body),
-        lambda conn, regs, now: flow.report_card_loss(conn, principal, regs, body, now),
+        lambda conn, regs, now: loss.report_card_loss(conn, principal, regs, body, now),
         201,
     )
 
@@ -311,22 +321,22 @@ def card_progress(body: ProgressQueryIn, request: Request, principal: Caller):
     now = utcnow()
     try:
         attempt = svc.db.run_write(
-            lambda conn: flow.reserve_progress_attempt(conn, body.certno, now)
+            lambda conn: progress.reserve_progress_attempt(conn, body.certno, now)
         )
     except Problem as problem:
         svc.audit_refusal(principal, problem)
         raise
     with svc.db.read() as conn:
-        ok, answer = flow.progress_query(conn, regs, body.certno, body.query_password, now)
+        ok, answer = progress.progress_query(conn, regs, body.certno, body.query_password, now)
     if ok:
-        svc.db.run_write(lambda conn: flow.release_progress_attempt(conn, attempt))
+        svc.db.run_write(lambda conn: progress.release_progress_attempt(conn, attempt))
         return answer
     problem = Problem(
         403,
         "password_invalid",
         "the SSN and query password do not match; after "
-        f"{flow.PROGRESS_MAX_FAILURES} wrong tries the query is locked for "
-        f"{int(flow.PROGRESS_WINDOW.total_seconds() // 60)} minutes",
+        f"{progress.PROGRESS_MAX_FAILURES} wrong tries the query is locked for "
+        f"{int(progress.PROGRESS_WINDOW.total_seconds() // 60)} minutes",
         audit=("card_progress.query", body.certno.upper()),
     )
     svc.audit_refusal(principal, problem)

@@ -362,7 +362,7 @@ def test_progress_query_parallel_guesses_never_exceed_the_limit(production_world
 
 def test_query_passwords_hashed_before_the_transaction_and_never_fingerprinted(production_world):
     """The idempotency record keeps no digest of the query password (only that one was given)."""
-    from settlement.applications.flow import hash_query_passwords
+    from settlement.applications.intake import hash_query_passwords
     from settlement.applications.schemas import ApplicationIn
     from settlement.security import password_matches
 
