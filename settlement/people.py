@@ -28,8 +28,8 @@ from settlement.schemas import (
 )
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
+from settlement.store import applications as applications_store
 from settlement.store import sql
-from settlement.store.application_tables import T_PROGRESS_FAILURE
 from settlement.store.db import as_date, for_update
 from settlement.store.tables import (
     T_ACCOUNT,
@@ -301,9 +301,7 @@ def set_query_password(
     )
     # A new password ends any lockout of the card-progress query (制卡进度查询) for this SSN:
     # the lockout message sends the holder to the counter for exactly this.
-    conn.execute(
-        T_PROGRESS_FAILURE.delete().where(T_PROGRESS_FAILURE.c.certno == person.certno.upper())
-    )
+    applications_store.clear_failures(conn, person.certno)
     audit(conn, principal, action, psn_no, at=now)
     return {"psn_no": psn_no, "mode": body.mode}
 

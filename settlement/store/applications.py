@@ -298,3 +298,8 @@ def add_failure(conn: Connection, certno: str, now: datetime) -> int:
 
 def remove_failure(conn: Connection, attempt_id: int) -> None:
     conn.execute(T_PROGRESS_FAILURE.delete().where(T_PROGRESS_FAILURE.c.id == attempt_id))
+
+
+def clear_failures(conn: Connection, certno: str) -> None:
+    """A new query password ends any lockout of the progress query for this SSN."""
+    conn.execute(T_PROGRESS_FAILURE.delete().where(T_PROGRESS_FAILURE.c.certno == certno.upper()))
