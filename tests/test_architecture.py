@@ -377,3 +377,20 @@ def test_readme_and_docs_link_only_to_pages_inside_the_repository():
                 if anchor not in {_anchor(h) for h in headings}:
                     broken.append(f"{page.name}: {target} (no such heading)")
     assert broken == []
+
+
+_REPO_PATH = re.compile(
+    r"`((?:card|rig|terminal|settlement|hospital_sim|benchmarks|scripts|tests|docs|\.ci)/[\w./-]*)`"
+)
+
+
+def test_files_the_docs_name_exist():
+    """A newcomer follows the names in README.md and docs/*.md to the code: every file or folder
+    written as a repository path (`card/chip.py`, `settlement/rules/`) exists."""
+    missing = [
+        f"{page.relative_to(ROOT)}: {name}"
+        for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for name in _REPO_PATH.findall(page.read_text())
+        if not (ROOT / name).exists()
+    ]
+    assert missing == []
