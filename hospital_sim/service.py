@@ -6,8 +6,8 @@ after, or use a running one"):
 ``in-process`` (default, :func:`start_in_process`)
     Migrate a fresh database (a SQLite file in the work directory unless
     ``--database-url`` says otherwise) with ``settlement.migrate.upgrade``,
-    bootstrap an admin key with ``settlement.app.insert_admin_key``, and serve
-    ``settlement.app.create_app(Settings)`` under ``uvicorn.Server`` in a
+    bootstrap an admin key with ``settlement.institutions.insert_admin_key``, and serve
+    ``settlement.main.create_app(Settings)`` under ``uvicorn.Server`` in a
     background thread of this process, on an ephemeral loopback port (bound to
     port 0 by uvicorn itself, so no race for the port). Stopped after the run
     (``should_exit``, then the thread is joined).
@@ -56,7 +56,6 @@ def service_env(workdir: Path, database_url: str, keystore: Path) -> dict[str, s
     env["SSCARD_HOME"] = str(workdir)
     env["SSCARD_DATABASE_URL"] = database_url
     env["SSCARD_KEYSTORE"] = str(keystore)
-    env.setdefault("SSCARD_TIMEZONE", "Asia/Shanghai")
     return env
 
 
@@ -241,15 +240,16 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     """Migrate, bootstrap an admin key and serve the ASGI app in a thread of this process.
 
     Uses the settlement package's public entry points only (``settlement.migrate.upgrade``,
-    ``settlement.store.db.Database``, ``settlement.app.insert_admin_key``,
-    ``settlement.app.create_app``, ``settlement.config.Settings``); the settings
+    ``settlement.store.db.Database``, ``settlement.institutions.insert_admin_key``,
+    ``settlement.main.create_app``, ``settlement.config.Settings``); the settings
     are those of ``Settings.from_env`` with this run's database and key store, so
     no environment variable of this process is changed.
     """
     import uvicorn
 
-    from settlement.app import create_app, insert_admin_key
     from settlement.config import Settings
+    from settlement.institutions import insert_admin_key
+    from settlement.main import create_app
     from settlement.migrate import upgrade
     from settlement.store.db import Database
 
@@ -268,7 +268,6 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     settings = dataclasses.replace(
         Settings.from_env(database_url, home=workdir),  # the run's outside registers
         keystore_path=str(keystore),
-        timezone=os.environ.get("SSCARD_TIMEZONE", "Asia/Shanghai"),
     )
     app = create_app(settings)
     log_path = workdir / "service.log"

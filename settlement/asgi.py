@@ -1,5 +1,12 @@
-"""The ASGI application uvicorn workers import (settings from the environment)."""
+"""The ASGI application uvicorn workers import (settings from the environment).
 
-from settlement.app import create_app
+An invalid setting ends the worker with its one-line message (``settlement.config``).
+"""
 
-app = create_app()
+from settlement.config import ConfigError
+from settlement.main import create_app
+
+try:
+    app = create_app()
+except ConfigError as error:
+    raise SystemExit(f"error: {error}") from None

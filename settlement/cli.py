@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from datetime import date, datetime
 
-from settlement.config import Settings, default_database_url
+from settlement.config import ConfigError, Settings, default_database_url, publish_database_url
 
 
 def _db_url(args) -> str:
@@ -27,7 +26,8 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     url = _db_url(args)
-    os.environ["SSCARD_DATABASE_URL"] = url  # the workers read it
+    Settings.from_env(url)  # an invalid setting stops here, before any worker starts
+    publish_database_url(url)  # the workers read it
     if args.migrate:
         from settlement.migrate import upgrade
 
@@ -60,7 +60,7 @@ def _fail(problem) -> int:
 
 
 def cmd_bootstrap_admin(args) -> int:
-    from settlement.app import insert_admin_key
+    from settlement.institutions import insert_admin_key
 
     result = _with_db(args, lambda conn: insert_admin_key(conn, args.name))
     print(json.dumps(result) if args.json else result["api_key"])
@@ -71,7 +71,7 @@ def cmd_create_institution(args) -> int:
     from pydantic import ValidationError
 
     from card.keystore import KeyStore, KeyStoreError
-    from settlement.app import check_partner_bank, insert_institution
+    from settlement.institutions import check_partner_bank, insert_institution
     from settlement.problems import Problem
     from settlement.schemas import InstitutionIn
 
@@ -103,7 +103,7 @@ def cmd_create_institution(args) -> int:
 
 
 def cmd_create_terminal(args) -> int:
-    from settlement.app import insert_terminal
+    from settlement.institutions import insert_terminal
     from settlement.problems import Problem
 
     try:
@@ -249,6 +249,9 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return args.func(args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     except (OperationalError, ProgrammingError) as exc:
         # A missing table means the schema was never applied; anything else here is the
         # database itself (unreachable, locked, wrong credentials).

@@ -1,59 +1,142 @@
-"""Settings of the settlement service, from the environment (CLI flags override)."""
+"""Every setting of the settlement service, read from the environment and checked in one place.
+
+Nothing else in ``settlement/`` reads the environment: the composition root
+(``settlement.bootstrap``) hands these values to what needs them. An invalid
+value is refused when the settings are made, with one line naming the
+variable (:class:`ConfigError`); ``python -m settlement serve`` prints it and
+exits before any worker starts.
+
+| variable | meaning | default |
+|---|---|---|
+| ``SSCARD_HOME`` | the service's folder | ``~/.sscard`` |
+| ``SSCARD_DATABASE_URL`` | SQLAlchemy URL (SQLite or PostgreSQL) | ``sqlite:///$SSCARD_HOME/settlement.db`` |
+| ``SSCARD_KEYSTORE`` | the key store file (card.keystore) | ``card.keystore.default_path()`` |
+| ``SSCARD_CHALLENGE_TTL`` | seconds a card-proof challenge lives (settlement.md §Card proof) | 120 |
+| ``SSCARD_TIMEZONE`` | the business time zone: local dates of admissions, reports, deadlines | ``Asia/Shanghai`` |
+| ``SSCARD_ADMISSION_BACKDATE_DAYS`` | how far ``begntime`` may lie in the past (docs/api.md §Admission times) | 30 |
+| ``SSCARD_HOLIDAYS`` | holiday calendar, TOML (settlement.rules.working_days) | the packaged calendar |
+| ``SSCARD_POLICE_REGISTER`` | the police population register, SQLite (issuance.md step 3) | ``$SSCARD_HOME/external/police_register.sqlite`` |
+| ``SSCARD_BANK_RECORDS`` | folder of the partner banks' customer files | ``$SSCARD_HOME/external/banks`` |
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+#: The business time zone unless ``SSCARD_TIMEZONE`` says otherwise (China Standard Time).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_CHALLENGE_TTL_S = 120
+DEFAULT_ADMISSION_BACKDATE_DAYS = 30
 
 
-def sscard_home() -> Path:
-    return Path(os.environ.get("SSCARD_HOME") or Path.home() / ".sscard")
+class ConfigError(ValueError):
+    """An invalid setting: the message is one line that names the variable and what it takes."""
 
 
-def default_database_url() -> str:
+def sscard_home(environ: Mapping[str, str] | None = None) -> Path:
+    """``$SSCARD_HOME``, else ``~/.sscard``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("SSCARD_HOME") or Path.home() / ".sscard")
+
+
+def default_database_url(environ: Mapping[str, str] | None = None) -> str:
     """``$SSCARD_DATABASE_URL``, else one SQLite file ``$SSCARD_HOME/settlement.db``."""
-    url = os.environ.get("SSCARD_DATABASE_URL")
+    env = os.environ if environ is None else environ
+    url = env.get("SSCARD_DATABASE_URL")
     if url:
         return url
-    return f"sqlite:///{sscard_home() / 'settlement.db'}"
+    return f"sqlite:///{sscard_home(env) / 'settlement.db'}"
+
+
+def publish_database_url(url: str) -> None:
+    """Put the database URL where the uvicorn workers of ``serve`` read it (they build their
+    settings from the environment: ``settlement.asgi``)."""
+    os.environ["SSCARD_DATABASE_URL"] = url
+
+
+def zone(name: str, variable: str = "SSCARD_TIMEZONE") -> ZoneInfo:
+    """The IANA time zone ``name``; :class:`ConfigError` if there is none of that name."""
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{variable}={name!r} is not an IANA time zone name (for example {DEFAULT_TIMEZONE})"
+        ) from None
+
+
+def _integer(env: Mapping[str, str], variable: str, default: int, minimum: int) -> int:
+    raw = env.get(variable)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        raise ConfigError(f"{variable}={raw!r} must be a whole number >= {minimum}")
+    return value
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The settings of one service process (module docstring: variables and defaults)."""
+
     database_url: str
     keystore_path: str | None  # None: card.keystore.default_path()
-    challenge_ttl_s: int = 120
-    timezone: str = "Asia/Shanghai"
-    #: Card production's outside data (docs/card-production.md): the holiday file
-    #: (None: the packaged development calendar), the police register's SQLite file and
-    #: the partner banks' folder (None: under ``$SSCARD_HOME/external``).
-    holidays_path: Path | None = None
-    police_register_path: Path | None = None
-    bank_records_dir: Path | None = None
+    challenge_ttl_s: int = DEFAULT_CHALLENGE_TTL_S
+    timezone: str = DEFAULT_TIMEZONE
+    admission_backdate_days: int = DEFAULT_ADMISSION_BACKDATE_DAYS
+    holidays_path: Path | None = None  # None: the packaged development calendar
+    police_register_path: Path | None = None  # None: $SSCARD_HOME/external/police_register.sqlite
+    bank_records_dir: Path | None = None  # None: $SSCARD_HOME/external/banks
 
-    @property
+    def __post_init__(self) -> None:
+        zone(self.timezone)
+        if self.challenge_ttl_s < 1:
+            raise ConfigError(f"SSCARD_CHALLENGE_TTL={self.challenge_ttl_s} must be >= 1")
+        if self.admission_backdate_days < 0:
+            raise ConfigError(
+                f"SSCARD_ADMISSION_BACKDATE_DAYS={self.admission_backdate_days} must be >= 0"
+            )
+
+    @cached_property
     def tz(self) -> ZoneInfo:
+        """The business time zone (local dates of admissions, reports and deadlines)."""
         return ZoneInfo(self.timezone)
 
     @classmethod
-    def from_env(cls, database_url: str | None = None, *, home: Path | None = None) -> Settings:
-        """From the environment; ``home`` stands in for ``$SSCARD_HOME`` where a default
-        path lies under it (the outside registers)."""
-        home = home if home is not None else sscard_home()
-        holidays = os.environ.get("SSCARD_HOLIDAYS")
+    def from_env(
+        cls,
+        database_url: str | None = None,
+        *,
+        home: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """The settings of the environment (``environ``, default ``os.environ``).
+
+        An explicit ``database_url`` (the CLI's ``--database-url``) wins over
+        ``SSCARD_DATABASE_URL``; ``home`` stands in for ``$SSCARD_HOME`` where a
+        default path lies under it (the outside registers: the hospital simulation's
+        in-process service uses its run's folder)."""
+        env = os.environ if environ is None else environ
+        home = home if home is not None else sscard_home(env)
+        holidays = env.get("SSCARD_HOLIDAYS")
         return cls(
-            database_url=database_url or default_database_url(),
-            keystore_path=os.environ.get("SSCARD_KEYSTORE"),
-            challenge_ttl_s=int(os.environ.get("SSCARD_CHALLENGE_TTL", "120")),
-            timezone=os.environ.get("SSCARD_TIMEZONE", "Asia/Shanghai"),
+            database_url=database_url or default_database_url(env),
+            keystore_path=env.get("SSCARD_KEYSTORE") or None,
+            challenge_ttl_s=_integer(env, "SSCARD_CHALLENGE_TTL", DEFAULT_CHALLENGE_TTL_S, 1),
+            timezone=env.get("SSCARD_TIMEZONE") or DEFAULT_TIMEZONE,
+            admission_backdate_days=_integer(
+                env, "SSCARD_ADMISSION_BACKDATE_DAYS", DEFAULT_ADMISSION_BACKDATE_DAYS, 0
+            ),
             holidays_path=Path(holidays) if holidays else None,
             police_register_path=Path(
-                os.environ.get("SSCARD_POLICE_REGISTER")
-                or home / "external" / "police_register.sqlite"
+                env.get("SSCARD_POLICE_REGISTER") or home / "external" / "police_register.sqlite"
             ),
-            bank_records_dir=Path(
-                os.environ.get("SSCARD_BANK_RECORDS") or home / "external" / "banks"
-            ),
+            bank_records_dir=Path(env.get("SSCARD_BANK_RECORDS") or home / "external" / "banks"),
         )

@@ -2,7 +2,8 @@
 
 FastAPI/Starlette answer their own errors (unknown route, wrong method,
 unparseable body) with ``{"detail": ...}``; these handlers turn them, request
-validation errors and unexpected exceptions into problems.
+validation errors, a busy database and unexpected exceptions into problems,
+and send the domain's refusals (:class:`Problem`) as they are.
 """
 
 from __future__ import annotations
@@ -12,10 +13,12 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
 
 from settlement.problems import Problem
 from settlement.schemas import EvidenceConflict
+from settlement.service import is_busy
 
 log = logging.getLogger("settlement")
 PROBLEM_JSON = "application/problem+json"
@@ -56,6 +59,19 @@ def validation_problem(error: RequestValidationError) -> Problem:
 
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
+
+    @app.exception_handler(Problem)
+    async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
+        return problem_response(problem)
+
+    @app.exception_handler(OperationalError)
+    async def _on_db(_request: Request, error: OperationalError) -> JSONResponse:
+        if is_busy(error):
+            return problem_response(
+                Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key")
+            )
+        log.exception("database error")
+        return problem_response(Problem(500, "internal_error", "database error"))
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

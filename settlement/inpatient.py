@@ -13,7 +13,6 @@ reverse).
 from __future__ import annotations
 
 import json
-import os
 import secrets
 from datetime import UTC, date, datetime, timedelta
 
@@ -140,13 +139,9 @@ ADMISSION_TOTAL_MAX = MONEY_MAX
 
 #: Clock skew tolerated between a hospital's clock and the service's (docs/api.md §Admission times).
 CLOCK_SKEW = timedelta(minutes=5)
-#: Back-dating limit of ``begntime`` in days (environment ``SSCARD_ADMISSION_BACKDATE_DAYS``, default 30).
-ADMISSION_BACKDATE_DAYS = int(os.environ.get("SSCARD_ADMISSION_BACKDATE_DAYS", "30"))
 
 
-def check_admission_time(
-    begntime: datetime, now: datetime, backdate_days: int = ADMISSION_BACKDATE_DAYS
-) -> None:
+def check_admission_time(begntime: datetime, now: datetime, backdate_days: int) -> None:
     """``begntime`` within [now - backdate limit, now + skew]: the benefit year, the child's age and
     coverage are all decided by the admission date, so it cannot be chosen freely (a stay is
     registered on its real day; long stays are admitted when they start)."""
@@ -255,9 +250,12 @@ def admit(
     body: AdmissionIn,
     now: datetime,
     tz,
-    backdate_days: int = ADMISSION_BACKDATE_DAYS,
+    backdate_days: int,
 ) -> dict:
-    """2401 admission registration: card proof or exemption, then coverage on the admission date."""
+    """2401 admission registration: card proof or exemption, then coverage on the admission date.
+
+    ``backdate_days``: how far ``begntime`` may lie in the past
+    (``Settings.admission_backdate_days``, docs/api.md §Admission times)."""
     require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)
     begntime = (body.begntime or now).astimezone(UTC)
     check_admission_time(begntime, now, backdate_days)
@@ -794,6 +792,25 @@ def reverse(
         "balc": int(balance),
         "revs_time": now.isoformat(),
     }
+
+
+def list_admissions(
+    conn: Connection,
+    principal: Principal,
+    *,
+    status: str | None,
+    psn_no: str | None,
+    limit: int,
+) -> list[dict]:
+    """The newest ``limit`` admissions the caller may see (its own institution's; an admin: all)."""
+    stmt = sa.select(T_ADMISSION).order_by(T_ADMISSION.c.created_at.desc()).limit(limit)
+    if not principal.is_admin:
+        stmt = stmt.where(T_ADMISSION.c.institution_code == principal.institution_code)
+    if status:
+        stmt = stmt.where(T_ADMISSION.c.status == status)
+    if psn_no:
+        stmt = stmt.where(T_ADMISSION.c.psn_no == psn_no)
+    return [admission_view(conn, row) for row in conn.execute(stmt)]
 
 
 def admission_view(conn: Connection, admission: Row) -> dict:

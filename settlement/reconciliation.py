@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from settlement.inpatient import SPLIT_FIELDS
+from settlement.problems import Problem
+from settlement.service import Principal
 from settlement.store.tables import (
     T_ACCOUNT,
     T_BENEFIT_YEAR,
@@ -135,6 +137,18 @@ def all_reports(conn: Connection, day: date) -> dict:
         "institutions": reports,
         "balanced": all(r["balanced"] for r in reports),
     }
+
+
+def report_for(conn: Connection, principal: Principal, day: date, institution: str | None) -> dict:
+    """The daily report the caller may see: a hospital only its own (another institution's
+    code answers ``404 not_found``); an admin one institution's, or every institution's."""
+    if not principal.is_admin:
+        if institution and institution != principal.institution_code:
+            raise Problem(404, "not_found", f"institution {institution} not found")
+        institution = principal.institution_code
+    if institution:
+        return daily_report(conn, institution, day)
+    return all_reports(conn, day)
 
 
 def ledger_check(conn: Connection) -> dict:

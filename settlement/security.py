@@ -14,6 +14,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+from card.keystore import KeyStore
+
 KEY_PREFIX = "sk"
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
 
@@ -84,6 +86,21 @@ def fingerprint_key(master_keys: list[bytes]) -> bytes:
     return hmac.new(
         b"".join(master_keys), b"sscard idempotency fingerprint v1", hashlib.sha256
     ).digest()
+
+
+def keystore_fingerprint_key(store: KeyStore) -> bytes:
+    """:func:`fingerprint_key` of a key store: from its SSSE master keys and city keys,
+    in a fixed order."""
+    masters = [
+        key for _alg, keys in sorted(store.ssse.items()) for _kid, key in sorted(keys.items())
+    ]
+    cities = [
+        key
+        for _alg, regions in sorted(store.city_keys.items())
+        for _region, keys in sorted(regions.items())
+        for _kid, key in sorted(keys.items())
+    ]
+    return fingerprint_key(masters + cities)
 
 
 def secret_fingerprint(key: bytes, *parts: str | None) -> str:

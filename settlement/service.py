@@ -1,6 +1,6 @@
 """The service's shared parts: settings, database, key store, principals, audit, idempotency.
 
-The API layer (``settlement/app.py``) turns HTTP into calls of the domain
+The API layer (``settlement/api/``) turns HTTP into calls of the domain
 modules (``inpatient``, ``cards``, ``people``, ``proof``...), each of which
 works on one open write transaction handed to it by :meth:`Service.mutate`.
 """

@@ -1,7 +1,7 @@
-"""HTTP endpoints of card production (docs/api.md §Card production).
+"""Card production (docs/api.md §Card production; issuance.md): applications, their seven
+steps, corrections, card loss and the holder's progress query.
 
-Mounted by ``settlement.app.create_app`` with one ``include_router`` line. Every
-mutating endpoint goes through :meth:`Service.mutate` (Idempotency-Key, one
+Every mutating endpoint goes through :meth:`Service.mutate` (Idempotency-Key, one
 write transaction, response stored with the effects), like the rest of the API.
 The progress query is read-only apart from counting wrong passwords, so it
 needs no Idempotency-Key (like pre-settlement).
@@ -9,11 +9,21 @@ needs no Idempotency-Key (like pre-settlement).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Connection
 
+from settlement.api.deps import (
+    Caller,
+    IdemKey,
+    RegistersDep,
+    ServiceDep,
+    mutate,
+    read_audited,
+)
 from settlement.applications import (
     checks,
     corrections,
@@ -37,64 +47,13 @@ from settlement.applications.schemas import (
     RejectionIn,
 )
 from settlement.problems import Problem
-from settlement.service import Outcome, Principal, Service
+from settlement.service import Principal, Service
 from settlement.store.db import utcnow
 
-PROBLEM_JSON = "application/problem+json"
 router = APIRouter(prefix="/v1", tags=["card production"])
 
-
-def _service(request: Request) -> Service:
-    return request.app.state.service
-
-
-def _principal(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
-) -> Principal:
-    key = x_api_key
-    if authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
-    return _service(request).authenticate(key)
-
-
-Caller = Annotated[Principal, Depends(_principal)]
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
-
-
-def _respond(outcome: Outcome) -> JSONResponse:
-    headers = {"Idempotent-Replay": "true"} if outcome.replay else None
-    media = PROBLEM_JSON if outcome.status >= 400 else "application/json"
-    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
-
-
-def _mutate(
-    request: Request,
-    principal: Principal,
-    key: str | None,
-    payload: Any,
-    operation,
-    status: int = 200,
-) -> JSONResponse:
-    svc = _service(request)
-    regs = svc.registers
-
-    def run(conn):
-        return status, operation(conn, regs, utcnow())
-
-    return _respond(svc.mutate(principal, key, request.method, request.url.path, payload, run))
-
-
-def _read(request: Request, principal: Principal, operation) -> Any:
-    svc = _service(request)
-    regs: Registers = svc.registers
-    try:
-        with svc.db.read() as conn:
-            return operation(conn, regs, utcnow())
-    except Problem as problem:
-        svc.audit_refusal(principal, problem)
-        raise
+#: A step on one application that takes the request body.
+BodyStep = Callable[[Connection, Principal, Registers, str, Any, Any], dict]
 
 
 def _dump(body) -> dict:
@@ -117,35 +76,51 @@ def _hide_password(body: ApplicationIn) -> dict:
 
 
 @router.post("/applications", status_code=201)
-def accept(body: ApplicationIn, request: Request, principal: Caller, key: IdemKey):
+def accept(
+    body: ApplicationIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
+):
     [password_hash] = intake.hash_query_passwords([body])  # outside the write transaction
-    return _mutate(
+    return mutate(
         request,
+        svc,
         principal,
         key,
         _hide_password(body),
-        lambda conn, regs, now: intake.accept(
-            conn, principal, regs, body, now, password_hash=password_hash
+        lambda conn: intake.accept(
+            conn, principal, regs, body, utcnow(), password_hash=password_hash
         ),
         201,
     )
 
 
 @router.post("/application-batches", status_code=201)
-def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKey):
+def accept_batch(
+    body: BatchIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
+):
     payload = {
         "employer_code": body.employer_code,
         "employer_name": body.employer_name,
         "applications": [_hide_password(a) for a in body.applications],
     }
     hashes = intake.hash_query_passwords(body.applications)  # outside the write transaction
-    return _mutate(
+    return mutate(
         request,
+        svc,
         principal,
         key,
         payload,
-        lambda conn, regs, now: intake.accept_batch(
-            conn, principal, regs, body, now, password_hashes=hashes
+        lambda conn: intake.accept_batch(
+            conn, principal, regs, body, utcnow(), password_hashes=hashes
         ),
         201,
     )
@@ -153,8 +128,9 @@ def accept_batch(body: BatchIn, request: Request, principal: Caller, key: IdemKe
 
 @router.get("/applications")
 def list_applications(
-    request: Request,
     principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
     batch_id: str | None = None,
     employer_code: str | None = None,
     status: str | None = None,
@@ -162,14 +138,14 @@ def list_applications(
     certno: str | None = None,
     limit: int = 500,
 ):
-    return _read(
-        request,
+    return read_audited(
+        svc,
         principal,
-        lambda conn, regs, now: views.list_applications(
+        lambda conn: views.list_applications(
             conn,
             principal,
             regs,
-            now,
+            utcnow(),
             batch_id=batch_id,
             employer_code=employer_code,
             status=status,
@@ -181,24 +157,32 @@ def list_applications(
 
 
 @router.get("/applications/{application_id}")
-def get_application(application_id: str, request: Request, principal: Caller):
-    return _read(
-        request,
+def get_application(application_id: str, principal: Caller, svc: ServiceDep, regs: RegistersDep):
+    return read_audited(
+        svc,
         principal,
-        lambda conn, regs, now: views.get_application(conn, principal, regs, application_id, now),
+        lambda conn: views.get_application(conn, principal, regs, application_id, utcnow()),
     )
 
 
-def _step(name: str, function):
+def _step(name: str, function) -> None:
     """POST /applications/{id}/<name> for a step without a body."""
 
-    def endpoint(application_id: str, request: Request, principal: Caller, key: IdemKey):
-        return _mutate(
+    def endpoint(
+        application_id: str,
+        request: Request,
+        principal: Caller,
+        svc: ServiceDep,
+        regs: RegistersDep,
+        key: IdemKey = None,
+    ):
+        return mutate(
             request,
+            svc,
             principal,
             key,
             {},
-            lambda conn, regs, now: function(conn, principal, regs, application_id, now),
+            lambda conn: function(conn, principal, regs, application_id, utcnow()),
         )
 
     endpoint.__name__ = f"step_{name.replace('-', '_')}"
@@ -211,17 +195,25 @@ _step("bank-account", production.open_account)
 _step("withdrawal", corrections.withdraw)
 
 
-def _application_step(
-    request: Request, principal: Principal, key: str | None, application_id: str, body, step
+def _body_step(
+    request: Request,
+    svc: Service,
+    principal: Principal,
+    regs: Registers,
+    key: str | None,
+    application_id: str,
+    body,
+    step: BodyStep,
 ) -> JSONResponse:
-    """A step on one application that takes the request body: ``step(conn, principal,
-    registers, application_id, body, now)`` in one idempotent write transaction."""
-    return _mutate(
+    """``step(conn, principal, registers, application_id, body, now)`` in one idempotent
+    write transaction."""
+    return mutate(
         request,
+        svc,
         principal,
         key,
         _dump(body),
-        lambda conn, regs, now: step(conn, principal, regs, application_id, body, now),
+        lambda conn: step(conn, principal, regs, application_id, body, utcnow()),
     )
 
 
@@ -230,94 +222,141 @@ def pre_check(
     application_id: str,
     request: Request,
     principal: Caller,
-    key: IdemKey,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
     body: PreCheckIn | None = None,
 ):
     body = body or PreCheckIn()
-    return _mutate(
+    return mutate(
         request,
+        svc,
         principal,
         key,
         _dump(body),
-        lambda conn, regs, now: checks.precheck_step(
-            conn, principal, regs, application_id, now, card_no=body.card_no
+        lambda conn: checks.precheck_step(
+            conn, principal, regs, application_id, utcnow(), card_no=body.card_no
         ),
     )
 
 
 @router.get("/applications/{application_id}/personalisation-order")
-def personalisation_order(application_id: str, request: Request, principal: Caller):
-    return _read(
-        request,
+def personalisation_order(
+    application_id: str, principal: Caller, svc: ServiceDep, regs: RegistersDep
+):
+    return read_audited(
+        svc,
         principal,
-        lambda conn, regs, now: production.personalisation_order(
-            conn, principal, regs, application_id, now
+        lambda conn: production.personalisation_order(
+            conn, principal, regs, application_id, utcnow()
         ),
     )
 
 
 @router.post("/applications/{application_id}/personalisation")
 def personalised(
-    application_id: str, body: PersonalisedIn, request: Request, principal: Caller, key: IdemKey
+    application_id: str,
+    body: PersonalisedIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
 ):
-    return _application_step(
-        request, principal, key, application_id, body, production.personalised_step
+    return _body_step(
+        request, svc, principal, regs, key, application_id, body, production.personalised_step
     )
 
 
 @router.post("/applications/{application_id}/account-opening")
 def account_opened(
-    application_id: str, body: AccountOpenedIn, request: Request, principal: Caller, key: IdemKey
+    application_id: str,
+    body: AccountOpenedIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
 ):
-    return _application_step(
-        request, principal, key, application_id, body, production.account_opened_step
+    return _body_step(
+        request, svc, principal, regs, key, application_id, body, production.account_opened_step
     )
 
 
 @router.post("/applications/{application_id}/issuance")
-def issuance(application_id: str, body: IssueIn, request: Request, principal: Caller, key: IdemKey):
-    return _application_step(request, principal, key, application_id, body, production.issue_step)
+def issuance(
+    application_id: str,
+    body: IssueIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
+):
+    return _body_step(
+        request, svc, principal, regs, key, application_id, body, production.issue_step
+    )
 
 
 @router.post("/applications/{application_id}/rejections")
 def rejection(
-    application_id: str, body: RejectionIn, request: Request, principal: Caller, key: IdemKey
+    application_id: str,
+    body: RejectionIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
 ):
-    return _application_step(request, principal, key, application_id, body, production.reject_step)
+    return _body_step(
+        request, svc, principal, regs, key, application_id, body, production.reject_step
+    )
 
 
 @router.post("/applications/{application_id}/corrections")
 def correction(
-    application_id: str, body: CorrectionIn, request: Request, principal: Caller, key: IdemKey
+    application_id: str,
+    body: CorrectionIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
 ):
-    return _application_step(request, principal, key, application_id, body, corrections.correct)
+    return _body_step(request, svc, principal, regs, key, application_id, body, corrections.correct)
 
 
 # --- loss and the progress query -----------------------------------------------------------
 
 
 @router.post("/card-losses", status_code=201)
-def card_loss(body: LossIn, request: Request, principal: Caller, key: IdemKey):
-    return _mutate(
+def card_loss(
+    body: LossIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    regs: RegistersDep,
+    key: IdemKey = None,
+):
+    return mutate(
         request,
+        svc,
         principal,
         key,
         _dump(body),
-        lambda conn, regs, now: loss.report_card_loss(conn, principal, regs, body, now),
+        lambda conn: loss.report_card_loss(conn, principal, regs, body, utcnow()),
         201,
     )
 
 
 @router.post("/card-progress")
-def card_progress(body: ProgressQueryIn, request: Request, principal: Caller):
+def card_progress(body: ProgressQueryIn, principal: Caller, svc: ServiceDep, regs: RegistersDep):
     """制卡进度查询 by SSN + query password; wrong passwords are rate-limited per SSN.
 
     The attempt is counted first (its own write transaction, refused with 429
     past the limit) and taken back when the password is right, so concurrent
     guesses can never exceed the limit.
     """
-    svc = _service(request)
-    regs = svc.registers
     now = utcnow()
     try:
         attempt = svc.db.run_write(

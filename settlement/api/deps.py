@@ -1,0 +1,168 @@
+"""Typed dependencies of the routes: the service, the caller, the Idempotency-Key (docs/api.md).
+
+As the FastAPI full-stack template's ``api/deps.py``: a route declares what it
+needs (``svc: ServiceDep``, ``principal: Caller``, ``key: IdemKey``) and these
+functions provide it. The helpers below turn a domain call into the HTTP answer:
+:func:`mutate` (thread-pool routes) and :func:`amutate` (the hot coroutine
+routes) run it under :meth:`Service.mutate`'s idempotency rules, :func:`guard`
+checks a read's role and audits a refusal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import anyio.to_thread
+from fastapi import Depends, Header, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.engine import Connection
+
+from settlement.applications.registers import Registers
+from settlement.authority import require_role
+from settlement.http_errors import PROBLEM_JSON
+from settlement.problems import Problem
+from settlement.security import keystore_fingerprint_key
+from settlement.service import Outcome, Principal, Service
+
+#: A domain call on the open write transaction; its answer becomes the response body.
+Operation = Callable[[Connection], dict[str, Any]]
+
+
+async def get_service(request: Request) -> Service:
+    """The one :class:`Service` of the application (built by ``settlement.bootstrap``)."""
+    return request.app.state.service
+
+
+def service_of(request: Request) -> Service:
+    """:func:`get_service` without a dependency resolution (for the hot coroutine routes)."""
+    return request.app.state.service
+
+
+async def principal_of(request: Request) -> Principal:
+    """The caller, from ``Authorization: Bearer <key>`` or ``X-Api-Key`` (docs/api.md §Authentication).
+
+    The headers are read straight from the request (declaring them as FastAPI
+    header parameters costs a dependency resolution per request). A key seen in
+    the last few seconds is checked on the event loop (a hash and a dictionary
+    look-up); otherwise the database look-up runs in the thread pool.
+    """
+    headers = request.headers
+    authorization = headers.get("authorization")
+    key = headers.get("x-api-key")
+    if authorization and authorization.lower().startswith("bearer "):
+        key = authorization[7:].strip()
+    service = service_of(request)
+    principal = service.authenticate_cached(key)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(service.authenticate, key)
+    return principal
+
+
+async def get_registers(request: Request) -> Registers:
+    """The calendar, police register and bank records card production consults."""
+    return service_of(request).registers
+
+
+ServiceDep = Annotated[Service, Depends(get_service)]
+Caller = Annotated[Principal, Depends(principal_of)]
+RegistersDep = Annotated[Registers, Depends(get_registers)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key")]
+
+#: The hot coroutine routes read the Idempotency-Key header themselves; the schema still
+#: documents it.
+IDEMPOTENCY_HEADER_DOC = {
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": {"type": "string"}}
+    ]
+}
+
+
+def request_path(request: Request) -> str:
+    """``request.url.path`` without building the whole URL (the same string; part of the
+    request hash of docs/api.md §Idempotency)."""
+    return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def respond(outcome: Outcome) -> JSONResponse:
+    """A mutation's outcome as sent: replays carry ``Idempotent-Replay: true``, refusals
+    are problem+json."""
+    headers = {"Idempotent-Replay": "true"} if outcome.replay else None
+    media = PROBLEM_JSON if outcome.status >= 400 else "application/json"
+    return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
+
+
+def mutate(
+    request: Request,
+    svc: Service,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    operation: Operation,
+    status: int = 200,
+) -> JSONResponse:
+    """Run ``operation`` in one idempotent write transaction (a thread-pool route)."""
+
+    def run(conn: Connection) -> tuple[int, dict[str, Any]]:
+        return status, operation(conn)
+
+    return respond(svc.mutate(principal, key, request.method, request_path(request), payload, run))
+
+
+async def amutate(
+    request: Request,
+    principal: Principal,
+    payload: Any,
+    operation: Operation,
+    status: int = 200,
+    durable: bool = True,
+) -> JSONResponse:
+    """:func:`mutate` for the hot coroutine routes (the write path without a pool thread).
+
+    The Idempotency-Key is read from the request's headers (documented in the
+    OpenAPI schema by :data:`IDEMPOTENCY_HEADER_DOC`).
+    """
+    key = request.headers.get("idempotency-key")
+
+    def run(conn: Connection) -> tuple[int, dict[str, Any]]:
+        return status, operation(conn)
+
+    outcome = await service_of(request).mutate_async(
+        principal, key, request.method, request_path(request), payload, run, durable=durable
+    )
+    return respond(outcome)
+
+
+def guard(
+    svc: Service, principal: Principal, *roles: str, action: str, subject: str | None = None
+) -> None:
+    """Role check for reads (settlement.md §Roles): refusals are audited too."""
+    try:
+        require_role(principal, *roles, action=action, subject=subject)
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise
+
+
+async def get_fingerprint_key(request: Request) -> bytes:
+    """The HMAC key for secret request fields in the idempotency record (docs/api.md
+    §Secrets in the idempotency record), derived from the key store on first use."""
+    state = request.app.state
+    key = getattr(state, "fingerprint_key", None)
+    if key is None:
+        keystore = await anyio.to_thread.run_sync(lambda: service_of(request).keystore)
+        key = state.fingerprint_key = keystore_fingerprint_key(keystore)
+    return key
+
+
+FingerprintKey = Annotated[bytes, Depends(get_fingerprint_key)]
+
+
+def read_audited(svc: Service, principal: Principal, read: Callable[[Connection], Any]) -> Any:
+    """Run ``read`` in a read transaction; a refusal it raises is audited, then answered."""
+    try:
+        with svc.db.read() as conn:
+            return read(conn)
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise

@@ -1,0 +1,26 @@
+"""One router per resource, in the order of docs/api.md (and of the OpenAPI document)."""
+
+from settlement.api.routes import (
+    applications,
+    cards,
+    health,
+    inpatient,
+    institutions,
+    people,
+    pins,
+    proofs,
+    reports,
+)
+
+#: Every router of the API, in the order ``create_app`` includes them.
+ROUTERS = (
+    health.router,
+    institutions.router,
+    people.router,
+    cards.router,
+    pins.router,
+    proofs.router,
+    inpatient.router,
+    reports.router,
+    applications.router,
+)

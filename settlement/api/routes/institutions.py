@@ -1,0 +1,46 @@
+"""Institutions and their terminals (docs/api.md §Setup): admin, or the institution itself."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from settlement import institutions
+from settlement.api.deps import Caller, IdemKey, ServiceDep, mutate
+from settlement.authority import ADMIN, require_role
+from settlement.schemas import InstitutionIn, TerminalIn
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/institutions", status_code=201)
+def create_institution(
+    body: InstitutionIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+):
+    def op(conn):
+        require_role(principal, ADMIN, action="institution.create", subject=body.code)
+        institutions.check_partner_bank(body.bank_code, svc.keystore.banks)
+        return institutions.insert_institution(conn, principal, body)
+
+    return mutate(request, svc, principal, key, body.model_dump(mode="json"), op, 201)
+
+
+@router.get("/institutions/{code}")
+def get_institution(code: str, principal: Caller, svc: ServiceDep):
+    with svc.db.read() as conn:
+        return institutions.institution_for(conn, principal, code)
+
+
+@router.post("/institutions/{code}/terminals", status_code=201)
+def create_terminal(
+    code: str,
+    body: TerminalIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    def op(conn):
+        require_role(principal, ADMIN, action="terminal.create", subject=body.terminal_id)
+        return institutions.insert_terminal(conn, principal, code, body.terminal_id, body.name)
+
+    return mutate(request, svc, principal, key, body.model_dump(mode="json"), op, 201)

@@ -1,0 +1,175 @@
+"""People, coverage, enrolment, personal accounts and query passwords (docs/api.md §People)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Request
+
+from settlement import people
+from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, guard, mutate
+from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE
+from settlement.schemas import (
+    AccountCreditIn,
+    CoverageIn,
+    EnrolmentIn,
+    PasswordCheckIn,
+    PersonIn,
+    QueryPasswordIn,
+)
+from settlement.security import secret_fingerprint
+from settlement.service import Principal, Service
+from settlement.store.db import utcnow
+
+router = APIRouter(prefix="/v1")
+
+
+@router.post("/people", status_code=201)
+def register_person(
+    body: PersonIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: people.register_person(conn, principal, body, utcnow()),
+        201,
+    )
+
+
+def _lookup(
+    svc: Service,
+    principal: Principal,
+    psn_no: str | None,
+    card_no: str | None,
+    certno: str | None,
+    on: date | None,
+) -> dict:
+    """1101 person info on ``on`` (default: today in the business time zone)."""
+    day = on or utcnow().astimezone(svc.settings.tz).date()
+    privileged = principal.role in (CARD_CENTRE, ADMIN)
+    with svc.db.read() as conn:
+        psn = psn_no or people.find_psn_no(conn, card_no=card_no, certno=certno)
+        return people.person_info(conn, psn, day, privileged=privileged)
+
+
+@router.get("/people/{psn_no}")
+def person_1101(psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None):
+    return _lookup(svc, principal, psn_no, None, None, on)
+
+
+@router.get("/people")
+def person_1101_by(
+    principal: Caller,
+    svc: ServiceDep,
+    card_no: str | None = None,
+    certno: str | None = None,
+    on: date | None = None,
+):
+    return _lookup(svc, principal, None, card_no, certno, on)
+
+
+@router.post("/people/{psn_no}/coverage", status_code=201)
+def add_coverage(
+    psn_no: str,
+    body: CoverageIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()),
+        201,
+    )
+
+
+@router.post("/people/{psn_no}/resident-enrolment", status_code=201)
+def enrol(
+    psn_no: str,
+    body: EnrolmentIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()),
+        201,
+    )
+
+
+@router.post("/people/{psn_no}/account-credits", status_code=201)
+def credit(
+    psn_no: str,
+    body: AccountCreditIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()),
+        201,
+    )
+
+
+@router.post("/people/{psn_no}/query-password")
+def query_password(
+    psn_no: str,
+    body: QueryPasswordIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    fingerprint_key: FingerprintKey,
+    key: IdemKey = None,
+):
+    # The passwords never reach the idempotency record, nor anything a dictionary attack can
+    # test: only an HMAC under a key derived from the service's key store.
+    payload = {
+        "mode": body.mode,
+        "digest": secret_fingerprint(fingerprint_key, body.old_password, body.new_password),
+    }
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        payload,
+        lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()),
+    )
+
+
+@router.post("/people/{psn_no}/query-password/verification")
+def query_password_check(psn_no: str, body: PasswordCheckIn, principal: Caller, svc: ServiceDep):
+    guard(
+        svc,
+        principal,
+        CARD_CENTRE,
+        BANK_BRANCH,
+        ADMIN,
+        action="query_password.verify",
+        subject=psn_no,
+    )
+    with svc.db.read() as conn:
+        return {
+            "psn_no": psn_no,
+            "valid": people.check_query_password(conn, psn_no, body.password),
+        }
