@@ -23,7 +23,7 @@ they were.
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +38,10 @@ from hospital_sim.population import (
     Person,
     Population,
 )
-from hospital_sim.world import IssuedCards, Terminal, card_id_code, provision_cards
+from hospital_sim.world import IssuedCards, Terminal, card_record, provision_cards
 from settlement.external.police_register import Citizen, PoliceRegister
-from terminal.client import HttpClient, SettlementClient
+from terminal.client.applications import ApplicationsClient
+from terminal.client.settlement import SettlementClient
 from terminal.production import open_account, personalise
 from terminal.psam import Psam, Role
 from terminal.readers.inprocess import InProcessReader
@@ -90,18 +91,12 @@ def _application(person: Person, region: str) -> dict[str, Any]:
     }
 
 
-def _terminal(admin: HttpClient, url: str, code: str, kind: str, region: str, **fields) -> str:
-    admin.request(
-        "POST",
-        "/v1/institutions",
-        json={"code": code, "name": code, "kind": kind, "region": region, **fields},
+def _terminal(admin: SettlementClient, code: str, kind: str, region: str, **fields) -> str:
+    """A production institution with one counter; the counter's API key."""
+    admin.register_institution(
+        {"code": code, "name": code, "kind": kind, "region": region, **fields}
     )
-    answer = admin.request(
-        "POST",
-        f"/v1/institutions/{code}/terminals",
-        json={"terminal_id": f"{code}-T1", "name": "production counter"},
-    )
-    return answer["api_key"]
+    return admin.register_terminal(code, f"{code}-T1", "production counter")["api_key"]
 
 
 def provision_cards_from_applications(
@@ -109,7 +104,7 @@ def provision_cards_from_applications(
     workdir: Path,
     keystore: KeyStore,
     *,
-    admin: HttpClient,
+    admin: SettlementClient,
     url: str,
     branches: dict[str, Terminal],
 ) -> IssuedCards:
@@ -132,37 +127,59 @@ def provision_cards_from_applications(
     return _produce(population, workdir, keystore, issued, fresh, admin, url, branches)
 
 
+@dataclass
+class _Counter:
+    """One production counter: its card production client and its PSAM."""
+
+    client: ApplicationsClient
+    psam: Psam
+
+
+def _bank_counters(
+    population: Population,
+    fresh: list[Person],
+    admin: SettlementClient,
+    url: str,
+    keystore: KeyStore,
+    branches: dict[str, Terminal],
+) -> dict[str, _Counter]:
+    """A counter of each partner bank: the city's branch of it, or a new branch."""
+    region = population.region
+    banks: dict[str, _Counter] = {}
+    for branch in population.branches:
+        if branch.bank.code not in banks:
+            terminal = branches[branch.code]
+            banks[branch.bank.code] = _Counter(
+                ApplicationsClient.like(terminal.client), terminal.psam
+            )
+    for code in {p.card.bank.code for p in fresh if p.card} - set(banks):
+        bank_code = f"B{code}{region}"
+        key = _terminal(admin, bank_code, "bank_branch", region, bank_code=code)
+        banks[code] = _Counter(
+            ApplicationsClient(url, key),
+            Psam.provision(keystore, bank_code, Role.BANK, bank_code=code, city=region),
+        )
+    return banks
+
+
 def _produce(
     population: Population,
     workdir: Path,
     keystore: KeyStore,
     issued: IssuedCards,
     fresh: list[Person],
-    admin: HttpClient,
+    admin: SettlementClient,
     url: str,
     branches: dict[str, Terminal],
 ) -> IssuedCards:
     """Steps 1–7 for every person with a fresh card."""
     region = population.region
     folder = workdir / "cards"
-
     centre_code = f"C{region}"
-    centre = SettlementClient(url, _terminal(admin, url, centre_code, "card_centre", region))
+    centre = ApplicationsClient(url, _terminal(admin, centre_code, "card_centre", region))
     centre_psam = Psam.provision(keystore, centre_code, Role.CARD_CENTRE, city=region)
     qa_psam = Psam.provision(keystore, f"{centre_code}-QA", Role.HOSPITAL, city=region)
-    banks: dict[str, Terminal] = {}
-    for branch in population.branches:
-        banks.setdefault(branch.bank.code, branches[branch.code])
-    for code in {p.card.bank.code for p in fresh if p.card} - set(banks):
-        bank_code = f"B{code}{region}"
-        key = _terminal(admin, url, bank_code, "bank_branch", region, bank_code=code)
-        banks[code] = Terminal(
-            f"{bank_code}-T1",
-            bank_code,
-            SettlementClient(url, key),
-            Psam.provision(keystore, bank_code, Role.BANK, bank_code=code, city=region),
-        )
-
+    banks = _bank_counters(population, fresh, admin, url, keystore, branches)
     try:
         ids = _accept(centre, fresh, region)
         for person in fresh:
@@ -171,15 +188,9 @@ def _produce(
                 continue
             app_id = ids[person.ssn]
             bank = banks[plan.bank.code]
-            _expect(centre.request("POST", f"/v1/applications/{app_id}/audit", json={}))
-            _expect(bank.client.request("POST", f"/v1/applications/{app_id}/comparison", json={}))
-            _expect(
-                centre.request(
-                    "POST",
-                    f"/v1/applications/{app_id}/pre-check",
-                    json={"card_no": plan.card_number},
-                )
-            )
+            _expect(centre.audit(app_id))
+            _expect(bank.client.compare(app_id))
+            _expect(centre.pre_check(app_id, plan.card_number))
             path = folder / f"{plan.card_number}.json"
             new_blank_card(
                 path,
@@ -193,17 +204,12 @@ def _produce(
             reader = InProcessReader(VirtualCard.open(path))
             personalise(centre, centre_psam, reader, app_id, qa_psam)
             open_account(bank.client, bank.psam, reader, app_id, plan.bank_pin)
-            _expect(
-                centre.request(
-                    "POST",
-                    f"/v1/applications/{app_id}/issuance",
-                    json={"collected_by": person.name},
-                ),
-                "issued",
-            )
+            _expect(centre.issue(app_id, person.name), "issued")
             issued[plan.card_number] = path
     finally:
         centre.close()
+        for bank in banks.values():
+            bank.client.close()
     return issued
 
 
@@ -211,25 +217,21 @@ def _produce(
 provision_cards_from_applications.after_people = True  # type: ignore[attr-defined]
 
 
-def _accept(centre: SettlementClient, people: list[Person], region: str) -> dict[str, str]:
+def _accept(centre: ApplicationsClient, people: list[Person], region: str) -> dict[str, str]:
     """Employees by employer batch, everyone else singly; SSN → application id."""
     ids: dict[str, str] = {}
     employees = [p for p in people if p.scheme == SCHEME_EMPLOYEE]
     for start in range(0, len(employees), BATCH_SIZE):
         group = employees[start : start + BATCH_SIZE]
-        answer = centre.request(
-            "POST",
-            "/v1/application-batches",
-            json={
-                "employer_code": f"E{region}{start // BATCH_SIZE:04d}",
-                "employer_name": f"employer {start // BATCH_SIZE + 1}",
-                "applications": [_application(p, region) for p in group],
-            },
+        answer = centre.apply_batch(
+            f"E{region}{start // BATCH_SIZE:04d}",
+            f"employer {start // BATCH_SIZE + 1}",
+            [_application(p, region) for p in group],
         )
         ids.update(zip((p.ssn for p in group), answer["application_ids"], strict=True))
     for person in people:
         if person.scheme != SCHEME_EMPLOYEE:
-            answer = centre.request("POST", "/v1/applications", json=_application(person, region))
+            answer = centre.apply(_application(person, region))
             ids[person.ssn] = answer["application_id"]
     return ids
 
@@ -242,22 +244,6 @@ def _expect(view: dict[str, Any], status: str = "in_progress") -> None:
         )
 
 
-def _register_old_card(admin: HttpClient, person: Person, region: str) -> None:
-    plan = person.card
-    if plan is None:
-        return
-    admin.request(
-        "POST",
-        "/v1/cards",
-        json={
-            "card_no": plan.card_number,
-            "card_id_code": card_id_code(region, plan.card_factor),
-            "algorithm": plan.algorithm,
-            "region": region,
-            "expiry": plan.expiry_date.isoformat(),
-            "issue_date": plan.issue_date.isoformat(),
-            "bank_code": plan.bank.code,
-            "psn_no": person.psn_no,
-            "status": "active",
-        },
-    )
+def _register_old_card(admin: SettlementClient, person: Person, region: str) -> None:
+    if person.card is not None:
+        admin.register_card(card_record(person, region))

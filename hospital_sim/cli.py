@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     from hospital_sim.service import ServiceStartError
     from hospital_sim.world import provision_cards
     from rig.conf import RigError
-    from terminal.client import ServiceError
+    from terminal.client.http import ServiceError
     from terminal.readers.base import ReaderError
 
     provisioner = provision_cards

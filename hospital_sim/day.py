@@ -33,7 +33,7 @@ from hospital_sim.population import (
 from hospital_sim.slots import Slot
 from hospital_sim.world import Terminal, World
 from rig.conf import RigError
-from terminal.client import ServiceRefused
+from terminal.client.http import ServiceRefused
 from terminal.flows import desk as desk_flow
 from terminal.flows import pins as pin_flow
 from terminal.flows.common import CardRefused

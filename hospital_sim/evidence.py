@@ -9,14 +9,15 @@ their image files (the PIN try counters).
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hospital_sim.invariants import DailyReport, Evidence, PinState, ServiceSettlement
 from hospital_sim.ledger import Ledger
 from hospital_sim.world import World
-from terminal.client import HttpClient, ServiceRefused
+from terminal.client.http import ServiceRefused
+from terminal.client.settlement import SettlementClient
 
 SERVICE_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -26,8 +27,8 @@ def service_day(timestamp: str) -> str:
     return datetime.fromisoformat(timestamp).astimezone(SERVICE_TZ).date().isoformat()
 
 
-def _settled_admissions(admin: HttpClient) -> list[dict[str, Any]]:
-    answer = admin.request("GET", "/v1/admissions", params={"status": "settled"})
+def _settled_admissions(admin: SettlementClient) -> list[dict[str, Any]]:
+    answer = admin.admissions(status="settled")
     if isinstance(answer, dict):
         answer = answer.get("admissions") or answer.get("items") or []
     return list(answer)
@@ -67,10 +68,10 @@ def gather(world: World, ledger: Ledger) -> Evidence:
             setl_ids.add(settlement["setl_id"])
     settlements: list[ServiceSettlement] = []
     for setl_id in sorted(setl_ids):
-        s = admin.request("GET", f"/v1/settlements/{setl_id}")
+        s = admin.settlement(setl_id)
         mdtrt_id = s["mdtrt_id"]
         if mdtrt_id not in admissions:
-            admissions[mdtrt_id] = admin.request("GET", f"/v1/admissions/{mdtrt_id}")
+            admissions[mdtrt_id] = admin.admission(mdtrt_id)
         admission = admissions[mdtrt_id]
         settlements.append(
             ServiceSettlement(
@@ -93,9 +94,7 @@ def gather(world: World, ledger: Ledger) -> Evidence:
     reports: list[DailyReport] = []
     for day in sorted({s.day for s in settlements}):
         for code in sorted(ours):
-            report = admin.request(
-                "GET", "/v1/reports/daily", params={"date": day, "institution": code}
-            )
+            report = admin.daily_report(date.fromisoformat(day), code)
             net = report["net"]
             reports.append(
                 DailyReport(
@@ -112,7 +111,7 @@ def gather(world: World, ledger: Ledger) -> Evidence:
     for card_no, path in sorted(world.cards.items()):
         image = CardImage.load(path)
         try:
-            record = admin.request("GET", f"/v1/cards/{card_no}")
+            record = admin.card(card_no)
         except ServiceRefused:
             record = {}
         pin_states.append(

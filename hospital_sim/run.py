@@ -22,7 +22,8 @@ from hospital_sim.population import CST, Population, build_institutions, generat
 from hospital_sim.service import ServiceHandle, start_in_process, start_service, use_service
 from hospital_sim.slots import inprocess_slots, pcsc_slots
 from hospital_sim.world import CardProvisioner, World, build_world, provision_cards
-from terminal.client import HttpClient, ServiceError, ServiceRefused
+from terminal.client.http import ServiceError, ServiceRefused
+from terminal.client.settlement import SettlementClient
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,12 @@ def free_namespace(url: str, admin_key: str, first: int) -> int:
     """A namespace (1..999) no earlier run has used on the shared service at ``url``, trying
     ``first`` and on: one whose first hospital code the service does not know (a run
     registers its hospitals before anything else)."""
-    with HttpClient(url, admin_key) as admin:
+    with SettlementClient(url, admin_key) as admin:
         for step in range(999):
             namespace = 1 + (first - 1 + step) % 999
             hospitals, _, _ = build_institutions(1, random.Random(0), namespace)
             try:
-                admin.request("GET", f"/v1/institutions/{hospitals[0].code}")
+                admin.institution(hospitals[0].code)
             except ServiceRefused as exc:
                 if exc.status == 404:
                     return namespace

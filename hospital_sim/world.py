@@ -28,7 +28,7 @@ from hospital_sim.population import (
     Person,
     Population,
 )
-from terminal.client import HttpClient, SettlementClient
+from terminal.client.settlement import SettlementClient
 from terminal.psam import Psam, Role
 
 #: card number -> path of the card image
@@ -41,6 +41,24 @@ CardProvisioner = Callable[[Population, Path, KeyStore], IssuedCards]
 def card_id_code(region: str, card_factor: bytes) -> str:
     """Card identification code: region BCD (3) + ``D1 56 00 00 05`` + card factor (card.md EF05)."""
     return (bytes.fromhex(region) + bytes.fromhex("D156000005") + card_factor).hex().upper()
+
+
+def card_record(person: Person, region: str) -> dict[str, Any]:
+    """The service's record of a card made outside the application flow (``POST /cards``)."""
+    plan = person.card
+    if plan is None:
+        raise ValueError(f"{person.psn_no} has no card plan")
+    return {
+        "card_no": plan.card_number,
+        "card_id_code": card_id_code(region, plan.card_factor),
+        "algorithm": plan.algorithm,
+        "region": region,
+        "expiry": plan.expiry_date.isoformat(),
+        "issue_date": plan.issue_date.isoformat(),
+        "bank_code": plan.bank.code,
+        "psn_no": person.psn_no,
+        "status": "active",
+    }
 
 
 def provision_cards(population: Population, workdir: Path, keystore: KeyStore) -> IssuedCards:
@@ -95,7 +113,7 @@ class World:
     """The provisioned city: terminals by desk / branch code, card images, receipts."""
 
     population: Population
-    admin: HttpClient
+    admin: SettlementClient
     desks: dict[str, Terminal]
     branches: dict[str, Terminal]
     cards: IssuedCards
@@ -132,59 +150,50 @@ def _person_body(person: Person) -> dict[str, Any]:
     return body
 
 
-def _register_institutions(population: Population, admin: HttpClient) -> None:
+def _register_institutions(population: Population, admin: SettlementClient) -> None:
     for hospital in population.hospitals:
-        admin.request(
-            "POST",
-            "/v1/institutions",
-            json={
+        admin.register_institution(
+            {
                 "code": hospital.code,
                 "name": hospital.name,
                 "kind": "hospital",
                 "hospital_level": hospital.level,
                 "pin_service": hospital.pin_service,
                 "region": population.region,
-            },
+            }
         )
     for branch in population.branches:
-        admin.request(
-            "POST",
-            "/v1/institutions",
-            json={
+        admin.register_institution(
+            {
                 "code": branch.code,
                 "name": branch.name,
                 "kind": "bank_branch",
                 "bank_code": branch.bank.code,
                 "region": population.region,
-            },
+            }
         )
 
 
 def _terminal(
-    admin: HttpClient,
+    admin: SettlementClient,
     url: str,
     institution: str,
     terminal_id: str,
     name: str,
     psam: Psam,
 ) -> Terminal:
-    answer = admin.request(
-        "POST",
-        f"/v1/institutions/{institution}/terminals",
-        json={"terminal_id": terminal_id, "name": name},
-    )
+    answer = admin.register_terminal(institution, terminal_id, name)
     return Terminal(terminal_id, institution, SettlementClient(url, answer["api_key"]), psam)
 
 
 def _register_person(
-    admin: HttpClient, person: Person, population: Population, *, register_card: bool = True
+    admin: SettlementClient, person: Person, population: Population, *, register_card: bool = True
 ) -> None:
-    admin.request("POST", "/v1/people", json=_person_body(person))
+    admin.register_person(_person_body(person))
     for period in person.coverage:
-        admin.request(
-            "POST",
-            f"/v1/people/{person.psn_no}/coverage",
-            json={
+        admin.add_coverage(
+            person.psn_no,
+            {
                 "insutype": period.scheme,
                 "begndate": period.start.isoformat(),
                 "enddate": period.end.isoformat() if period.end else None,
@@ -196,10 +205,9 @@ def _register_person(
         last = person.coverage[-1].end
         if last is not None:
             start = date(last.year, 7, 1)
-            admin.request(
-                "POST",
-                f"/v1/people/{person.psn_no}/coverage",
-                json={
+            admin.add_coverage(
+                person.psn_no,
+                {
                     "insutype": SCHEME_RESIDENT,
                     "begndate": start.isoformat(),
                     "enddate": date(start.year + 1, 6, 30).isoformat(),
@@ -208,21 +216,7 @@ def _register_person(
             )
     plan = person.card
     if plan is not None and register_card:
-        admin.request(
-            "POST",
-            "/v1/cards",
-            json={
-                "card_no": plan.card_number,
-                "card_id_code": card_id_code(population.region, plan.card_factor),
-                "algorithm": plan.algorithm,
-                "region": population.region,
-                "expiry": plan.expiry_date.isoformat(),
-                "issue_date": plan.issue_date.isoformat(),
-                "bank_code": plan.bank.code,
-                "psn_no": person.psn_no,
-                "status": "active",
-            },
-        )
+        admin.register_card(card_record(person, population.region))
 
 
 def build_world(
@@ -236,7 +230,7 @@ def build_world(
     progress: Callable[[int], None] | None = None,
 ) -> World:
     """Register everything with the service, cut the PSAMs, make the cards, report the losses."""
-    admin = HttpClient(url, admin_key)
+    admin = SettlementClient(url, admin_key)
     _register_institutions(population, admin)
     desks = {
         desk.code: _terminal(

@@ -40,7 +40,7 @@ from card.issue import CardHolder, IssueError, emv_records, ssse_records
 from card.sw import SW
 from terminal import apdu
 from terminal.cardinfo import CardDataError, CardIdentity
-from terminal.client import HttpClient
+from terminal.client.applications import ApplicationsClient
 from terminal.emv import DEBIT_AID, read_financial_app
 from terminal.psam import NotEntitled, Psam
 from terminal.session import EF05_RECORDS, CardSession
@@ -403,17 +403,11 @@ def verify_financial_app(session: CardSession, account: BankAccount) -> ReadBack
     return result
 
 
-def _application_post(
-    client: HttpClient, application_id: str, name: str, body: dict | None = None
-) -> dict:
-    return client.request("POST", f"/v1/applications/{application_id}/{name}", json=body or {})
-
-
 # --- workflows: one card, one application, the service told only after a read back ------
 
 
 def _fail_step(
-    client: HttpClient,
+    client: ApplicationsClient,
     application_id: str,
     check: ReadBack,
     *,
@@ -423,26 +417,19 @@ def _fail_step(
 ) -> NoReturn:
     """Record the production fault with the service (a rejection of ``step``) and stop."""
     differences = "; ".join(check.differences)
-    _application_post(
-        client,
-        application_id,
-        "rejections",
-        {"step": step, "reason": reason, "detail": "read back differs: " + differences[:450]},
-    )
+    client.reject(application_id, step, reason, "read back differs: " + differences[:450])
     raise ProductionError(f"{what}: {differences}")
 
 
 def personalise(
-    client: HttpClient,
+    client: ApplicationsClient,
     psam: Psam,
     reader,
     application_id: str,
     medical_psam: Psam | None = None,
 ) -> dict:
     """Step 5 with the card in ``reader``: order, write, read back, report."""
-    order = PersonalisationOrder.from_json(
-        client.request("GET", f"/v1/applications/{application_id}/personalisation-order")
-    )
+    order = PersonalisationOrder.from_json(client.personalisation_order(application_id))
     with reader.connect() as conn:
         done = personalise_ssse(CardSession(conn, psam, conn.atr), order)
     with reader.connect() as conn:
@@ -458,14 +445,14 @@ def personalise(
             reason="personalisation_failed",
             what="the card does not read back as ordered",
         )
-    return _application_post(client, application_id, "personalisation", done.to_json())
+    return client.personalised(application_id, done.to_json())
 
 
 def open_account(
-    client: HttpClient, psam: Psam, reader, application_id: str, bank_pin: str
+    client: ApplicationsClient, psam: Psam, reader, application_id: str, bank_pin: str
 ) -> dict:
     """Step 6 with the card in ``reader``: open the account, write, read back, report."""
-    account = BankAccount.from_json(_application_post(client, application_id, "bank-account"))
+    account = BankAccount.from_json(client.open_bank_account(application_id))
     with reader.connect() as conn:
         write_financial_app(CardSession(conn, psam, conn.atr), account, bank_pin=bank_pin)
     with reader.connect() as conn:
@@ -479,6 +466,4 @@ def open_account(
             reason="bank_write_failed",
             what="the financial application does not read back as written",
         )
-    return _application_post(
-        client, application_id, "account-opening", {"pan": account.pan, "read_back_matches": True}
-    )
+    return client.account_opened(application_id, {"pan": account.pan, "read_back_matches": True})

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from card.sw import SW
 from terminal import apdu, emv
-from terminal.client import SettlementClient
+from terminal.client.settlement import SettlementClient
 from terminal.flows.common import audit_pin, read_card, report_refused
 from terminal.flows.pins import PinResult, check_authority
 from terminal.psam import NotEntitled, Role

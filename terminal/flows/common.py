@@ -14,7 +14,8 @@ from typing import Any
 
 from card.keystore import KEY_MEDICAL_READ
 from card.sw import SW, tries_left
-from terminal.client import ServiceError, ServiceRefused, SettlementClient
+from terminal.client.http import ServiceError, ServiceRefused
+from terminal.client.settlement import SettlementClient
 from terminal.session import CardRead, CardSession, PinBlocked, WrongPin
 
 log = logging.getLogger(__name__)

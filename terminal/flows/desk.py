@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from terminal.client import SettlementClient, new_idempotency_key
+from terminal.client.http import new_idempotency_key
+from terminal.client.settlement import SettlementClient
 from terminal.flows.common import (
     CardRefused,
     PinEntry,

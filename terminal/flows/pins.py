@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from card.sw import SW, tries_left
 from terminal import apdu
-from terminal.client import ServiceRefused, SettlementClient
+from terminal.client.http import ServiceRefused
+from terminal.client.settlement import SettlementClient
 from terminal.flows.common import PinEntry, audit_pin, read_card, report_refused
 from terminal.psam import NotEntitled
 from terminal.session import CardSession, PinBlocked, WrongPin

@@ -59,7 +59,7 @@ def test_runs_on_one_shared_service_never_reuse_a_namespace(tmp_path) -> None:
     know yet (two runs 999 s apart used to collide and fail with 409 conflict)."""
     from hospital_sim.population import REGION
     from hospital_sim.run import free_namespace
-    from terminal.client import HttpClient
+    from terminal.client.http import HttpClient
 
     service = start_in_process(tmp_path, f"sqlite:///{tmp_path / 's.db'}", tmp_path / "k.json")
     try:

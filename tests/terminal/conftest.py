@@ -19,7 +19,8 @@ import pytest
 from card.crypto import Algorithm
 from card.issue import CardHolder, citizen_id, new_card
 from card.keystore import KeyStore
-from terminal.client import RetryPolicy, SettlementClient
+from terminal.client.http import RetryPolicy
+from terminal.client.settlement import SettlementClient
 from terminal.psam import Psam, Role
 
 REGION = "430100"

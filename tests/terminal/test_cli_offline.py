@@ -9,7 +9,8 @@ import sys
 
 from card.keystore import KeyStore
 from terminal import cli
-from terminal.psam import Psam
+from terminal.cli.common import card_session
+from terminal.psam import Psam, Role
 
 
 def run(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -98,7 +99,7 @@ def test_ordinary_hospital_psam_refuses_pin_reset_before_the_card(tmp_path):
     issuer = KeyStore.generate()
     issuer.save(keystore)
     psam = tmp_path / "h.psam"
-    Psam.provision(issuer, "H-ordinary", cli.Role.HOSPITAL).save(psam)
+    Psam.provision(issuer, "H-ordinary", Role.HOSPITAL).save(psam)
     code = cli.main(
         [
             "--api-key",
@@ -118,7 +119,7 @@ def test_ordinary_hospital_psam_refuses_pin_reset_before_the_card(tmp_path):
 def test_broken_card_image_is_a_card_error(tmp_path, capsys):
     issuer = KeyStore.generate()
     psam = tmp_path / "h.psam"
-    Psam.provision(issuer, "H", cli.Role.HOSPITAL).save(psam)
+    Psam.provision(issuer, "H", Role.HOSPITAL).save(psam)
     image = tmp_path / "card.json"
     image.write_text('{"format": "something else"}')
     code = cli.main(["--psam", str(psam), "--reader", str(image), "read"])
@@ -131,14 +132,14 @@ def test_trace_never_shows_a_pin(tmp_path, capsys):
 
     issuer = KeyStore.generate()
     psam = tmp_path / "h.psam"
-    Psam.provision(issuer, "H", cli.Role.HOSPITAL).save(psam)
+    Psam.provision(issuer, "H", Role.HOSPITAL).save(psam)
     image = tmp_path / "card.json"
     new_card(image, sample_holder(), keystore=issuer, ssse_pin="918273")
     session_psam = Psam.load(psam)
     import argparse
 
     args = argparse.Namespace(reader=str(image), wait=0, trace=True)
-    with cli.card_session(args, session_psam) as session:
+    with card_session(args, session_psam) as session:
         session.read_public()
         session.verify_pin("918273")
     trace = capsys.readouterr().err

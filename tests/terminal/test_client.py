@@ -13,12 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from terminal.client import (
-    RetryPolicy,
-    ServiceRefused,
-    ServiceUnavailable,
-    SettlementClient,
-)
+from terminal.client.http import RetryPolicy, ServiceRefused, ServiceUnavailable
+from terminal.client.settlement import SettlementClient
 
 
 class Script:

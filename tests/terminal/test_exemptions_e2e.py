@@ -9,7 +9,7 @@ import pytest
 
 from card.icc import VirtualCard
 from card.issue import citizen_id
-from terminal.client import ServiceRefused
+from terminal.client.http import ServiceRefused
 from terminal.flows import desk
 from terminal.flows.common import CardRefused, present_card
 from terminal.readers.inprocess import InProcessReader

@@ -13,7 +13,7 @@ import pytest
 
 from card.crypto import Algorithm
 from terminal import emv
-from terminal.client import ServiceRefused
+from terminal.client.http import ServiceRefused
 from terminal.flows import bank, desk, pins
 from terminal.flows.common import CardRefused
 from terminal.psam import NotEntitled

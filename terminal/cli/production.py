@@ -13,18 +13,7 @@ Single applications, step by step::
     python -m terminal production show AP2026... / list --batch BT... / progress --certno ...
     python -m terminal production reject / correct / report-loss ...
 
-Batch mode for a whole employer's applications (单位批量), with a progress bar::
-
-    python -m terminal production batch-apply employees.csv --employer E9143...
-    python -m terminal production batch BT2026... --cards TRAY/   # run as each institution
-
-``batch`` does, for every application of the batch, every step *this
-terminal's institution* may do (card centre: audit, pre-check,
-personalisation, issuance; bank: comparison, account opening) and reports
-what waits for the other institution or for the applicant. The card tray
-``--cards`` holds the chip maker's blank card images (``python -m card new
---blank``); a personalised card is moved to ``TRAY/<card_no>.json`` for the
-bank, like the physical card going from the centre to the branch.
+A whole employer's batch: ``batch-apply`` here, ``batch`` in :mod:`terminal.cli.batch`.
 """
 
 from __future__ import annotations
@@ -37,12 +26,22 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from terminal import cli
-from terminal.client import ServiceRefused, ServiceUnavailable, SettlementClient
-from terminal.production import ProductionError, open_account, personalise
+from terminal.cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    UsageError,
+    console,
+    load_psam,
+    open_applications,
+    open_reader_by_name,
+    print_json,
+    secret,
+    show,
+)
+from terminal.client.http import ServiceRefused, ServiceUnavailable
+from terminal.production import open_account, personalise
 from terminal.psam import Psam, Role
 
 #: The card centres' local time (China Standard Time).
@@ -59,22 +58,13 @@ STEP_NAMES = {
 }
 
 
-# --- helpers -------------------------------------------------------------------------------
+# --- output --------------------------------------------------------------------------------
 
 
-def _secret(args: argparse.Namespace, prompt: str) -> str:
-    try:
-        return cli._pin_entry(args)(prompt)
-    except EOFError:
-        raise cli.UsageError(
-            f"{prompt.strip().rstrip(':')}: nothing was entered (no terminal? give it on "
-            "stdin with --pin-stdin)"
-        ) from None
-
-
-def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
+def show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
+    """One application: who, status, next step, deadline, then every step with its time."""
     if args.json:
-        print(json.dumps(view, ensure_ascii=False, indent=2))
+        print_json(view)
         return
     deadline = view["deadline"]
     rows: list[tuple[str, Any]] = [
@@ -99,7 +89,7 @@ def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
     for key in ("card_no", "replaces_card_no", "replacement_receipt_no", "collected_by"):
         if view.get(key):
             rows.append((key.replace("_", " "), view[key]))
-    cli.show("Card application", rows, args)
+    show("Card application", rows, args)
     table = Table(title="Steps")
     for column in ("#", "step", "state", "when", "by"):
         table.add_column(column)
@@ -107,7 +97,7 @@ def _show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
         table.add_row(
             str(step["step"]), step["label"], step["state"], _local(step["at"]), step["by"] or ""
         )
-    cli.console.print(table)
+    console.print(table)
 
 
 def _local(moment: str | None) -> str:
@@ -117,12 +107,7 @@ def _local(moment: str | None) -> str:
     return datetime.fromisoformat(moment).astimezone(LOCAL_TIME).strftime("%Y-%m-%d %H:%M")
 
 
-def _post(client: SettlementClient, path: str, body: dict | None = None) -> dict:
-    return client.request("POST", path, json=body or {})
-
-
-def _step(client: SettlementClient, application_id: str, name: str, body: dict | None = None):
-    return _post(client, f"/v1/applications/{application_id}/{name}", body)
+# --- step 1 --------------------------------------------------------------------------------
 
 
 def _application_body(args: argparse.Namespace, password: str | None) -> dict[str, Any]:
@@ -145,25 +130,14 @@ def _application_body(args: argparse.Namespace, password: str | None) -> dict[st
     return body
 
 
-def _psam_role(args: argparse.Namespace, role: Role) -> Psam:
-    psam = cli._psam(args)
-    if psam.role is not role:
-        raise cli.UsageError(
-            f"this step needs a {role.value} PSAM; {args.psam} is {psam.describe()}"
-        )
-    return psam
-
-
-# --- commands ------------------------------------------------------------------------------
-
-
 def cmd_apply(args: argparse.Namespace) -> int:
     password = (
-        _secret(args, "query password for the progress query: ") if args.query_password else None
+        secret(args, "query password for the progress query: ") if args.query_password else None
     )
-    view = _post(cli._client(args), "/v1/applications", _application_body(args, password))
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_applications(args) as client:
+        view = client.apply(_application_body(args, password))
+    show_application(view, args)
+    return EXIT_OK
 
 
 def read_applicants(path: str) -> list[dict[str, Any]]:
@@ -172,45 +146,38 @@ def read_applicants(path: str) -> list[dict[str, Any]]:
         # utf-8-sig: a roster saved by a spreadsheet starts with a byte-order mark.
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise cli.UsageError(f"cannot read the roster {path}: {exc}") from exc
+        raise UsageError(f"cannot read the roster {path}: {exc}") from exc
     text = text.lstrip("\ufeff")
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise cli.UsageError(f"{path}: not valid JSON ({exc})") from exc
+            raise UsageError(f"{path}: not valid JSON ({exc})") from exc
     else:
         rows = list(csv.DictReader(text.splitlines()))
     out = []
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise cli.UsageError(f"{path}: applicant {number} is not an object with named fields")
+            raise UsageError(f"{path}: applicant {number} is not an object with named fields")
         if None in row:
-            raise cli.UsageError(f"{path}: row {number} has more fields than the header")
+            raise UsageError(f"{path}: row {number} has more fields than the header")
         item = {k: v for k, v in row.items() if v not in (None, "")}
         if "photo_taken" in item and isinstance(item["photo_taken"], str):
             item["photo_taken"] = item["photo_taken"].strip().lower() in ("1", "true", "yes", "y")
         out.append(item)
     if not out:
-        raise cli.UsageError(f"{path}: no applicants")
+        raise UsageError(f"{path}: no applicants")
     return out
 
 
 def cmd_batch_apply(args: argparse.Namespace) -> int:
     applicants = read_applicants(args.file)
-    answer = _post(
-        cli._client(args),
-        "/v1/application-batches",
-        {
-            "employer_code": args.employer,
-            "employer_name": args.employer_name or "",
-            "applications": applicants,
-        },
-    )
+    with open_applications(args) as client:
+        answer = client.apply_batch(args.employer, args.employer_name or "", applicants)
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
+        print_json(answer)
     else:
-        cli.show(
+        show(
             "Batch accepted",
             [
                 ("batch", answer["batch_id"]),
@@ -220,17 +187,21 @@ def cmd_batch_apply(args: argparse.Namespace) -> int:
             ],
             args,
         )
-    return cli.EXIT_OK
+    return EXIT_OK
+
+
+# --- looking up ----------------------------------------------------------------------------
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    view = cli._client(args).request("GET", f"/v1/applications/{args.application_id}")
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_applications(args) as client:
+        view = client.application(args.application_id)
+    show_application(view, args)
+    return EXIT_OK
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    params = {
+    filters = {
         k: v
         for k, v in (
             ("batch_id", args.batch),
@@ -241,10 +212,11 @@ def cmd_list(args: argparse.Namespace) -> int:
         )
         if v is not None
     }
-    answer = cli._client(args).request("GET", "/v1/applications", params=params)
+    with open_applications(args) as client:
+        answer = client.applications(**filters)
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
-        return cli.EXIT_OK
+        print_json(answer)
+        return EXIT_OK
     table = Table(title=f"{answer['count']} applications")
     for column in ("application", "kind", "name", "status", "next", "reason", "card", "due"):
         table.add_column(column, no_wrap=column in ("application", "due", "card"))
@@ -259,39 +231,65 @@ def cmd_list(args: argparse.Namespace) -> int:
             a["card_no"] or "",
             a["due_on"] + (" LATE" if a["late"] else ""),
         )
-    cli.console.print(table)
+    console.print(table)
     if answer.get("truncated"):
-        cli.console.print(
+        console.print(
             f"only the first {answer['count']}: narrow the filters (batch, status, next step)"
         )
-    return cli.EXIT_OK
+    return EXIT_OK
 
 
-def _simple(name: str):
+def cmd_progress(args: argparse.Namespace) -> int:
+    password = secret(args, "query password: ")
+    try:
+        with open_applications(args) as client:
+            answer = client.progress(args.certno, password)
+    except ServiceUnavailable as exc:
+        # A locked query (429 too_many_attempts) is a refusal with its wait, not an outage.
+        if isinstance(exc.__cause__, ServiceRefused) and exc.__cause__.status == 429:
+            raise exc.__cause__ from None
+        raise
+    if args.json:
+        print_json(answer)
+        return EXIT_OK
+    for view in answer["applications"]:
+        show_application(view, args)
+    if not answer["applications"]:
+        console.print("no card applications for this SSN")
+    return EXIT_OK
+
+
+# --- steps 2-7 -----------------------------------------------------------------------------
+
+
+def _simple(step: str):
+    """A step without a body (``audit``, ``compare``, ``pre_check``, ``withdraw``)."""
+
     def command(args: argparse.Namespace) -> int:
-        view = _step(cli._client(args), args.application_id, name)
-        _show_application(view, args)
-        return cli.EXIT_OK if view["status"] != "returned" else cli.EXIT_REFUSED
+        with open_applications(args) as client:
+            view = getattr(client, step)(args.application_id)
+        show_application(view, args)
+        return EXIT_OK if view["status"] != "returned" else EXIT_REFUSED
 
     return command
 
 
 def cmd_personalise(args: argparse.Namespace) -> int:
-    psam = _psam_role(args, Role.CARD_CENTRE)
+    psam = load_psam(args, Role.CARD_CENTRE)
     medical = Psam.load(args.medical_psam) if args.medical_psam else None
-    with cli.open_reader_by_name(args.reader) as reader:
-        view = personalise(cli._client(args), psam, reader, args.application_id, medical)
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_reader_by_name(args.reader) as reader, open_applications(args) as client:
+        view = personalise(client, psam, reader, args.application_id, medical)
+    show_application(view, args)
+    return EXIT_OK
 
 
 def cmd_open_account(args: argparse.Namespace) -> int:
-    psam = _psam_role(args, Role.BANK)
-    bank_pin = _secret(args, "new bank PIN (chosen by the holder): ")
-    with cli.open_reader_by_name(args.reader) as reader:
-        view = open_account(cli._client(args), psam, reader, args.application_id, bank_pin)
-    _show_application(view, args)
-    return cli.EXIT_OK
+    psam = load_psam(args, Role.BANK)
+    bank_pin = secret(args, "new bank PIN (chosen by the holder): ")
+    with open_reader_by_name(args.reader) as reader, open_applications(args) as client:
+        view = open_account(client, psam, reader, args.application_id, bank_pin)
+    show_application(view, args)
+    return EXIT_OK
 
 
 def _collected_at(text: str) -> str:
@@ -308,25 +306,20 @@ def _collected_at(text: str) -> str:
 
 
 def cmd_issue(args: argparse.Namespace) -> int:
-    body = {"collected_by": args.collected_by}
-    if args.collected_at:
-        body["collected_at"] = args.collected_at
-    view = _step(cli._client(args), args.application_id, "issuance", body)
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_applications(args) as client:
+        view = client.issue(args.application_id, args.collected_by, args.collected_at)
+    show_application(view, args)
+    return EXIT_OK
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    view = _step(
-        cli._client(args),
-        args.application_id,
-        "rejections",
-        {"step": args.step, "reason": args.reason, "detail": args.detail or ""},
-    )
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_applications(args) as client:
+        view = client.reject(args.application_id, args.step, args.reason, args.detail or "")
+    show_application(view, args)
+    return EXIT_OK
 
 
+#: ``correct`` option → the application's field.
 CORRECTION_FIELDS = {
     "name": "psn_name",
     "sex": "gend",
@@ -349,20 +342,20 @@ def cmd_correct(args: argparse.Namespace) -> int:
         body["photo_taken"] = True
     if args.note:
         body["note"] = args.note
-    view = _step(cli._client(args), args.application_id, "corrections", body)
-    _show_application(view, args)
-    return cli.EXIT_OK
+    with open_applications(args) as client:
+        view = client.correct(args.application_id, body)
+    show_application(view, args)
+    return EXIT_OK
 
 
 def cmd_report_loss(args: argparse.Namespace) -> int:
-    answer = _post(
-        cli._client(args), "/v1/card-losses", {"card_no": args.card_no, "reason": args.reason or ""}
-    )
+    with open_applications(args) as client:
+        answer = client.report_loss(args.card_no, args.reason or "")
     if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
-        return cli.EXIT_OK
+        print_json(answer)
+        return EXIT_OK
     replacement = answer["replacement_application"]
-    cli.show(
+    show(
         "Card reported lost",
         [
             ("card", f"{answer['card_no']} — blocked for settlement"),
@@ -372,169 +365,13 @@ def cmd_report_loss(args: argparse.Namespace) -> int:
         ],
         args,
     )
-    return cli.EXIT_OK
-
-
-def cmd_progress(args: argparse.Namespace) -> int:
-    password = _secret(args, "query password: ")
-    try:
-        answer = _post(
-            cli._client(args),
-            "/v1/card-progress",
-            {"certno": args.certno, "query_password": password},
-        )
-    except ServiceUnavailable as exc:
-        # A locked query (429 too_many_attempts) is a refusal with its wait, not an outage.
-        if isinstance(exc.__cause__, ServiceRefused) and exc.__cause__.status == 429:
-            raise exc.__cause__ from None
-        raise
-    if args.json:
-        print(json.dumps(answer, ensure_ascii=False, indent=2))
-        return cli.EXIT_OK
-    for view in answer["applications"]:
-        _show_application(view, args)
-    if not answer["applications"]:
-        cli.console.print("no card applications for this SSN")
-    return cli.EXIT_OK
-
-
-# --- batch mode ----------------------------------------------------------------------------
-
-
-def _is_blank(path: Path) -> bool:
-    """A card image with nothing written yet (the chip maker's delivery), whatever its name."""
-    from card.image import CardImage, CardImageError
-
-    try:
-        image = CardImage.load(path)
-    except (CardImageError, OSError, ValueError):
-        return False  # not a card image: left alone
-    return not any(
-        value for name in ("EF05", "EF06") for value in image.records.get(name, {}).values()
-    )
-
-
-def _tray_blanks(tray: Path) -> list[Path]:
-    """The blank cards in the tray, oldest name first; written cards are ``<card_no>.json``."""
-    return sorted(p for p in tray.glob("*.json") if _is_blank(p))
-
-
-def cmd_batch(args: argparse.Namespace) -> int:
-    """Every step this institution may do, for every application of the batch."""
-    from card.icc import VirtualCard
-    from terminal.readers.inprocess import InProcessReader
-
-    client = cli._client(args)
-    psam = cli._psam(args)
-    tray = Path(args.cards)
-    if not tray.is_dir():
-        raise cli.UsageError(f"--cards {tray}: not a directory (the card tray)")
-    # A batch holds up to 2000 applications: ask for all of them (the list's default is 500).
-    listing = client.request(
-        "GET", "/v1/applications", params={"batch_id": args.batch_id, "limit": 5000}
-    )
-    ids = [a["application_id"] for a in listing["applications"]]
-    if not ids:
-        raise cli.UsageError(f"batch {args.batch_id} has no applications (or not yours to see)")
-    bank_pin = (
-        _secret(args, "initial bank PIN for the batch's cards: ")
-        if psam.role is Role.BANK
-        else None
-    )
-    outcome: dict[str, str] = {}
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=cli.err, disable=args.json) as progress:
-        task = progress.add_task(f"batch {args.batch_id}", total=len(ids))
-        for application_id in ids:
-            try:
-                outcome[application_id] = _advance(
-                    client, psam, tray, application_id, args, bank_pin, VirtualCard, InProcessReader
-                )
-            except (ProductionError, ServiceRefused) as exc:
-                outcome[application_id] = f"failed: {exc}"
-            progress.advance(task)
-    summary: dict[str, int] = {}
-    for text in outcome.values():
-        key = text.split(":")[0]
-        summary[key] = summary.get(key, 0) + 1
-    if args.json:
-        print(
-            json.dumps(
-                {"batch_id": args.batch_id, "applications": outcome, "summary": summary},
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
-    else:
-        table = Table(title=f"batch {args.batch_id}")
-        table.add_column("application")
-        table.add_column("outcome")
-        for application_id, text in outcome.items():
-            table.add_row(application_id, text)
-        cli.console.print(table)
-        cli.console.print(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())))
-    return cli.EXIT_OK if not summary.get("failed") else cli.EXIT_REFUSED
-
-
-def _advance(client, psam, tray, application_id, args, bank_pin, VirtualCard, InProcessReader):
-    """Move one application as far as this institution can; a short outcome text."""
-    centre = psam.role is Role.CARD_CENTRE
-    for _ in range(7):
-        view = client.request("GET", f"/v1/applications/{application_id}")
-        if view["status"] == "issued":
-            return f"issued: card {view['card_no']}"
-        if view["status"] == "returned":
-            r = view["returned"]
-            return f"returned: step {r['step']} {r['reason']}"
-        if view["status"] != "in_progress":
-            return view["status"]
-        step = view["next_step"]["step"]
-        if centre and step == 2:
-            _step(client, application_id, "audit")
-        elif centre and step == 4:
-            _step(client, application_id, "pre-check")
-        elif centre and step == 5:
-            blanks = _tray_blanks(tray)
-            if not blanks:
-                return "waiting: no blank cards left in the tray"
-            blank = blanks[0]
-            view = personalise(
-                client, psam, InProcessReader(VirtualCard.open(blank)), application_id
-            )
-            blank.rename(tray / f"{view['card_no']}.json")
-        elif centre and step == 7:
-            _step(client, application_id, "issuance", {"collected_by": args.collected_by})
-        elif not centre and step == 3:
-            _step(client, application_id, "comparison")
-        elif not centre and step == 6:
-            card = tray / f"{view['card_no']}.json"
-            if not card.exists():
-                return f"waiting: card {view['card_no']} not in the tray"
-            open_account(
-                client, psam, InProcessReader(VirtualCard.open(card)), application_id, bank_pin
-            )
-        else:
-            other = "the bank" if centre else "the card centre"
-            return f"waiting: step {step} ({STEP_NAMES[step]}) is for {other}"
-    return "in progress"
+    return EXIT_OK
 
 
 # --- parser --------------------------------------------------------------------------------
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    """Add ``production`` and its subcommands to ``python -m terminal``."""
-    production = sub.add_parser(
-        "production",
-        help="card production: applications, steps 1-7, loss and replacement (card centre, bank)",
-    )
-    psub = production.add_subparsers(dest="production_command", required=True, metavar="STEP")
-
+def _register_apply(psub: argparse._SubParsersAction) -> None:
     apply_p = psub.add_parser("apply", help="step 1: a single application (card centre)")
     apply_p.add_argument("--certno", required=True, help="citizen ID number (the SSN)")
     apply_p.add_argument("--name", required=True)
@@ -575,15 +412,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     list_p.add_argument("--certno")
     list_p.set_defaults(func=cmd_list)
 
-    for name, path, text in (
+
+def _register_steps(psub: argparse._SubParsersAction) -> None:
+    for name, method, text in (
         ("audit", "audit", "step 2: data entry and audit (card centre)"),
-        ("compare", "comparison", "step 3: police register + bank (bank)"),
-        ("pre-check", "pre-check", "step 4: pre-check against the card base"),
-        ("withdraw", "withdrawal", "withdraw the application"),
+        ("compare", "compare", "step 3: police register + bank (bank)"),
+        ("pre-check", "pre_check", "step 4: pre-check against the card base"),
+        ("withdraw", "withdraw", "withdraw the application"),
     ):
         p = psub.add_parser(name, help=text)
         p.add_argument("application_id")
-        p.set_defaults(func=_simple(path))
+        p.set_defaults(func=_simple(method))
 
     perso = psub.add_parser("personalise", help="step 5: write the blank card in --reader")
     perso.add_argument("application_id")
@@ -604,6 +443,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     issue.set_defaults(func=cmd_issue)
 
+
+def _register_returns(psub: argparse._SubParsersAction) -> None:
     reject = psub.add_parser("reject", help="record a rejection with its reason")
     reject.add_argument("application_id")
     reject.add_argument("--step", type=int, required=True, choices=range(2, 7))
@@ -630,10 +471,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     prog.add_argument("--certno", required=True)
     prog.set_defaults(func=cmd_progress)
 
-    batch = psub.add_parser("batch", help="batch mode: every step this institution may do")
-    batch.add_argument("batch_id")
-    batch.add_argument("--cards", required=True, help="the card tray directory")
-    batch.add_argument(
-        "--collected-by", default="employer's agent", help="who collects the batch's cards (step 7)"
+
+def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
+    """Add ``production`` and its subcommands; the subcommand parsers, for ``batch``."""
+    production = sub.add_parser(
+        "production",
+        help="card production: applications, steps 1-7, loss and replacement (card centre, bank)",
     )
-    batch.set_defaults(func=cmd_batch)
+    psub = production.add_subparsers(dest="production_command", required=True, metavar="STEP")
+    _register_apply(psub)
+    _register_steps(psub)
+    _register_returns(psub)
+    return psub

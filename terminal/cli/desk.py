@@ -1,0 +1,281 @@
+"""The hospital's registration desk: admission (2401), fee upload (2301),
+pre-settlement (2303), discharge settlement (2304) and reversal (2305),
+with the card and PIN or on an exemption (settlement.md §Inpatient flow)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from terminal.cli.common import (
+    EXIT_OK,
+    UsageError,
+    card_session,
+    console,
+    load_psam,
+    open_client,
+    parse_when,
+    pin_entry,
+    show,
+    yuan,
+)
+from terminal.flows import desk
+
+
+def show_receipt(receipt: desk.Receipt, args: argparse.Namespace) -> None:
+    """The discharge receipt: the split line by line in yuan, or the settlement's JSON."""
+    if args.json:
+        print(json.dumps(receipt.settlement, ensure_ascii=False))
+        return
+    s = receipt.settlement
+    table = Table(title=f"Discharge receipt {s['setl_id']} (admission {s['mdtrt_id']})")
+    table.add_column("item")
+    table.add_column("yuan", justify="right")
+    for label, fen in receipt.lines():
+        table.add_row(label, yuan(fen))
+    console.print(table)
+    console.print(f"policy {s.get('policy_version')}, settled {s.get('setl_time')}")
+
+
+def show_admission(record: dict[str, Any], args: argparse.Namespace) -> None:
+    show(
+        f"Admitted: {record['mdtrt_id']}",
+        [
+            (key, record.get(key))
+            for key in (
+                "mdtrt_id",
+                "psn_no",
+                "insutype",
+                "begntime",
+                "fixmedins_code",
+                "auth_method",
+                "card_no",
+                "status",
+            )
+        ],
+        args,
+    )
+
+
+def exemption_from_args(args: argparse.Namespace) -> dict[str, str]:
+    return desk.exemption_evidence(
+        args.kind,
+        household_register_no=args.hukou_no,
+        document_type=args.doc_type,
+        document_number=args.doc_no,
+        receipt_no=args.receipt_no,
+        certno=args.certno,
+    )
+
+
+def read_fee_lines(path: str) -> list[dict[str, Any]]:
+    """Fee lines from JSON (a list, or ``{"feedetail": [...]}``) or CSV with the API's columns."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith(("[", "{")):
+        data = json.loads(text)
+        return data["feedetail"] if isinstance(data, dict) else data
+    lines = []
+    for row in csv.DictReader(text.splitlines()):
+        line: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
+        try:
+            line["cnt"] = int(line["cnt"])
+            line["pric"] = int(line["pric"])
+        except (KeyError, ValueError) as exc:
+            raise UsageError(f"{path}: cnt and pric must be integers (pric in fen): {row}") from exc
+        lines.append(line)
+    return lines
+
+
+def cmd_admit(args: argparse.Namespace) -> int:
+    psam = load_psam(args)
+    with open_client(args) as client, card_session(args, psam) as session:
+        admission = desk.admit_with_card(
+            session,
+            client,
+            pin_entry(args),
+            dept_name=args.dept,
+            dise_name=args.diagnosis,
+            insutype=args.insutype,
+            begntime=parse_when(args.begntime),
+            pin_attempts=args.tries,
+        )
+    show_admission(admission.record, args)
+    return EXIT_OK
+
+
+def cmd_admit_exempt(args: argparse.Namespace) -> int:
+    exemption = exemption_from_args(args)
+    with open_client(args) as client:
+        admission = desk.admit_exempt(
+            client,
+            args.psn_no,
+            exemption,
+            dept_name=args.dept,
+            dise_name=args.diagnosis,
+            insutype=args.insutype,
+            begntime=parse_when(args.begntime),
+        )
+    show_admission(admission.record, args)
+    return EXIT_OK
+
+
+def cmd_fees(args: argparse.Namespace) -> int:
+    try:
+        lines = read_fee_lines(args.file)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UsageError(f"cannot read fee lines from {args.file}: {exc}") from exc
+    with open_client(args) as client:
+        answer = desk.upload_fees(client, args.mdtrt_id, lines)
+    show(
+        f"Fees uploaded to {args.mdtrt_id}",
+        [
+            ("accepted", len(answer["accepted"])),
+            ("duplicates (already there)", len(answer["duplicates"])),
+            ("fee lines in the stay", answer.get("fee_count")),
+            ("total so far (yuan)", yuan(answer.get("medfee_sumamt", 0))),
+        ],
+        args,
+        {
+            "mdtrt_id": args.mdtrt_id,
+            "accepted": len(answer["accepted"]),
+            "duplicates": len(answer["duplicates"]),
+            "fee_count": answer.get("fee_count"),
+            "medfee_sumamt": answer.get("medfee_sumamt", 0),
+        },
+    )
+    return EXIT_OK
+
+
+def cmd_pre_settle(args: argparse.Namespace) -> int:
+    with open_client(args) as client:
+        split = client.pre_settle(args.mdtrt_id, acct_used_flag=not args.no_account)
+    split.setdefault("setl_id", "(pre-settlement)")
+    split.setdefault("mdtrt_id", args.mdtrt_id)
+    show_receipt(desk.Receipt(split), args)
+    return EXIT_OK
+
+
+def cmd_discharge(args: argparse.Namespace) -> int:
+    psam = load_psam(args)
+    with open_client(args) as client, card_session(args, psam) as session:
+        receipt = desk.discharge_with_card(
+            session,
+            client,
+            pin_entry(args),
+            args.mdtrt_id,
+            acct_used_flag=not args.no_account,
+            endtime=parse_when(args.endtime),
+            pin_attempts=args.tries,
+        )
+    show_receipt(receipt, args)
+    return EXIT_OK
+
+
+def cmd_discharge_exempt(args: argparse.Namespace) -> int:
+    exemption = exemption_from_args(args)
+    with open_client(args) as client:
+        receipt = desk.discharge_exempt(
+            client,
+            args.mdtrt_id,
+            exemption,
+            acct_used_flag=not args.no_account,
+            endtime=parse_when(args.endtime),
+        )
+    show_receipt(receipt, args)
+    return EXIT_OK
+
+
+def cmd_reverse(args: argparse.Namespace) -> int:
+    with open_client(args) as client:
+        answer = client.reverse(args.setl_id, args.reason)
+    show(
+        f"Settlement {args.setl_id} reversed",
+        [
+            ("reversal", answer.get("revs_setl_id")),
+            ("admission (open again)", answer.get("mdtrt_id")),
+            ("fund paid back (yuan)", yuan(answer.get("fund_pay_sumamt", 0))),
+            ("account restored (yuan)", yuan(answer.get("acct_pay", 0))),
+            ("account balance (yuan)", yuan(answer.get("balc", 0))),
+        ],
+        args,
+        {
+            "setl_id": args.setl_id,
+            "revs_setl_id": answer.get("revs_setl_id"),
+            "mdtrt_id": answer.get("mdtrt_id"),
+            "fund_pay_sumamt": answer.get("fund_pay_sumamt", 0),
+            "acct_pay": answer.get("acct_pay", 0),
+            "balc": answer.get("balc", 0),
+        },
+    )
+    return EXIT_OK
+
+
+def _admission_options(p: argparse.ArgumentParser, insutype_required: bool) -> None:
+    p.add_argument("--dept", required=True, help="department (dept_name)")
+    p.add_argument("--diagnosis", required=True, help="diagnosis (dise_name)")
+    p.add_argument(
+        "--insutype",
+        choices=["310", "390"],
+        required=insutype_required,
+        help="insurance type (default: from the card's DF04)",
+    )
+    p.add_argument("--begntime", help="admission time, ISO 8601 with offset (default now)")
+
+
+def _evidence_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kind", required=True, choices=desk.EXEMPTION_KINDS)
+    p.add_argument("--hukou-no", help="household register number (child under 7)")
+    p.add_argument("--doc-type", help="passport | hk_macao_permit | taiwan_permit | ...")
+    p.add_argument("--doc-no", help="identity document number")
+    p.add_argument("--certno", help="resident ID card number (lost card)")
+    p.add_argument("--receipt-no", help="replacement receipt number (lost card)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``admit``, ``admit-exempt``, ``fees``, ``pre-settle``, ``discharge``,
+    ``discharge-exempt`` and ``reverse``."""
+    admit = sub.add_parser("admit", help="2401 admission with card and PIN")
+    _admission_options(admit, False)
+    admit.add_argument("--tries", type=int, default=1, help="PIN attempts to allow (default 1)")
+    admit.set_defaults(func=cmd_admit)
+
+    admit_ex = sub.add_parser("admit-exempt", help="2401 admission on an exemption")
+    admit_ex.add_argument("--psn-no", required=True)
+    _admission_options(admit_ex, True)
+    _evidence_options(admit_ex)
+    admit_ex.set_defaults(func=cmd_admit_exempt)
+
+    fees = sub.add_parser("fees", help="2301 fee upload from a JSON or CSV file ('-' = stdin)")
+    fees.add_argument("mdtrt_id")
+    fees.add_argument("file")
+    fees.set_defaults(func=cmd_fees)
+
+    pre = sub.add_parser("pre-settle", help="2303 pre-settlement (nothing written)")
+    pre.add_argument("mdtrt_id")
+    pre.add_argument("--no-account", action="store_true", help="do not use the personal account")
+    pre.set_defaults(func=cmd_pre_settle)
+
+    dis = sub.add_parser("discharge", help="2304 discharge settlement with card and PIN")
+    dis.add_argument("mdtrt_id")
+    dis.add_argument("--no-account", action="store_true", help="do not use the personal account")
+    dis.add_argument("--endtime", help="discharge time, ISO 8601 with offset (default now)")
+    dis.add_argument("--tries", type=int, default=1)
+    dis.set_defaults(func=cmd_discharge)
+
+    dis_ex = sub.add_parser("discharge-exempt", help="2304 discharge on an exemption")
+    dis_ex.add_argument("mdtrt_id")
+    dis_ex.add_argument("--no-account", action="store_true")
+    dis_ex.add_argument("--endtime")
+    _evidence_options(dis_ex)
+    dis_ex.set_defaults(func=cmd_discharge_exempt)
+
+    rev = sub.add_parser("reverse", help="2305 reverse a settlement (the stay opens again)")
+    rev.add_argument("setl_id")
+    rev.add_argument("--reason", required=True)
+    rev.set_defaults(func=cmd_reverse)

@@ -1,0 +1,118 @@
+"""PIN counters: the holder's social security PIN change, its unblock and reset
+(designated PIN service, key 0E), the bank PIN at the issuing bank branch, and the
+query password (card.md §PINs, settlement.md §PIN authority)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from card.keystore import KEY_PIN_UNBLOCK
+from terminal.cli.common import (
+    EXIT_OK,
+    UsageError,
+    card_session,
+    load_psam,
+    open_client,
+    pin_entry,
+    show,
+)
+from terminal.flows import pins
+from terminal.flows.common import present_card
+from terminal.psam import NotEntitled, Role
+
+
+def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
+    rows: list[tuple[str, Any]] = [
+        ("card number", result.card_no),
+        ("PIN", {"ssse": "social security (社保)", "bank": "bank (金融)"}[result.pin]),
+        ("operation", result.operation),
+        ("result", "done, reported to the audit log"),
+    ]
+    data: dict[str, Any] = {
+        "card_no": result.card_no,
+        "pin": result.pin,
+        "operation": result.operation,
+        "tries_left": None,
+        "verified": None,
+    }
+    if result.tries_left is not None:
+        tries = "verified" if result.tries_left < 0 else result.tries_left
+        rows.append(("tries left", tries))
+        data["verified"] = result.tries_left < 0
+        data["tries_left"] = None if result.tries_left < 0 else result.tries_left
+    show("PIN operation", rows, args, data)
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    psam = load_psam(args)
+    entry = pin_entry(args)
+    with open_client(args) as client:
+        if args.operation == "change":
+            old = entry("current social security PIN: ")
+            new = pins.new_pin_entry(entry, "social security PIN")
+            with card_session(args, psam) as session:
+                result = pins.change_ssse_pin(session, client, old, new)
+        elif args.operation == "reset":
+            psam.require_role_key(KEY_PIN_UNBLOCK, "reset the SSSE PIN")
+            new = pins.new_pin_entry(entry, "social security PIN")
+            with card_session(args, psam) as session:
+                result = pins.unblock_ssse_pin(session, client, new_pin=new)
+        else:
+            psam.require_role_key(KEY_PIN_UNBLOCK, "unblock the SSSE PIN")
+            with card_session(args, psam) as session:
+                result = pins.unblock_ssse_pin(session, client)
+    show_pin(result, args)
+    return EXIT_OK
+
+
+def cmd_bank_pin(args: argparse.Namespace) -> int:
+    from terminal.flows import bank
+
+    psam = load_psam(args)
+    entry = pin_entry(args)
+    if psam.role is not Role.BANK:
+        raise NotEntitled(f"{args.operation} the bank PIN", f"{psam.describe()} is not a bank")
+    new = pins.new_pin_entry(entry, "bank PIN") if args.operation == "reset" else None
+    with open_client(args) as client, card_session(args, psam) as session:
+        result = bank.bank_pin(session, client, new_pin=new)
+    show_pin(result, args)
+    return EXIT_OK
+
+
+def cmd_query_password(args: argparse.Namespace) -> int:
+    entry = pin_entry(args)
+    with open_client(args) as client:
+        psn_no = args.psn_no
+        if not psn_no:
+            psam = load_psam(args)
+            with card_session(args, psam) as session:
+                psn_no = present_card(session, client, medical=False).psn_no
+        old = entry("current query password: ") if args.mode == "change" else None
+        new = entry("new query password: ")
+        if entry("new query password again: ") != new:
+            raise UsageError("the two new passwords differ: nothing was changed")
+        client.query_password(psn_no, args.mode, new, old)
+    show(
+        "Query password (查询密码)",
+        [("person", psn_no), ("done", args.mode)],
+        args,
+        {"psn_no": psn_no, "operation": args.mode},
+    )
+    return EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """``pin``, ``bank-pin`` and ``query-password``."""
+    pin = sub.add_parser("pin", help="social security PIN: change (holder), unblock, reset")
+    pin.add_argument("operation", choices=["change", "unblock", "reset"])
+    pin.set_defaults(func=cmd_pin)
+
+    bank_pin = sub.add_parser("bank-pin", help="bank PIN unblock/reset (issuing bank only)")
+    bank_pin.add_argument("operation", choices=["unblock", "reset"])
+    bank_pin.set_defaults(func=cmd_bank_pin)
+
+    qp = sub.add_parser("query-password", help="change or reset the query password")
+    qp.add_argument("mode", choices=["change", "reset"])
+    qp.add_argument("--psn-no", help="person number (default: from the card in the reader)")
+    qp.set_defaults(func=cmd_query_password)
