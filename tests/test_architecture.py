@@ -26,12 +26,12 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
 # The settlement rules are pure (docs/architecture.md §Layers): no web, no database.
 NOT_IN_RULES = ("fastapi", "starlette", "sqlalchemy", "sqlmodel", "httpx", "psycopg", "alembic")
-# Issue #11 is being landed by several engineers at once; the cycle and size checks below fail
-# until the last of them lands. The lead removes this mark when they pass. The layer check and
+# Issue #11 is being landed by several engineers at once; the size checks below fail until the
+# last of them lands. The lead removes this mark when they pass. The layer and cycle checks and
 # the checker's own tests carry no mark: they pass now and must keep passing.
 UNTIL_11_LANDS = pytest.mark.xfail(
     strict=False,
-    reason="issue #11 restructure in progress: import cycles, long modules and functions",
+    reason="issue #11 restructure in progress: long modules and functions",
 )
 
 
@@ -271,7 +271,6 @@ def test_the_settlement_rules_import_no_web_and_no_database():
     assert found == []
 
 
-@UNTIL_11_LANDS
 def test_no_import_cycle_between_modules():
     modules = {m: p for m, p in code_modules().items() if m.split(".")[0] in PACKAGES}
     assert import_cycles(import_graph(modules)) == []
