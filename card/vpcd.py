@@ -13,6 +13,33 @@ Anything longer is a command APDU, answered with one response APDU frame.
 Power on/off/reset get no answer.  pcscd polls each slot every 400 ms with
 "get ATR", so ``VirtualCard.atr`` must be cheap and side-effect free.
 
+Frames that cannot wedge the slot (``card.md`` §What real cards do, "vpcd
+framing").  The driver (vsmartcard ``vpcd.c``, ``vicc_transmit``) sends a PC/SC
+client's command APDU as it is and then waits for the answer, holding the slot
+(pcscd's presence polls included) until it comes; the wire does not say whether
+a 1-byte frame is a control code or a client's 1-byte APDU.  So:
+
+* a 1-byte frame other than ``00``/``01``/``02``/``04`` is an APDU too short to
+  parse and is answered ``6700`` (it used to get no answer, which blocked the
+  slot and every other client of it for good);
+* ``04`` is always the ATR request and answered with the ATR (a client's 1-byte
+  APDU ``04`` therefore gets the ATR back: the wire cannot tell them apart);
+* after ``00``/``01``/``02`` the driver sends its next frame at once (``04``
+  after power on and reset) or with its next presence poll (400 ms after power
+  off).  Silence for :data:`STALL_TIMEOUT` means it was a client's 1-byte APDU
+  and the driver waits for an answer that would desynchronise the framing if it
+  were wrong: the connector drops the connection and reconnects, i.e. the card
+  is pulled and re-inserted, and the slot answers again;
+* a partial frame that stalls for :data:`STALL_TIMEOUT` is dropped the same way
+  (framing cannot be resynchronised inside one connection);
+* a lost connection is retried at once, then with a delay that doubles up to
+  :data:`RETRY_MAX` while attempts keep failing (it used to retry in a tight
+  loop: 36 000 reconnects in 5 s).
+
+The terminal's reader layer refuses APDUs shorter than 4 or longer than 65 535
+bytes before they reach pcscd (``terminal.readers.base.check_command``); the
+driver cannot frame 65 536 bytes and drops the card instead.
+
 Speed (issue 4).  The Debian ``libifdvpcd`` writes the 2-byte length and
 the payload with two ``send()`` calls on a socket with Nagle's algorithm on,
 so the payload waits until the length is acknowledged; a receiver with
@@ -36,6 +63,7 @@ import struct
 import threading
 
 from card.icc import Icc
+from card.sw import SW
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +77,15 @@ CTRL_ATR = 0x04
 
 #: Status word sent back when the card object itself fails (it should never happen).
 SW_NO_PRECISE_DIAGNOSIS = b"\x6f\x00"
+#: The answer to a 1-byte frame that is no control code: an APDU too short to parse.
+SW_WRONG_LENGTH = SW.WRONG_LENGTH.to_bytes(2, "big")
+#: Control codes the driver sends without waiting for an answer.
+_UNANSWERED = frozenset((CTRL_OFF, CTRL_ON, CTRL_RESET))
+#: Seconds of silence after which a connection that owes the driver an answer (or
+#: holds a partial frame) is dropped: 2.5 of pcscd's 400 ms presence polls.
+STALL_TIMEOUT = 1.0
+#: Longest delay between two connection attempts while they keep failing.
+RETRY_MAX = 2.0
 
 _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _FRAME = struct.Struct(">H")
@@ -59,7 +96,11 @@ class VpcdConnector:
 
     Run it in the foreground with :meth:`run` (the CLI) or in a thread with
     :meth:`start` (tests, benchmarks).  ``connected`` is set while pcscd holds
-    the connection, ``served`` counts frames answered (handy for tests).
+    the connection, ``served`` counts frames handled, ``connections`` the
+    connections made, ``attempts`` the connection attempts and ``stalls`` the
+    connections dropped because they stalled (see the module docstring).
+    ``retry_interval`` is the first delay between failing attempts; it doubles
+    up to ``retry_max``.
     """
 
     def __init__(
@@ -68,14 +109,20 @@ class VpcdConnector:
         port: int = VPCD_PORT,
         host: str = "127.0.0.1",
         retry_interval: float = 0.1,
+        retry_max: float = RETRY_MAX,
+        stall_timeout: float = STALL_TIMEOUT,
     ) -> None:
         self.card = card
         self.port = port
         self.host = host
         self.retry_interval = retry_interval
+        self.retry_max = max(retry_max, retry_interval)
+        self.stall_timeout = stall_timeout
         self.connected = threading.Event()
         self.served = 0
         self.connections = 0
+        self.attempts = 0
+        self.stalls = 0
         self._stop = threading.Event()
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
@@ -108,42 +155,42 @@ class VpcdConnector:
         return self._stop.is_set()
 
     def run(self) -> None:
-        """Connect, serve, reconnect after pcscd restarts; return once stopped."""
+        """Connect, serve, reconnect after pcscd restarts; return once stopped.
+
+        A connection that served frames is followed by an immediate reconnect;
+        failing attempts (refused, or closed before serving anything) wait
+        ``retry_interval`` and then twice as long each time, up to ``retry_max``.
+        """
         announced_wait = False
+        delay = self.retry_interval
         while not self._stop.is_set():
             sock = self._connect()
             if sock is None:
                 if not announced_wait:
                     log.info("waiting for pcscd/vpcd on %s:%d", self.host, self.port)
                     announced_wait = True
-                self._stop.wait(self.retry_interval)
+                self._stop.wait(delay)
+                delay = min(delay * 2, self.retry_max)
                 continue
             announced_wait = False
-            self.connections += 1
-            self.connected.set()
-            log.info("card inserted in the vpcd slot on port %d", self.port)
-            try:
-                self._serve(sock)
-            except OSError as exc:
-                if not self._stop.is_set():
-                    log.info("vpcd connection on port %d lost: %s", self.port, exc)
-            finally:
-                self.connected.clear()
-                self._sock = None
-                sock.close()
-                self._power_off()
-            if not self._stop.is_set():
-                log.info("pcscd closed the slot on port %d; reconnecting", self.port)
+            served_before = self.served
+            self._serve_connection(sock)
+            if self.served > served_before:
+                delay = self.retry_interval
+            elif not self._stop.is_set():
+                self._stop.wait(delay)  # accepted and closed at once: back off as well
+                delay = min(delay * 2, self.retry_max)
         log.info("card removed from the vpcd slot on port %d", self.port)
 
     # --- internals ------------------------------------------------------------------
 
     def _connect(self) -> socket.socket | None:
+        self.attempts += 1
         try:
             sock = socket.create_connection((self.host, self.port), timeout=2.0)
         except OSError:
             return None
-        sock.settimeout(None)
+        sock.settimeout(self.stall_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         if self._stop.is_set():  # stop() raced with connect(): do not insert
@@ -152,6 +199,23 @@ class VpcdConnector:
             return None
         return sock
 
+    def _serve_connection(self, sock: socket.socket) -> None:
+        self.connections += 1
+        self.connected.set()
+        log.info("card inserted in the vpcd slot on port %d", self.port)
+        try:
+            self._serve(sock)
+        except OSError as exc:
+            if not self._stop.is_set():
+                log.info("vpcd connection on port %d lost: %s", self.port, exc)
+        finally:
+            self.connected.clear()
+            self._sock = None
+            sock.close()
+            self._power_off()
+        if not self._stop.is_set():
+            log.info("pcscd closed the slot on port %d; reconnecting", self.port)
+
     def _power_off(self) -> None:
         try:
             self.card.power_off()
@@ -159,9 +223,11 @@ class VpcdConnector:
             log.exception("card power-off failed")
 
     def _serve(self, sock: socket.socket) -> None:
+        """Answer frames until the driver closes the connection or it stalls."""
         buffer = bytearray()
-        recv_into = sock.recv
+        recv = sock.recv
         quickack = _TCP_QUICKACK
+        owed = False  # the last frame was 00/01/02: the driver may wait for an answer
         while True:
             # Frame header, then payload; quick-ACK before every read (see module docstring).
             while True:
@@ -171,7 +237,13 @@ class VpcdConnector:
                         break
                 if quickack is not None:
                     sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
-                chunk = recv_into(65538)
+                try:
+                    chunk = recv(65538)
+                except TimeoutError:
+                    if owed or buffer:
+                        self._stalled(buffer)
+                        return
+                    continue  # idle: pcscd is merely slow to poll
                 if not chunk:
                     return
                 buffer += chunk
@@ -180,7 +252,25 @@ class VpcdConnector:
             answer = self._handle(payload)
             if answer is not None:
                 sock.sendall(_FRAME.pack(len(answer)) + answer)
+            owed = answer is None
             self.served += 1
+
+    def _stalled(self, buffer: bytearray) -> None:
+        self.stalls += 1
+        if buffer:
+            log.warning(
+                "vpcd port %d: partial frame (%d bytes) stalled for %.1f s; dropping the "
+                "connection to resynchronise",
+                self.port,
+                len(buffer),
+                self.stall_timeout,
+            )
+        else:
+            log.warning(
+                "vpcd port %d: the driver went silent after a control code, so a client "
+                "sent it as a 1-byte APDU; re-inserting the card to free the slot",
+                self.port,
+            )
 
     def _handle(self, payload: bytes) -> bytes | None:
         card = self.card
@@ -188,14 +278,15 @@ class VpcdConnector:
             code = payload[0]
             if code == CTRL_ATR:
                 return card.atr
+            if code not in _UNANSWERED:
+                log.info("vpcd port %d: 1-byte APDU %02X answered 6700", self.port, code)
+                return SW_WRONG_LENGTH
             if code == CTRL_ON:
                 card.power_on()
             elif code == CTRL_RESET:
                 card.reset()
-            elif code == CTRL_OFF:
-                card.power_off()
             else:
-                log.warning("unknown vpcd control code %02X ignored", code)
+                card.power_off()
             return None
         try:
             return card.transmit(payload)

@@ -89,6 +89,31 @@ class CardUnresponsive(ReaderError):
     """The card or the reader did not complete an exchange."""
 
 
+class InvalidCommand(ReaderError, ValueError):
+    """A command APDU no reader can carry; refused before it is sent."""
+
+
+#: ISO/IEC 7816-4 §5.1: a command APDU has a 4-byte header (CLA INS P1 P2).
+MIN_COMMAND_LENGTH = 4
+#: The longest command the vpcd driver can frame (a 2-byte length); longer ones make
+#: it drop the card (``card.md`` §What real cards do, "vpcd framing").
+MAX_COMMAND_LENGTH = 0xFFFF
+
+
+def check_command(apdu: bytes) -> None:
+    """Refuse a command APDU shorter than 4 or longer than 65 535 bytes (InvalidCommand).
+
+    Every reader implementation calls this before sending, so a bad command
+    never reaches pcscd: a 1-byte command can block a vpcd slot, a 65 536-byte
+    one makes the driver drop the card.
+    """
+    if not MIN_COMMAND_LENGTH <= len(apdu) <= MAX_COMMAND_LENGTH:
+        raise InvalidCommand(
+            f"a command APDU has {MIN_COMMAND_LENGTH} to {MAX_COMMAND_LENGTH} bytes "
+            f"(CLA INS P1 P2 [Lc data] [Le]), not {len(apdu)}: nothing was sent to the card"
+        )
+
+
 class Response(NamedTuple):
     """A response APDU split into its data field and its status word (SW1 SW2 as one int)."""
 

@@ -19,6 +19,7 @@ from terminal.readers.base import (
     CardUnresponsive,
     NoCard,
     Response,
+    check_command,
     exchange_t0,
 )
 
@@ -134,7 +135,8 @@ class InProcessConnection:
         return self._card
 
     def transmit_raw(self, apdu: bytes) -> Response:
-        """One command APDU, one response APDU, no T=0 helpers."""
+        """One command APDU, one response APDU, no T=0 helpers (InvalidCommand: not sent)."""
+        check_command(apdu)
         with self._reader._lock:
             card = self._live_card()
             rapdu = card.transmit(bytes(apdu))

@@ -23,6 +23,7 @@ from terminal.readers.base import (
     PcscdNotRunning,
     ReaderError,
     Response,
+    check_command,
     exchange_t0,
 )
 
@@ -409,8 +410,10 @@ class PcscConnection:
 
         A failed exchange is :class:`CardRemoved` when the card has left the
         reader (see :meth:`card_gone`), :class:`CardUnresponsive` when it is
-        still there but did not answer.
+        still there but did not answer.  A command no reader can carry is
+        :class:`InvalidCommand`, and nothing is sent.
         """
+        check_command(apdu)
         if self._handle is None:
             raise CardRemoved(f"the connection to {self.reader_name!r} is closed: connect again")
         hresult, rapdu = scard.SCardTransmit(self._handle, scard.SCARD_PCI_T0, list(apdu))

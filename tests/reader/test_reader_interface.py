@@ -18,6 +18,7 @@ from terminal.readers.base import (
     CardConnection,
     CardRemoved,
     CardStillPresent,
+    InvalidCommand,
     NoCard,
     Reader,
     Response,
@@ -121,3 +122,30 @@ def test_verified_pin_does_not_survive_disconnect(slot, issue_card) -> None:
     with slot.reader.connect() as conn:
         conn.transmit(apdu.select_aid())
         assert conn.transmit(apdu.verify(None)).sw & 0xFFF0 == 0x63C0
+
+
+@pytest.mark.parametrize("length", [0, 1, 2, 3, 65536, 70000])
+def test_commands_no_reader_can_carry_are_refused_before_sending(slot, issue_card, length) -> None:
+    """Shorter than 4 bytes, or longer than vpcd can frame (card.md, "vpcd framing")."""
+    slot.insert(issue_card())
+    slot.reader.wait_for_card(WAIT)
+    command = bytes([0x94]) if length == 1 else bytes(length)
+    with slot.reader.connect() as conn:
+        for send in (conn.transmit, conn.transmit_raw):
+            with pytest.raises(InvalidCommand, match=f"not {length}: nothing was sent"):
+                send(command)
+        assert conn.transmit(apdu.select_aid()).sw == 0x9000  # the session goes on
+    assert slot.reader.card_present()
+
+
+def test_the_longest_command_is_carried(slot, issue_card) -> None:
+    slot.insert(issue_card())
+    slot.reader.wait_for_card(WAIT)
+    with slot.reader.connect() as conn:
+        # Both reach the card, which refuses them itself: INS 00 is no instruction, and
+        # an extended-length UPDATE BINARY is longer than anything it accepts.
+        assert conn.transmit_raw(bytes(4)).sw == 0x6D00
+        longest = bytes.fromhex("00D6000000FFF8") + bytes(0xFFF8)
+        assert len(longest) == 65535
+        assert conn.transmit_raw(longest).sw in (0x6700, 0x6D00)
+        assert conn.transmit(apdu.select_aid()).sw == 0x9000
