@@ -11,8 +11,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from hospital_sim.run import Options, Outcome
+    from hospital_sim.world import CardProvisioner
 
 EXIT_OK = 0
 EXIT_INVARIANT = 1
@@ -102,17 +107,16 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    console = Console()
+def _arguments_usable(args: argparse.Namespace, console: Console) -> bool:
+    """Say what is wrong with the arguments before anything starts (False: exit 2)."""
     if args.service_url and args.service_process:
         console.print(
             "[red]--service-process starts a service; --service-url uses one: not both[/red]"
         )
-        return EXIT_SETUP
+        return False
     if args.service_url and not args.api_key:
         console.print("[red]--service-url needs --api-key (an admin API key of that service)[/red]")
-        return EXIT_SETUP
+        return False
     from hospital_sim.population import MAX_DAYS
 
     if args.days > MAX_DAYS:
@@ -120,35 +124,38 @@ def main(argv: list[str] | None = None) -> int:
             f"[red]at most {MAX_DAYS} days (--days): the service accepts admission times "
             "at most 30 days back[/red]"
         )
-        return EXIT_SETUP
+        return False
     if args.days * args.patients > 99_999:
         console.print("[red]at most 99 999 patients in one run (--patients × --days)[/red]")
-        return EXIT_SETUP
+        return False
     unwritable = writable_paths(args.workdir, args.report)
     if unwritable:
         console.print(f"[red]{unwritable}[/red]", highlight=False, soft_wrap=True)
-        return EXIT_SETUP
-    from card.keystore import KeyStoreError
-    from hospital_sim.run import Options, run
-    from hospital_sim.service import ServiceStartError
+        return False
+    return True
+
+
+def _provisioner(args: argparse.Namespace, console: Console) -> CardProvisioner | None:
+    """How the city's cards are made: ready-made, or ``--from-applications`` (None: exit 2)."""
     from hospital_sim.world import provision_cards
-    from rig.conf import RigError
-    from terminal.client.http import ServiceError
-    from terminal.readers.base import ReaderError
 
-    provisioner = provision_cards
-    if args.from_applications:
-        try:
-            from hospital_sim.applications import provision_cards_from_applications
-        except ImportError:
-            console.print(
-                "[red]--from-applications is not available yet: the card-application flow "
-                "(issue 8) has not been built[/red]"
-            )
-            return EXIT_SETUP
-        provisioner = provision_cards_from_applications
+    if not args.from_applications:
+        return provision_cards
+    try:
+        from hospital_sim.applications import provision_cards_from_applications
+    except ImportError:
+        console.print(
+            "[red]--from-applications is not available yet: the card-application flow "
+            "(issue 8) has not been built[/red]"
+        )
+        return None
+    return provision_cards_from_applications
 
-    options = Options(
+
+def _options(args: argparse.Namespace) -> Options:
+    from hospital_sim.run import Options
+
+    return Options(
         patients=args.patients,
         desks=args.desks,
         days=args.days,
@@ -162,29 +169,10 @@ def main(argv: list[str] | None = None) -> int:
         keystore=args.keystore,
         service_mode="process" if args.service_process else "in-process",
     )
-    try:
-        outcome = run(options, console, provisioner=provisioner)
-    except KeyStoreError as exc:
-        console.print(f"[red]the issuer key store is not usable:[/red] {exc}", highlight=False)
-        return EXIT_SETUP
-    except ServiceStartError as exc:
-        console.print(f"[red]the settlement service could not be started:[/red] {exc}")
-        return EXIT_SETUP
-    except ServiceError as exc:
-        console.print(f"[red]the settlement service refused to set up the city:[/red] {exc}")
-        return EXIT_SETUP
-    except (RigError, ReaderError) as exc:
-        console.print(f"[red]the PC/SC readers are not usable:[/red] {exc}", markup=True)
-        return EXIT_SETUP
-    except OSError as exc:
-        # A disk filling up or a directory removed under us: say what, no traceback.
-        console.print(
-            f"[red]could not write the run's files:[/red] {exc}", highlight=False, soft_wrap=True
-        )
-        return EXIT_SETUP
-    except KeyboardInterrupt:
-        console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")
-        return 130
+
+
+def _show_outcome(args: argparse.Namespace, outcome: Outcome, console: Console) -> None:
+    """The verdict, a key store hint when a foreign service refused the proofs, the report."""
     if not all(r.ok for r in outcome.invariants):
         verdict = "[red]INVARIANTS FAIL[/red]"
     elif outcome.summary.unexpected:
@@ -207,6 +195,47 @@ def main(argv: list[str] | None = None) -> int:
             soft_wrap=True,
         )
     console.print(f"report: {outcome.report_path}", soft_wrap=True, markup=False, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console()
+    if not _arguments_usable(args, console):
+        return EXIT_SETUP
+    from card.keystore import KeyStoreError
+    from hospital_sim.run import run
+    from hospital_sim.service import ServiceStartError
+    from rig.conf import RigError
+    from terminal.client.http import ServiceError
+    from terminal.readers.base import ReaderError
+
+    provisioner = _provisioner(args, console)
+    if provisioner is None:
+        return EXIT_SETUP
+    try:
+        outcome = run(_options(args), console, provisioner=provisioner)
+    except KeyStoreError as exc:
+        console.print(f"[red]the issuer key store is not usable:[/red] {exc}", highlight=False)
+        return EXIT_SETUP
+    except ServiceStartError as exc:
+        console.print(f"[red]the settlement service could not be started:[/red] {exc}")
+        return EXIT_SETUP
+    except ServiceError as exc:
+        console.print(f"[red]the settlement service refused to set up the city:[/red] {exc}")
+        return EXIT_SETUP
+    except (RigError, ReaderError) as exc:
+        console.print(f"[red]the PC/SC readers are not usable:[/red] {exc}", markup=True)
+        return EXIT_SETUP
+    except OSError as exc:
+        # A disk filling up or a directory removed under us: say what, no traceback.
+        console.print(
+            f"[red]could not write the run's files:[/red] {exc}", highlight=False, soft_wrap=True
+        )
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        console.print("[yellow]interrupted: the service we started has been stopped[/yellow]")
+        return 130
+    _show_outcome(args, outcome, console)
     return EXIT_OK if outcome.ok else EXIT_INVARIANT
 
 

@@ -21,12 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from hospital_sim.fees import FeeLine
 from hospital_sim.ledger import Ledger, PinService, Refusal, Settlement
 from hospital_sim.population import (
     EXPECTED_REFUSAL,
     KIND_EXEMPTION,
     SETTLING_KINDS,
-    FeeLine,
     PatientKind,
     Stay,
 )

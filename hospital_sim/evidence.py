@@ -16,15 +16,19 @@ from zoneinfo import ZoneInfo
 from hospital_sim.invariants import DailyReport, Evidence, PinState, ServiceSettlement
 from hospital_sim.ledger import Ledger
 from hospital_sim.world import World
+from settlement.config import Settings
 from terminal.client.http import ServiceRefused
 from terminal.client.settlement import SettlementClient
 
-SERVICE_TZ = ZoneInfo("Asia/Shanghai")
+
+def service_zone() -> ZoneInfo:
+    """The service's business time zone, as its settings read it (``SSCARD_TIMEZONE``)."""
+    return Settings.from_env().tz
 
 
-def service_day(timestamp: str) -> str:
+def service_day(timestamp: str, zone: ZoneInfo) -> str:
     """The calendar day (in the service's time zone) a settlement is booked on."""
-    return datetime.fromisoformat(timestamp).astimezone(SERVICE_TZ).date().isoformat()
+    return datetime.fromisoformat(timestamp).astimezone(zone).date().isoformat()
 
 
 def _settled_admissions(admin: SettlementClient) -> list[dict[str, Any]]:
@@ -56,6 +60,7 @@ def gather(world: World, ledger: Ledger) -> Evidence:
     from card.image import CardImage
 
     admin = world.admin
+    zone = service_zone()
     admissions: dict[str, dict[str, Any]] = {}
     setl_ids: set[str] = {s.setl_id for s in ledger.settlements}
     ours = {h.code for h in world.population.hospitals}
@@ -78,7 +83,7 @@ def gather(world: World, ledger: Ledger) -> Evidence:
                 setl_id=setl_id,
                 mdtrt_id=mdtrt_id,
                 institution=s["fixmedins_code"],
-                day=service_day(s["setl_time"]),
+                day=service_day(s["setl_time"], zone),
                 medfee_sumamt=s["medfee_sumamt"],
                 fund_pay_sumamt=s["fund_pay_sumamt"],
                 psn_part_amt=s["psn_part_amt"],

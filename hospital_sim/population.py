@@ -22,6 +22,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from enum import Enum
 
+from hospital_sim.fees import FeeLine, fee_lines
+from settlement.rules.citizen_id import make_ssn
+from settlement.rules.coverage import insurance_year
+
 #: China Standard Time; the simulated day runs on the city's wall clock.
 CST = timezone(timedelta(hours=8), "CST")
 
@@ -182,23 +186,6 @@ class Person:
 
 
 @dataclass(frozen=True)
-class FeeLine:
-    """One fee line of a stay (2301): catalogue class A/B/C, quantity may be negative (refund)."""
-
-    serial: str  # feedetl_sn, unique within the admission
-    item_code: str
-    item_name: str
-    fee_class: str  # A | B | C
-    unit_price: int  # fen
-    quantity: int  # negative = refund of an earlier line
-    refunds: str | None = None  # feedetl_sn of the line a refund returns (init_feedetl_sn)
-
-    @property
-    def amount(self) -> int:
-        return self.unit_price * self.quantity
-
-
-@dataclass(frozen=True)
 class Stay:
     """One patient's inpatient stay as planned for the day."""
 
@@ -246,26 +233,7 @@ class Population:
         return counts
 
 
-# --- catalogue ---------------------------------------------------------------------
-
-#: A small inpatient catalogue: (item code, name, class, unit price in fen).
-CATALOGUE: tuple[tuple[str, str, str, int], ...] = (
-    ("110900001", "床位费 bed, general ward (day)", "A", 4500),
-    ("111000001", "护理费 nursing, grade II (day)", "A", 2600),
-    ("250101001", "血常规 full blood count", "A", 2000),
-    ("250301001", "肝功能 liver function panel", "A", 6000),
-    ("210300001", "CT 平扫 plain CT scan", "B", 28000),
-    ("210200001", "MRI 磁共振 MRI scan", "B", 62000),
-    ("XB01CA01", "头孢曲松 ceftriaxone 1 g", "A", 1850),
-    ("XA02BC01", "奥美拉唑 omeprazole 40 mg", "A", 960),
-    ("XL01XC07", "贝伐珠单抗 bevacizumab 100 mg", "B", 198000),
-    ("XN02AA01", "吗啡 morphine 10 mg", "A", 420),
-    ("331502001", "阑尾切除术 appendectomy", "A", 120000),
-    ("311201001", "剖宫产 caesarean section", "B", 180000),
-    ("C0001", "单人病房差价 single room supplement (day)", "C", 15000),
-    ("C0002", "进口吻合器 imported stapler", "C", 320000),
-    ("C0003", "护工 private carer (day)", "C", 18000),
-)
+# --- names ---------------------------------------------------------------------------
 
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 _GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红燕鹏辉建国志文斌宇浩凯秀梅晨欣怡雨婷子轩梓涵一诺浩然"
@@ -295,30 +263,10 @@ _HOSPITAL_NAMES = {
     ),
 }
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-_ID_CHECK = "10X98765432"
-
 
 def citizen_id(region: str, birth: date, sequence: int, sex: str) -> str:
     """An 18-character citizen ID number (GB 11643) with its ISO 7064 check character."""
-    seq = sequence % 500 * 2 + (1 if sex == "1" else 0)  # odd = male
-    body = f"{region}{birth:%Y%m%d}{seq:03d}"
-    total = sum(int(ch) * w for ch, w in zip(body, _ID_WEIGHTS, strict=True))
-    return body + _ID_CHECK[total % 11]
-
-
-def _age_on(birth: date, on: date) -> int:
-    return on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day))
-
-
-def age_on(birth: date, on: date) -> int:
-    """Completed years of age on a date (settlement.md: counted on the admission date)."""
-    return _age_on(birth, on)
-
-
-def _resident_year_start(on: date) -> date:
-    """Start of the resident scheme's insurance year (1 July) containing ``on``."""
-    return date(on.year if on.month >= 7 else on.year - 1, 7, 1)
+    return make_ssn(region, birth, sequence % 500 * 2 + (1 if sex == "1" else 0))  # odd = male
 
 
 # --- generator ---------------------------------------------------------------------
@@ -386,6 +334,65 @@ def _ns(namespace: int) -> str:
     return f"{namespace:03d}" if namespace else ""
 
 
+def _foreign_document(
+    index: int, birth: date, sex: str, rng: random.Random, namespace: int
+) -> tuple[Document, str, str]:
+    """A foreign / HK / Macao / Taiwan insured person's document, name and ID-shaped number."""
+    country, doc_kind, name = _FOREIGN_NAMES[rng.randrange(len(_FOREIGN_NAMES))]
+    prefix = {"passport": "E", "hk_macao_permit": "H", "taiwan_permit": "T"}[doc_kind]
+    serial = rng.randrange(10**8)
+    if namespace:
+        serial = namespace * 100_000 + serial % 100_000
+    document = Document(doc_kind, f"{prefix}{serial:08d}", country)
+    # Foreign permanent residents carry a 15/18-character number; keep the ID shape.
+    return document, name, citizen_id("930000", birth, index + namespace * 37, sex)
+
+
+def _coverage(
+    kind: PatientKind, scheme: str | None, day: date, rng: random.Random
+) -> tuple[Coverage, ...]:
+    """The coverage periods of a scheme member (lapsed: ended before ``day``)."""
+    if scheme == SCHEME_EMPLOYEE:
+        start = day - timedelta(days=rng.randrange(400, 7000))
+        end = day - timedelta(days=rng.randrange(30, 300)) if kind is PatientKind.LAPSED else None
+        return (Coverage(scheme, start, end),)
+    if scheme == SCHEME_RESIDENT:
+        year_start, _ = insurance_year(day)  # the resident year: 1 July to 30 June
+        if kind is PatientKind.LAPSED:
+            # Paid last insurance year, not this one.
+            last = date(year_start.year - 1, 7, 1)
+            return (Coverage(scheme, last, year_start - timedelta(days=1)),)
+        return (
+            Coverage(scheme, date(year_start.year - 1, 7, 1), year_start - timedelta(days=1)),
+            Coverage(scheme, year_start, date(year_start.year + 1, 6, 30)),
+        )
+    return ()
+
+
+def _card_plan(
+    index: int, kind: PatientKind, day: date, rng: random.Random, namespace: int
+) -> CardPlan:
+    """The card a person holds (expired before ``day`` for :attr:`PatientKind.EXPIRED_CARD`)."""
+    issue = day - timedelta(days=rng.randrange(200, 3000))
+    expiry = date(issue.year + 10, issue.month, min(issue.day, 28))
+    if kind is PatientKind.EXPIRED_CARD:
+        issue = day - timedelta(days=rng.randrange(3700, 4500))
+        expiry = day - timedelta(days=rng.randrange(1, 60))
+    pin = f"{rng.randrange(10**6):06d}"
+    return CardPlan(
+        card_number=f"X{namespace * 100_000 + index + 1:08d}",
+        card_factor=(namespace.to_bytes(2, "big") + rng.randbytes(6))
+        if namespace
+        else rng.randbytes(8),
+        algorithm=rng.choice(("3des", "sm4")),
+        bank=BANKS[rng.randrange(3)],
+        issue_date=issue,
+        expiry_date=expiry,
+        pin=pin,
+        bank_pin=f"{rng.randrange(10**6):06d}",
+    )
+
+
 def _person(
     index: int, kind: PatientKind, day: date, rng: random.Random, namespace: int = 0
 ) -> Person:
@@ -404,53 +411,12 @@ def _person(
     name = _name(rng)
     document = None
     if kind is PatientKind.FOREIGN_NO_CARD:
-        country, doc_kind, name = _FOREIGN_NAMES[rng.randrange(len(_FOREIGN_NAMES))]
-        prefix = {"passport": "E", "hk_macao_permit": "H", "taiwan_permit": "T"}[doc_kind]
-        serial = rng.randrange(10**8)
-        if namespace:
-            serial = namespace * 100_000 + serial % 100_000
-        document = Document(doc_kind, f"{prefix}{serial:08d}", country)
-        # Foreign permanent residents carry a 15/18-character number; keep the ID shape.
-        ssn = citizen_id("930000", birth, index + namespace * 37, sex)
-
-    coverage: tuple[Coverage, ...] = ()
-    if scheme == SCHEME_EMPLOYEE:
-        start = day - timedelta(days=rng.randrange(400, 7000))
-        end = day - timedelta(days=rng.randrange(30, 300)) if kind is PatientKind.LAPSED else None
-        coverage = (Coverage(scheme, start, end),)
-    elif scheme == SCHEME_RESIDENT:
-        year_start = _resident_year_start(day)
-        if kind is PatientKind.LAPSED:
-            # Paid last insurance year, not this one.
-            last = date(year_start.year - 1, 7, 1)
-            coverage = (Coverage(scheme, last, year_start - timedelta(days=1)),)
-        else:
-            coverage = (
-                Coverage(scheme, date(year_start.year - 1, 7, 1), year_start - timedelta(days=1)),
-                Coverage(scheme, year_start, date(year_start.year + 1, 6, 30)),
-            )
+        document, name, ssn = _foreign_document(index, birth, sex, rng, namespace)
+    coverage = _coverage(kind, scheme, day, rng)
     balance = rng.randrange(0, 800_000) if scheme == SCHEME_EMPLOYEE else 0
-
     card = None
     if kind not in (PatientKind.CHILD_NO_CARD, PatientKind.FOREIGN_NO_CARD):
-        issue = day - timedelta(days=rng.randrange(200, 3000))
-        expiry = date(issue.year + 10, issue.month, min(issue.day, 28))
-        if kind is PatientKind.EXPIRED_CARD:
-            issue = day - timedelta(days=rng.randrange(3700, 4500))
-            expiry = day - timedelta(days=rng.randrange(1, 60))
-        pin = f"{rng.randrange(10**6):06d}"
-        card = CardPlan(
-            card_number=f"X{namespace * 100_000 + index + 1:08d}",
-            card_factor=(namespace.to_bytes(2, "big") + rng.randbytes(6))
-            if namespace
-            else rng.randbytes(8),
-            algorithm=rng.choice(("3des", "sm4")),
-            bank=BANKS[rng.randrange(3)],
-            issue_date=issue,
-            expiry_date=expiry,
-            pin=pin,
-            bank_pin=f"{rng.randrange(10**6):06d}",
-        )
+        card = _card_plan(index, kind, day, rng, namespace)
     household = None
     if kind is PatientKind.CHILD_NO_CARD:
         household = f"HR{REGION}{rng.randrange(10**9):09d}"
@@ -469,38 +435,6 @@ def _person(
         document=document,
         query_password=f"{rng.randrange(10**8):08d}",
     )
-
-
-def _fee_lines(long_stay: bool, refund: bool, rng: random.Random) -> tuple[FeeLine, ...]:
-    count = rng.randrange(25, 60) if long_stay else rng.randrange(3, 12)
-    lines = []
-    for n in range(count):
-        code, name, fee_class, price = CATALOGUE[rng.randrange(len(CATALOGUE))]
-        lines.append(
-            FeeLine(
-                serial=f"{n + 1:04d}",
-                item_code=code,
-                item_name=name,
-                fee_class=fee_class,
-                unit_price=price,
-                quantity=rng.randrange(1, 4),
-            )
-        )
-    if refund:
-        # A returned drug or a cancelled test: the same item with a negative quantity.
-        original = rng.choice(lines)
-        lines.append(
-            FeeLine(
-                serial=f"{len(lines) + 1:04d}",
-                item_code=original.item_code,
-                item_name=original.item_name,
-                fee_class=original.fee_class,
-                unit_price=original.unit_price,
-                quantity=-rng.randrange(1, original.quantity + 1),
-                refunds=original.serial,
-            )
-        )
-    return tuple(lines)
 
 
 #: A simulated day's registration desks are open this long (the window ends at its close).
@@ -587,7 +521,7 @@ def _stays(
                 discharge_desk=discharge_desk,
                 admitted_at=admitted,
                 discharged_at=discharged,
-                fee_lines=_fee_lines(long_stay, refund, rng),
+                fee_lines=fee_lines(long_stay, refund, rng),
                 use_account=person.scheme == SCHEME_EMPLOYEE and rng.random() < 0.7,
                 reverse_after_settle=(person.kind in SETTLING_KINDS and rng.random() < 0.06)
                 or index == sure["reversal"],

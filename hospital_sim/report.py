@@ -210,13 +210,8 @@ def per_hour_charts(per_day_hour: dict[str, dict[int, int]]) -> str:
     return "".join(charts)
 
 
-def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -> str:
-    """The whole report as one HTML string."""
-    all_ok = all(r.ok for r in invariants) and not summary.unexpected
-    per_hour_html = per_hour_charts(summary.per_day_hour)
-    split = [("fund", summary.fund), ("personal account", summary.account), ("cash", summary.cash)]
-    refusals = [(REFUSAL_LABELS.get(code, code), n) for code, n in summary.refusals.items()]
-    exemptions = list(summary.exemptions.items())
+def _invariants_html(invariants: list[InvariantResult]) -> str:
+    """The invariants table, PASS and FAIL coloured."""
     inv_rows = [
         [
             r.name,
@@ -225,16 +220,17 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
         ]
         for r in invariants
     ]
-    inv_html = (
+    return (
         _table(["invariant", "result", "detail"], inv_rows, "invariants")
         .replace("<td>PASS</td>", '<td class="ok">PASS</td>')
         .replace("<td>FAIL</td>", '<td class="fail">FAIL</td>')
     )
-    latency_rows = [
-        [op, v["n"], v["p50"], v["p90"], v["p99"], v["max"]] for op, v in summary.latency_ms.items()
-    ]
+
+
+def _hospital_rows(info: RunInfo, summary: Summary) -> list[list[object]]:
+    """One row a hospital: code, name, level (PIN service), settlements, billed, fund."""
     hospital_names = {code: (name, level, pin) for code, name, level, pin in info.hospitals}
-    hosp_rows = []
+    hosp_rows: list[list[object]] = []
     for code, row in summary.per_hospital.items():
         name, level, pin = hospital_names.get(code, (code, "?", False))
         hosp_rows.append(
@@ -247,7 +243,12 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
                 yuan(row["fund"]),
             ]
         )
-    figures = "".join(
+    return hosp_rows
+
+
+def _figures_html(summary: Summary) -> str:
+    """The day in figures: one tile a count."""
+    return "".join(
         [
             _figure("patients", "patients", summary.patients),
             _figure("admissions", "admissions", summary.admissions),
@@ -262,8 +263,11 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
             _figure("total", "billed, yuan", yuan(summary.total)),
         ]
     )
+
+
+def _scheme_rows(summary: Summary) -> list[list[object]]:
     scheme_names = {"310": "310 employee basic medical", "390": "390 resident basic medical"}
-    scheme_rows = [
+    return [
         [
             scheme_names.get(code, code),
             v["settlements"],
@@ -274,15 +278,33 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
         ]
         for code, v in summary.per_scheme.items()
     ]
+
+
+def _unexpected_html(summary: Summary) -> str:
+    if not summary.unexpected:
+        return "<p>None: every patient ended as planned.</p>"
+    return "<ul>" + "".join(f"<li>{_e(u)}</li>" for u in summary.unexpected[:50]) + "</ul>"
+
+
+def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -> str:
+    """The whole report as one HTML string."""
+    all_ok = all(r.ok for r in invariants) and not summary.unexpected
+    per_hour_html = per_hour_charts(summary.per_day_hour)
+    split = [("fund", summary.fund), ("personal account", summary.account), ("cash", summary.cash)]
+    refusals = [(REFUSAL_LABELS.get(code, code), n) for code, n in summary.refusals.items()]
+    exemptions = list(summary.exemptions.items())
+    inv_html = _invariants_html(invariants)
+    latency_rows = [
+        [op, v["n"], v["p50"], v["p90"], v["p99"], v["max"]] for op, v in summary.latency_ms.items()
+    ]
+    hosp_rows = _hospital_rows(info, summary)
+    figures = _figures_html(summary)
+    scheme_rows = _scheme_rows(summary)
     kind_rows = [
         [kind, v["patients"], v["settled"], v["refused"]] for kind, v in summary.by_kind.items()
     ]
     money_rows = [[label, yuan(v)] for label, v in split] + [["total", yuan(summary.total)]]
-    unexpected = (
-        "<ul>" + "".join(f"<li>{_e(u)}</li>" for u in summary.unexpected[:50]) + "</ul>"
-        if summary.unexpected
-        else "<p>None: every patient ended as planned.</p>"
-    )
+    unexpected = _unexpected_html(summary)
     summary_json = json.dumps(summary.as_json(), ensure_ascii=False, sort_keys=True).replace(
         "</", "<\\/"
     )

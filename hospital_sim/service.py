@@ -245,11 +245,25 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     are those of ``Settings.from_env`` with this run's database and key store, so
     no environment variable of this process is changed.
     """
-    import uvicorn
-
     from settlement.config import Settings
-    from settlement.institutions import insert_admin_key
     from settlement.main import create_app
+
+    admin_key = _bootstrap_database(database_url)
+    settings = dataclasses.replace(
+        Settings.from_env(database_url, home=workdir),  # the run's outside registers
+        keystore_path=str(keystore),
+    )
+    app = create_app(settings)
+    log_path = workdir / "service.log"
+    url, stop = _serve_in_thread(app, log_path)
+    return ServiceHandle(
+        url, admin_key, database_url, True, log_path=log_path, mode="in-process", _stopper=stop
+    )
+
+
+def _bootstrap_database(database_url: str) -> str:
+    """Migrate the database and make an admin API key for this run; the key."""
+    from settlement.institutions import insert_admin_key
     from settlement.migrate import upgrade
     from settlement.store.db import Database
 
@@ -258,19 +272,20 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
         db = Database(database_url)
         try:
             with db.write() as conn:
-                admin_key = str(insert_admin_key(conn, "hospital-sim")["api_key"])
+                return str(insert_admin_key(conn, "hospital-sim")["api_key"])
         finally:
             db.dispose()
     except Exception as exc:
         raise ServiceStartError(
             f"database setup failed ({shown_url(database_url)}): {_first_line(exc)}"
         ) from exc
-    settings = dataclasses.replace(
-        Settings.from_env(database_url, home=workdir),  # the run's outside registers
-        keystore_path=str(keystore),
-    )
-    app = create_app(settings)
-    log_path = workdir / "service.log"
+
+
+def _serve_in_thread(app: object, log_path: Path) -> tuple[str, Callable[[], None]]:
+    """Serve ``app`` on a free port in a daemon thread, logging to ``log_path``, until it
+    answers its health check; its URL and the function that stops it."""
+    import uvicorn
+
     undo_logging = _log_to_file(log_path)
     config = uvicorn.Config(
         app,
@@ -320,9 +335,7 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     except ServiceStartError:
         stop()
         raise
-    return ServiceHandle(
-        url, admin_key, database_url, True, log_path=log_path, mode="in-process", _stopper=stop
-    )
+    return url, stop
 
 
 def _dispose(app: object) -> None:

@@ -11,10 +11,10 @@ from hospital_sim.population import (
     OPEN_HOURS,
     SCHEME_EMPLOYEE,
     PatientKind,
-    age_on,
     citizen_id,
     generate,
 )
+from settlement.rules.coverage import age_on
 
 DAY = date(2026, 11, 23)
 
