@@ -13,9 +13,7 @@ import json
 import secrets
 from datetime import date, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError
 
 from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
 from settlement.people import load_person
@@ -23,8 +21,9 @@ from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
 from settlement.schemas import CardActionIn, CardIn
 from settlement.service import Principal, audit
-from settlement.store.db import as_utc, for_update
-from settlement.store.tables import T_AUDIT, T_CARD
+from settlement.store import audit as audit_log
+from settlement.store import cards
+from settlement.store.db import as_utc
 
 
 def card_view(card: Row, today: date) -> dict:
@@ -54,16 +53,7 @@ def ssse_pin_state(conn: Connection, card_no: str) -> str:
     reported on is as issued: usable. (Added for the hospital simulation's
     card-image-versus-database invariant.)
     """
-    rows = conn.execute(
-        sa.select(T_AUDIT.c.action, T_AUDIT.c.detail)
-        .where(
-            T_AUDIT.c.subject == card_no,
-            T_AUDIT.c.outcome == "ok",
-            T_AUDIT.c.action.like("pin.ssse.%"),
-        )
-        .order_by(T_AUDIT.c.id.desc())
-        .limit(1)
-    ).first()
+    rows = audit_log.last_accepted(conn, card_no, "pin.ssse.")
     if rows is None:
         return "usable"
     detail = json.loads(rows.detail) if rows.detail else {}
@@ -79,29 +69,26 @@ def _insert_card(
     conn: Connection, body: CardIn, psn_no: str, now: datetime, replaces: str | None
 ) -> None:
     parse_card_id_code(body.card_id_code, body.region)
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                T_CARD.insert().values(
-                    card_no=body.card_no,
-                    card_id_code=body.card_id_code.upper(),
-                    algorithm=body.algorithm,
-                    region=body.region,
-                    psn_no=psn_no,
-                    status=body.status,
-                    issue_date=body.issue_date,
-                    expiry=body.expiry,
-                    bank_code=body.bank_code,
-                    replaces_card_no=replaces,
-                    collected_at=now if body.status == "active" else None,
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    except IntegrityError:
+    inserted = cards.insert(
+        conn,
+        card_no=body.card_no,
+        card_id_code=body.card_id_code.upper(),
+        algorithm=body.algorithm,
+        region=body.region,
+        psn_no=psn_no,
+        status=body.status,
+        issue_date=body.issue_date,
+        expiry=body.expiry,
+        bank_code=body.bank_code,
+        replaces_card_no=replaces,
+        collected_at=now if body.status == "active" else None,
+        created_at=now,
+        updated_at=now,
+    )
+    if not inserted:
         raise Problem(
             409, "conflict", f"card {body.card_no} or its identification code is already registered"
-        ) from None
+        )
 
 
 def register_card(conn: Connection, principal: Principal, body: CardIn, now: datetime) -> dict:
@@ -110,21 +97,9 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
     if not body.psn_no:
         raise Problem(422, "validation_error", "psn_no is required to register a card")
     load_person(conn, body.psn_no, lock=True)
-    previous = (
-        conn.execute(
-            sa.select(T_CARD.c.card_no).where(
-                T_CARD.c.psn_no == body.psn_no, T_CARD.c.status.in_(("issued", "active"))
-            )
-        )
-        .scalars()
-        .all()
-    )
+    previous = cards.usable_of_person(conn, body.psn_no)
     for old in previous:
-        conn.execute(
-            T_CARD.update()
-            .where(T_CARD.c.card_no == old)
-            .values(status="cancelled", updated_at=now)
-        )
+        cards.update(conn, old, status="cancelled", updated_at=now)
         audit(
             conn,
             principal,
@@ -135,21 +110,13 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
         )
     # A card reported lost is being replaced by this one: the replacement is no longer
     # pending once the new card is collected (then the lost card becomes ``replaced``).
-    lost = (
-        conn.execute(
-            sa.select(T_CARD.c.card_no).where(
-                T_CARD.c.psn_no == body.psn_no, T_CARD.c.status == "lost"
-            )
-        )
-        .scalars()
-        .first()
-    )
+    lost = cards.lost_of_person(conn, body.psn_no)
     _insert_card(conn, body, body.psn_no, now, lost)
     if lost:
         values = {"replaced_by": body.card_no, "updated_at": now}
         if body.status == "active":
             values["status"] = "replaced"
-        conn.execute(T_CARD.update().where(T_CARD.c.card_no == lost).values(**values))
+        cards.update(conn, lost, **values)
     audit(conn, principal, "card.register", body.card_no, detail={"psn_no": body.psn_no}, at=now)
     view = card_view(load_card(conn, body.card_no), now.date())
     view["cancelled_card_no"] = previous[0] if previous else None
@@ -157,11 +124,7 @@ def register_card(conn: Connection, principal: Principal, body: CardIn, now: dat
 
 
 def _lock_card(conn: Connection, card_no: str) -> Row:
-    stmt = sa.select(T_CARD).where(T_CARD.c.card_no == card_no)
-    card = conn.execute(for_update(stmt, conn)).first()
-    if card is None:
-        raise Problem(404, "card_unknown", f"card {card_no} is not registered")
-    return card
+    return load_card(conn, card_no, lock=True)
 
 
 def collect_card(
@@ -174,16 +137,15 @@ def collect_card(
         raise Problem(
             409, "card_state", f"card {card_no} is {card.status}, not waiting for collection"
         )
-    conn.execute(
-        T_CARD.update()
-        .where(T_CARD.c.card_no == card_no)
-        .values(status="active", collected_at=now, updated_at=now)
-    )
+    cards.update(conn, card_no, status="active", collected_at=now, updated_at=now)
     if card.replaces_card_no:
-        conn.execute(
-            T_CARD.update()
-            .where(T_CARD.c.card_no == card.replaces_card_no, T_CARD.c.status == "lost")
-            .values(status="replaced", replaced_by=card_no, updated_at=now)
+        cards.update(
+            conn,
+            card.replaces_card_no,
+            only_if_status="lost",
+            status="replaced",
+            replaced_by=card_no,
+            updated_at=now,
         )
     audit(
         conn, principal, "card.collect", card_no, detail={"collected_by": body.collected_by}, at=now
@@ -212,10 +174,8 @@ def report_loss(
             f"card {card_no} is {card.status}; only a usable card can be reported lost",
         )
     receipt = f"RR{now:%Y%m%d}{secrets.token_hex(5).upper()}"
-    conn.execute(
-        T_CARD.update()
-        .where(T_CARD.c.card_no == card_no)
-        .values(status="lost", lost_at=now, replacement_receipt_no=receipt, updated_at=now)
+    cards.update(
+        conn, card_no, status="lost", lost_at=now, replacement_receipt_no=receipt, updated_at=now
     )
     audit(
         conn,
@@ -247,17 +207,9 @@ def replace_card(
         raise Problem(422, "validation_error", "the replacement must belong to the same person")
     _insert_card(conn, body, old.psn_no, now, card_no)
     if body.status == "active":
-        conn.execute(
-            T_CARD.update()
-            .where(T_CARD.c.card_no == card_no)
-            .values(status="replaced", replaced_by=body.card_no, updated_at=now)
-        )
+        cards.update(conn, card_no, status="replaced", replaced_by=body.card_no, updated_at=now)
     else:
-        conn.execute(
-            T_CARD.update()
-            .where(T_CARD.c.card_no == card_no)
-            .values(replaced_by=body.card_no, updated_at=now)
-        )
+        cards.update(conn, card_no, replaced_by=body.card_no, updated_at=now)
     audit(conn, principal, "card.replace", card_no, detail={"new_card": body.card_no}, at=now)
     return card_view(load_card(conn, body.card_no), now.date())
 
@@ -269,10 +221,6 @@ def cancel_card(
     card = _lock_card(conn, card_no)
     if card.status in ("cancelled", "replaced"):
         raise Problem(409, "card_state", f"card {card_no} is already {card.status}")
-    conn.execute(
-        T_CARD.update()
-        .where(T_CARD.c.card_no == card_no)
-        .values(status="cancelled", updated_at=now)
-    )
+    cards.update(conn, card_no, status="cancelled", updated_at=now)
     audit(conn, principal, "card.cancel", card_no, detail={"reason": body.reason}, at=now)
     return card_view(load_card(conn, card_no), now.date())

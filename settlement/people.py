@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
-from sqlalchemy.exc import IntegrityError
 
 from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
 from settlement.problems import Problem
@@ -17,7 +15,7 @@ from settlement.rules.coverage import (
     is_covered,
     resident_enrolment,
 )
-from settlement.rules.exemptions import IdentityDocument, PersonFacts
+from settlement.rules.exemptions import PersonFacts
 from settlement.schemas import (
     MONEY_MAX,
     AccountCreditIn,
@@ -29,24 +27,14 @@ from settlement.schemas import (
 from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
 from settlement.store import applications as applications_store
-from settlement.store import sql
-from settlement.store.db import as_date, for_update
-from settlement.store.tables import (
-    T_ACCOUNT,
-    T_CARD,
-    T_COVERAGE,
-    T_DOCUMENT,
-    T_PERSON,
-)
+from settlement.store import cards, people
 
 PRIVILEGED = (CARD_CENTRE, ADMIN)
 
 
 def load_person(conn: Connection, psn_no: str, *, lock: bool = False) -> Row:
-    stmt = sa.select(T_PERSON).where(T_PERSON.c.psn_no == psn_no)
-    if lock:
-        stmt = for_update(stmt, conn)
-    person = conn.execute(stmt).first()
+    """Every column of the person, or ``404 person_unknown``."""
+    person = people.find(conn, psn_no, lock=lock)
     if person is None:
         raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
     return person
@@ -55,60 +43,40 @@ def load_person(conn: Connection, psn_no: str, *, lock: bool = False) -> Row:
 def register_person(conn: Connection, principal: Principal, body: PersonIn, now: datetime) -> dict:
     require_role(principal, *PRIVILEGED, action="person.register", subject=body.psn_no)
     cert_type = "resident_id" if body.psn_cert_type == "id_card" else body.psn_cert_type
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                T_PERSON.insert().values(
-                    psn_no=body.psn_no,
-                    psn_name=body.psn_name,
-                    gend=body.gend,
-                    brdy=body.brdy,
-                    certno=body.certno,
-                    psn_cert_type=cert_type,
-                    household_register_no=body.household_register_no,
-                    origin=body.origin,
-                    acct_balance=body.acct_balance,
-                    created_at=now,
-                )
-            )
-    except IntegrityError:
-        raise Problem(409, "conflict", f"person {body.psn_no} is already registered") from None
+    registered = people.insert(
+        conn,
+        psn_no=body.psn_no,
+        psn_name=body.psn_name,
+        gend=body.gend,
+        brdy=body.brdy,
+        certno=body.certno,
+        psn_cert_type=cert_type,
+        household_register_no=body.household_register_no,
+        origin=body.origin,
+        acct_balance=body.acct_balance,
+        created_at=now,
+    )
+    if not registered:
+        raise Problem(409, "conflict", f"person {body.psn_no} is already registered")
     documents = [{"document_type": cert_type, "document_number": body.certno, "valid_until": None}]
     documents += [d.model_dump() for d in body.documents]
-    conn.execute(T_DOCUMENT.insert(), [{"psn_no": body.psn_no, **d} for d in documents])
+    people.insert_documents(conn, body.psn_no, documents)
     if body.acct_balance:
-        conn.execute(
-            T_ACCOUNT.insert().values(
-                psn_no=body.psn_no, amount=body.acct_balance, kind="opening", at=now
-            )
-        )
+        people.record_account_entry(conn, body.psn_no, body.acct_balance, "opening", None, now)
     audit(conn, principal, "person.register", body.psn_no, at=now)
     return person_info(conn, body.psn_no, now.date(), privileged=True)
 
 
-_SELECT_COVERAGE = sql.Sql(
-    "SELECT insutype, begndate, enddate, paid FROM coverage_period WHERE psn_no = ? ORDER BY begndate"
-)
-_SELECT_PERSON = sql.Sql(
-    "SELECT psn_no, brdy, household_register_no, origin, acct_balance FROM person WHERE psn_no = ?"
-)
-
-
 def load_person_for_billing(conn: Connection, psn_no: str, *, lock: bool = False):
-    """The person columns admission and settlement need (hand-written SQL, hot path)."""
-    statement = for_update(_SELECT_PERSON, conn) if lock else _SELECT_PERSON
-    person = sql.first(conn, statement, (psn_no,))
+    """The person columns admission and settlement need (hot path), or ``404 person_unknown``."""
+    person = people.find_for_billing(conn, psn_no, lock=lock)
     if person is None:
         raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
-    return person._replace(brdy=as_date(person.brdy))
+    return person
 
 
 def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
-    rows = sql.all_rows(conn, _SELECT_COVERAGE, (psn_no,))
-    return [
-        CoveragePeriod(r.insutype, as_date(r.begndate), as_date(r.enddate), bool(r.paid))
-        for r in rows
-    ]
+    return people.coverage_periods(conn, psn_no)
 
 
 def require_covered(conn: Connection, psn_no: str, insutype: str, on: date, action: str) -> None:
@@ -126,11 +94,7 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
     """The 1101 answer: identity, coverage on ``on``, account balance, cards."""
     person = load_person(conn, psn_no)
     periods = coverage_periods(conn, psn_no)
-    cards = conn.execute(
-        sa.select(T_CARD.c.card_no, T_CARD.c.status, T_CARD.c.expiry)
-        .where(T_CARD.c.psn_no == psn_no)
-        .order_by(T_CARD.c.created_at)
-    ).all()
+    issued = cards.of_person(conn, psn_no)
     info = {
         "psn_no": person.psn_no,
         "psn_name": person.psn_name,
@@ -152,43 +116,32 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
         ],
         "cards": [
             {"card_no": c.card_no, "status": c.status, "expiry": c.expiry.isoformat()}
-            for c in cards
+            for c in issued
         ],
         "as_of": on.isoformat(),
     }
     if privileged:
-        docs = conn.execute(
-            sa.select(
-                T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until
-            )
-            .where(T_DOCUMENT.c.psn_no == psn_no)
-            .order_by(T_DOCUMENT.c.id)
-        ).all()
         info["household_register_no"] = person.household_register_no
         info["origin"] = person.origin
         info["documents"] = [
             {
-                "document_type": d.document_type,
-                "document_number": d.document_number,
+                "document_type": d.doc_type,
+                "document_number": d.number,
                 "valid_until": d.valid_until.isoformat() if d.valid_until else None,
             }
-            for d in docs
+            for d in people.documents(conn, psn_no)
         ]
     return info
 
 
 def find_psn_no(conn: Connection, *, card_no: str | None, certno: str | None) -> str:
     if card_no:
-        psn_no = conn.execute(
-            sa.select(T_CARD.c.psn_no).where(T_CARD.c.card_no == card_no)
-        ).scalar()
+        psn_no = cards.psn_no_of(conn, card_no)
         if psn_no is None:
             raise Problem(404, "card_unknown", f"card {card_no} is not registered")
         return psn_no
     if certno:
-        psn_no = conn.execute(
-            sa.select(T_PERSON.c.psn_no).where(T_PERSON.c.certno == certno)
-        ).scalar()
+        psn_no = people.psn_no_by_certno(conn, certno)
         if psn_no is None:
             raise Problem(404, "person_unknown", f"no person with certno {certno}")
         return psn_no
@@ -200,19 +153,12 @@ def add_coverage(
 ) -> dict:
     require_role(principal, *PRIVILEGED, action="coverage.add", subject=psn_no)
     load_person(conn, psn_no)
-    result = conn.execute(
-        T_COVERAGE.insert().values(
-            psn_no=psn_no,
-            insutype=body.insutype,
-            begndate=body.begndate,
-            enddate=body.enddate,
-            paid=body.paid,
-            created_at=now,
-        )
+    coverage_id = people.insert_coverage(
+        conn, psn_no, body.insutype, body.begndate, body.enddate, body.paid, now
     )
     audit(conn, principal, "coverage.add", psn_no, detail=body.model_dump(mode="json"), at=now)
     return {
-        "id": result.inserted_primary_key[0],
+        "id": coverage_id,
         "psn_no": psn_no,
         "insutype": body.insutype,
         "begndate": body.begndate.isoformat(),
@@ -257,21 +203,9 @@ def credit_account(
             "amount_out_of_range",
             f"the credit would bring the personal account over {MONEY_MAX} fen",
         )
-    conn.execute(
-        T_PERSON.update()
-        .where(T_PERSON.c.psn_no == psn_no)
-        .values(acct_balance=T_PERSON.c.acct_balance + body.amount)
-    )
-    conn.execute(
-        T_ACCOUNT.insert().values(
-            psn_no=psn_no, amount=body.amount, kind="credit", ref=body.reason[:40] or None, at=now
-        )
-    )
+    people.move_money(conn, psn_no, body.amount, "credit", body.reason[:40] or None, now)
     audit(conn, principal, "account.credit", psn_no, detail={"amount": body.amount}, at=now)
-    balance = conn.execute(
-        sa.select(T_PERSON.c.acct_balance).where(T_PERSON.c.psn_no == psn_no)
-    ).scalar()
-    return {"psn_no": psn_no, "acct_balance": balance}
+    return {"psn_no": psn_no, "acct_balance": people.balance(conn, psn_no)}
 
 
 def set_query_password(
@@ -294,11 +228,7 @@ def set_query_password(
         raise Problem(
             403, "password_invalid", "the old query password is wrong", audit=(action, psn_no)
         )
-    conn.execute(
-        T_PERSON.update()
-        .where(T_PERSON.c.psn_no == psn_no)
-        .values(query_password_hash=hash_password(body.new_password))
-    )
+    people.set_query_password_hash(conn, psn_no, hash_password(body.new_password))
     # A new password ends any lockout of the card-progress query (制卡进度查询) for this SSN:
     # the lockout message sends the holder to the counter for exactly this.
     applications_store.clear_failures(conn, person.certno)
@@ -313,28 +243,17 @@ def check_query_password(conn: Connection, psn_no: str, password: str) -> bool:
 
 def person_facts(conn: Connection, person: Row) -> PersonFacts:
     """What the exemption rules need to know about a person."""
-    docs = conn.execute(
-        sa.select(
-            T_DOCUMENT.c.document_type, T_DOCUMENT.c.document_number, T_DOCUMENT.c.valid_until
-        ).where(T_DOCUMENT.c.psn_no == person.psn_no)
-    ).all()
-    cards = conn.execute(
-        sa.select(T_CARD.c.status, T_CARD.c.replacement_receipt_no).where(
-            T_CARD.c.psn_no == person.psn_no
-        )
-    ).all()
+    issued = cards.of_person(conn, person.psn_no)
     return PersonFacts(
         birth_date=person.brdy,
         household_register_no=person.household_register_no,
-        identity_documents=[
-            IdentityDocument(d.document_type, d.document_number, d.valid_until) for d in docs
-        ],
+        identity_documents=people.documents(conn, person.psn_no),
         # "with no card issued" (settlement.md): any card ever issued counts, also a cancelled
         # or replaced one; a lost card's holder has the replacement-receipt path instead.
-        has_issued_card=bool(cards),
+        has_issued_card=bool(issued),
         pending_replacement_receipts=frozenset(
             c.replacement_receipt_no
-            for c in cards
+            for c in issued
             if c.status == "lost" and c.replacement_receipt_no
         ),
         origin=person.origin,

@@ -18,16 +18,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from card.crypto import Algorithm, CryptoError, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore, KeyStoreError
 from settlement.problems import Problem
 from settlement.service import Principal
-from settlement.store import sql
-from settlement.store.db import as_date, as_utc
-from settlement.store.tables import T_CARD
+from settlement.store import cards
 
 PURPOSES = ("admission", "discharge")
 CARD_ID_RID = bytes.fromhex("D156000005")
@@ -95,36 +92,20 @@ def refuse_unusable_card(card: Row, today: date, action: str) -> None:
         )
 
 
-def load_card(conn: Connection, card_no: str) -> Row:
-    card = conn.execute(sa.select(T_CARD).where(T_CARD.c.card_no == card_no)).first()
+def load_card(conn: Connection, card_no: str, *, lock: bool = False) -> Row:
+    """Every column of the card, or ``404 card_unknown``."""
+    card = cards.find(conn, card_no, lock=lock)
     if card is None:
         raise Problem(404, "card_unknown", f"card {card_no} is not registered")
     return card
 
 
-_SELECT_CARD = sql.Sql(
-    "SELECT card_no, psn_no, card_id_code, algorithm, region, expiry, bank_code, status, replaced_by"
-    " FROM card WHERE card_no = ?"
-)
-_INSERT_CHALLENGE = sql.Sql(
-    "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
-_SELECT_CHALLENGE = sql.Sql(
-    "SELECT challenge_id, card_no, purpose, terminal_id, nonce, expires_at, used_at"
-    " FROM challenge WHERE challenge_id = ?"
-)
-_CONSUME_CHALLENGE = sql.Sql(
-    "UPDATE challenge SET used_at = ? WHERE challenge_id = ? AND used_at IS NULL"
-)
-
-
 def load_card_for_proof(conn: Connection, card_no: str):
-    """The columns of a card the proof and the card-state checks need (hand-written SQL)."""
-    card = sql.first(conn, _SELECT_CARD, (card_no,))
+    """The columns of a card the proof and the card-state checks need (hot path)."""
+    card = cards.find_for_proof(conn, card_no)
     if card is None:
         raise Problem(404, "card_unknown", f"card {card_no} is not registered")
-    return card._replace(expiry=as_date(card.expiry))
+    return card
 
 
 def issue_challenge(
@@ -143,17 +124,8 @@ def issue_challenge(
     nonce = secrets.token_bytes(alg.block_size)
     challenge_id = "c_" + secrets.token_hex(16)
     expires_at = now + timedelta(seconds=ttl_s)
-    sql.execute(
-        conn,
-        _INSERT_CHALLENGE,
-        (
-            challenge_id,
-            card_no,
-            purpose,
-            principal.terminal_id,
-            nonce.hex().upper(),
-            expires_at,
-        ),
+    cards.insert_challenge(
+        conn, challenge_id, card_no, purpose, principal.terminal_id, nonce.hex().upper(), expires_at
     )
     return {
         "challenge_id": challenge_id,
@@ -204,7 +176,29 @@ def verify_proof(
     and purpose, it is consumed whatever happens next (single-use means one
     attempt: a forged cryptogram burns it).
     """
-    challenge = sql.first(conn, _SELECT_CHALLENGE, (proof.challenge_id,))
+    challenge = _consume_challenge(conn, principal, proof, purpose, now, action)
+    burn = proof.challenge_id
+    card = load_card_for_proof(conn, proof.card_no)
+    try:
+        refuse_unusable_card(card, today, action)
+    except Problem as problem:
+        problem.consume_challenge = burn
+        raise
+    _check_cryptogram(keystore, card, challenge.nonce, proof, action)
+    return card
+
+
+def _consume_challenge(
+    conn: Connection,
+    principal: Principal,
+    proof: ProofIn,
+    purpose: str,
+    now: datetime,
+    action: str,
+):
+    """The challenge of the proof, consumed: this terminal's, for this card and purpose,
+    unused and unexpired (an expired one is consumed too)."""
+    challenge = cards.find_challenge(conn, proof.challenge_id)
     if challenge is None:
         raise Problem(
             404,
@@ -225,36 +219,29 @@ def verify_proof(
             f"{purpose} on this terminal with card {proof.card_no}",
             audit=(action, proof.card_no),
         )
-    if challenge.used_at is not None:
+    if challenge.used_at is not None or not cards.consume_challenge(conn, proof.challenge_id, now):
         raise Problem(
             403,
             "proof_replayed",
             "this challenge was already used; ask for a new one",
             audit=(action, proof.card_no),
         )
-    consumed = sql.execute(conn, _CONSUME_CHALLENGE, (now, proof.challenge_id)).rowcount
-    if consumed != 1:
-        raise Problem(
-            403,
-            "proof_replayed",
-            "this challenge was already used; ask for a new one",
-            audit=(action, proof.card_no),
-        )
-    burn = proof.challenge_id
-    if as_utc(challenge.expires_at) < now:
+    if challenge.expires_at < now:
         raise Problem(
             403,
             "proof_expired",
             "the challenge expired; ask for a new one",
             audit=(action, proof.card_no),
-            consume_challenge=burn,
+            consume_challenge=proof.challenge_id,
         )
-    card = load_card_for_proof(conn, proof.card_no)
-    try:
-        refuse_unusable_card(card, today, action)
-    except Problem as problem:
-        problem.consume_challenge = burn
-        raise
+    return challenge
+
+
+def _check_cryptogram(
+    keystore: KeyStore, card, nonce_hex: str, proof: ProofIn, action: str
+) -> None:
+    """The presented cryptogram is ``ENC(K02_card, nonce)``; else ``403`` (challenge burnt)."""
+    burn = proof.challenge_id
     if not proof.cryptogram:
         raise Problem(
             403,
@@ -266,7 +253,7 @@ def verify_proof(
         )
     try:
         presented = bytes.fromhex(proof.cryptogram)
-        expected = expected_cryptogram(keystore, card, bytes.fromhex(challenge.nonce))
+        expected = expected_cryptogram(keystore, card, bytes.fromhex(nonce_hex))
     except (ValueError, CryptoError, KeyStoreError) as error:
         raise Problem(
             403,
@@ -284,4 +271,3 @@ def verify_proof(
             audit=(action, proof.card_no),
             consume_challenge=burn,
         )
-    return card

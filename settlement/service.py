@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import anyio.to_thread
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -27,9 +26,9 @@ from settlement.config import Settings
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
 from settlement.security import secret_matches, split_api_key
-from settlement.store import sql
+from settlement.store import audit as audit_log
+from settlement.store import cards, idempotency, keys
 from settlement.store.db import Database, utcnow
-from settlement.store.tables import T_API_KEY, T_CHALLENGE, T_IDEMPOTENCY, T_INSTITUTION
 
 ROLE_ADMIN = "admin"
 IDEMPOTENCY_KEY_MAX = 128
@@ -67,36 +66,18 @@ def audit(
     at: datetime | None = None,
 ) -> int:
     """Append one entry to the audit log (never updated, never deleted); its id."""
-    row = sql.execute(
+    return audit_log.append(
         conn,
-        _INSERT_AUDIT,
-        (
-            at or utcnow(),
-            principal.key_id if principal else None,
-            principal.institution_code if principal else None,
-            principal.terminal_id if principal else None,
-            action,
-            subject,
-            outcome,
-            code,
-            json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-        ),
-    ).fetchone()
-    return row[0]
-
-
-_INSERT_AUDIT = sql.Sql(
-    "INSERT INTO audit_log (at, key_id, institution_code, terminal_id, action, subject, outcome, code, detail)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
-)
-_SELECT_IDEMPOTENCY = sql.Sql(
-    "SELECT request_hash, status_code, response_body FROM idempotency_record"
-    " WHERE key_id = ? AND idempotency_key = ?"
-)
-_INSERT_IDEMPOTENCY = sql.Sql(
-    "INSERT INTO idempotency_record (key_id, idempotency_key, request_hash, status_code, response_body,"
-    " created_at) VALUES (?, ?, ?, ?, ?, ?)"
-)
+        at=at or utcnow(),
+        key_id=principal.key_id if principal else None,
+        institution_code=principal.institution_code if principal else None,
+        terminal_id=principal.terminal_id if principal else None,
+        action=action,
+        subject=subject,
+        outcome=outcome,
+        code=code,
+        detail=detail,
+    )
 
 
 @dataclass
@@ -174,22 +155,7 @@ class Service:
                 raise refused
             return cached[2]
         with self.db.read() as conn:
-            row = conn.execute(
-                sa.select(
-                    T_API_KEY.c.secret_hash,
-                    T_API_KEY.c.role,
-                    T_API_KEY.c.revoked,
-                    T_API_KEY.c.terminal_id,
-                    T_INSTITUTION.c.code,
-                    T_INSTITUTION.c.kind,
-                    T_INSTITUTION.c.hospital_level,
-                    T_INSTITUTION.c.pin_service,
-                    T_INSTITUTION.c.bank_code,
-                    T_INSTITUTION.c.region,
-                )
-                .select_from(T_API_KEY.outerjoin(T_INSTITUTION))
-                .where(T_API_KEY.c.key_id == key_id)
-            ).first()
+            row = keys.find_with_institution(conn, key_id)
         if row is None or row.revoked or not secret_matches(secret, row.secret_hash):
             raise refused
         if row.role == ROLE_ADMIN:
@@ -346,28 +312,22 @@ class Service:
         )
 
         def work(conn: Connection) -> Outcome:
-            if (
-                not self.db.sqlite
-                and not conn.execute(sa.select(sa.func.pg_try_advisory_xact_lock(lock_id))).scalar()
-            ):
+            if not idempotency.try_lock(conn, lock_id):
                 raise _in_progress()
-            stored = sql.first(conn, _SELECT_IDEMPOTENCY, (principal.key_id, idempotency_key))
+            stored = idempotency.find(conn, principal.key_id, idempotency_key)
             if stored is not None:
                 return _replay(stored, request_hash)
             status, body = operation(conn)
             # Secrets shown once (a new terminal's API key) are never stored for replay.
             stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
-            sql.execute(
+            idempotency.insert(
                 conn,
-                _INSERT_IDEMPOTENCY,
-                (
-                    principal.key_id,
-                    idempotency_key,
-                    request_hash,
-                    status,
-                    json.dumps(stored_body, ensure_ascii=False),
-                    utcnow(),
-                ),
+                principal.key_id,
+                idempotency_key,
+                request_hash,
+                status,
+                json.dumps(stored_body, ensure_ascii=False),
+                utcnow(),
             )
             return Outcome(status, body)
 
@@ -377,16 +337,7 @@ class Service:
         """Another process committed the same key between our read and our insert."""
         key_id, idempotency_key = key_clause
         with self.db.read() as conn:
-            stored = conn.execute(
-                sa.select(
-                    T_IDEMPOTENCY.c.request_hash,
-                    T_IDEMPOTENCY.c.status_code,
-                    T_IDEMPOTENCY.c.response_body,
-                ).where(
-                    T_IDEMPOTENCY.c.key_id == key_id,
-                    T_IDEMPOTENCY.c.idempotency_key == idempotency_key,
-                )
-            ).first()
+            stored = idempotency.find(conn, key_id, idempotency_key)
         if stored is None:
             return None
         return _replay(stored, request_hash)
@@ -395,12 +346,7 @@ class Service:
         def work(conn: Connection) -> None:
             now = utcnow()
             if problem.consume_challenge:
-                conn.execute(
-                    T_CHALLENGE.update()
-                    .where(T_CHALLENGE.c.challenge_id == problem.consume_challenge)
-                    .where(T_CHALLENGE.c.used_at.is_(None))
-                    .values(used_at=now)
-                )
+                cards.consume_challenge(conn, problem.consume_challenge, now)
             if problem.audit:
                 action, subject = problem.audit
                 audit(
@@ -413,15 +359,14 @@ class Service:
                     detail={"detail": problem.detail},
                     at=now,
                 )
-            conn.execute(
-                T_IDEMPOTENCY.insert().values(
-                    key_id=principal.key_id,
-                    idempotency_key=idempotency_key,
-                    request_hash=request_hash,
-                    status_code=problem.status,
-                    response_body=json.dumps(problem.body(), ensure_ascii=False),
-                    created_at=now,
-                )
+            idempotency.insert(
+                conn,
+                principal.key_id,
+                idempotency_key,
+                request_hash,
+                problem.status,
+                json.dumps(problem.body(), ensure_ascii=False),
+                now,
             )
 
         try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from settlement.rules.policy import SCHEMES
 
@@ -64,18 +65,32 @@ def insurance_year(day: date) -> tuple[date, date]:
     return date(first_year, 7, 1), date(first_year + 1, 6, 30)
 
 
-def benefit_year(scheme: str, day: date) -> tuple[date, date]:
+class BenefitYear(NamedTuple):
+    """A benefit year: its first and last day (both inclusive)."""
+
+    first_day: date
+    last_day: date
+
+    @property
+    def year(self) -> int:
+        """The year's number as stored (``benefit_year.year``, ``settlement.benefit_year``):
+        the calendar year it starts in."""
+        return self.first_day.year
+
+
+def benefit_year(scheme: str, day: date) -> BenefitYear:
     """The year the annual ceiling and "second admission in the same year" count over.
 
     Project choice (settlement.md says only "annual" / "same year"): the resident scheme (390)
     counts over its insurance year (1 July – 30 June), the employee scheme (310) over the
     calendar year.  The service sums a person's settled fund payments and admissions within
-    this year to fill ``SplitRequest.ceiling_used_fen`` and ``prior_admissions_this_year``.
+    this year to fill ``SplitRequest.ceiling_used_fen`` and ``prior_admissions_this_year``;
+    a stay's benefit year is that of its admission date.
     """
     if scheme == "390":
-        return insurance_year(day)
+        return BenefitYear(*insurance_year(day))
     if scheme == "310":
-        return date(day.year, 1, 1), date(day.year, 12, 31)
+        return BenefitYear(date(day.year, 1, 1), date(day.year, 12, 31))
     raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
 
 

@@ -171,6 +171,21 @@ class Split:
         return asdict(self)
 
 
+SPLIT_AMOUNTS: tuple[str, ...] = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+    "act_pay_dedc",
+    "fund_pay_sumamt",
+    "psn_part_amt",
+    "acct_pay",
+    "psn_cash_pay",
+)
+"""The nine amounts of a :class:`Split` (in fen), in the order of settlement.md: the money
+columns of a stored settlement and of every settlement answer and report."""
+
+
 def class_totals(items: Sequence[FeeItem]) -> dict[str, int]:
     """Net amount in fen per catalogue class (refunds offset charges of their class)."""
     totals = dict.fromkeys(CATALOGUE_CLASSES, 0)

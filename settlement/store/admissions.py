@@ -1,0 +1,199 @@
+"""The admission aggregate: inpatient stays (2401) and their fee lines (2301).
+
+The hot path (admission, fee upload, settlement) runs on the hand-written SQL of
+:mod:`settlement.store.sql`; the rest on SQLAlchemy Core. Rows locked with
+:func:`settlement.store.db.for_update` (lock order on PostgreSQL, always: admission →
+settlement → person → benefit year).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from settlement.rules.fees import FeeLine
+from settlement.rules.split import FeeItem
+from settlement.rules.stays import StayStart
+from settlement.store import sql
+from settlement.store.db import as_date, as_utc, for_update
+from settlement.store.tables import T_ADMISSION
+
+_BILLING_COLUMNS = (
+    "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
+)
+_SELECT_FOR_BILLING = sql.Sql(f"SELECT {_BILLING_COLUMNS} FROM admission WHERE mdtrt_id = ?")
+_SELECT_OWN_FOR_BILLING = sql.Sql(
+    f"SELECT {_BILLING_COLUMNS} FROM admission WHERE mdtrt_id = ? AND institution_code = ?"
+)
+_INSERT = sql.Sql(
+    "INSERT INTO admission (mdtrt_id, institution_code, terminal_id, psn_no, insutype, hospital_level,"
+    " begntime, adm_date, dept_name, dise_name, auth_method, card_no, evidence, status, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SETTLED_IN_YEAR = sql.Sql(
+    "SELECT mdtrt_id, begntime FROM admission WHERE psn_no = ? AND insutype = ?"
+    " AND status = 'settled' AND adm_date >= ? AND adm_date <= ?"
+)
+_MARK_SETTLED = sql.Sql("UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?")
+_REOPEN = sql.Sql("UPDATE admission SET status = 'admitted', endtime = NULL WHERE mdtrt_id = ?")
+_SELECT_FEE_LINES = sql.Sql(
+    "SELECT feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric, init_feedetl_sn"
+    " FROM fee_line WHERE mdtrt_id = ?"
+)
+_INSERT_FEE_LINE = sql.Sql(
+    "INSERT INTO fee_line (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric,"
+    " det_item_fee_sumamt, init_feedetl_sn, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_FEE_TOTALS = sql.Sql(
+    "SELECT count(*), coalesce(sum(det_item_fee_sumamt), 0) FROM fee_line WHERE mdtrt_id = ?"
+)
+_SELECT_FEE_ITEMS = sql.Sql(
+    "SELECT feedetl_sn, list_type, det_item_fee_sumamt FROM fee_line WHERE mdtrt_id = ? ORDER BY id"
+)
+
+
+def insert(
+    conn: Connection,
+    *,
+    mdtrt_id: str,
+    institution_code: str | None,
+    terminal_id: str | None,
+    psn_no: str,
+    insutype: str,
+    hospital_level: int | None,
+    begntime: datetime,
+    adm_date: date,
+    dept_name: str,
+    dise_name: str,
+    auth_method: str,
+    card_no: str | None,
+    evidence: str | None,
+    created_at: datetime,
+) -> None:
+    """A new stay, status ``admitted``."""
+    sql.execute(
+        conn,
+        _INSERT,
+        (
+            mdtrt_id,
+            institution_code,
+            terminal_id,
+            psn_no,
+            insutype,
+            hospital_level,
+            begntime,
+            adm_date,
+            dept_name,
+            dise_name,
+            auth_method,
+            card_no,
+            evidence,
+            "admitted",
+            created_at,
+        ),
+    )
+
+
+def find(
+    conn: Connection, mdtrt_id: str, institution_code: str | None = None, *, lock: bool = False
+) -> Row | None:
+    """Every column of the stay; only if it is ``institution_code``'s (any, if None)."""
+    stmt = sa.select(T_ADMISSION).where(T_ADMISSION.c.mdtrt_id == mdtrt_id)
+    if institution_code is not None:
+        stmt = stmt.where(T_ADMISSION.c.institution_code == institution_code)
+    if lock:
+        stmt = for_update(stmt, conn)
+    return conn.execute(stmt).first()
+
+
+def find_for_billing(conn: Connection, mdtrt_id: str, institution_code: str | None = None):
+    """The columns billing needs (``adm_date`` a date, ``begntime`` aware UTC), row locked;
+    only if the stay is ``institution_code``'s (any, if None). None if there is none."""
+    if institution_code is None:
+        row = sql.first(conn, for_update(_SELECT_FOR_BILLING, conn), (mdtrt_id,))
+    else:
+        row = sql.first(
+            conn, for_update(_SELECT_OWN_FOR_BILLING, conn), (mdtrt_id, institution_code)
+        )
+    if row is None:
+        return None
+    return row._replace(adm_date=as_date(row.adm_date), begntime=as_utc(row.begntime))
+
+
+def latest(
+    conn: Connection,
+    *,
+    institution_code: str | None,
+    status: str | None,
+    psn_no: str | None,
+    limit: int,
+) -> list[Row]:
+    """The most recently registered stays, newest first, filtered by what is given."""
+    stmt = sa.select(T_ADMISSION).order_by(T_ADMISSION.c.created_at.desc()).limit(limit)
+    if institution_code is not None:
+        stmt = stmt.where(T_ADMISSION.c.institution_code == institution_code)
+    if status:
+        stmt = stmt.where(T_ADMISSION.c.status == status)
+    if psn_no:
+        stmt = stmt.where(T_ADMISSION.c.psn_no == psn_no)
+    return list(conn.execute(stmt))
+
+
+def settled_stays(
+    conn: Connection, psn_no: str, insutype: str, first_day: date, last_day: date
+) -> list[StayStart]:
+    """The person's settled stays of ``insutype`` admitted between the two days (inclusive)."""
+    rows = sql.execute(conn, _SETTLED_IN_YEAR, (psn_no, insutype, first_day, last_day)).fetchall()
+    return [StayStart(mdtrt_id, as_utc(begntime)) for mdtrt_id, begntime in rows]
+
+
+def mark_settled(conn: Connection, mdtrt_id: str, endtime: datetime) -> None:
+    sql.execute(conn, _MARK_SETTLED, (endtime, mdtrt_id))
+
+
+def reopen(conn: Connection, mdtrt_id: str) -> None:
+    """Back to ``admitted`` after its settlement is reversed (no discharge time)."""
+    sql.execute(conn, _REOPEN, (mdtrt_id,))
+
+
+def fee_lines(conn: Connection, mdtrt_id: str) -> list[FeeLine]:
+    """Every stored fee line of the stay."""
+    return [FeeLine(*row) for row in sql.execute(conn, _SELECT_FEE_LINES, (mdtrt_id,)).fetchall()]
+
+
+def insert_fee_lines(
+    conn: Connection, mdtrt_id: str, lines: list[FeeLine], created_at: datetime
+) -> None:
+    sql.execute_many(
+        conn,
+        _INSERT_FEE_LINE,
+        [
+            (
+                mdtrt_id,
+                line.feedetl_sn,
+                line.med_list_codg,
+                line.med_list_name,
+                line.list_type,
+                line.cnt,
+                line.pric,
+                line.det_item_fee_sumamt,
+                line.init_feedetl_sn,
+                created_at,
+            )
+            for line in lines
+        ],
+    )
+
+
+def fee_totals(conn: Connection, mdtrt_id: str) -> tuple[int, int]:
+    """(number of fee lines, their sum in fen) of the stay."""
+    count, total = sql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
+    return int(count), int(total)
+
+
+def fee_items(conn: Connection, mdtrt_id: str) -> list[FeeItem]:
+    """The stay's fee lines as the split takes them, in upload order."""
+    rows = sql.execute(conn, _SELECT_FEE_ITEMS, (mdtrt_id,)).fetchall()
+    return [FeeItem(serial, list_type, int(amount)) for serial, list_type, amount in rows]
