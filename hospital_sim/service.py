@@ -37,7 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Self
 
-import httpx
+from terminal.client.http import RetryPolicy, ServiceRefused, ServiceUnavailable
+from terminal.client.settlement import SettlementClient
 
 
 class ServiceStartError(RuntimeError):
@@ -125,19 +126,22 @@ class ServiceHandle:
 
 
 def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = None) -> dict:
+    """Ask the service's health check every 0.1 s until it answers; its answer."""
     deadline = time.monotonic() + timeout_s
     last = ""
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ServiceStartError(f"the settlement service exited with {process.returncode}")
-        try:
-            answer = httpx.get(f"{url}/v1/health", timeout=2.0)
-            if answer.status_code == 200:
-                return answer.json()
-            last = f"HTTP {answer.status_code}"
-        except httpx.HTTPError as exc:
-            last = str(exc)
-        time.sleep(0.1)
+    # One attempt a call: this loop is the retry (and watches the child process meanwhile).
+    with SettlementClient(url, None, timeout=2.0, retry=RetryPolicy(attempts=1)) as client:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise ServiceStartError(f"the settlement service exited with {process.returncode}")
+            try:
+                return client.health()
+            except ServiceRefused as exc:
+                last = f"HTTP {exc.status}"
+            except ServiceUnavailable as exc:
+                cause = exc.__cause__
+                last = f"HTTP {cause.status}" if isinstance(cause, ServiceRefused) else str(exc)
+            time.sleep(0.1)
     raise ServiceStartError(f"the settlement service at {url} did not become healthy: {last}")
 
 
