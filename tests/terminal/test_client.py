@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from terminal.client.applications import ApplicationsClient
 from terminal.client.http import RetryPolicy, ServiceRefused, ServiceUnavailable
 from terminal.client.settlement import SettlementClient
 
@@ -134,3 +135,30 @@ def test_gets_carry_no_idempotency_key(server):
     with client_for(url) as client:
         assert client.card("X1")["status"] == "active"
     assert script.seen[0]["key"] is None and script.seen[0]["method"] == "GET"
+
+
+def test_card_production_calls_go_to_the_application_paths(server):
+    """ApplicationsClient: each step is a POST to its own path with its own idempotency key;
+    ``like`` talks to the same service with the same key."""
+    url, script = server
+    script.answers = [(200, {"status": "in_progress"})] * 4
+    with client_for(url) as settlement, ApplicationsClient.like(settlement) as client:
+        client.audit("AP1")
+        client.pre_check("AP1", "X00000001")
+        client.issue("AP1", "张三", "2026-11-20T15:30:00+08:00")
+        client.applications(batch_id="BT1", limit=5000)
+    assert [(s["method"], s["path"]) for s in script.seen] == [
+        ("POST", "/v1/applications/AP1/audit"),
+        ("POST", "/v1/applications/AP1/pre-check"),
+        ("POST", "/v1/applications/AP1/issuance"),
+        ("GET", "/v1/applications?batch_id=BT1&limit=5000"),
+    ]
+    assert json.loads(script.seen[0]["body"]) == {}
+    assert json.loads(script.seen[1]["body"]) == {"card_no": "X00000001"}
+    assert json.loads(script.seen[2]["body"]) == {
+        "collected_by": "张三",
+        "collected_at": "2026-11-20T15:30:00+08:00",
+    }
+    keys = [s["key"] for s in script.seen[:3]]
+    assert None not in keys and len(set(keys)) == 3 and script.seen[3]["key"] is None
+    assert {s["auth"] for s in script.seen} == {"Bearer sk_test_secret"}
