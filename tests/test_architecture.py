@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 ARCHITECTURE = ROOT / "docs" / "architecture.md"
 # Our importable packages, and the folders of code the checks cover (benchmarks and scripts
@@ -26,13 +24,6 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 80
 # The settlement rules are pure (docs/architecture.md §Layers): no web, no database.
 NOT_IN_RULES = ("fastapi", "starlette", "sqlalchemy", "sqlmodel", "httpx", "psycopg", "alembic")
-# Issue #11 is being landed by several engineers at once; the size checks below fail until the
-# last of them lands. The lead removes this mark when they pass. The layer and cycle checks and
-# the checker's own tests carry no mark: they pass now and must keep passing.
-UNTIL_11_LANDS = pytest.mark.xfail(
-    strict=False,
-    reason="issue #11 restructure in progress: long modules and functions",
-)
 
 
 def _is_migration(path: Path) -> bool:
@@ -276,7 +267,6 @@ def test_no_import_cycle_between_modules():
     assert import_cycles(import_graph(modules)) == []
 
 
-@UNTIL_11_LANDS
 def test_no_module_longer_than_600_lines():
     too_long = [
         f"{path.relative_to(ROOT)} ({n} lines)"
@@ -286,7 +276,6 @@ def test_no_module_longer_than_600_lines():
     assert too_long == []
 
 
-@UNTIL_11_LANDS
 def test_no_function_longer_than_80_lines():
     found = [f for p in code_modules().values() if not _is_migration(p) for f in long_functions(p)]
     assert found == []
