@@ -12,6 +12,7 @@ exits before any worker starts.
 | ``SSCARD_DATABASE_URL`` | SQLAlchemy URL (SQLite or PostgreSQL) | ``sqlite:///$SSCARD_HOME/settlement.db`` |
 | ``SSCARD_KEYSTORE`` | the key store file (card.keystore) | ``card.keystore.default_path()`` |
 | ``SSCARD_CHALLENGE_TTL`` | seconds a card-proof challenge lives (settlement.md §Card proof) | 120 |
+| ``SSCARD_CARD_AUTH_WINDOW`` | seconds a networked card authentication stays valid (docs/api.md §Card authentication) | 600 |
 | ``SSCARD_TIMEZONE`` | the business time zone: local dates of admissions, reports, deadlines | ``Asia/Shanghai`` |
 | ``SSCARD_ADMISSION_BACKDATE_DAYS`` | how far ``begntime`` may lie in the past (docs/api.md §Admission times) | 30 |
 | ``SSCARD_HOLIDAYS`` | holiday calendar, TOML (settlement.rules.working_days) | the packaged calendar |
@@ -32,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_CHALLENGE_TTL_S = 120
 DEFAULT_ADMISSION_BACKDATE_DAYS = 30
+DEFAULT_CARD_AUTH_WINDOW_S = 600
 
 
 class ConfigError(ValueError):
@@ -94,11 +96,14 @@ class Settings:
     holidays_path: Path | None = None  # None: the packaged development calendar
     police_register_path: Path | None = None  # None: $SSCARD_HOME/external/police_register.sqlite
     bank_records_dir: Path | None = None  # None: $SSCARD_HOME/external/banks
+    card_auth_window_s: int = DEFAULT_CARD_AUTH_WINDOW_S
 
     def __post_init__(self) -> None:
         zone(self.timezone)
         if self.challenge_ttl_s < 1:
             raise ConfigError(f"SSCARD_CHALLENGE_TTL={self.challenge_ttl_s} must be >= 1")
+        if self.card_auth_window_s < 1:
+            raise ConfigError(f"SSCARD_CARD_AUTH_WINDOW={self.card_auth_window_s} must be >= 1")
         if self.admission_backdate_days < 0:
             raise ConfigError(
                 f"SSCARD_ADMISSION_BACKDATE_DAYS={self.admission_backdate_days} must be >= 0"
@@ -139,4 +144,7 @@ class Settings:
                 env.get("SSCARD_POLICE_REGISTER") or home / "external" / "police_register.sqlite"
             ),
             bank_records_dir=Path(env.get("SSCARD_BANK_RECORDS") or home / "external" / "banks"),
+            card_auth_window_s=_integer(
+                env, "SSCARD_CARD_AUTH_WINDOW", DEFAULT_CARD_AUTH_WINDOW_S, 1
+            ),
         )

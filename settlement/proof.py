@@ -138,18 +138,21 @@ def issue_challenge(
 
 
 @lru_cache(maxsize=4096)
-def _card_key_02(keystore_id: int, alg: Algorithm, region: str, factor: bytes) -> bytes:
-    return _KEYSTORES[keystore_id].card_key(alg, KEY_TRANSACTION, region, factor)
+def _card_key(keystore_id: int, alg: Algorithm, kid: int, region: str, factor: bytes) -> bytes:
+    return _KEYSTORES[keystore_id].card_key(alg, kid, region, factor)
 
 
 _KEYSTORES: dict[int, KeyStore] = {}
 
 
-def expected_cryptogram(keystore: KeyStore, card: Row, nonce: bytes) -> bytes:
-    """``ENC(K02_card, nonce)`` with the card's key 02 derived from the master key."""
+def expected_cryptogram(
+    keystore: KeyStore, card: Row, nonce: bytes, kid: int = KEY_TRANSACTION
+) -> bytes:
+    """``ENC(K02_card, nonce)`` with the card's key 02 derived from the master key (or the
+    card's key ``kid``: 01 for a networked card authentication, settlement.card_auth)."""
     _KEYSTORES[id(keystore)] = keystore
     alg = Algorithm(card.algorithm)
-    key = _card_key_02(id(keystore), alg, card.region, card_factor(card.card_id_code))
+    key = _card_key(id(keystore), alg, kid, card.region, card_factor(card.card_id_code))
     return encrypt_ecb(alg, key, nonce)
 
 
@@ -169,8 +172,12 @@ def verify_proof(
     now: datetime,
     today: date,
     action: str,
+    kid: int = KEY_TRANSACTION,
 ) -> Row:
     """Proof step 4. Returns the card row; raises a :class:`Problem` saying why it is refused.
+
+    ``kid`` 01 checks the card's INTERNAL AUTHENTICATE key-01 answer instead (the
+    genuineness step of a networked card authentication, settlement.card_auth).
 
     Once the challenge is found to be this terminal's challenge for this card
     and purpose, it is consumed whatever happens next (single-use means one
@@ -184,7 +191,7 @@ def verify_proof(
     except Problem as problem:
         problem.consume_challenge = burn
         raise
-    _check_cryptogram(keystore, card, challenge.nonce, proof, action)
+    _check_cryptogram(keystore, card, challenge.nonce, proof, action, kid)
     return card
 
 
@@ -238,7 +245,7 @@ def _consume_challenge(
 
 
 def _check_cryptogram(
-    keystore: KeyStore, card, nonce_hex: str, proof: ProofIn, action: str
+    keystore: KeyStore, card, nonce_hex: str, proof: ProofIn, action: str, kid: int
 ) -> None:
     """The presented cryptogram is ``ENC(K02_card, nonce)``; else ``403`` (challenge burnt)."""
     burn = proof.challenge_id
@@ -253,7 +260,7 @@ def _check_cryptogram(
         )
     try:
         presented = bytes.fromhex(proof.cryptogram)
-        expected = expected_cryptogram(keystore, card, bytes.fromhex(nonce_hex))
+        expected = expected_cryptogram(keystore, card, bytes.fromhex(nonce_hex), kid)
     except (ValueError, CryptoError, KeyStoreError) as error:
         raise Problem(
             403,
@@ -267,7 +274,9 @@ def _check_cryptogram(
             403,
             "proof_invalid",
             "the cryptogram does not match this card's key 02 (forged, another card, or the "
-            "PIN was not verified on the card)",
+            "PIN was not verified on the card)"
+            if kid == KEY_TRANSACTION
+            else f"the cryptogram does not match this card's key {kid:02X} (forged or another card)",
             audit=(action, proof.card_no),
             consume_challenge=burn,
         )

@@ -141,7 +141,22 @@ class PinOperationIn(_Body):
 
 class ChallengeIn(_Body):
     card_no: str = Field(min_length=1, max_length=16)
-    purpose: Literal["admission", "discharge"]
+    purpose: Literal["admission", "discharge", "card_authentication", "pin_verification"]
+
+
+class CardAuthenticationIn(_Body):
+    """The card's INTERNAL AUTHENTICATE key-01 answer over a ``card_authentication`` nonce."""
+
+    card_no: str = Field(min_length=1, max_length=16)
+    challenge_id: str = Field(min_length=1, max_length=40)
+    cryptogram: str = Field(min_length=1, max_length=64)
+
+
+class PinVerificationIn(_Body):
+    """The card's key-02 answer (PIN verified on the card) over a ``pin_verification`` nonce."""
+
+    challenge_id: str = Field(min_length=1, max_length=40)
+    cryptogram: str = Field(min_length=1, max_length=64)
 
 
 class ProofBody(_Body):
@@ -198,11 +213,14 @@ def _merge(data: dict, name: str, value, alias: str) -> None:
 class _Authenticated(_Body):
     proof: ProofBody | None = None
     exemption: ExemptionBody | None = None
+    #: The token of a networked card authentication (docs/api.md §Card authentication).
+    card_authentication: str | None = Field(default=None, min_length=1, max_length=40)
 
     @model_validator(mode="after")
     def _one_path(self):
-        if self.proof is not None and self.exemption is not None:
-            raise ValueError("send either proof or exemption, not both")
+        given = [self.proof, self.exemption, self.card_authentication]
+        if sum(value is not None for value in given) > 1:
+            raise ValueError("send one of proof, card_authentication or exemption, not several")
         return self
 
 

@@ -55,6 +55,7 @@ def admit(
         adm_date,
         now,
         today,
+        body.card_authentication,
     )
     try:
         require_covered(conn, body.psn_no, body.insutype, adm_date, "admission")

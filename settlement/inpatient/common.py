@@ -10,6 +10,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Connection
 
 from card.keystore import KeyStore
+from settlement.card_auth import card_for_use
 from settlement.people import person_facts
 from settlement.problems import Problem
 from settlement.proof import ProofIn, verify_proof
@@ -40,9 +41,23 @@ def authenticate_holder(
     on: date,
     now: datetime,
     today: date,
+    card_authentication: str | None = None,
 ) -> tuple[str, str | None, str | None]:
-    """Card proof or exemption; returns (auth_method, card_no, evidence JSON)."""
+    """Card proof, networked card authentication or exemption; returns (auth_method, card_no,
+    evidence JSON). A settlement (``discharge``) needs a PIN-verified card authentication."""
     action = purpose
+    if card_authentication is not None:
+        card_no, evidence = card_for_use(
+            conn,
+            principal,
+            card_authentication,
+            person.psn_no,
+            need_pin=purpose == "discharge",
+            now=now,
+            today=today,
+            action=action,
+        )
+        return "card", card_no, evidence
     if proof is not None:
         card = verify_proof(
             conn,

@@ -126,6 +126,7 @@ def settle(
         admission.adm_date,
         now,
         today,
+        body.card_authentication,
     )
     try:
         split, year, fee_count = compute_split(conn, admission, person, body.acct_used_flag, policy)

@@ -166,11 +166,35 @@ class Challenge(SQLModel, table=True):
     __tablename__ = "challenge"
     challenge_id: str = Field(primary_key=True, max_length=40)
     card_no: str = Field(max_length=16)
-    purpose: str = Field(max_length=12)  # admission | discharge
+    # admission | discharge | card_authentication | pin_verification
+    purpose: str = Field(max_length=24)
     terminal_id: str = Field(max_length=64)
     nonce: str = Field(max_length=32)  # hex
     expires_at: datetime = _time()
     used_at: datetime | None = _time(default=None)
+
+
+class CardAuthentication(SQLModel, table=True):
+    """A networked card authentication (联网认证, docs/api.md §Card authentication): the card
+    proved itself (key 01) at one institution and terminal, maybe its holder too (key 02 after
+    the PIN), valid until ``expires_at``, for any purpose."""
+
+    __tablename__ = "card_authentication"
+    __table_args__ = (
+        sa.Index("ix_card_authentication_card_institution", "card_no", "institution_code"),
+    )
+    token: str = Field(primary_key=True, max_length=40)
+    card_no: str = Field(max_length=16)
+    card_id_code: str = Field(max_length=32)  # the card_sn of the national platform
+    psn_no: str = Field(max_length=32)
+    institution_code: str = Field(max_length=32)
+    terminal_id: str = Field(max_length=64)
+    key_id: str = Field(max_length=32)
+    challenge_id: str = Field(max_length=40)
+    created_at: datetime = _time()
+    expires_at: datetime = _time()
+    pin_challenge_id: str | None = Field(default=None, max_length=40)
+    pin_verified_at: datetime | None = _time(default=None)
 
 
 class Admission(SQLModel, table=True):
@@ -310,6 +334,7 @@ T_BENEFIT_YEAR = BenefitYear.__table__
 T_ACCOUNT = AccountEntry.__table__
 T_CARD = Card.__table__
 T_CHALLENGE = Challenge.__table__
+T_CARD_AUTH = CardAuthentication.__table__
 T_ADMISSION = Admission.__table__
 T_FEE_LINE = FeeLine.__table__
 T_SETTLEMENT = Settlement.__table__

@@ -2,6 +2,7 @@
 
 from settlement.api.routes import (
     applications,
+    card_authentications,
     cards,
     health,
     inpatient,
@@ -20,6 +21,7 @@ ROUTERS = (
     cards.router,
     pins.router,
     proofs.router,
+    card_authentications.router,
     inpatient.router,
     reports.router,
     applications.router,
