@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from settlement.authority import ADMIN, require_role
 from settlement.problems import Problem
 from settlement.schemas import InstitutionIn
 from settlement.security import new_api_key
 from settlement.service import Principal, audit
+from settlement.store import institutions as store
 from settlement.store.db import as_utc, utcnow
-from settlement.store.tables import T_API_KEY, T_INSTITUTION, T_TERMINAL
 
 
 def institution_view(row: Row) -> dict:
@@ -39,7 +39,7 @@ def institution_for(conn: Connection, principal: Principal, code: str) -> dict:
     (``404 not_found`` for anybody else: existence is not revealed)."""
     if not principal.is_admin and principal.institution_code != code:
         raise Problem(404, "not_found", f"institution {code} not found")
-    row = conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == code)).first()
+    row = store.find(conn, code)
     if row is None:
         raise Problem(404, "not_found", f"institution {code} not found")
     return institution_view(row)
@@ -56,18 +56,31 @@ def check_partner_bank(bank_code: str | None, partner_banks: Collection[str]) ->
         )
 
 
+def create_institution(
+    conn: Connection, principal: Principal, body: InstitutionIn, partner_banks: Collection[str]
+) -> dict:
+    """``POST /v1/institutions``: admin only; a bank branch of a partner bank."""
+    require_role(principal, ADMIN, action="institution.create", subject=body.code)
+    check_partner_bank(body.bank_code, partner_banks)
+    return insert_institution(conn, principal, body)
+
+
+def create_terminal(
+    conn: Connection, principal: Principal, institution_code: str, terminal_id: str, name: str
+) -> dict:
+    """``POST /v1/institutions/{code}/terminals``: admin only."""
+    require_role(principal, ADMIN, action="terminal.create", subject=terminal_id)
+    return insert_terminal(conn, principal, institution_code, terminal_id, name)
+
+
 def insert_institution(conn: Connection, principal: Principal | None, body: InstitutionIn) -> dict:
-    exists = conn.execute(
-        sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == body.code)
-    ).first()
-    if exists:
+    """Store a new institution (``409 conflict`` if the code exists); the CLI calls it directly."""
+    if store.exists(conn, body.code):
         raise Problem(409, "conflict", f"institution {body.code} already exists")
     now = utcnow()
-    conn.execute(T_INSTITUTION.insert().values(**body.model_dump(), created_at=now))
+    store.insert(conn, now, **body.model_dump())
     audit(conn, principal, "institution.create", body.code, detail={"kind": body.kind}, at=now)
-    return institution_view(
-        conn.execute(sa.select(T_INSTITUTION).where(T_INSTITUTION.c.code == body.code)).one()
-    )
+    return institution_view(store.find(conn, body.code))
 
 
 def insert_terminal(
@@ -78,32 +91,22 @@ def insert_terminal(
     name: str,
 ) -> dict:
     """A new terminal of the institution with its API key (the key is in the answer only)."""
-    inst = conn.execute(
-        sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.code == institution_code)
-    ).first()
-    if inst is None:
+    if not store.exists(conn, institution_code):
         raise Problem(404, "not_found", f"institution {institution_code} not found")
-    if conn.execute(
-        sa.select(T_TERMINAL.c.terminal_id).where(T_TERMINAL.c.terminal_id == terminal_id)
-    ).first():
+    if store.terminal_exists(conn, terminal_id):
         raise Problem(409, "conflict", f"terminal {terminal_id} already exists")
     now = utcnow()
-    conn.execute(
-        T_TERMINAL.insert().values(
-            terminal_id=terminal_id, institution_code=institution_code, name=name, created_at=now
-        )
-    )
+    store.insert_terminal(conn, terminal_id, institution_code, name, now)
     key = new_api_key()
-    conn.execute(
-        T_API_KEY.insert().values(
-            key_id=key.key_id,
-            secret_hash=key.secret_hash,
-            role="terminal",
-            institution_code=institution_code,
-            terminal_id=terminal_id,
-            name=name,
-            created_at=now,
-        )
+    store.insert_api_key(
+        conn,
+        key_id=key.key_id,
+        secret_hash=key.secret_hash,
+        role="terminal",
+        institution_code=institution_code,
+        terminal_id=terminal_id,
+        name=name,
+        created_at=now,
     )
     audit(conn, principal, "terminal.create", terminal_id, detail={"key_id": key.key_id}, at=now)
     return {
@@ -115,13 +118,16 @@ def insert_terminal(
 
 
 def insert_admin_key(conn: Connection, name: str) -> dict:
-    """A new admin key (``python -m settlement create-admin-key``); shown once."""
+    """A new admin key (``python -m settlement bootstrap-admin``); shown once."""
     now = utcnow()
     key = new_api_key()
-    conn.execute(
-        T_API_KEY.insert().values(
-            key_id=key.key_id, secret_hash=key.secret_hash, role="admin", name=name, created_at=now
-        )
+    store.insert_api_key(
+        conn,
+        key_id=key.key_id,
+        secret_hash=key.secret_hash,
+        role="admin",
+        name=name,
+        created_at=now,
     )
     audit(conn, None, "admin.bootstrap", key.key_id, detail={"name": name}, at=now)
     return {"key_id": key.key_id, "api_key": key.api_key}

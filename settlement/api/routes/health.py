@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from settlement import health as liveness
 from settlement.api.deps import Caller, ServiceDep, service_of
+from settlement.store import health as liveness
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")

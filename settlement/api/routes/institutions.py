@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 
 from settlement import institutions
 from settlement.api.deps import Caller, IdemKey, ServiceDep, mutate
-from settlement.authority import ADMIN, require_role
 from settlement.schemas import InstitutionIn, TerminalIn
 
 router = APIRouter(prefix="/v1")
@@ -16,12 +15,15 @@ router = APIRouter(prefix="/v1")
 def create_institution(
     body: InstitutionIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
 ):
-    def op(conn):
-        require_role(principal, ADMIN, action="institution.create", subject=body.code)
-        institutions.check_partner_bank(body.bank_code, svc.keystore.banks)
-        return institutions.insert_institution(conn, principal, body)
-
-    return mutate(request, svc, principal, key, body.model_dump(mode="json"), op, 201)
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: institutions.create_institution(conn, principal, body, svc.keystore.banks),
+        201,
+    )
 
 
 @router.get("/institutions/{code}")
@@ -39,8 +41,14 @@ def create_terminal(
     svc: ServiceDep,
     key: IdemKey = None,
 ):
-    def op(conn):
-        require_role(principal, ADMIN, action="terminal.create", subject=body.terminal_id)
-        return institutions.insert_terminal(conn, principal, code, body.terminal_id, body.name)
-
-    return mutate(request, svc, principal, key, body.model_dump(mode="json"), op, 201)
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: institutions.create_terminal(
+            conn, principal, code, body.terminal_id, body.name
+        ),
+        201,
+    )
