@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     keystore = KeyStore.generate()
     psams = {
         "centre": Psam.provision(keystore, "C430100", Role.CARD_CENTRE),
-        "bank": Psam.provision(keystore, "B102", Role.BANK, bank_code="102"),
+        "bank": Psam.provision(keystore, "B102", Role.BANK_BRANCH, bank_code="102"),
         "hospital": Psam.provision(keystore, "H1", Role.HOSPITAL),
     }
     people = generate_population(count, region=REGION, seed=8)

@@ -157,7 +157,7 @@ def _bank_counters(
         key = _terminal(admin, bank_code, "bank_branch", region, bank_code=code)
         banks[code] = _Counter(
             ApplicationsClient(url, key),
-            Psam.provision(keystore, bank_code, Role.BANK, bank_code=code, city=region),
+            Psam.provision(keystore, bank_code, Role.BANK_BRANCH, bank_code=code, city=region),
         )
     return banks
 

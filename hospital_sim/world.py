@@ -257,7 +257,7 @@ def build_world(
             f"{branch.code}-T1",
             "counter 1",
             Psam.provision(
-                keystore, branch.code, Role.BANK, bank_code=branch.bank.code, city=REGION
+                keystore, branch.code, Role.BANK_BRANCH, bank_code=branch.bank.code, city=REGION
             ),
         )
         for branch in population.branches

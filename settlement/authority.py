@@ -19,14 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from settlement.problems import Problem
+from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE, HOSPITAL, PHARMACY
 from settlement.service import Principal
-
-HOSPITAL = "hospital"
-PHARMACY = "pharmacy"
-BANK_BRANCH = "bank_branch"
-CARD_CENTRE = "card_centre"
-ADMIN = "admin"
-INSTITUTION_KINDS = (HOSPITAL, PHARMACY, BANK_BRANCH, CARD_CENTRE)
 
 PIN_SSSE = "ssse"
 PIN_BANK = "bank"

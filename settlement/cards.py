@@ -15,10 +15,11 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Connection, Row
 
-from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE, require_role
+from settlement.authority import require_role
 from settlement.people import load_person
 from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
+from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 from settlement.schemas import CardActionIn, CardIn
 from settlement.service import Principal, audit
 from settlement.store import audit as audit_log

@@ -8,6 +8,7 @@ import sys
 from datetime import date, datetime
 
 from settlement.config import ConfigError, Settings, default_database_url, publish_database_url
+from settlement.rules.roles import INSTITUTION_KINDS
 
 
 def _db_url(args) -> str:
@@ -222,9 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("create-institution", cmd_create_institution, "create an institution")
     p.add_argument("code")
-    p.add_argument(
-        "--kind", required=True, choices=["hospital", "pharmacy", "bank_branch", "card_centre"]
-    )
+    p.add_argument("--kind", required=True, choices=list(INSTITUTION_KINDS))
     p.add_argument("--name")
     p.add_argument("--level", type=int)
     p.add_argument("--pin-service", action="store_true")

@@ -12,8 +12,9 @@ from collections.abc import Collection
 
 from sqlalchemy.engine import Connection, Row
 
-from settlement.authority import ADMIN, require_role
+from settlement.authority import require_role
 from settlement.problems import Problem
+from settlement.rules.roles import ADMIN
 from settlement.schemas import InstitutionIn
 from settlement.security import new_api_key
 from settlement.service import Principal, audit

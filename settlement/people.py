@@ -6,7 +6,7 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Connection, Row
 
-from settlement.authority import ADMIN, CARD_CENTRE, query_password_allowed, require_role
+from settlement.authority import query_password_allowed, require_role
 from settlement.problems import Problem
 from settlement.rules.coverage import (
     CoveragePeriod,
@@ -16,6 +16,7 @@ from settlement.rules.coverage import (
     resident_enrolment,
 )
 from settlement.rules.exemptions import PersonFacts
+from settlement.rules.roles import ADMIN, CARD_CENTRE
 from settlement.schemas import (
     MONEY_MAX,
     AccountCreditIn,

@@ -25,12 +25,12 @@ from settlement.applications.registers import Registers
 from settlement.config import Settings
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
+from settlement.rules.roles import ADMIN
 from settlement.security import secret_matches, split_api_key
 from settlement.store import audit as audit_log
 from settlement.store import cards, idempotency, keys
 from settlement.store.db import Database, utcnow
 
-ROLE_ADMIN = "admin"
 IDEMPOTENCY_KEY_MAX = 128
 PRINCIPAL_CACHE_S = 30.0
 SECRET_FIELDS = frozenset({"api_key"})
@@ -51,7 +51,7 @@ class Principal:
 
     @property
     def is_admin(self) -> bool:
-        return self.role == ROLE_ADMIN
+        return self.role == ADMIN
 
 
 def audit(
@@ -158,8 +158,8 @@ class Service:
             row = keys.find_with_institution(conn, key_id)
         if row is None or row.revoked or not secret_matches(secret, row.secret_hash):
             raise refused
-        if row.role == ROLE_ADMIN:
-            principal = Principal(key_id, ROLE_ADMIN, None, None)
+        if row.role == ADMIN:
+            principal = Principal(key_id, ADMIN, None, None)
         else:
             principal = Principal(
                 key_id=key_id,

@@ -77,7 +77,7 @@ class Role(str, Enum):
 
     HOSPITAL = "hospital"
     PHARMACY = "pharmacy"
-    BANK = "bank_branch"
+    BANK_BRANCH = "bank_branch"
     CARD_CENTRE = "card_centre"
 
 
@@ -86,7 +86,7 @@ def entitled_key_ids(role: Role, *, pin_service: bool = False) -> tuple[int, ...
     kids = [KEY_INTERNAL_AUTH]
     if role is Role.HOSPITAL:
         kids.append(KEY_MEDICAL_READ)
-    if role in (Role.BANK, Role.CARD_CENTRE) or (
+    if role in (Role.BANK_BRANCH, Role.CARD_CENTRE) or (
         pin_service and role in (Role.HOSPITAL, Role.PHARMACY)
     ):
         kids.append(KEY_PIN_UNBLOCK)
@@ -121,7 +121,7 @@ class Psam:
         city: str | None = None,
     ) -> Psam:
         """Cut a PSAM for one institution out of the issuer key store (card centre only)."""
-        if role is Role.BANK:
+        if role is Role.BANK_BRANCH:
             if not bank_code:
                 raise PsamError("a bank PSAM needs the bank's code (e.g. 102)")
             if bank_code not in issuer.banks:
@@ -267,7 +267,7 @@ class Psam:
 
     def issuer_keys(self, issuing_bank: str, operation: str) -> BankKeys:
         """The issuing bank's EMV issuer master keys, only in that bank's own PSAM."""
-        if self.role is not Role.BANK:
+        if self.role is not Role.BANK_BRANCH:
             raise NotEntitled(
                 operation, f"{self.describe()} is not a bank: bank PINs are never its business"
             )

@@ -15,7 +15,8 @@ from sqlalchemy.engine import Connection, Row
 from settlement.applications.common import authorised_row, require, state_of
 from settlement.applications.registers import Registers
 from settlement.rules.application_flow import FlowState, Status, Step
-from settlement.rules.production_authority import BANK_BRANCH, Action
+from settlement.rules.production_authority import Action
+from settlement.rules.roles import BANK_BRANCH
 from settlement.rules.working_days import Deadline, deadline
 from settlement.service import Principal
 from settlement.store import applications as store

@@ -11,11 +11,12 @@ from datetime import UTC, datetime
 from sqlalchemy.engine import Connection, Row
 
 from card.keystore import KeyStore
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
 from settlement.inpatient.common import authenticate_holder, new_id, time_refused
 from settlement.inpatient.views import admission_view
 from settlement.people import load_person_for_billing, require_covered
 from settlement.problems import Problem, not_found
+from settlement.rules.roles import HOSPITAL
 from settlement.rules.stays import StayTimeError, check_admission_time
 from settlement.schemas import AdmissionIn
 from settlement.service import Principal, audit

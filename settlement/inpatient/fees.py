@@ -10,10 +10,11 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
 from settlement.inpatient.admissions import load_admission_for_billing
 from settlement.problems import Problem
 from settlement.rules.fees import FeeLine, FeeLineError, plan_upload
+from settlement.rules.roles import HOSPITAL
 from settlement.schemas import MONEY_MAX, FeeUploadIn
 from settlement.service import Principal
 from settlement.store import admissions

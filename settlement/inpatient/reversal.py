@@ -7,12 +7,13 @@ from datetime import datetime
 
 from sqlalchemy.engine import Connection
 
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
 from settlement.inpatient.admissions import load_admission
 from settlement.inpatient.common import new_id
 from settlement.inpatient.settlement import load_settlement
 from settlement.people import load_person
 from settlement.problems import Problem
+from settlement.rules.roles import HOSPITAL
 from settlement.service import Principal, audit
 from settlement.store import admissions, people, settlements
 

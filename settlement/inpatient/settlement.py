@@ -14,13 +14,14 @@ from datetime import UTC, date, datetime
 from sqlalchemy.engine import Connection, Row
 
 from card.keystore import KeyStore
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
 from settlement.inpatient.admissions import load_admission, load_admission_for_billing
 from settlement.inpatient.common import authenticate_holder, new_id, time_refused
 from settlement.people import load_person, load_person_for_billing
 from settlement.problems import Problem, not_found
 from settlement.rules.coverage import benefit_year
 from settlement.rules.policy import Policy
+from settlement.rules.roles import HOSPITAL
 from settlement.rules.split import SPLIT_AMOUNTS, Split, SplitError, SplitRequest, split_bill
 from settlement.rules.stays import StayStart, StayTimeError, check_discharge_time, prior_admissions
 from settlement.schemas import SettlementIn

@@ -18,7 +18,7 @@ never writes a card nor opens an account. A loss is reported at the issuing
 bank or the card centre (issuance.md §Loss). A bank branch acts only on the
 applications and cards of its own bank (:func:`bank_branch_may_act`).
 
-Roles are the institution kinds of ``settlement.authority`` (plus ``admin``);
+Roles are the institution kinds of ``settlement.rules.roles`` (plus ``admin``);
 the values in :data:`AUTHORITY` are in the order the refusal message names
 them. Pure: no web, no database.
 """
@@ -28,10 +28,7 @@ from __future__ import annotations
 from enum import Enum
 
 from settlement.rules.application_flow import Step
-
-CARD_CENTRE = "card_centre"
-BANK_BRANCH = "bank_branch"
-ADMIN = "admin"
+from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 
 
 class Action(str, Enum):

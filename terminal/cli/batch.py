@@ -164,7 +164,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             raise UsageError(f"batch {args.batch_id} has no applications (or not yours to see)")
         bank_pin = (
             secret(args, "initial bank PIN for the batch's cards: ")
-            if psam.role is Role.BANK
+            if psam.role is Role.BANK_BRANCH
             else None
         )
         run = BatchRun(client, psam, tray, args.collected_by, bank_pin)

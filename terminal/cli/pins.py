@@ -71,7 +71,7 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
 
     psam = load_psam(args)
     entry = pin_entry(args)
-    if psam.role is not Role.BANK:
+    if psam.role is not Role.BANK_BRANCH:
         raise NotEntitled(f"{args.operation} the bank PIN", f"{psam.describe()} is not a bank")
     new = pins.new_pin_entry(entry, "bank PIN") if args.operation == "reset" else None
     with open_client(args) as client, card_session(args, psam) as session:

@@ -284,7 +284,7 @@ def cmd_personalise(args: argparse.Namespace) -> int:
 
 
 def cmd_open_account(args: argparse.Namespace) -> int:
-    psam = load_psam(args, Role.BANK)
+    psam = load_psam(args, Role.BANK_BRANCH)
     bank_pin = secret(args, "new bank PIN (chosen by the holder): ")
     with open_reader_by_name(args.reader) as reader, open_applications(args) as client:
         view = open_account(client, psam, reader, args.application_id, bank_pin)

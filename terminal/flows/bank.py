@@ -24,7 +24,7 @@ def bank_pin(
     operation = "reset" if new_pin else "unblock"
     what = f"{operation} the bank PIN"
     psam = session.psam
-    if psam.role is not Role.BANK:
+    if psam.role is not Role.BANK_BRANCH:
         report_refused(client, "bank", operation, card_id_code=session.identity.identification_code)
         raise NotEntitled(
             what, f"{psam.describe()} is not a bank: bank PINs are never its business"

@@ -241,7 +241,7 @@ def make_world(service, cards_dir: Path) -> World:
         hospital=hospital,
         admin=admin,
         psam_centre=Psam.provision(keystore, "C430100", Role.CARD_CENTRE),
-        psam_bank102=Psam.provision(keystore, "B102-0001", Role.BANK, bank_code="102"),
+        psam_bank102=Psam.provision(keystore, "B102-0001", Role.BANK_BRANCH, bank_code="102"),
         psam_hospital=Psam.provision(keystore, "H430100001", Role.HOSPITAL),
         cards_dir=cards_dir,
     )

@@ -27,8 +27,8 @@ from terminal.session import CardSession
 KEYS = KeyStore.generate()
 CENTRE = Psam.provision(KEYS, "C430100", Role.CARD_CENTRE)
 HOSPITAL = Psam.provision(KEYS, "H1", Role.HOSPITAL)
-BANK102 = Psam.provision(KEYS, "B102", Role.BANK, bank_code="102")
-BANK103 = Psam.provision(KEYS, "B103", Role.BANK, bank_code="103")
+BANK102 = Psam.provision(KEYS, "B102", Role.BANK_BRANCH, bank_code="102")
+BANK103 = Psam.provision(KEYS, "B103", Role.BANK_BRANCH, bank_code="103")
 
 
 def _order(name: str | None = None) -> PersonalisationOrder:

@@ -61,8 +61,12 @@ class World:
         self.pin_hospital = self._institution(
             f"HP{tag}", "hospital", Role.HOSPITAL, hospital_level=3, pin_service=True
         )
-        self.bank102 = self._institution(f"B102{tag}", "bank_branch", Role.BANK, bank_code="102")
-        self.bank103 = self._institution(f"B103{tag}", "bank_branch", Role.BANK, bank_code="103")
+        self.bank102 = self._institution(
+            f"B102{tag}", "bank_branch", Role.BANK_BRANCH, bank_code="102"
+        )
+        self.bank103 = self._institution(
+            f"B103{tag}", "bank_branch", Role.BANK_BRANCH, bank_code="103"
+        )
         self.centre = self._institution(f"CC{tag}", "card_centre", Role.CARD_CENTRE)
         self.centre_client = self.centre.client(self.url)
 

@@ -30,14 +30,18 @@ def card(alg: Algorithm = Algorithm.TDES, region: str = "430100") -> CardIdentit
         (Role.HOSPITAL, True, {0x01, 0x07, 0x03}),
         (Role.PHARMACY, False, {0x01}),
         (Role.PHARMACY, True, {0x01, 0x03}),
-        (Role.BANK, False, {0x01, 0x03}),
+        (Role.BANK_BRANCH, False, {0x01, 0x03}),
         (Role.CARD_CENTRE, False, {0x01, 0x03, 0x04}),
     ],
 )
 def test_entitlements_by_role(issuer, role, pin_service, kids):
     assert set(entitled_key_ids(role, pin_service=pin_service)) == kids
     psam = Psam.provision(
-        issuer, "X", role, pin_service=pin_service, bank_code="102" if role is Role.BANK else None
+        issuer,
+        "X",
+        role,
+        pin_service=pin_service,
+        bank_code="102" if role is Role.BANK_BRANCH else None,
     )
     for alg in Algorithm:
         assert set(psam.keys.ssse[alg]) == kids  # the image holds exactly those keys
@@ -45,7 +49,7 @@ def test_entitlements_by_role(issuer, role, pin_service, kids):
 
 
 def test_image_is_private_and_round_trips(issuer, tmp_path):
-    psam = Psam.provision(issuer, "BANK-102-001", Role.BANK, bank_code="102")
+    psam = Psam.provision(issuer, "BANK-102-001", Role.BANK_BRANCH, bank_code="102")
     path = tmp_path / "psam.json"
     psam.save(path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
@@ -101,7 +105,7 @@ def test_ordinary_hospital_cannot_reset_any_pin(issuer):
 
 
 def test_bank_touches_only_its_own_cards_bank_pin(issuer):
-    psam = Psam.provision(issuer, "ICBC branch", Role.BANK, bank_code="102")
+    psam = Psam.provision(issuer, "ICBC branch", Role.BANK_BRANCH, bank_code="102")
     assert psam.issuer_keys("102", "reset the bank PIN") == issuer.bank("102")
     with pytest.raises(NotEntitled, match="issued by bank 103"):
         psam.issuer_keys("103", "reset the bank PIN")
@@ -122,10 +126,10 @@ def test_city_psam_serves_only_its_city(issuer):
 
 def test_provisioning_rejects_inconsistent_roles(issuer):
     with pytest.raises(PsamError):
-        Psam.provision(issuer, "B", Role.BANK)
+        Psam.provision(issuer, "B", Role.BANK_BRANCH)
     with pytest.raises(PsamError):
         Psam.provision(issuer, "H", Role.HOSPITAL, bank_code="102")
     with pytest.raises(PsamError):
         Psam.provision(issuer, "C", Role.CARD_CENTRE, pin_service=True)
     with pytest.raises(PsamError):
-        Psam.provision(issuer, "B", Role.BANK, bank_code="999")
+        Psam.provision(issuer, "B", Role.BANK_BRANCH, bank_code="999")

@@ -39,8 +39,8 @@ def psams(issuer) -> dict[str, Psam]:
         "pin_hospital": Psam.provision(issuer, "H3", Role.HOSPITAL, pin_service=True),
         "pharmacy": Psam.provision(issuer, "P1", Role.PHARMACY),
         "centre": Psam.provision(issuer, "CC", Role.CARD_CENTRE),
-        "bank102": Psam.provision(issuer, "B102", Role.BANK, bank_code="102"),
-        "bank103": Psam.provision(issuer, "B103", Role.BANK, bank_code="103"),
+        "bank102": Psam.provision(issuer, "B102", Role.BANK_BRANCH, bank_code="102"),
+        "bank103": Psam.provision(issuer, "B103", Role.BANK_BRANCH, bank_code="103"),
     }
 
 

@@ -24,7 +24,7 @@ from settlement.api.deps import (
     mutate,
     service_of,
 )
-from settlement.authority import ADMIN, HOSPITAL
+from settlement.rules.roles import ADMIN, HOSPITAL
 from settlement.schemas import (
     AdmissionIn,
     FeeUploadIn,

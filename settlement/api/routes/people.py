@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from settlement import people
 from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, guard, mutate
-from settlement.authority import ADMIN, BANK_BRANCH, CARD_CENTRE
+from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 from settlement.schemas import (
     AccountCreditIn,
     CoverageIn,

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request
 
 from settlement import proof
 from settlement.api.deps import IDEMPOTENCY_HEADER_DOC, Caller, amutate, service_of
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
+from settlement.rules.roles import HOSPITAL
 from settlement.schemas import ChallengeIn
 from settlement.store.db import utcnow
 

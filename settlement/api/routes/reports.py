@@ -8,7 +8,7 @@ from fastapi import APIRouter
 
 from settlement import reconciliation
 from settlement.api.deps import Caller, ServiceDep, guard
-from settlement.authority import ADMIN, HOSPITAL
+from settlement.rules.roles import ADMIN, HOSPITAL
 
 router = APIRouter(prefix="/v1")
 
