@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from settlement import proof
@@ -18,7 +17,7 @@ from settlement.authority import pin_authority
 from settlement.problems import Problem
 from settlement.schemas import PinOperationIn
 from settlement.service import Principal, audit
-from settlement.store.tables import T_CARD
+from settlement.store import cards
 
 
 def record_pin_operation(
@@ -26,12 +25,11 @@ def record_pin_operation(
 ) -> dict:
     """Record one PIN operation on a card named by ``card_no`` or ``card_id_code``;
     ``404 card_unknown``, or ``403 not_entitled`` (audited) outside the table."""
-    by = (
-        T_CARD.c.card_no == body.card_no
+    card = (
+        cards.find(conn, body.card_no)
         if body.card_no is not None
-        else T_CARD.c.card_id_code == body.card_id_code.upper()
+        else cards.find_by_id_code(conn, body.card_id_code.upper())
     )
-    card = conn.execute(sa.select(T_CARD.c.card_no, T_CARD.c.bank_code).where(by)).first()
     if card is None:
         raise Problem(
             404, "card_unknown", f"card {body.card_no or body.card_id_code} is not registered"

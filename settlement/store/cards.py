@@ -43,6 +43,11 @@ def find(conn: Connection, card_no: str, *, lock: bool = False) -> Row | None:
     return conn.execute(stmt).first()
 
 
+def find_by_id_code(conn: Connection, card_id_code: str) -> Row | None:
+    """Every column of the card with this card identification code (upper-case hex), or None."""
+    return conn.execute(sa.select(T_CARD).where(T_CARD.c.card_id_code == card_id_code)).first()
+
+
 def find_for_proof(conn: Connection, card_no: str):
     """The columns the proof and the card-state checks need (``expiry`` a date), or None."""
     card = sql.first(conn, _SELECT_FOR_PROOF, (card_no,))
