@@ -91,6 +91,27 @@ _TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 _FRAME = struct.Struct(">H")
 
 
+def _set_receive_timeout(sock: socket.socket, seconds: float) -> None:
+    """Make every ``recv`` give up after ``seconds`` without data.
+
+    ``SO_RCVTIMEO`` keeps the socket blocking, so a read costs one system call
+    (a Python socket timeout adds a ``poll`` before every read of the hot path);
+    ``recv`` then fails with ``EAGAIN`` (BlockingIOError).  Where the option is
+    not available, a Python socket timeout does the same (TimeoutError).
+    """
+    whole = int(seconds)
+    try:
+        sock.setsockopt(
+            socket.SOL_SOCKET,
+            socket.SO_RCVTIMEO,
+            struct.pack("ll", whole, int((seconds - whole) * 1_000_000)),
+        )
+    except (OSError, struct.error):
+        sock.settimeout(seconds)
+    else:
+        sock.settimeout(None)
+
+
 class VpcdConnector:
     """Keeps one card inserted in the vpcd slot at ``host:port`` until :meth:`stop`.
 
@@ -190,7 +211,7 @@ class VpcdConnector:
             sock = socket.create_connection((self.host, self.port), timeout=2.0)
         except OSError:
             return None
-        sock.settimeout(self.stall_timeout)
+        _set_receive_timeout(sock, self.stall_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         if self._stop.is_set():  # stop() raced with connect(): do not insert
@@ -239,7 +260,7 @@ class VpcdConnector:
                     sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
                 try:
                     chunk = recv(65538)
-                except TimeoutError:
+                except (TimeoutError, BlockingIOError):  # STALL_TIMEOUT without a byte
                     if owed or buffer:
                         self._stalled(buffer)
                         return
