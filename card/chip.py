@@ -17,10 +17,11 @@ the exact length answers ``6Cxx``. Commands with side effects (GET CHALLENGE,
 INTERNAL AUTHENTICATE, GENERATE AC) check Le *before* acting so a ``6Cxx``
 never costs a state change.
 
-Security state belongs to an application: selecting outside the SSSE clears
-the SSSE PIN and external authentications; selecting outside the financial
-application clears the bank PIN and the EMV transaction **(project choice,
-ISO 7816-4 §5.4 "security status of a DF")**. Power-on and reset clear all.
+Security state belongs to one application (card.md §What real cards do; ISO
+7816-4 §5.4 "security status of a DF"): selecting another application, or
+the MF, clears the PINs verified, the external authentications and the EMV
+transaction. Moving inside one application (SSSE → EF05 → DF04) keeps them.
+Power-on and reset clear all.
 """
 
 from __future__ import annotations
@@ -114,10 +115,7 @@ class Chip:
         new_df = node.df()
         old_app, new_app = session.current_df.app, new_df.app
         if old_app != new_app:
-            if old_app == "ssse":
-                session.clear_ssse()
-            elif old_app == "emv":
-                session.clear_emv()
+            session.clear_security()
         session.current_df = new_df
         session.current_ef = node if node.records else None
 

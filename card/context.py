@@ -36,6 +36,7 @@ class Session:
         "last_ac",
         "pending",
         "pending_sw",
+        "script_done",
         "ssse_pin_ok",
     )
 
@@ -50,17 +51,38 @@ class Session:
         self.pending_sw = SW.OK
         self.clear_emv()
 
-    def clear_ssse(self) -> None:
-        """Forget the SSSE PIN and the external authentications."""
+    def challenge_block(self, block_size: int) -> bytes:
+        """The last GET CHALLENGE zero-padded to one block, used up (``6985`` if none).
+
+        card.md §What real cards do: EXTERNAL AUTHENTICATE and the PIN-unblock MAC
+        use the last challenge padded with zeros to one block; a challenge longer
+        than a block (Le ``10`` on a 3DES card) counts with its first block
+        **(project choice)**.
+        """
+        challenge = self.challenge
+        if challenge is None:
+            raise CardError(SW.CONDITIONS)
+        self.challenge = None
+        return (challenge + bytes(block_size))[:block_size]
+
+    def clear_security(self) -> None:
+        """Forget what the application left had proven: PINs, external
+        authentications, the EMV transaction (GPO, GENERATE AC, issuer script).
+
+        card.md §What real cards do: security state belongs to one application;
+        selecting another application, or the MF, clears it.
+        """
         self.ssse_pin_ok = False
         self.ext_auth = set()
+        self.clear_emv()
 
     def clear_emv(self) -> None:
-        """Forget the bank PIN and the EMV transaction (GPO, GENERATE AC)."""
+        """Forget the bank PIN and the EMV transaction (GPO, GENERATE AC, issuer script)."""
         self.bank_pin_ok = False
         self.gpo_done = False
         self.gen_ac_count = 0
         self.last_ac: bytes | None = None
+        self.script_done = False
 
     @property
     def app(self) -> str | None:
@@ -119,11 +141,11 @@ class Application:
     """What an application brings to the OS: its commands, record files and FCI.
 
     ``record_file(ctx, sfi)`` names the record file an SFI (1..30) denotes while
-    the application is selected (``6A82`` if none); ``fci(node)`` is the FCI a
+    the application is selected (``6A82`` if none); ``fci(ctx, node)`` is the FCI a
     SELECT of one of its DFs returns.
     """
 
     name: str
     commands: CommandTable = field(default_factory=dict)
     record_file: Callable[[CardContext, int], Node] = _no_record_files
-    fci: Callable[[Node], bytes] | None = None
+    fci: Callable[[CardContext, Node], bytes] | None = None

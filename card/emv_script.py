@@ -17,7 +17,9 @@ plaintext or enciphered data without the MAC.
 
 * a PIN (``84 24 00 02``): the 8-byte ISO 9564 format-2 block ``2L P P .. F F``
   (``L`` = number of digits, 4–12) enciphered as one block — the same block
-  as the plaintext offline VERIFY **(project choice)**;
+  as the plaintext offline VERIFY **(project choice)**; a change with the old
+  PIN (``84 24 00 01``, card.md §What real cards do) sends the new PIN's
+  enciphered block followed by the old PIN's **(project choice)**;
 * a key object (``84 DA DF01/DF02/DF03`` = UDK-AC/SMI/SMC): the 16-byte key
   enciphered as two blocks **(project choice)**.
 
@@ -176,11 +178,18 @@ class SecureChannel:
 
     # -- the script commands --
 
-    def pin_change(self, new_pin: str | None) -> bytes:
-        """``84 24 00 00`` (unblock) or ``84 24 00 02`` (set ``new_pin`` and unblock)."""
+    def pin_change(self, new_pin: str | None, old_pin: str | None = None) -> bytes:
+        """``84 24 00 00`` (unblock), ``84 24 00 01`` (change ``old_pin`` to ``new_pin``)
+        or ``84 24 00 02`` (set ``new_pin`` and unblock)."""
         if new_pin is None:
+            if old_pin is not None:
+                raise ValueError("a PIN change needs the new PIN")
             return self.command(0x84, 0x24, 0x00, 0x00, b"")
-        return self.command(0x84, 0x24, 0x00, 0x02, self.encipher(pin_block(new_pin)))
+        new_block = self.encipher(pin_block(new_pin))
+        if old_pin is not None:
+            old_block = self.encipher(pin_block(old_pin))
+            return self.command(0x84, 0x24, 0x00, 0x01, new_block + old_block)
+        return self.command(0x84, 0x24, 0x00, 0x02, new_block)
 
     def update_record(self, sfi: int, number: int, record: bytes) -> bytes:
         """``84 DC number (SFI<<3|4)`` writing ``record`` (a ``70`` template)."""
@@ -209,13 +218,16 @@ def pin_change_script(
     atc: int,
     arqc: bytes,
     new_pin: str | None,
+    old_pin: str | None = None,
 ) -> bytes:
     """The bank's PIN CHANGE/UNBLOCK issuer script command (full APDU).
 
     ``atc`` and ``arqc`` come from the card's GENERATE AC answer in the same
-    session; ``new_pin`` None unblocks only.
+    session; ``new_pin`` None unblocks only; with ``old_pin`` the PIN changes
+    only if the old one is right (P2 ``01``).
     """
-    return SecureChannel.issuer(bank_keys, pan, pan_sequence, atc, arqc).pin_change(new_pin)
+    channel = SecureChannel.issuer(bank_keys, pan, pan_sequence, atc, arqc)
+    return channel.pin_change(new_pin, old_pin)
 
 
 def personalisation_script(
@@ -226,15 +238,14 @@ def personalisation_script(
     *,
     pan: str,
     pan_sequence: int,
-    records: dict[int, bytes],
+    records: dict[int, dict[int, bytes]],
     bank_pin: str,
-    sfi: int = 1,
 ) -> list[bytes]:
     """Every command the bank sends to personalise a blank card's financial application.
 
     ``challenge`` is the card's answer to one GET CHALLENGE in the same session,
-    ``atc`` its ATC (``9F36``, 0 on a new card); ``records`` maps record numbers
-    of SFI ``sfi`` to ``70`` templates (see :func:`card.issue.emv_records`).
+    ``atc`` its ATC (``9F36``, 0 on a new card); ``records`` maps each SFI to its
+    record numbers and ``70`` templates (see :func:`card.issue.emv_records`).
     """
     channel = SecureChannel.personalisation(bank_keys, card_factor, atc, challenge)
     udks = CardUDKs.derive(bank_keys, pan, pan_sequence)
@@ -244,6 +255,10 @@ def personalisation_script(
         channel.put_key(TAG_UDK_SMC, udks.smc),
         channel.pin_change(bank_pin),
     ]
-    commands += [channel.update_record(sfi, n, rec) for n, rec in sorted(records.items())]
+    commands += [
+        channel.update_record(sfi, n, rec)
+        for sfi, file in sorted(records.items())
+        for n, rec in sorted(file.items())
+    ]
     commands.append(channel.finish_personalisation())
     return commands

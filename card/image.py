@@ -8,7 +8,7 @@ command handler). The file holds hex at the edge, bytes inside; never pickle.
 What is stored:
 
 * identity: algorithm, region, card factor (the 8 card-unique bytes), bank code;
-* the card's **own diversified** SSSE keys (01/02/03/04/07) — never a master key;
+* the card's **own diversified** SSSE keys (01/02/03/04/07/0A) — never a master key;
 * records of EF05/EF06/DF04, the PSE directory and the financial application
   (full records: ``tag len value`` for SSSE, ``70 ..`` for EMV);
 * the two PINs as salted PBKDF2-SHA256 hashes with their try counters;

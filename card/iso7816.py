@@ -18,8 +18,10 @@ READ RECORD
   file whose read key (DF04: key 07) is not externally authenticated ``6982``.
 
 GET CHALLENGE
-  ``00 84 00 00 Le``: one block of fresh randomness (8 bytes 3DES, 16 bytes
-  SM4), kept for the next EXTERNAL AUTHENTICATE or MAC.
+  ``00 84 00 00 Le`` with Le ``04``, ``08`` or ``10`` on every card (card.md
+  §What real cards do); Le ``00`` or none: one block (8 bytes 3DES, 16 bytes
+  SM4); any other Le ``6Cxx`` with the block size. The challenge is kept for
+  the next EXTERNAL AUTHENTICATE or MAC, which use it zero-padded to a block.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from card.context import CardContext
 from card.layout import Node
 from card.sw import SW, CardError
 from card.tlv import tlv
+
+#: Le values GET CHALLENGE answers with that many bytes.
+CHALLENGE_LENGTHS = frozenset({0x04, 0x08, 0x10})
 
 
 def _find_node(ctx: CardContext, cmd: Command) -> Node | None:
@@ -70,7 +75,7 @@ def select(ctx: CardContext, cmd: Command) -> bytes:
         return b""
     fci = ctx.application_of(node).fci
     if node.aid is not None and fci is not None:
-        return fci(node)
+        return fci(ctx, node)
     return tlv(0x6F, tlv(0x83, (node.fid or 0).to_bytes(2, "big")))
 
 
@@ -126,7 +131,7 @@ def get_challenge(ctx: CardContext, cmd: Command) -> bytes:
         raise CardError(SW.WRONG_P1P2)
     if cmd.data:
         raise CardError(SW.WRONG_LENGTH)
-    size = ctx.image.algorithm.block_size
+    size = cmd.le if cmd.le in CHALLENGE_LENGTHS else ctx.image.algorithm.block_size
     check_le(cmd, size)
     challenge = os.urandom(size)
     ctx.session.challenge = challenge

@@ -243,8 +243,14 @@ def _cn(digits: str) -> bytes:
 
 def emv_records(
     holder: CardHolder, *, pan: str, pan_sequence: int, issue_date: date, expiry_date: date
-) -> dict[int, bytes]:
-    """The financial application's records of SFI 1 (AFL ``08 01 03 00``)."""
+) -> dict[int, dict[int, bytes]]:
+    """The financial application's records by SFI, then record number.
+
+    Over SFI 1–3 as PBOC cards lay them out (card.md §What real cards do): SFI 1
+    track 2 and the holder, SFI 2 the account and its dates, SFI 3 the risk
+    management data (CDOL1, CDOL2, CVM list); the AFL ``08 01 01 00 10 01 01 00
+    18 01 01 00`` names them.
+    """
     if not pan.isdigit() or not 12 <= len(pan) <= 19:
         raise IssueError("a PAN is 12 to 19 digits")
     if not 0 <= pan_sequence <= 99:
@@ -278,7 +284,7 @@ def emv_records(
         # CVM list: amounts X=Y=0, then "plaintext PIN verified by the ICC, always"
         + tlv.tlv(0x8E, bytes(8) + bytes.fromhex("0100")),
     )
-    return {1: rec1, 2: rec2, 3: rec3}
+    return {1: {1: rec1}, 2: {1: rec2}, 3: {1: rec3}}
 
 
 def pse_records() -> dict[int, bytes]:
@@ -392,9 +398,10 @@ def new_card(
             init_org=init_org,
         )
     )
-    image.records["EMV1"] = emv_records(
+    files = emv_records(
         holder, pan=account, pan_sequence=pan_sequence, issue_date=issued, expiry_date=expires
     )
+    image.records.update({f"EMV{sfi}": records for sfi, records in files.items()})
     udks = CardUDKs.derive(bank, account, pan_sequence)
     image.emv_keys = {"ac": udks.ac, "smi": udks.smi, "smc": udks.smc}
     image.bank_pin.set(bank_pin)

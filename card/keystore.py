@@ -9,7 +9,7 @@ Layout::
 
     {
       "format": "sscard-keystore/1",
-      "ssse": {"3des": {"01": "<32 hex>", "02": ..., "03": ..., "04": ..., "07": ...},
+      "ssse": {"3des": {"01": "<32 hex>", "02": ..., "03": ..., "04": ..., "07": ..., "0A": ...},
                "sm4":  {...}},
       "city_keys": {"3des": {"430100": {"01": "<32 hex>"}}},   # optional, PSAMs only
       "banks": {"102": {"name": "...", "bin": "622202",
@@ -41,12 +41,14 @@ KEY_TRANSACTION = 0x02
 KEY_PIN_UNBLOCK = 0x03
 KEY_MAINTENANCE = 0x04
 KEY_MEDICAL_READ = 0x07
+KEY_TERMINAL_AUTH = 0x0A  # card.md §What real cards do: "is the terminal genuine?"
 SSSE_KEY_IDS = (
     KEY_INTERNAL_AUTH,
     KEY_TRANSACTION,
     KEY_PIN_UNBLOCK,
     KEY_MAINTENANCE,
     KEY_MEDICAL_READ,
+    KEY_TERMINAL_AUTH,
 )
 
 #: Partner banks of a development install: bank code -> (name, UnionPay debit BIN).
@@ -227,7 +229,11 @@ class KeyStore:
         """Load the key store, generating a development one on first use."""
         path = Path(path) if path is not None else default_path()
         if path.exists():
-            return cls.load(path)
+            store = cls.load(path)
+            if store.add_missing_master_keys():
+                store.save(path)  # an older store: the new key ids, once (0A terminal auth)
+                return cls.load(path)
+            return store
         store = cls.generate()
         try:
             store.save(path, exclusive=True)
@@ -239,6 +245,22 @@ class KeyStore:
     def save(self, path: Path | str, *, exclusive: bool = False) -> None:
         """Write atomically with mode 0600; ``exclusive`` never replaces an existing file."""
         write_secret_json(path, self.to_json(), prefix=".keystore-", exclusive=exclusive)
+
+    def add_missing_master_keys(self) -> bool:
+        """Give an issuer store (one with master keys) any SSSE key id it lacks; True if any.
+
+        Key stores written before key ``0A`` existed get it on their next
+        :meth:`load_or_create`; PSAM subsets (no master keys) are left alone.
+        """
+        added = False
+        for keys in self.ssse.values():
+            if not keys:
+                continue
+            for kid in SSSE_KEY_IDS:
+                if kid not in keys:
+                    keys[kid] = secrets.token_bytes(16)
+                    added = True
+        return added
 
     # --- keys ----------------------------------------------------------------------
 

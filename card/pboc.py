@@ -1,9 +1,16 @@
 """The financial application: EMV 4.3 / PBOC debit, its command table (card.md §Financial application).
 
-* SELECT ADF (:mod:`card.iso7816`) → FCI ``6F{84 AID, A5{50 label, 87 01}}``.
-* GET PROCESSING OPTIONS ``80 A8 00 00 02 83 00`` (no PDOL) → format 1
-  ``80 06 AIP AFL`` with AIP ``18 00`` (cardholder verification, terminal risk
-  management; no offline data authentication) and AFL ``08 01 03 00``.
+Laid out as PBOC cards are (card.md §What real cards do):
+
+* SELECT ADF (:mod:`card.iso7816`) → FCI ``6F{84 AID, A5{50 label, 87 01,
+  9F38 PDOL}}`` with the PDOL ``9F7A 01 9F02 06 5F2A 02`` (EC terminal support
+  indicator, amount authorised, transaction currency: 9 bytes).
+* GET PROCESSING OPTIONS ``80 A8 00 00 Lc 83 09 <PDOL data>`` (or ``83 00``
+  from a terminal that ignores the PDOL) → format 1 ``80 len AIP AFL`` with AIP
+  ``18 00`` (cardholder verification, terminal risk management; no offline
+  data authentication) and an AFL naming every record file the card holds:
+  SFI 1–3 with one record each on a card issued now (``08 01 01 00 10 01 01
+  00 18 01 01 00``), SFI 1 records 1–3 on a card issued before.
 * GET DATA ``80 CA 9F17`` / ``9F36`` / ``9F13`` → the TLV object.
 * VERIFY ``00 20 00 80 08 2L PIN..F`` — plaintext offline PIN, bank PIN.
 * GENERATE AC ``80 AE P1 00 Lc CDOL-data [00]`` → format 1
@@ -16,10 +23,17 @@
   the AC type of a second GENERATE AC and 6-5 of the first (00 AAC, 01 TC,
   10 ARQC); CVR2 ``04`` offline PIN passed, ``02`` offline PIN failed,
   ``01`` PIN try limit exceeded **(project choice, VIS-like)**.
+* CHANGE PIN ``80 5E`` is not the holder's here: the bank PIN changes only at
+  the issuing bank, by issuer script; the OS answers ``6985``.
 * Issuer scripts ``84 24`` / ``84 DC`` / ``84 DA``: :mod:`card.emv_script`;
-  a wrong MAC answers ``6982``, a script without a GENERATE AC (or, on a
-  blank card, without GET CHALLENGE) in this session ``6985``. A successful
-  script on a personalised card sets the last online ATC (``9F13``).
+  PIN CHANGE/UNBLOCK P2 ``00`` unblocks, ``01`` changes the PIN with the old
+  one (the old PIN counts a try like VERIFY: ``63Cx``/``6983``), ``02`` sets it.
+  A wrong MAC answers ``6982``, a script without a GENERATE AC (or, on a blank
+  card, without GET CHALLENGE) in this session ``6985``. A personalised card
+  accepts one issuer script command per session (a second ``6985``); the
+  bank's personalisation of a blank application sends its whole script in one
+  session **(project choice)**. A successful script on a personalised card
+  sets the last online ATC (``9F13``).
 """
 
 from __future__ import annotations
@@ -42,7 +56,9 @@ from card.layout import DEBIT_LABEL, Node
 from card.sw import SW, CardError
 
 AIP = bytes.fromhex("1800")
-AFL = bytes.fromhex("08010300")
+#: PDOL: EC terminal support indicator (1), amount authorised (6), currency (2)
+PDOL = bytes.fromhex("9F7A019F02065F2A02")
+PDOL_LENGTH = 9
 #: CDOL1: amount, other amount, terminal country, TVR, currency, date, type, UN (29 bytes)
 CDOL1 = bytes.fromhex("9F02069F03069F1A0295055F2A029A039C019F3704")
 CDOL1_LENGTH = 29
@@ -87,14 +103,25 @@ def verify(ctx: CardContext, cmd: Command) -> bytes:
 def get_processing_options(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 or cmd.p2:
         raise CardError(SW.WRONG_P1P2)
-    if cmd.data != b"\x83\x00":
+    data = cmd.data
+    if data != b"\x83\x00" and (data[:2] != b"\x83\x09" or len(data) != 2 + PDOL_LENGTH):
         raise CardError(SW.WRONG_LENGTH)
     if ctx.image.emv_lifecycle != IMAGE_PERSONALISED:
         raise CardError(SW.CONDITIONS)
     session = ctx.session
     session.gpo_done = True
     session.gen_ac_count = 0
-    return tlv.tlv(0x80, AIP + AFL)
+    return tlv.tlv(0x80, AIP + afl(ctx))
+
+
+def afl(ctx: CardContext) -> bytes:
+    """The application file locator: each EMV record file of the card, first to last record."""
+    entries = b""
+    for sfi in range(1, 31):
+        numbers = [n for n, r in ctx.image.records.get(f"EMV{sfi}", {}).items() if r]
+        if numbers:
+            entries += bytes((sfi << 3, min(numbers), max(numbers), 0))
+    return entries
 
 
 def get_data(ctx: CardContext, cmd: Command) -> bytes:
@@ -170,10 +197,15 @@ def _channel(ctx: CardContext) -> SecureChannel:
 def _unwrap(ctx: CardContext, cmd: Command) -> tuple[SecureChannel, bytes]:
     if len(cmd.data) < 4:
         raise CardError(SW.WRONG_LENGTH)
+    personalised = ctx.image.emv_lifecycle != LIFECYCLE_BLANK
+    if personalised and ctx.session.script_done:
+        raise CardError(SW.CONDITIONS)  # one issuer script command per session
     channel = _channel(ctx)
     data = channel.unwrap(cmd.header, cmd.data)
     if data is None:
         raise CardError(SW.SECURITY_STATUS)
+    if personalised:
+        ctx.session.script_done = True
     return channel, data
 
 
@@ -184,19 +216,26 @@ def _script_done(ctx: CardContext) -> None:
     image.commit()
 
 
+#: PIN CHANGE/UNBLOCK P2 -> data length with the MAC: unblock, change (new + old), set
+_PIN_SCRIPT_LENGTHS = {0x00: 4, 0x01: 20, 0x02: 12}
+
+
 def pin_change_unblock(ctx: CardContext, cmd: Command) -> bytes:
-    if cmd.p1 != 0x00 or cmd.p2 not in (0x00, 0x02):
+    if cmd.p1 != 0x00 or cmd.p2 not in _PIN_SCRIPT_LENGTHS:
         raise CardError(SW.WRONG_P1P2)
-    if len(cmd.data) != (4 if cmd.p2 == 0x00 else 12):
+    if len(cmd.data) != _PIN_SCRIPT_LENGTHS[cmd.p2]:
         raise CardError(SW.WRONG_LENGTH)
     channel, data = _unwrap(ctx, cmd)
-    pin = ctx.image.bank_pin
+    image = ctx.image
+    pin = image.bank_pin
     if cmd.p2 == 0x00:
         pin.tries_left = pin.limit
     else:
-        digits = parse_pin_block(channel.decipher(data))
+        digits = parse_pin_block(channel.decipher(data[:8]))
         if digits is None:
             raise CardError(SW.WRONG_LENGTH)
+        if cmd.p2 == 0x01:  # change: the old PIN first, a try spent like VERIFY
+            pins.present(image, pin, parse_pin_block(channel.decipher(data[8:16])))
         pin.set(digits)
     _script_done(ctx)
     return b""
@@ -255,19 +294,13 @@ def put_data(ctx: CardContext, cmd: Command) -> bytes:
     return b""
 
 
-def change_pin(ctx: CardContext, cmd: Command) -> bytes:
-    """``80 5E 01 00 old FF new``: the bank PIN."""
-    if cmd.p1 != 0x01 or cmd.p2 != 0x00:
-        raise CardError(SW.WRONG_P1P2)
-    pins.change(ctx.image, ctx.image.bank_pin, cmd.data)
-    return b""
-
-
-def fci(node: Node) -> bytes:
+def fci(ctx: CardContext, node: Node) -> bytes:
     return tlv.tlv(
         0x6F,
         tlv.tlv(0x84, node.aid or b"")
-        + tlv.tlv(0xA5, tlv.tlv(0x50, DEBIT_LABEL) + tlv.tlv(0x87, b"\x01")),
+        + tlv.tlv(
+            0xA5, tlv.tlv(0x50, DEBIT_LABEL) + tlv.tlv(0x87, b"\x01") + tlv.tlv(0x9F38, PDOL)
+        ),
     )
 
 
@@ -277,7 +310,6 @@ DEBIT = Application(
     "emv",
     commands={
         0x20: Entry(frozenset({0x00}), verify),
-        0x5E: Entry(_CLA_80, change_pin),
         0xA8: Entry(_CLA_80, get_processing_options),
         0xAE: Entry(_CLA_80, generate_ac),
         0x24: Entry(_CLA_84, pin_change_unblock),

@@ -21,7 +21,7 @@ def record_file(ctx: CardContext, sfi: int) -> Node:
     return ctx.nodes["PSE.DIR"]
 
 
-def fci(node: Node) -> bytes:
+def fci(ctx: CardContext, node: Node) -> bytes:
     return tlv(0x6F, tlv(0x84, node.aid or b"") + tlv(0xA5, tlv(0x88, bytes((DIRECTORY_SFI,)))))
 
 

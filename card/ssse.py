@@ -6,10 +6,18 @@
 * RESET RETRY COUNTER ``84 2C 03 00 04 MAC`` / ``84 2C 02 00 Lc newPIN MAC`` —
   MAC (key 03, IV = last challenge) over ``CLA INS P1 P2 Lc || newPIN``
   where Lc counts the MAC **(project choice)**; a wrong MAC is ``6982``.
-* EXTERNAL AUTHENTICATE ``00 82 00 kid`` — keys 04 and 07; the challenge is
+* EXTERNAL AUTHENTICATE ``00 82 00 kid ENC(Kkid, challenge padded to a
+  block)`` — keys 04, 07 and 0A (terminal authentication); the challenge is
   used up either way; wrong ``6300``; other key ids ``6A88``.
-* INTERNAL AUTHENTICATE ``00 88 00 kid`` — keys 01 (free) and 02 (SSSE PIN
-  verified in this session, else ``6982``); other key ids ``6A88``.
+* INTERNAL AUTHENTICATE ``00 88 00 kid`` — keys 01 (free; P2 ``00`` means 01)
+  and 02 (SSSE PIN verified in this session, else ``6982``); other key ids
+  ``6A88``. The answer is ``ENC(Kkid, data)``, except that P2 ``00`` on an SM4
+  card answers its left 8 bytes (card.md §What real cards do, shape of the
+  trace; the value is a project choice).
+
+SELECT SSSE answers the FCI real cards give (card.md §What real cards do):
+``6F 1C 84 0F <AID> A5 09 88 01 1E 9F 0C 03 86 01 gg``, 30 bytes, where
+``gg`` is the algorithm indicator: ``01`` 3DES, ``03`` SM4.
 * UPDATE RECORD ``00 DC`` — EF05/EF06/DF04 records after EXTERNAL
   AUTHENTICATE 04; the data is the whole record ``tag len value`` and must
   match the record's template (wrong size ``6700``, wrong tag ``6985``).
@@ -25,21 +33,26 @@ import hmac
 from card import pins
 from card.apdu import Command, check_le
 from card.context import Application, CardContext, Entry
-from card.crypto import ssse_mac
+from card.crypto import Algorithm, ssse_mac
 from card.iso7816 import record_reference, resolve
 from card.keystore import (
     KEY_INTERNAL_AUTH,
     KEY_MAINTENANCE,
     KEY_MEDICAL_READ,
     KEY_PIN_UNBLOCK,
+    KEY_TERMINAL_AUTH,
     KEY_TRANSACTION,
 )
 from card.layout import SSSE_RECORDS, Node
 from card.sw import SW, CardError
 from card.tlv import tlv
 
-EXTERNAL_KEYS = frozenset({KEY_MAINTENANCE, KEY_MEDICAL_READ})
+EXTERNAL_KEYS = frozenset({KEY_MAINTENANCE, KEY_MEDICAL_READ, KEY_TERMINAL_AUTH})
 INTERNAL_KEYS = frozenset({KEY_INTERNAL_AUTH, KEY_TRANSACTION})
+#: FCI algorithm indicator (tag 86 inside 9F0C): 3DES 01 (project choice), SM4 03 (trace)
+ALGORITHM_INDICATOR = {Algorithm.TDES: 0x01, Algorithm.SM4: 0x03}
+#: INTERNAL AUTHENTICATE P2 00 on an SM4 card answers this many bytes (the left half)
+SHORT_ANSWER = 8
 _SFI_FILES = {0x05: "EF05", 0x06: "EF06"}
 
 
@@ -84,13 +97,12 @@ def reset_retry_counter(ctx: CardContext, cmd: Command) -> bytes:
         if new_digits is None:
             raise CardError(SW.WRONG_LENGTH)
     session, image = ctx.session, ctx.image
-    challenge = session.challenge
-    if challenge is None:
+    if session.challenge is None:
         raise CardError(SW.CONDITIONS)
     key = image.ssse_keys.get(KEY_PIN_UNBLOCK)
     if key is None:
         raise CardError(SW.REF_NOT_FOUND)
-    session.challenge = None
+    challenge = session.challenge_block(image.algorithm.block_size)
     message = cmd.header + bytes((len(data),)) + data[:-4]
     if not hmac.compare_digest(ssse_mac(image.algorithm, key, message, challenge), data[-4:]):
         raise CardError(SW.SECURITY_STATUS)
@@ -108,13 +120,11 @@ def external_authenticate(ctx: CardContext, cmd: Command) -> bytes:
     kid = cmd.p2
     if kid not in EXTERNAL_KEYS or kid not in ctx.image.ssse_keys:
         raise CardError(SW.REF_NOT_FOUND)
-    if len(cmd.data) != ctx.image.algorithm.block_size:
+    size = ctx.image.algorithm.block_size
+    if len(cmd.data) != size:
         raise CardError(SW.WRONG_LENGTH)
     session = ctx.session
-    challenge = session.challenge
-    if challenge is None:
-        raise CardError(SW.CONDITIONS)
-    session.challenge = None
+    challenge = session.challenge_block(size)
     if not hmac.compare_digest(ctx.encrypt_block(kid, challenge), cmd.data):
         session.ext_auth.discard(kid)
         raise CardError(SW.AUTH_FAILED)
@@ -125,7 +135,7 @@ def external_authenticate(ctx: CardContext, cmd: Command) -> bytes:
 def internal_authenticate(ctx: CardContext, cmd: Command) -> bytes:
     if cmd.p1 != 0x00:
         raise CardError(SW.WRONG_P1P2)
-    kid = cmd.p2
+    kid = cmd.p2 or KEY_INTERNAL_AUTH
     if kid not in INTERNAL_KEYS or kid not in ctx.image.ssse_keys:
         raise CardError(SW.REF_NOT_FOUND)
     size = ctx.image.algorithm.block_size
@@ -133,8 +143,9 @@ def internal_authenticate(ctx: CardContext, cmd: Command) -> bytes:
         raise CardError(SW.WRONG_LENGTH)
     if kid == KEY_TRANSACTION and not ctx.session.ssse_pin_ok:
         raise CardError(SW.SECURITY_STATUS)
-    check_le(cmd, size)
-    return ctx.encrypt_block(kid, cmd.data)
+    answer_length = SHORT_ANSWER if cmd.p2 == 0x00 else size
+    check_le(cmd, answer_length)
+    return ctx.encrypt_block(kid, cmd.data)[:answer_length]
 
 
 def update_record(ctx: CardContext, cmd: Command) -> bytes:
@@ -171,8 +182,10 @@ def record_file(ctx: CardContext, sfi: int) -> Node:
     return ctx.nodes[name]
 
 
-def fci(node: Node) -> bytes:
-    return tlv(0x6F, tlv(0x84, node.aid or b""))
+def fci(ctx: CardContext, node: Node) -> bytes:
+    indicator = ALGORITHM_INDICATOR[ctx.image.algorithm]
+    proprietary = tlv(0x88, b"\x1e") + tlv(0x9F0C, tlv(0x86, bytes((indicator,))))
+    return tlv(0x6F, tlv(0x84, node.aid or b"") + tlv(0xA5, proprietary))
 
 
 _CLA_00 = frozenset({0x00})

@@ -90,7 +90,7 @@ def change_pin(old: str, new: str) -> bytes:
 
 
 def get_challenge(length: int) -> bytes:
-    """``00 84 00 00 Le`` with Le 8 (3DES card) or 16 (SM4 card)."""
+    """``00 84 00 00 Le``; every card answers Le 4, 8 or 16 (card.md §What real cards do)."""
     return bytes([0x00, 0x84, 0x00, 0x00, length])
 
 
@@ -99,9 +99,17 @@ def external_authenticate(kid: int, cryptogram: bytes) -> bytes:
     return _case3(0x00, 0x82, 0x00, kid, cryptogram)
 
 
-def internal_authenticate(kid: int, block: bytes) -> bytes:
-    """``00 88 00 kid Lc data Le``; the card returns ``ENC(Kkid, data)``."""
-    return _case3(0x00, 0x88, 0x00, kid, block) + bytes([len(block)])
+#: INTERNAL AUTHENTICATE P2 00 answers 8 bytes (the left half on an SM4 card)
+INTERNAL_AUTH_ANSWER = 8
+
+
+def internal_authenticate(kid: int, block: bytes, answer_length: int | None = None) -> bytes:
+    """``00 88 00 kid Lc data Le``; the card returns ``ENC(Kkid, data)``.
+
+    Le is ``answer_length``, by default the block's length; P2 ``00`` (key 01 as
+    real readers send it) answers :data:`INTERNAL_AUTH_ANSWER` bytes.
+    """
+    return _case3(0x00, 0x88, 0x00, kid, block) + bytes([answer_length or len(block)])
 
 
 def reset_retry_counter_header(new_pin: str | None) -> tuple[bytes, bytes]:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 
+from card import tlv
 from card.crypto import Algorithm
 
 ATR_PREFIX = bytes.fromhex("3B6D0000")
@@ -49,6 +50,27 @@ def identity_from_atr(atr: bytes) -> CardIdentity:
     if not region.isdigit():
         raise CardDataError(f"region in ATR is not BCD: {region}")
     return CardIdentity(algorithm, region, atr[8:16])
+
+
+#: SSSE FCI algorithm indicator (tag 86 in 9F0C) -> algorithm (card.md §What real cards do)
+FCI_ALGORITHMS = {0x01: Algorithm.TDES, 0x03: Algorithm.SM4}
+
+
+def algorithm_from_fci(fci: bytes) -> Algorithm:
+    """The algorithm a card announces in its SSSE FCI.
+
+    ``6F 1C 84 0F <AID> A5 09 88 01 1E 9F 0C 03 86 01 gg``: ``gg`` ``01`` 3DES,
+    ``03`` SM4 (card.md §What real cards do).
+    """
+    try:
+        proprietary = tlv.find(fci, b"\xa5")
+        indicator = tlv.find(proprietary or b"", b"\x9f\x0c")
+        value = tlv.find(indicator or b"", b"\x86")
+    except tlv.TLVError as exc:
+        raise CardDataError(f"malformed SSSE FCI {fci.hex().upper()}: {exc}") from exc
+    if value is None or len(value) != 1 or value[0] not in FCI_ALGORITHMS:
+        raise CardDataError(f"the SSSE FCI names no known algorithm: {fci.hex().upper()}")
+    return FCI_ALGORITHMS[value[0]]
 
 
 def parse_identification_code(code: bytes) -> tuple[str, bytes]:

@@ -325,7 +325,8 @@ def _holder_on_card(session: CardSession) -> CardHolder:
     )
 
 
-def financial_records(holder: CardHolder, account: BankAccount) -> dict[int, bytes]:
+def financial_records(holder: CardHolder, account: BankAccount) -> dict[int, dict[int, bytes]]:
+    """The financial application's records by SFI, then record number."""
     return emv_records(
         holder,
         pan=account.pan,
@@ -392,7 +393,10 @@ def verify_financial_app(session: CardSession, account: BankAccount) -> ReadBack
         holder = _holder_on_card(session)
         expected = financial_records(holder, account)
         app = read_financial_app(session)  # SELECT ADF, GPO, records along the AFL
-        result.compare_records(session, 1, expected, file="EMV", label="financial")
+        for sfi, records in sorted(expected.items()):
+            result.compare_records(
+                session, sfi, records, file=f"EMV{sfi}", label=f"financial SFI {sfi}"
+            )
     except (apdu.CardStatusError, CardDataError) as exc:
         result.differences.append(f"read back failed: {exc}")
         return result

@@ -8,7 +8,8 @@ authority and ``card.md`` §Keys:
 =====================  ====================================================
 role                   keys
 =====================  ====================================================
-every terminal         01 internal-auth (is the card genuine?)
+every terminal         01 internal-auth (is the card genuine?),
+                       0A terminal auth (is the terminal genuine?)
 hospital               + 07 medical read (DF04)
 PIN-service hospital,  + 03 PIN unblock (RESET RETRY COUNTER MAC)
 special pharmacy
@@ -37,6 +38,7 @@ from card.keystore import (
     KEY_MAINTENANCE,
     KEY_MEDICAL_READ,
     KEY_PIN_UNBLOCK,
+    KEY_TERMINAL_AUTH,
     BankKeys,
     KeyStore,
     KeyStoreError,
@@ -52,7 +54,10 @@ KEY_NAMES = {
     KEY_PIN_UNBLOCK: "PIN unblock (03)",
     KEY_MAINTENANCE: "card maintenance (04)",
     KEY_MEDICAL_READ: "medical data read (07)",
+    KEY_TERMINAL_AUTH: "terminal authentication (0A)",
 }
+#: INTERNAL AUTHENTICATE P2 00 answers this many bytes (the left half on SM4 cards)
+INTERNAL_AUTH_ANSWER = 8
 
 
 class PsamError(Exception):
@@ -83,7 +88,7 @@ class Role(str, Enum):
 
 def entitled_key_ids(role: Role, *, pin_service: bool = False) -> tuple[int, ...]:
     """SSSE key ids a role may hold (module docstring table)."""
-    kids = [KEY_INTERNAL_AUTH]
+    kids = [KEY_INTERNAL_AUTH, KEY_TERMINAL_AUTH]
     if role is Role.HOSPITAL:
         kids.append(KEY_MEDICAL_READ)
     if role in (Role.BANK_BRANCH, Role.CARD_CENTRE) or (
@@ -93,6 +98,21 @@ def entitled_key_ids(role: Role, *, pin_service: bool = False) -> tuple[int, ...
     if role is Role.CARD_CENTRE:
         kids.append(KEY_MAINTENANCE)
     return tuple(kids)
+
+
+def pad_challenge(card: CardIdentity, challenge: bytes) -> bytes:
+    """The card's challenge zero-padded to one block (card.md §What real cards do)."""
+    size = card.algorithm.block_size
+    if not 0 < len(challenge) <= size:
+        raise ValueError(f"a {card.algorithm.value} challenge is 1 to {size} bytes")
+    return challenge + bytes(size - len(challenge))
+
+
+def bank_pin_operation(new_pin: str | None, old_pin: str | None) -> str:
+    """``change`` (with the old PIN), ``reset`` (a new PIN) or ``unblock``."""
+    if old_pin is not None:
+        return "change"
+    return "reset" if new_pin else "unblock"
 
 
 @dataclass
@@ -106,6 +126,10 @@ class Psam:
     bank_code: str | None = None
     city: str | None = None
     psam_id: str = field(default_factory=lambda: secrets.token_hex(6).upper())
+    #: card keys derived in this process: (kid, card) -> key (a desk derives each twice)
+    _derived: dict[tuple[int, CardIdentity], bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # --- provisioning --------------------------------------------------------------
 
@@ -196,14 +220,21 @@ class Psam:
 
     def _card_key(self, kid: int, card: CardIdentity, operation: str) -> bytes:
         self.require_role_key(kid, operation)
+        derived = self._derived.get((kid, card))
+        if derived is not None:
+            return derived
         try:
-            return self.keys.card_key(card.algorithm, kid, card.region, card.card_factor)
+            key = self.keys.card_key(card.algorithm, kid, card.region, card.card_factor)
         except KeyStoreError:
             raise NotEntitled(
                 operation,
                 f"the PSAM of {self.institution} has no key {kid:02X} "
                 f"({card.algorithm.value}) for region {card.region}",
             ) from None
+        if len(self._derived) >= 64:
+            self._derived.clear()  # a few cards' worth is all a desk needs
+        self._derived[(kid, card)] = key
+        return key
 
     def require_role_key(self, kid: int, operation: str) -> None:
         """Raise :class:`NotEntitled` unless the role holds key ``kid`` at all (no card needed)."""
@@ -223,14 +254,24 @@ class Psam:
     # --- operations ----------------------------------------------------------------
 
     def internal_auth_block(self, card: CardIdentity) -> bytes:
-        """A fresh random block to send with INTERNAL AUTHENTICATE 01."""
+        """A fresh random block to send with INTERNAL AUTHENTICATE (key 01).
+
+        The PSAM's own randomness, never the card's challenge: a card chooses its
+        challenge, so an answer over it would prove nothing fresh.
+        """
         self.require(KEY_INTERNAL_AUTH, card, "authenticate the card")
         return secrets.token_bytes(card.algorithm.block_size)
 
     def check_internal_auth(self, card: CardIdentity, block: bytes, cryptogram: bytes) -> None:
-        """Check the card's answer ``ENC(K01_card, block)``; raise :class:`CardNotGenuine`."""
+        """Check the card's answer ``ENC(K01_card, block)``; raise :class:`CardNotGenuine`.
+
+        The whole block (P2 ``01``) or its left 8 bytes (P2 ``00``, which an SM4
+        card answers with the left half, card.md §What real cards do).
+        """
         key = self._card_key(KEY_INTERNAL_AUTH, card, "authenticate the card")
         expected = encrypt_ecb(card.algorithm, key, block)
+        if len(cryptogram) == INTERNAL_AUTH_ANSWER:
+            expected = expected[:INTERNAL_AUTH_ANSWER]
         if not secrets.compare_digest(expected, cryptogram):
             raise CardNotGenuine(
                 "the card failed internal authentication: it was not issued with our keys"
@@ -239,13 +280,10 @@ class Psam:
     def external_auth_cryptogram(
         self, card: CardIdentity, kid: int, challenge: bytes, operation: str
     ) -> bytes:
-        """``ENC(Kkid_card, challenge)`` for EXTERNAL AUTHENTICATE (07 DF04, 04 maintenance)."""
+        """``ENC(Kkid_card, challenge padded with zeros to a block)`` for EXTERNAL
+        AUTHENTICATE (0A terminal, 07 DF04, 04 maintenance; card.md §What real cards do)."""
         key = self._card_key(kid, card, operation)
-        if len(challenge) != card.algorithm.block_size:
-            raise ValueError(
-                f"a {card.algorithm.value} challenge is {card.algorithm.block_size} bytes"
-            )
-        return encrypt_ecb(card.algorithm, key, challenge)
+        return encrypt_ecb(card.algorithm, key, pad_challenge(card, challenge))
 
     def reset_retry_counter_apdu(
         self, card: CardIdentity, challenge: bytes, new_pin: str | None
@@ -258,7 +296,7 @@ class Psam:
         operation = "reset the SSSE PIN" if new_pin else "unblock the SSSE PIN"
         key = self._card_key(KEY_PIN_UNBLOCK, card, operation)
         header, data = apdu.reset_retry_counter_header(new_pin)
-        mac = ssse_mac(card.algorithm, key, header + data, challenge)
+        mac = ssse_mac(card.algorithm, key, header + data, pad_challenge(card, challenge))
         return header + data + mac
 
     def require_pin_unblock(self, card: CardIdentity, new_pin: str | None) -> None:
@@ -289,16 +327,18 @@ class Psam:
         atc: int,
         arqc: bytes,
         new_pin: str | None,
+        old_pin: str | None = None,
     ) -> bytes:
         """The PIN CHANGE/UNBLOCK issuer script (``84 24``) for a card of the PSAM's own bank.
 
-        ``atc``/``arqc`` from the card's GENERATE AC in this session (``card.emv_script``).
+        ``atc``/``arqc`` from the card's GENERATE AC in this session (``card.emv_script``);
+        with ``old_pin`` a change that the card checks against the old PIN.
         """
-        operation = "reset the bank PIN" if new_pin else "unblock the bank PIN"
+        operation = bank_pin_operation(new_pin, old_pin) + " the bank PIN"
         keys = self.issuer_keys(issuing_bank, operation)
         if self.bank_for_pan(pan) != issuing_bank:
             raise NotEntitled(operation, f"account {pan[:6]}… is not one of bank {issuing_bank}")
-        return pin_change_script(keys, pan, pan_sequence, atc, arqc, new_pin)
+        return pin_change_script(keys, pan, pan_sequence, atc, arqc, new_pin, old_pin)
 
     def bank_for_pan(self, pan: str) -> str | None:
         """Which partner bank issued a PAN, by its BIN (BINs are public; keys are not)."""

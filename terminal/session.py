@@ -10,10 +10,15 @@ handles ``61xx`` / ``6Cxx`` (the reader layer), and an ``atr``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from card.keystore import KEY_INTERNAL_AUTH, KEY_MAINTENANCE, KEY_MEDICAL_READ, KEY_TRANSACTION
+from card.keystore import (
+    KEY_MAINTENANCE,
+    KEY_MEDICAL_READ,
+    KEY_TERMINAL_AUTH,
+    KEY_TRANSACTION,
+)
 from card.sw import SW, is_wrong_pin
 from terminal import apdu
 from terminal.cardinfo import (
@@ -22,6 +27,7 @@ from terminal.cardinfo import (
     HolderData,
     IssuanceData,
     MedicalData,
+    algorithm_from_fci,
     identity_from_atr,
     parse_identification_code,
 )
@@ -30,6 +36,11 @@ from terminal.psam import Psam
 EF05_RECORDS = 7
 EF06_RECORDS = 7
 DF04_RECORDS = 4
+#: GET CHALLENGE Le: 8 bytes on every card, as readers of real cards ask (card.md §What real
+#: cards do); EXTERNAL AUTHENTICATE and MACs pad it with zeros to a block
+CHALLENGE_LENGTH = 8
+#: INTERNAL AUTHENTICATE P2: 00 = the internal-auth key 01, as real readers send it
+INTERNAL_AUTH_P2 = 0x00
 
 
 class CardChannel(Protocol):
@@ -51,13 +62,22 @@ class WrongPin(Exception):
 
 
 class PinBlocked(Exception):
-    """The SSSE PIN is blocked (6983): unblock at a bank branch or the card centre."""
+    """A PIN is blocked (6983): the SSSE PIN at a bank branch or the card centre, the bank
+    PIN at the issuing bank."""
 
-    def __init__(self) -> None:
-        super().__init__(
-            "the social security PIN is blocked: the holder must have it unblocked "
-            "at a bank branch, the card centre or a designated hospital"
-        )
+    def __init__(self, pin: str = "ssse") -> None:
+        self.pin = pin
+        if pin == "bank":
+            message = (
+                "the bank PIN is blocked: the issuing bank unblocks it (unblock or reset, "
+                "not change)"
+            )
+        else:
+            message = (
+                "the social security PIN is blocked: the holder must have it unblocked "
+                "at a bank branch, the card centre or a designated hospital"
+            )
+        super().__init__(message)
 
 
 @dataclass
@@ -102,7 +122,11 @@ class CardSession:
     # --- reading -------------------------------------------------------------------
 
     def select_ssse(self) -> None:
-        self.send(apdu.select_aid(apdu.SSSE_AID, fci=False), "SELECT SSSE")
+        """SELECT SSSE with its FCI; the algorithm the card announces there is the one used."""
+        fci = self.send(apdu.select_aid(apdu.SSSE_AID), "SELECT SSSE")
+        algorithm = algorithm_from_fci(fci)
+        if algorithm is not self.identity.algorithm:
+            self.identity = replace(self.identity, algorithm=algorithm)
 
     def read_records(self, sfi: int, count: int, name: str) -> dict[int, bytes]:
         """Records 1..count of EF ``sfi`` as ``{tag: value}`` (TLV records)."""
@@ -117,28 +141,42 @@ class CardSession:
         return records
 
     def read_public(self) -> CardRead:
-        """Select SSSE and read EF05 and EF06 (free to read)."""
+        """The real reading order (card.md §What real cards do): SELECT SSSE, EF05, mutual
+        authentication (:meth:`authenticate`), then EF06.
+
+        EF06 is free to read on the card; the terminal reads it only after both
+        sides proved genuine, as readers of real cards do.
+        """
         self.select_ssse()
         issuance = IssuanceData.from_records(
             self.read_records(apdu.SFI_ISSUANCE, EF05_RECORDS, "EF05")
         )
-        holder = HolderData.from_records(self.read_records(apdu.SFI_HOLDER, EF06_RECORDS, "EF06"))
         region, factor = parse_identification_code(issuance.identification_code)
         if (region, factor) != (self.identity.region, self.identity.card_factor):
             raise CardDataError("EF05 card identification code does not match the ATR")
+        self.authenticate()
+        holder = HolderData.from_records(self.read_records(apdu.SFI_HOLDER, EF06_RECORDS, "EF06"))
         return CardRead(self.identity, issuance, holder)
 
     def authenticate(self) -> None:
-        """INTERNAL AUTHENTICATE 01 over a PSAM-chosen block, checked by the PSAM."""
+        """Is the card genuine, then is the terminal genuine (SSSE selected).
+
+        GET CHALLENGE, INTERNAL AUTHENTICATE (P2 00, key 01) over a PSAM-chosen
+        block, checked by the PSAM; then GET CHALLENGE and EXTERNAL AUTHENTICATE
+        0A with the PSAM's cryptogram.
+        """
+        self.psam.require(KEY_TERMINAL_AUTH, self.identity, "authenticate the terminal")
+        self.get_challenge()  # the real order; the input below is the PSAM's own randomness
         block = self.psam.internal_auth_block(self.identity)
-        answer = self.send(apdu.internal_authenticate(KEY_INTERNAL_AUTH, block), "INTERNAL AUTH 01")
+        command = apdu.internal_authenticate(INTERNAL_AUTH_P2, block, apdu.INTERNAL_AUTH_ANSWER)
+        answer = self.send(command, "INTERNAL AUTH")
         self.psam.check_internal_auth(self.identity, block, answer)
+        self.external_authenticate(KEY_TERMINAL_AUTH, "authenticate the terminal")
 
     def get_challenge(self) -> bytes:
-        size = self.identity.algorithm.block_size
-        challenge = self.send(apdu.get_challenge(size), "GET CHALLENGE")
-        if len(challenge) != size:
-            raise CardDataError(f"challenge of {len(challenge)} bytes, expected {size}")
+        challenge = self.send(apdu.get_challenge(CHALLENGE_LENGTH), "GET CHALLENGE")
+        if len(challenge) != CHALLENGE_LENGTH:
+            raise CardDataError(f"challenge of {len(challenge)} bytes, expected {CHALLENGE_LENGTH}")
         return challenge
 
     def external_authenticate(self, kid: int, operation: str) -> None:

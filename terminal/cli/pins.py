@@ -73,9 +73,10 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
     entry = pin_entry(args)
     if psam.role is not Role.BANK_BRANCH:
         raise NotEntitled(f"{args.operation} the bank PIN", f"{psam.describe()} is not a bank")
-    new = pins.new_pin_entry(entry, "bank PIN") if args.operation == "reset" else None
+    old = entry("current bank PIN: ") if args.operation == "change" else None
+    new = pins.new_pin_entry(entry, "bank PIN") if args.operation != "unblock" else None
     with open_client(args) as client, card_session(args, psam) as session:
-        result = bank.bank_pin(session, client, new_pin=new)
+        result = bank.bank_pin(session, client, new_pin=new, old_pin=old)
     show_pin(result, args)
     return EXIT_OK
 
@@ -108,8 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     pin.add_argument("operation", choices=["change", "unblock", "reset"])
     pin.set_defaults(func=cmd_pin)
 
-    bank_pin = sub.add_parser("bank-pin", help="bank PIN unblock/reset (issuing bank only)")
-    bank_pin.add_argument("operation", choices=["unblock", "reset"])
+    bank_pin = sub.add_parser(
+        "bank-pin", help="bank PIN: change with the old one, unblock, reset (issuing bank only)"
+    )
+    bank_pin.add_argument("operation", choices=["change", "unblock", "reset"])
     bank_pin.set_defaults(func=cmd_bank_pin)
 
     qp = sub.add_parser("query-password", help="change or reset the query password")

@@ -58,12 +58,11 @@ class PresentedCard:
 
 
 def read_card(session: CardSession, *, medical: bool | None = None) -> CardRead:
-    """SELECT SSSE, EF05, EF06, INTERNAL AUTHENTICATE 01 (PSAM-checked), and DF04 if allowed.
+    """SELECT SSSE, EF05, card and terminal authentication, EF06, and DF04 if allowed.
 
     ``medical`` None reads DF04 when the PSAM holds key 07 (hospitals).
     """
     card = session.read_public()
-    session.authenticate()
     if medical is None:
         medical = session.psam.can(KEY_MEDICAL_READ)
     if medical:

@@ -83,7 +83,8 @@ def test_new_show_apdu_roundtrip(tmp_path: Path, keystore_path: Path, capsys) ->
         == 0
     )
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].endswith(" 9000") and lines[0].startswith("6F11")
+    # card.md §What real cards do: the SSSE FCI is 30 bytes (6F 1C ...)
+    assert lines[0].endswith(" 9000") and lines[0].startswith("6F1C")
     assert lines[1] == "63C2"
     assert lines[2].startswith("reset ATR 3B6D0000")
     assert lines[3] == "63C2"  # the counter persisted; the session (and the SSSE) was reset

@@ -37,14 +37,24 @@ def test_pse_adf_gpo_records_byte_for_byte(term: Terminal) -> None:
         "701F611D4F08A000000333010101500E" + b"UnionPay Debit".hex().upper() + "870101"
     )
     assert term("00B2020C00") == (b"", 0x6A83)
+    # card.md §What real cards do: the PDOL 9F7A 01, 9F02 06, 5F2A 02 in the ADF's FCI
     fci = term.ok(SELECT_ADF)
     assert fci.hex().upper() == (
-        "6F1F8408A000000333010101A513500E" + b"UnionPay Debit".hex().upper() + "870101"
+        "6F2B8408A000000333010101A51F500E"
+        + b"UnionPay Debit".hex().upper()
+        + "870101"
+        + "9F38099F7A019F02065F2A02"
     )
     assert term.ok("00A4040007A000000333010100") == fci  # partial AID selection
-    assert term.ok(GPO).hex().upper() == "8006" + "1800" + "08010300"
-    records = {n: term.ok(f"00B2{n:02X}0C00") for n in (1, 2, 3)}
-    assert term("00B2040C00") == (b"", 0x6A83)
+    # GPO with the PDOL data (83 09) or none (83 00); records over SFI 1-3 named by the AFL
+    afl = "08010100" + "10010100" + "18010100"
+    assert term.ok("80A800000B8309" + "01" + "000000001000" + "0156" + "00").hex().upper() == (
+        "800E1800" + afl
+    )
+    assert term.ok(GPO).hex().upper() == "800E1800" + afl
+    records = {sfi: term.ok(f"00B201{(sfi << 3) | 4:02X}00") for sfi in (1, 2, 3)}
+    assert term("00B2020C00") == (b"", 0x6A83)
+    assert term("00B2012400") == (b"", 0x6A82)
     objects = {}
     for rec in records.values():
         [(tag, value)] = tlv.parse(rec)
@@ -131,7 +141,10 @@ def test_bank_pin_lockout_and_issuer_unblock(term: Terminal, card: VirtualCard, 
     term.ok(pin_change_script(bank, PAN, 1, atc, arqc, None))
     assert card.image.bank_pin_tries_left == 3
     assert term.ok("80CA9F1300").hex().upper() == "9F13020001"  # last online ATC
+    # card.md §What real cards do: one issuer script command per session
+    assert term(pin_change_script(bank, PAN, 1, atc, arqc, "2468")) == (b"", 0x6985)
     term.ok(b"\x00\x20\x00\x80\x08" + pin_block("123456"))
+    atc, arqc = script_session(term, card)
     # set a new PIN by script, verified independently: 3DES ECB of the format-2 block
     channel = SecureChannel.issuer(bank, PAN, 1, atc, arqc)
     apdu = pin_change_script(bank, PAN, 1, atc, arqc, "2468")
@@ -147,11 +160,45 @@ def test_bank_pin_lockout_and_issuer_unblock(term: Terminal, card: VirtualCard, 
     assert CardImage.load(card.image.path).bank_pin.matches("2468")
 
 
-def test_holder_changes_bank_pin_in_bank_application(term: Terminal, card: VirtualCard) -> None:
+def script_session(term: Terminal, card: VirtualCard) -> tuple[int, bytes]:
+    """A new card session up to the GENERATE AC an issuer script rides on: (ATC, ARQC)."""
+    card.reset()
+    start(term)
+    answer = generate_ac(term)
+    return int.from_bytes(answer[3:5], "big"), answer[5:13]
+
+
+def test_holder_cannot_change_bank_pin_with_change_pin(term: Terminal, card: VirtualCard) -> None:
+    """card.md §What real cards do: 80 5E in the financial application is refused (6985)."""
     term.ok(SELECT_ADF)
-    term.ok("805E010007" + "123456FF" + "135790")
-    assert card.image.bank_pin.matches("135790")
-    assert card.image.ssse_pin.matches("123456")
+    assert term("805E010007" + "123456FF" + "135790") == (b"", 0x6985)
+    assert card.image.bank_pin.matches("123456")
+    assert card.image.bank_pin_tries_left == 3
+
+
+def test_issuing_bank_changes_bank_pin_with_the_old_one(
+    term: Terminal, card: VirtualCard, keystore
+) -> None:
+    """card.md §What real cards do: 84 24 00 01 changes the bank PIN, old PIN required."""
+    bank = keystore.bank("102")
+    atc, arqc = script_session(term, card)
+    change = pin_change_script(bank, PAN, 1, atc, arqc, "135790", old_pin="123456")
+    assert change[:4] == bytes.fromhex("84240001") and change[4] == 20
+    # new PIN block then old PIN block, each enciphered under SK_SMC (independent 3DES)
+    sk_smc = ref.session_key(ref.udk(bank.imk_smc, PAN, 1), atc)
+    assert change[5:13] == ref.tdes(sk_smc, bytes.fromhex("26135790FFFFFFFF"))
+    assert change[13:21] == ref.tdes(sk_smc, bytes.fromhex("26123456FFFFFFFF"))
+    term.ok(change)
+    assert CardImage.load(card.image.path).bank_pin.matches("135790")
+    # a wrong old PIN costs a try (spent before the comparison), the PIN stays
+    atc, arqc = script_session(term, card)
+    wrong = pin_change_script(bank, PAN, 1, atc, arqc, "111111", old_pin="000000")
+    assert term(wrong) == (b"", 0x63C2)
+    image = CardImage.load(card.image.path)
+    assert image.bank_pin.matches("135790") and image.bank_pin.tries_left == 2
+    # the same accepted command replayed in a later session fails its MAC
+    atc, arqc = script_session(term, card)
+    assert term(change) == (b"", 0x6982)
 
 
 def test_issuer_update_record_and_put_data(term: Terminal, card: VirtualCard, keystore) -> None:
@@ -161,15 +208,19 @@ def test_issuer_update_record_and_put_data(term: Terminal, card: VirtualCard, ke
     atc, arqc = int.from_bytes(answer[3:5], "big"), answer[5:13]
     channel = SecureChannel.issuer(bank, PAN, 1, atc, arqc)
     record = tlv.tlv(0x70, tlv.tlv(0x9F4D, b"\x0b\x0a"))
-    term.ok(channel.update_record(4, 1, record))
-    assert term("00B2012400") == (record, 0x9000)
     bad = bytearray(channel.update_record(4, 2, record))
     bad[-1] ^= 1
-    assert term(bytes(bad)) == (b"", 0x6982)
+    assert term(bytes(bad)) == (b"", 0x6982)  # a wrong MAC does not use up the session's script
+    term.ok(channel.update_record(4, 1, record))
+    assert term("00B2012400") == (record, 0x9000)
+    atc, arqc = script_session(term, card)
+    channel = SecureChannel.issuer(bank, PAN, 1, atc, arqc)
     assert term(channel.update_record(4, 2, b"\x71\x00")) == (b"", 0x6700)
     assert term("00DC010C03700100") == (b"", 0x6982)  # plain UPDATE RECORD refused here
     assert term(channel.put_data(0x9F4F, b"\x00")) == (b"", 0x6A88)
-    # rotate the SMC key and keep going under the new one
+    # rotate the SMC key (a new session: one script command per session)
+    atc, arqc = script_session(term, card)
+    channel = SecureChannel.issuer(bank, PAN, 1, atc, arqc)
     term.ok(channel.put_key(0xDF03, bytes(range(16))))
     assert card.image.emv_keys["smc"] == bytes(range(16))
     assert term(channel.finish_personalisation()) == (b"", 0x6985)  # already personalised

@@ -170,7 +170,11 @@ def test_get_challenge(term: Terminal, algorithm) -> None:
     n = algorithm.block_size
     a, b = challenge(term, algorithm), challenge(term, algorithm)
     assert len(a) == n and a != b
-    assert term("0084000004") == (b"", 0x6C00 | n)
+    # card.md §What real cards do: Le 04, 08 and 10 on every card (an SM4 card answered
+    # 6C10 to 0084000008 before; real SM4 cards answer 8 bytes)
+    for le in (4, 8, 16):
+        assert len(term.ok(f"00840000{le:02X}")) == le
+    assert term("0084000005") == (b"", 0x6C00 | n)
     assert term("0084010008") == (b"", 0x6A86)
     assert len(term.ok("0084000000")) == n
 

@@ -112,20 +112,27 @@ def test_df04_after_key_07(term: Terminal, card: VirtualCard, keystore, algorith
     assert term("00B2010400") == (b"", 0x6982)
 
 
-def test_select_fci(term: Terminal) -> None:
-    assert term.ok(SELECT_SSSE + "00").hex().upper() == "6F11840F" + SSSE
+def ssse_fci(algorithm) -> str:
+    """card.md §What real cards do: 6F 1C 84 0F <AID> A5 09 88 01 1E 9F 0C 03 86 01 gg."""
+    gg = "03" if algorithm.block_size == 16 else "01"
+    return "6F1C840F" + SSSE + "A50988011E9F0C038601" + gg
+
+
+def test_select_fci(term: Terminal, algorithm) -> None:
+    assert term.ok(SELECT_SSSE + "00").hex().upper() == ssse_fci(algorithm)
     assert term.ok("00A40000023F0000").hex().upper() == "6F0483023F00"
     assert term.ok("00A4000002DF0400").hex().upper() == "6F048302DF04"
     assert term("00A4000C023F00") == (b"", 0x9000)
     assert term("00A4000002EF0500") == (b"", 0x9000)  # EFs return no FCI
     # by FID DDF1 is the same application
-    assert term.ok("00A4000002DDF100").hex().upper() == "6F11840F" + SSSE
+    assert term.ok("00A4000002DDF100").hex().upper() == ssse_fci(algorithm)
 
 
-def test_t0_61xx_and_get_response(term: Terminal) -> None:
-    assert term(SELECT_SSSE) == (b"", 0x6113)  # case 4 without Le: 61xx
-    data, sw = term("00C0000013")
-    assert (data.hex().upper(), sw) == ("6F11840F" + SSSE, 0x9000)
+def test_t0_61xx_and_get_response(term: Terminal, algorithm) -> None:
+    # case 4 without Le: 61xx; the 30-byte FCI of card.md §What real cards do answers 611E
+    assert term(SELECT_SSSE) == (b"", 0x611E)
+    data, sw = term("00C000001E")
+    assert (data.hex().upper(), sw) == (ssse_fci(algorithm), 0x9000)
     assert term("00B2072C") == (b"", 0x610B)
     data, sw = term("00C0000005")  # part of it: the rest stays
     assert (data.hex().upper(), sw) == ("0709583030", 0x6106)

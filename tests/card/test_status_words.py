@@ -15,7 +15,8 @@ ADF = "00A4040008A00000033301010100"
 #: (status word, setup APDUs answered 9000 or 61xx, the APDU, what it shows)
 CASES = [
     (0x9000, [SSSE], "00B2012C00", "success"),
-    (0x6113, [], "00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "T=0: data waits for GET RESPONSE"),
+    # the 30-byte SSSE FCI of card.md §What real cards do
+    (0x611E, [], "00A404000F7378312E73682EC9E7BBE1B1A3D5CF", "T=0: data waits for GET RESPONSE"),
     (0x63C2, [SSSE], "0020000003000000", "wrong PIN, tries left"),
     (0x6700, [], "00B2", "shorter than a header"),
     (0x6700, [], "00A4040005A000", "Lc disagrees with the data"),

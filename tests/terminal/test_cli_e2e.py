@@ -220,6 +220,17 @@ def test_pin_services_through_the_cli(world, card_reader):
     assert other_bank.returncode == cli.EXIT_NOT_ENTITLED
     own_bank = terminal(world, world.bank102, name, "bank-pin", "unblock")
     assert own_bank.returncode == cli.EXIT_OK, own_bank.stderr
+    # card.md §What real cards do: the holder changes the bank PIN at the issuing bank, old
+    # PIN first (a wrong one is a PIN error, exit EXIT_PIN)
+    wrong_old = terminal(
+        world, world.bank102, name, "bank-pin", "change", stdin="000000\n8642\n8642\n"
+    )
+    assert wrong_old.returncode == cli.EXIT_PIN, wrong_old.stderr
+    bank_change = terminal(
+        world, world.bank102, name, "bank-pin", "change", stdin="123456\n8642\n8642\n"
+    )
+    assert bank_change.returncode == cli.EXIT_OK, bank_change.stderr
+    assert last_json(bank_change)["operation"] == "change"
 
     password = terminal(
         world, world.bank102, name, "query-password", "reset", stdin="pass-word-1\npass-word-1\n"

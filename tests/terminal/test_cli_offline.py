@@ -50,7 +50,7 @@ def test_provision_and_show(tmp_path, capsys):
         "institution": "B102-01",
         "role": "bank_branch",
         "pin_service": False,
-        "key_ids": ["01", "03"],
+        "key_ids": ["01", "0A", "03"],  # card.md §What real cards do: 0A in every PSAM
         "city": None,
         "bank_code": "102",
         "path": str(out),
@@ -143,6 +143,8 @@ def test_trace_never_shows_a_pin(tmp_path, capsys):
         session.read_public()
         session.verify_pin("918273")
     trace = capsys.readouterr().err
-    assert "00A4040C0F" in trace.replace(" ", "")  # SELECT SSSE shown
+    # SELECT SSSE shown (with its FCI: the terminal reads the algorithm there,
+    # card.md §What real cards do)
+    assert "00A404000F" in trace.replace(" ", "")
     assert "918273" not in trace.replace(" ", "")
     assert "0020000003 ******" in trace

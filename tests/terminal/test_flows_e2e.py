@@ -174,6 +174,24 @@ def test_bank_pin_only_by_the_issuing_bank(world, card_reader):
         s.verify_pin("123456")
 
 
+def test_holder_changes_bank_pin_with_the_old_one_at_the_issuing_bank(world, card_reader):
+    """card.md §What real cards do: the issuing bank's script 84 24 00 01, old PIN required."""
+    patient = world.patient(bank_code="102")
+    reader = card_reader(patient.image)
+    with world.bank102.client(world.url) as client, session(reader, world.bank102.psam) as s:
+        with pytest.raises(WrongPin) as info:
+            bank.bank_pin(s, client, new_pin="2468", old_pin="000000")
+        assert info.value.tries_left == 2
+        result = bank.bank_pin(s, client, new_pin="2468", old_pin="123456")
+        assert result.pin == "bank" and result.operation == "change"
+        emv.read_financial_app(s)
+        from card.emv_script import pin_block
+
+        assert s.exchange(bytes.fromhex("0020008008") + pin_block("2468"))[1] == 0x9000
+        # the holder's own CHANGE PIN is refused in the bank application
+        assert s.exchange(bytes.fromhex("805E010007123456FF135790"))[1] == 0x6985
+
+
 def test_lost_card_refused_then_replacement_receipt_exemption(world, card_reader):
     patient = world.patient()
     reader = card_reader(patient.image)

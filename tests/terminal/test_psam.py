@@ -26,12 +26,13 @@ def card(alg: Algorithm = Algorithm.TDES, region: str = "430100") -> CardIdentit
 @pytest.mark.parametrize(
     ("role", "pin_service", "kids"),
     [
-        (Role.HOSPITAL, False, {0x01, 0x07}),
-        (Role.HOSPITAL, True, {0x01, 0x07, 0x03}),
-        (Role.PHARMACY, False, {0x01}),
-        (Role.PHARMACY, True, {0x01, 0x03}),
-        (Role.BANK_BRANCH, False, {0x01, 0x03}),
-        (Role.CARD_CENTRE, False, {0x01, 0x03, 0x04}),
+        # card.md §What real cards do: every PSAM holds key 0A (terminal authentication)
+        (Role.HOSPITAL, False, {0x01, 0x0A, 0x07}),
+        (Role.HOSPITAL, True, {0x01, 0x0A, 0x07, 0x03}),
+        (Role.PHARMACY, False, {0x01, 0x0A}),
+        (Role.PHARMACY, True, {0x01, 0x0A, 0x03}),
+        (Role.BANK_BRANCH, False, {0x01, 0x0A, 0x03}),
+        (Role.CARD_CENTRE, False, {0x01, 0x0A, 0x03, 0x04}),
     ],
 )
 def test_entitlements_by_role(issuer, role, pin_service, kids):
