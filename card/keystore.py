@@ -230,10 +230,15 @@ class KeyStore:
         path = Path(path) if path is not None else default_path()
         if path.exists():
             store = cls.load(path)
-            if store.add_missing_master_keys():
-                store.save(path)  # an older store: the new key ids, once (0A terminal auth)
+            if not store.add_missing_master_keys():
+                return store
+            # An older store: the new key ids (0A terminal auth), written once. A store
+            # that cannot be written stays as it is (issuing a card then names the key).
+            try:
+                store.save(path)
+            except OSError:
                 return cls.load(path)
-            return store
+            return cls.load(path)
         store = cls.generate()
         try:
             store.save(path, exclusive=True)

@@ -123,3 +123,20 @@ def test_every_card_and_store_has_key_0a(card, tmp_path) -> None:
     assert KeyStore.load(path).ssse == upgraded.ssse
     assert before["banks"] == json.loads(path.read_text())["banks"]
     assert KeyStore.load_or_create(path).ssse == upgraded.ssse  # only once
+
+
+def test_an_old_key_store_that_cannot_be_written_is_left_as_it_is(tmp_path, monkeypatch):
+    """No key made up in memory only: a store that cannot take key 0A stays without it."""
+    path = tmp_path / "old.json"
+    store = KeyStore.generate()
+    for keys in store.ssse.values():
+        del keys[0x0A]
+    store.save(path)
+
+    def read_only(self, path, *, exclusive=False):
+        raise PermissionError(13, "read-only file system", str(path))
+
+    monkeypatch.setattr(KeyStore, "save", read_only)
+    loaded = KeyStore.load_or_create(path)
+    assert all(0x0A not in keys for keys in loaded.ssse.values())
+    assert loaded.ssse == store.ssse
