@@ -107,7 +107,7 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
         "acct_balance": person.acct_balance,
         "insuinfo": [
             {
-                "insutype": p.scheme,
+                "insutype": p.insutype,
                 "begndate": p.start.isoformat(),
                 "enddate": p.end.isoformat() if p.end else None,
                 "paid": p.paid,

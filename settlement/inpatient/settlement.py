@@ -48,7 +48,7 @@ def compute_split(
     stay = StayStart(admission.mdtrt_id, as_utc(admission.begntime))
     items = admissions.fee_items(conn, admission.mdtrt_id)
     request = SplitRequest(
-        scheme=admission.insutype,
+        insutype=admission.insutype,
         hospital_level=admission.hospital_level,
         items=items,
         prior_admissions_this_year=prior_admissions(stay, settled),

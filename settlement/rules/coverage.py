@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import NamedTuple
 
-from settlement.rules.policy import SCHEMES
+from settlement.rules.policy import INSUTYPES
 
 ENROLMENT_LAST_DAY = 24
 """Resident enrolment is accepted on days 1–24 of a month (settlement.md)."""
@@ -31,17 +31,19 @@ class EnrolmentRefused(ValueError):
 
 @dataclass(frozen=True)
 class CoveragePeriod:
-    """One coverage period for ``scheme`` ('310'/'390'): from ``start`` to ``end`` inclusive
+    """One coverage period of ``insutype`` ('310'/'390'): from ``start`` to ``end`` inclusive
     (``None`` = open-ended, e.g. a current employment); ``paid`` — contributions received."""
 
-    scheme: str
+    insutype: str
     start: date
     end: date | None
     paid: bool
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}, got {self.scheme!r}")
+        if self.insutype not in INSUTYPES:
+            raise ValueError(
+                f"insutype (insurance scheme) must be one of {INSUTYPES}, got {self.insutype!r}"
+            )
         if self.end is not None and self.end < self.start:
             raise ValueError(f"coverage period ends ({self.end}) before it starts ({self.start})")
 
@@ -50,13 +52,13 @@ class CoveragePeriod:
         return self.paid and self.start <= on and (self.end is None or on <= self.end)
 
 
-def is_covered(periods: Iterable[CoveragePeriod], scheme: str, on: date) -> bool:
-    """True when some *paid* period of ``scheme`` includes the day ``on`` (both ends inclusive).
+def is_covered(periods: Iterable[CoveragePeriod], insutype: str, on: date) -> bool:
+    """True when some *paid* period of ``insutype`` includes the day ``on`` (both ends inclusive).
 
     An unpaid period never covers (居民医保 "not covered if unpaid"; 职工医保 "covered while
     contributions are current").
     """
-    return any(period.scheme == scheme and period.covers(on) for period in periods)
+    return any(period.insutype == insutype and period.covers(on) for period in periods)
 
 
 def insurance_year(day: date) -> tuple[date, date]:
@@ -78,7 +80,7 @@ class BenefitYear(NamedTuple):
         return self.first_day.year
 
 
-def benefit_year(scheme: str, day: date) -> BenefitYear:
+def benefit_year(insutype: str, day: date) -> BenefitYear:
     """The year the annual ceiling and "second admission in the same year" count over.
 
     Project choice (settlement.md says only "annual" / "same year"): the resident scheme (390)
@@ -87,11 +89,11 @@ def benefit_year(scheme: str, day: date) -> BenefitYear:
     this year to fill ``SplitRequest.ceiling_used_fen`` and ``prior_admissions_this_year``;
     a stay's benefit year is that of its admission date.
     """
-    if scheme == "390":
+    if insutype == "390":
         return BenefitYear(*insurance_year(day))
-    if scheme == "310":
+    if insutype == "310":
         return BenefitYear(date(day.year, 1, 1), date(day.year, 12, 31))
-    raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    raise ValueError(f"insutype (insurance scheme) must be one of {INSUTYPES}, got {insutype!r}")
 
 
 def resident_enrolment(applied_on: date) -> tuple[date, date]:

@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from types import MappingProxyType
 
-SCHEMES: tuple[str, ...] = ("310", "390")
+INSUTYPES: tuple[str, ...] = ("310", "390")
 """Insurance types: 310 employee basic medical (职工医保), 390 resident basic medical (居民医保)."""
 
 HOSPITAL_LEVELS: tuple[int, ...] = (1, 2, 3)
@@ -44,9 +44,10 @@ class PolicyError(ValueError):
 class Policy:
     """One version of the settlement policy (all money in fen, all shares in basis points).
 
-    ``deductible_fen[scheme][level]`` — 起付线 per scheme ('310'/'390') and hospital level;
-    ``fund_ratio_bp[scheme][level]`` — share of the in-scope amount above the deductible the
-    fund pays (统筹基金支付比例); ``annual_ceiling_fen[scheme]`` — most the fund pays for one
+    ``deductible_fen[insutype][level]`` — 起付线 per insurance scheme (``insutype`` '310'/'390')
+    and hospital level;
+    ``fund_ratio_bp[insutype][level]`` — share of the in-scope amount above the deductible the
+    fund pays (统筹基金支付比例); ``annual_ceiling_fen[insutype]`` — most the fund pays for one
     person in one year (年度最高支付限额); ``class_b_preselfpay_bp`` — 乙类 先行自付 share;
     ``second_admission_deductible_bp`` — share of the deductible a second or later admission
     in the same year pays (half by default).
@@ -80,23 +81,25 @@ class Policy:
         )
         _validate(self)
 
-    def deductible_for(self, scheme: str, hospital_level: int) -> int:
-        """The full (first-admission) deductible in fen for ``scheme`` at ``hospital_level``."""
-        return self.deductible_fen[_scheme(scheme)][_level(hospital_level)]
+    def deductible_for(self, insutype: str, hospital_level: int) -> int:
+        """The full (first-admission) deductible in fen for ``insutype`` at ``hospital_level``."""
+        return self.deductible_fen[_insutype(insutype)][_level(hospital_level)]
 
-    def ratio_bp_for(self, scheme: str, hospital_level: int) -> int:
-        """The fund ratio in basis points for ``scheme`` at ``hospital_level``."""
-        return self.fund_ratio_bp[_scheme(scheme)][_level(hospital_level)]
+    def ratio_bp_for(self, insutype: str, hospital_level: int) -> int:
+        """The fund ratio in basis points for ``insutype`` at ``hospital_level``."""
+        return self.fund_ratio_bp[_insutype(insutype)][_level(hospital_level)]
 
-    def ceiling_for(self, scheme: str) -> int:
-        """The annual fund ceiling in fen for ``scheme``."""
-        return self.annual_ceiling_fen[_scheme(scheme)]
+    def ceiling_for(self, insutype: str) -> int:
+        """The annual fund ceiling in fen for ``insutype``."""
+        return self.annual_ceiling_fen[_insutype(insutype)]
 
 
-def _scheme(scheme: str) -> str:
-    if scheme not in SCHEMES:
-        raise PolicyError(f"unknown insurance scheme {scheme!r}; expected one of {SCHEMES}")
-    return scheme
+def _insutype(insutype: str) -> str:
+    if insutype not in INSUTYPES:
+        raise PolicyError(
+            f"unknown insurance scheme (insutype) {insutype!r}; expected one of {INSUTYPES}"
+        )
+    return insutype
 
 
 def _level(level: int) -> int:
@@ -119,26 +122,26 @@ def _validate(policy: Policy) -> None:
         ("deductible_fen", policy.deductible_fen, 0, None),
         ("fund_ratio_bp", policy.fund_ratio_bp, 0, BASIS_POINTS),
     ):
-        if set(table) != set(SCHEMES):
-            raise PolicyError(f"{name}{where} must cover exactly the schemes {SCHEMES}")
-        for scheme, by_level in table.items():
+        if set(table) != set(INSUTYPES):
+            raise PolicyError(f"{name}{where} must cover exactly the schemes {INSUTYPES}")
+        for insutype, by_level in table.items():
             if set(by_level) != set(HOSPITAL_LEVELS):
                 raise PolicyError(
-                    f"{name}[{scheme}]{where} must cover exactly the hospital levels "
+                    f"{name}[{insutype}]{where} must cover exactly the hospital levels "
                     f"{HOSPITAL_LEVELS}, got {sorted(by_level)}"
                 )
             for level, value in by_level.items():
                 if not _is_int(value) or value < low or (high is not None and value > high):
                     bound = f"{low}..{high}" if high is not None else f">= {low}"
                     raise PolicyError(
-                        f"{name}[{scheme}][{level}]{where} must be an integer {bound}, got {value!r}"
+                        f"{name}[{insutype}][{level}]{where} must be an integer {bound}, got {value!r}"
                     )
-    if set(policy.annual_ceiling_fen) != set(SCHEMES):
-        raise PolicyError(f"annual_ceiling_fen{where} must cover exactly the schemes {SCHEMES}")
-    for scheme, value in policy.annual_ceiling_fen.items():
+    if set(policy.annual_ceiling_fen) != set(INSUTYPES):
+        raise PolicyError(f"annual_ceiling_fen{where} must cover exactly the schemes {INSUTYPES}")
+    for insutype, value in policy.annual_ceiling_fen.items():
         if not _is_int(value) or value < 0:
             raise PolicyError(
-                f"annual_ceiling_fen[{scheme}]{where} must be a non-negative integer (fen), "
+                f"annual_ceiling_fen[{insutype}]{where} must be a non-negative integer (fen), "
                 f"got {value!r}"
             )
     for name in ("class_b_preselfpay_bp", "second_admission_deductible_bp"):
@@ -183,28 +186,28 @@ def policy_from_mapping(data: Mapping[str, object], source: str = "") -> Policy:
     deductible: dict[str, dict[int, int]] = {}
     ratio: dict[str, dict[int, int]] = {}
     ceiling: dict[str, int] = {}
-    for scheme, table in schemes.items():
+    for insutype, table in schemes.items():
         if not isinstance(table, Mapping):
-            raise PolicyError(f"scheme.{scheme}{where} must be a table")
+            raise PolicyError(f"scheme.{insutype}{where} must be a table")
         for key in ("annual_ceiling_fen", "deductible_fen", "fund_ratio_bp"):
             if key not in table:
-                raise PolicyError(f"missing key scheme.{scheme}.{key}{where}")
+                raise PolicyError(f"missing key scheme.{insutype}.{key}{where}")
         extra = sorted(set(table) - {"annual_ceiling_fen", "deductible_fen", "fund_ratio_bp"})
         if extra:
-            raise PolicyError(f"unknown keys in scheme.{scheme}{where}: {extra}")
-        ceiling[scheme] = table["annual_ceiling_fen"]
+            raise PolicyError(f"unknown keys in scheme.{insutype}{where}: {extra}")
+        ceiling[insutype] = table["annual_ceiling_fen"]
         for key, target in (("deductible_fen", deductible), ("fund_ratio_bp", ratio)):
             by_level = table[key]
             if not isinstance(by_level, Mapping):
-                raise PolicyError(f"scheme.{scheme}.{key}{where} must be a table by level")
+                raise PolicyError(f"scheme.{insutype}.{key}{where} must be a table by level")
             converted: dict[int, int] = {}
             for level, value in by_level.items():
                 if not (isinstance(level, str) and level.isdigit()):
                     raise PolicyError(
-                        f'scheme.{scheme}.{key}{where}: level keys must be "1", "2", "3"'
+                        f'scheme.{insutype}.{key}{where}: level keys must be "1", "2", "3"'
                     )
                 converted[int(level)] = value
-            target[scheme] = converted
+            target[insutype] = converted
     return Policy(
         version=data["version"],  # type: ignore[arg-type]
         deductible_fen=deductible,

@@ -36,13 +36,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Literal
 
-from settlement.rules.policy import BASIS_POINTS, HOSPITAL_LEVELS, SCHEMES, Policy
+from settlement.rules.policy import BASIS_POINTS, HOSPITAL_LEVELS, INSUTYPES, Policy
 
 CatalogueClass = Literal["A", "B", "C"]
 CATALOGUE_CLASSES: tuple[str, ...] = ("A", "B", "C")
 """甲类 (fully in scope), 乙类 (pre-self-pay share, then in scope), 丙类 (self-pay)."""
 
-ACCOUNT_SCHEME = "310"
+ACCOUNT_INSUTYPE = "310"
 """Only the employee scheme has a personal account (个人账户)."""
 
 
@@ -111,7 +111,7 @@ class SplitRequest:
     agrees to pay from the account.
     """
 
-    scheme: str
+    insutype: str
     hospital_level: int
     items: Sequence[FeeItem]
     prior_admissions_this_year: int = 0
@@ -120,9 +120,10 @@ class SplitRequest:
     use_account: bool = False
 
     def __post_init__(self) -> None:
-        if self.scheme not in SCHEMES:
+        if self.insutype not in INSUTYPES:
             raise SplitError(
-                "invalid_bill", f"scheme must be one of {SCHEMES}, got {self.scheme!r}"
+                "invalid_bill",
+                f"insutype (insurance scheme) must be one of {INSUTYPES}, got {self.insutype!r}",
             )
         if not _is_int(self.hospital_level) or self.hospital_level not in HOSPITAL_LEVELS:
             raise SplitError(
@@ -195,11 +196,11 @@ def class_totals(items: Sequence[FeeItem]) -> dict[str, int]:
 
 
 def deductible_due(
-    policy: Policy, scheme: str, hospital_level: int, prior_admissions_this_year: int
+    policy: Policy, insutype: str, hospital_level: int, prior_admissions_this_year: int
 ) -> int:
     """The deductible (起付线) for this admission: full for the first admission of the year,
     the policy's share (half by default, rounded half up) for the second and every later one."""
-    full = policy.deductible_for(scheme, hospital_level)
+    full = policy.deductible_for(insutype, hospital_level)
     if prior_admissions_this_year <= 0:
         return full
     return round_half_up(full * policy.second_admission_deductible_bp, BASIS_POINTS)
@@ -227,17 +228,17 @@ def split_bill(request: SplitRequest, policy: Policy) -> Split:
     inscp_scp_amt = medfee_sumamt - fulamt_ownpay_amt - preselfpay_amt
 
     deductible = deductible_due(
-        policy, request.scheme, request.hospital_level, request.prior_admissions_this_year
+        policy, request.insutype, request.hospital_level, request.prior_admissions_this_year
     )
     act_pay_dedc = min(deductible, inscp_scp_amt)
 
-    ratio_bp = policy.ratio_bp_for(request.scheme, request.hospital_level)
+    ratio_bp = policy.ratio_bp_for(request.insutype, request.hospital_level)
     fund_before_ceiling = round_half_up((inscp_scp_amt - act_pay_dedc) * ratio_bp, BASIS_POINTS)
-    ceiling_left = max(0, policy.ceiling_for(request.scheme) - request.ceiling_used_fen)
+    ceiling_left = max(0, policy.ceiling_for(request.insutype) - request.ceiling_used_fen)
     fund_pay_sumamt = min(fund_before_ceiling, ceiling_left)
 
     psn_part_amt = medfee_sumamt - fund_pay_sumamt
-    if request.scheme == ACCOUNT_SCHEME and request.use_account:
+    if request.insutype == ACCOUNT_INSUTYPE and request.use_account:
         acct_pay = min(request.account_balance_fen, psn_part_amt)
     else:
         acct_pay = 0

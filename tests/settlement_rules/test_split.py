@@ -32,8 +32,8 @@ def bill(*lines: tuple[str, int]) -> list[FeeItem]:
     return [FeeItem(str(n), cls, amount) for n, (cls, amount) in enumerate(lines, 1)]
 
 
-def request(scheme="310", level=1, items=(), prior=0, used=0, balance=0, use_account=False):
-    return SplitRequest(scheme, level, list(items), prior, used, balance, use_account)
+def request(insutype="310", level=1, items=(), prior=0, used=0, balance=0, use_account=False):
+    return SplitRequest(insutype, level, list(items), prior, used, balance, use_account)
 
 
 FIELDS = [

@@ -31,7 +31,7 @@ non_negative_lines = st.lists(
 @st.composite
 def requests(draw, items=lines):
     return SplitRequest(
-        scheme=draw(st.sampled_from(["310", "390"])),
+        insutype=draw(st.sampled_from(["310", "390"])),
         hospital_level=draw(st.sampled_from([1, 2, 3])),
         items=draw(items),
         prior_admissions_this_year=draw(st.integers(0, 4)),
@@ -55,14 +55,14 @@ def reference(req: SplitRequest) -> dict[str, int]:
     total = a + b + c
     pre = half_up(Fraction(b) * Fraction(POLICY.class_b_preselfpay_bp, 10_000))
     inscope = total - c - pre
-    full = POLICY.deductible_fen[req.scheme][req.hospital_level]
+    full = POLICY.deductible_fen[req.insutype][req.hospital_level]
     deductible = full if req.prior_admissions_this_year == 0 else half_up(Fraction(full, 2))
     dedc = min(deductible, inscope)
-    ratio = Fraction(POLICY.fund_ratio_bp[req.scheme][req.hospital_level], 10_000)
-    left = max(0, POLICY.annual_ceiling_fen[req.scheme] - req.ceiling_used_fen)
+    ratio = Fraction(POLICY.fund_ratio_bp[req.insutype][req.hospital_level], 10_000)
+    left = max(0, POLICY.annual_ceiling_fen[req.insutype] - req.ceiling_used_fen)
     fund = min(half_up((inscope - dedc) * ratio), left)
     person = total - fund
-    acct = min(req.account_balance_fen, person) if req.scheme == "310" and req.use_account else 0
+    acct = min(req.account_balance_fen, person) if req.insutype == "310" and req.use_account else 0
     return {
         "medfee_sumamt": total,
         "fulamt_ownpay_amt": c,
@@ -91,11 +91,11 @@ def test_identities_hold_or_refund_is_refused(req):
     assert split.fund_pay_sumamt + split.psn_part_amt == split.medfee_sumamt
     assert split.acct_pay + split.psn_cash_pay == split.psn_part_amt
     assert all(v >= 0 for k, v in split.as_dict().items() if k != "policy_version")
-    ceiling = POLICY.annual_ceiling_fen[req.scheme]
+    ceiling = POLICY.annual_ceiling_fen[req.insutype]
     assert split.fund_pay_sumamt <= max(0, ceiling - req.ceiling_used_fen)
     assert split.ceiling_used_after_fen <= max(ceiling, req.ceiling_used_fen)
     assert split.acct_pay <= req.account_balance_fen
-    if req.scheme == "390" or not req.use_account:
+    if req.insutype == "390" or not req.use_account:
         assert split.acct_pay == 0
 
 
@@ -117,7 +117,7 @@ def test_grouping_and_order_of_lines_do_not_matter(req, rnd):
     base = split_bill(req, POLICY)
     for items in (merged, shuffled):
         other = SplitRequest(
-            req.scheme, req.hospital_level, items, req.prior_admissions_this_year,
+            req.insutype, req.hospital_level, items, req.prior_admissions_this_year,
             req.ceiling_used_fen, req.account_balance_fen, req.use_account,
         )  # fmt: skip
         assert split_bill(other, POLICY) == base
@@ -127,7 +127,7 @@ def test_grouping_and_order_of_lines_do_not_matter(req, rnd):
 @given(requests(non_negative_lines), st.integers(1, 1_000_000))
 def test_more_in_scope_charges_never_reduce_the_fund_or_raise_cash_unfairly(req, extra):
     more = SplitRequest(
-        req.scheme, req.hospital_level, [*req.items, FeeItem("extra", "A", extra)],
+        req.insutype, req.hospital_level, [*req.items, FeeItem("extra", "A", extra)],
         req.prior_admissions_this_year, req.ceiling_used_fen, req.account_balance_fen,
         req.use_account,
     )  # fmt: skip
@@ -135,7 +135,7 @@ def test_more_in_scope_charges_never_reduce_the_fund_or_raise_cash_unfairly(req,
     assert after.fund_pay_sumamt >= before.fund_pay_sumamt
     assert after.psn_part_amt >= before.psn_part_amt
     # Each extra fen is shared: the fund takes at most the ratio of it (plus one rounding fen).
-    ratio = POLICY.fund_ratio_bp[req.scheme][req.hospital_level]
+    ratio = POLICY.fund_ratio_bp[req.insutype][req.hospital_level]
     assert after.fund_pay_sumamt - before.fund_pay_sumamt <= extra * ratio // 10_000 + 1
 
 
@@ -144,7 +144,7 @@ def test_more_in_scope_charges_never_reduce_the_fund_or_raise_cash_unfairly(req,
 def test_refunding_every_line_gives_a_zero_bill(req):
     refunds = [FeeItem(f"r{i.serial}", i.catalogue_class, -i.amount_fen) for i in req.items]
     cancelled = SplitRequest(
-        req.scheme, req.hospital_level, [*req.items, *refunds], req.prior_admissions_this_year,
+        req.insutype, req.hospital_level, [*req.items, *refunds], req.prior_admissions_this_year,
         req.ceiling_used_fen, req.account_balance_fen, req.use_account,
     )  # fmt: skip
     split = split_bill(cancelled, POLICY)
