@@ -382,3 +382,20 @@ def test_files_the_docs_name_exist():
         if not (ROOT / name).exists()
     ]
     assert missing == []
+
+
+def test_ci_runs_exactly_the_readmes_test_command():
+    """One way to run things: .ci/run runs the README's second command, which runs the linter,
+    the formatter check and the suite (scripts/test.sh)."""
+    block = re.search(r"```sh\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert block is not None, "the README starts with a sh block of the two commands"
+    commands = [line.split("#")[0].strip() for line in block.group(1).splitlines()]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci" / "run").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert commands[1] == "bash scripts/test.sh" == ci[-1]
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    for step in ("scripts/setup.sh", "ruff check", "ruff format --check", "pytest -q"):
+        assert step in script
