@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from datetime import date, datetime
+from pathlib import Path
 
 from settlement.config import ConfigError, Settings, default_database_url, publish_database_url
 from settlement.rules.roles import INSTITUTION_KINDS
@@ -191,6 +192,23 @@ def _redact(url: str) -> str:
     return url
 
 
+def cmd_demo_setup(args) -> int:
+    from settlement.config import sscard_home
+    from settlement.demo import DemoError, demo_setup, describe
+
+    if args.people < 1:
+        print(f"error: --people {args.people}: give a number from 1 to 10000", file=sys.stderr)
+        return 2
+    home = Path(args.home) if args.home else sscard_home()
+    try:
+        world = demo_setup(home, args.people)
+    except DemoError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(world, ensure_ascii=False) if args.json else describe(world))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m settlement", description="sscard settlement service"
@@ -239,6 +257,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--institution")
     p.add_argument("--json", action="store_true")
     p.add_argument("--ledger", action="store_true", help="also check ceilings and accounts")
+    p = sub.add_parser(
+        "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
+    )
+    p.add_argument("--home", help="the world's folder (default: $SSCARD_HOME)")
+    p.add_argument("--people", type=int, default=5, help="insured people to make (default 5)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.set_defaults(func=cmd_demo_setup)
     return parser
 
 

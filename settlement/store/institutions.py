@@ -77,3 +77,10 @@ def insert_api_key(
             created_at=created_at,
         )
     )
+
+
+def api_key_exists(conn: Connection, key_id: str) -> bool:
+    return (
+        conn.execute(sa.select(T_API_KEY.c.key_id).where(T_API_KEY.c.key_id == key_id)).first()
+        is not None
+    )

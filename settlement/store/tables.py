@@ -324,6 +324,58 @@ class DurableProbe(SQLModel, table=True):
     key_id: str = Field(max_length=32)
 
 
+class GatewayCredential(SQLModel, table=True):
+    """A credential of the national-platform gateway (docs/gateway.md §Authentication), bound
+    to one institution: TIF ``paasid`` + secret, CSB ``access_key`` + secret key, or an
+    ``apikey``. TIF/CSB secrets are needed to check signatures, so they are kept encrypted
+    under a key derived from the key store (``secret_enc``); an apikey is kept as its hash."""
+
+    __tablename__ = "gateway_credential"
+    kind: str = Field(primary_key=True, max_length=8)  # tif | csb | apikey
+    key: str = Field(primary_key=True, max_length=64)  # paasid | access_key | sha256(apikey)
+    institution_code: str = Field(index=True, max_length=32)
+    secret_enc: str | None = Field(default=None, max_length=400)
+    created_at: datetime = _time()
+
+
+class GatewayNonce(SQLModel, table=True):
+    """A nonce (TIF) or timestamp (CSB) already accepted for one credential: a replay is refused."""
+
+    __tablename__ = "gateway_nonce"
+    credential: str = Field(primary_key=True, max_length=80)  # kind:key
+    nonce: str = Field(primary_key=True, max_length=64)
+    seen_at: datetime = _time(index=True)
+
+
+class GatewaySignIn(SQLModel, table=True):
+    """A 9001 sign-in of one operator at one institution, valid for its business day."""
+
+    __tablename__ = "gateway_sign_in"
+    sign_no: str = Field(primary_key=True, max_length=40)
+    institution_code: str = Field(index=True, max_length=32)
+    opter: str = Field(max_length=32)
+    opter_name: str = Field(default="", max_length=50)
+    business_date: date
+    signed_in_at: datetime = _time()
+    signed_out_at: datetime | None = _time(default=None)
+
+
+class GatewayMessage(SQLModel, table=True):
+    """Every gateway message by ``msgid`` with its answer (a retry gets the first answer again;
+    2601 undoes the message named by ``omsgid``)."""
+
+    __tablename__ = "gateway_message"
+    institution_code: str = Field(primary_key=True, max_length=32)
+    msgid: str = Field(primary_key=True, max_length=40)
+    infno: str = Field(max_length=8)
+    body_hash: str = Field(max_length=64)
+    opter: str = Field(default="", max_length=32)
+    answer: str = Field(sa_type=sa.Text)  # the output envelope, JSON
+    subject: str | None = Field(default=None, max_length=64)  # mdtrt_id / setl_id it made
+    received_at: datetime = _time()
+    undone_by: str | None = Field(default=None, max_length=40)
+
+
 T_INSTITUTION = Institution.__table__
 T_TERMINAL = Terminal.__table__
 T_API_KEY = ApiKey.__table__
@@ -342,5 +394,9 @@ T_REVERSAL = Reversal.__table__
 T_IDEMPOTENCY = IdempotencyRecord.__table__
 T_AUDIT = AuditEntry.__table__
 T_PROBE = DurableProbe.__table__
+T_GATEWAY_CREDENTIAL = GatewayCredential.__table__
+T_GATEWAY_NONCE = GatewayNonce.__table__
+T_GATEWAY_SIGN_IN = GatewaySignIn.__table__
+T_GATEWAY_MESSAGE = GatewayMessage.__table__
 
 metadata = SQLModel.metadata

@@ -1,0 +1,181 @@
+"""The store of the national-platform gateway (docs/gateway.md): credentials, accepted nonces,
+9001 sign-ins and the message log by ``msgid``.
+
+Only SQL lives here; what a credential's secret is and how a signature is checked is
+``settlement.gateway.auth``'s business. Times come back as aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
+
+from settlement.store.db import as_date, as_utc, for_update
+from settlement.store.tables import (
+    T_GATEWAY_CREDENTIAL,
+    T_GATEWAY_MESSAGE,
+    T_GATEWAY_NONCE,
+    T_GATEWAY_SIGN_IN,
+)
+
+# --- credentials -------------------------------------------------------------------------
+
+
+def find_credential(conn: Connection, kind: str, key: str) -> Row | None:
+    """The credential ``kind``/``key`` (``institution_code``, ``secret_enc``), or None."""
+    return conn.execute(
+        sa.select(T_GATEWAY_CREDENTIAL).where(
+            T_GATEWAY_CREDENTIAL.c.kind == kind, T_GATEWAY_CREDENTIAL.c.key == key
+        )
+    ).first()
+
+
+def credentials_of(conn: Connection, institution_code: str) -> list[Row]:
+    return list(
+        conn.execute(
+            sa.select(T_GATEWAY_CREDENTIAL)
+            .where(T_GATEWAY_CREDENTIAL.c.institution_code == institution_code)
+            .order_by(T_GATEWAY_CREDENTIAL.c.kind)
+        )
+    )
+
+
+def insert_credential(
+    conn: Connection,
+    *,
+    kind: str,
+    key: str,
+    institution_code: str,
+    secret_enc: str | None,
+    created_at: datetime,
+) -> bool:
+    """A new credential; False if ``kind``/``key`` is taken (savepoint: the transaction stays usable)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                T_GATEWAY_CREDENTIAL.insert().values(
+                    kind=kind,
+                    key=key,
+                    institution_code=institution_code,
+                    secret_enc=secret_enc,
+                    created_at=created_at,
+                )
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+# --- nonces ------------------------------------------------------------------------------
+
+
+def accept_nonce(conn: Connection, credential: str, nonce: str, at: datetime) -> bool:
+    """Record ``nonce`` as used by ``credential``; False if it was used before (a replay)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(
+                T_GATEWAY_NONCE.insert().values(credential=credential, nonce=nonce, seen_at=at)
+            )
+    except IntegrityError:
+        return False
+    return True
+
+
+def forget_nonces_before(conn: Connection, before: datetime) -> None:
+    """Nonces older than the timestamp window can no longer be replayed (the stale check refuses)."""
+    conn.execute(T_GATEWAY_NONCE.delete().where(T_GATEWAY_NONCE.c.seen_at < before))
+
+
+# --- sign-ins ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignIn:
+    sign_no: str
+    institution_code: str
+    opter: str
+    opter_name: str
+    business_date: date
+    signed_in_at: datetime
+    signed_out_at: datetime | None
+
+
+def _sign_in(row: Row) -> SignIn:
+    return SignIn(
+        sign_no=row.sign_no,
+        institution_code=row.institution_code,
+        opter=row.opter,
+        opter_name=row.opter_name,
+        business_date=as_date(row.business_date),
+        signed_in_at=as_utc(row.signed_in_at),
+        signed_out_at=as_utc(row.signed_out_at),
+    )
+
+
+def insert_sign_in(conn: Connection, record: SignIn) -> None:
+    conn.execute(
+        T_GATEWAY_SIGN_IN.insert().values(
+            sign_no=record.sign_no,
+            institution_code=record.institution_code,
+            opter=record.opter,
+            opter_name=record.opter_name,
+            business_date=record.business_date,
+            signed_in_at=record.signed_in_at,
+            signed_out_at=record.signed_out_at,
+        )
+    )
+
+
+def find_sign_in(conn: Connection, sign_no: str) -> SignIn | None:
+    row = conn.execute(
+        sa.select(T_GATEWAY_SIGN_IN).where(T_GATEWAY_SIGN_IN.c.sign_no == sign_no)
+    ).first()
+    return _sign_in(row) if row is not None else None
+
+
+def sign_out(conn: Connection, sign_no: str, at: datetime) -> None:
+    conn.execute(
+        T_GATEWAY_SIGN_IN.update()
+        .where(T_GATEWAY_SIGN_IN.c.sign_no == sign_no)
+        .values(signed_out_at=at)
+    )
+
+
+# --- the message log ---------------------------------------------------------------------
+
+
+def find_message(
+    conn: Connection, institution_code: str, msgid: str, *, lock: bool = False
+) -> Row | None:
+    """Message ``msgid`` of the institution (``infno``, ``body_hash``, ``answer``, ``subject``,
+    ``undone_by``), or None."""
+    stmt = sa.select(T_GATEWAY_MESSAGE).where(
+        T_GATEWAY_MESSAGE.c.institution_code == institution_code,
+        T_GATEWAY_MESSAGE.c.msgid == msgid,
+    )
+    return conn.execute(for_update(stmt, conn) if lock else stmt).first()
+
+
+def insert_message(conn: Connection, **columns) -> bool:
+    """Record a message and its answer; False if its msgid is already recorded."""
+    try:
+        with conn.begin_nested():
+            conn.execute(T_GATEWAY_MESSAGE.insert().values(**columns))
+    except IntegrityError:
+        return False
+    return True
+
+
+def mark_undone(conn: Connection, institution_code: str, msgid: str, by_msgid: str) -> None:
+    conn.execute(
+        T_GATEWAY_MESSAGE.update()
+        .where(
+            T_GATEWAY_MESSAGE.c.institution_code == institution_code,
+            T_GATEWAY_MESSAGE.c.msgid == msgid,
+        )
+        .values(undone_by=by_msgid)
+    )
