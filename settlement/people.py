@@ -9,7 +9,6 @@ from sqlalchemy.engine import Connection, Row
 from settlement.authority import query_password_allowed, require_role
 from settlement.problems import Problem
 from settlement.rules.coverage import (
-    CoveragePeriod,
     EnrolmentRefused,
     age_on,
     is_covered,
@@ -76,13 +75,9 @@ def load_person_for_billing(conn: Connection, psn_no: str, *, lock: bool = False
     return person
 
 
-def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
-    return people.coverage_periods(conn, psn_no)
-
-
 def require_covered(conn: Connection, psn_no: str, insutype: str, on: date, action: str) -> None:
     """settlement.md §Coverage: a person must be covered (paid) on the admission date."""
-    if not is_covered(coverage_periods(conn, psn_no), insutype, on):
+    if not is_covered(people.coverage_periods(conn, psn_no), insutype, on):
         raise Problem(
             403,
             "not_covered",
@@ -94,7 +89,7 @@ def require_covered(conn: Connection, psn_no: str, insutype: str, on: date, acti
 def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) -> dict:
     """The 1101 answer: identity, coverage on ``on``, account balance, cards."""
     person = load_person(conn, psn_no)
-    periods = coverage_periods(conn, psn_no)
+    periods = people.coverage_periods(conn, psn_no)
     issued = cards.of_person(conn, psn_no)
     info = {
         "psn_no": person.psn_no,

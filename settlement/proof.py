@@ -26,7 +26,6 @@ from settlement.problems import Problem
 from settlement.service import Principal
 from settlement.store import cards
 
-PURPOSES = ("admission", "discharge")
 CARD_ID_RID = bytes.fromhex("D156000005")
 
 

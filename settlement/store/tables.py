@@ -391,7 +391,6 @@ T_ADMISSION = Admission.__table__
 T_FEE_LINE = FeeLine.__table__
 T_SETTLEMENT = Settlement.__table__
 T_REVERSAL = Reversal.__table__
-T_IDEMPOTENCY = IdempotencyRecord.__table__
 T_AUDIT = AuditEntry.__table__
 T_PROBE = DurableProbe.__table__
 T_GATEWAY_CREDENTIAL = GatewayCredential.__table__

@@ -9,7 +9,7 @@ on the real PostgreSQL server of the test run.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from settlement.migrate import upgrade
 from settlement.store import sql
-from settlement.store.db import Database, as_date, as_utc
+from settlement.store.db import Database, as_date, as_utc, for_update
 from settlement.store.tables import T_CHALLENGE
 
 INSERT = sql.Sql(
@@ -89,3 +89,34 @@ def test_driver_errors_are_sqlalchemy_errors(database):
 def test_no_percent_signs():
     with pytest.raises(ValueError):
         sql.Sql("SELECT 1 WHERE 'a' LIKE '%'")
+
+
+def test_as_utc_reads_every_stored_form():
+    """The one read-as-UTC helper: SQLite text (hand-written SQL), naive (SQLAlchemy on
+    SQLite, stored in UTC) and aware values in any zone all come back aware in UTC."""
+    at = datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=UTC)
+    shanghai = timezone(timedelta(hours=8))
+    assert as_utc("2026-03-04 05:06:07.000890") == at
+    assert as_utc(datetime(2026, 3, 4, 5, 6, 7, 890)) == at
+    assert as_utc(at.astimezone(shanghai)) == at
+    assert as_utc(at.astimezone(shanghai)).tzinfo == UTC
+    assert as_utc(None) is None
+
+
+def test_for_update_locks_on_postgresql_only(database):
+    """The one way to lock: hand-written SQL and Core statements alike get ``FOR UPDATE`` on
+    PostgreSQL; on SQLite (BEGIN IMMEDIATE serialises writers) they stay as they are."""
+    core = sa.select(T_CHALLENGE).where(T_CHALLENGE.c.challenge_id == "c1")
+    with database.write() as conn:
+        locked_sql = for_update(SELECT, conn)
+        locked_core = for_update(core, conn)
+        compiled = str(locked_core.compile(dialect=conn.dialect))
+        assert sql.first(conn, locked_sql, ("c1",)) is None
+        assert conn.execute(locked_core).first() is None
+    if database.sqlite:
+        assert locked_sql.sqlite == SELECT.sqlite
+        assert "FOR UPDATE" not in compiled
+    else:
+        assert locked_sql.postgresql.endswith(" FOR UPDATE")
+        assert not SELECT.postgresql.endswith(" FOR UPDATE")
+        assert "FOR UPDATE" in compiled
