@@ -90,6 +90,23 @@ def test_emvtool_cap_reads_every_afl_record_and_gets_an_arqc(
         assert result.gpo_command == bytes.fromhex("80A8000002830000")
 
 
+def test_pboc_terminal_fills_the_pdol_and_reads_records_over_sfi_1_to_3(bank_card: Reader) -> None:
+    """card.md "What real cards do": the ADF's FCI carries a PDOL ``9F38`` listing ``9F7A 01``,
+    ``9F02 06``, ``5F2A 02``; GPO accepts ``83 09`` filled as ICPOS.cs fills it; the AFL names
+    records over SFI 1-3."""
+    with bank_card.connect() as connection:
+        result = python_emv.cap(
+            python_emv.Tp(exchange(connection, "raw")), cards.BANK_PIN, fill_pdol=True
+        )
+    assert tlv_find(result.fci, b"\x6f", b"\xa5", b"\x9f\x38") == bytes.fromhex(
+        "9F7A019F02065F2A02"
+    )
+    assert result.gpo_command == bytes.fromhex(
+        "80A800000B8309" + "00" + "000000000100" + "0156" + "00"
+    )
+    assert {sfi for sfi, _record in result.records} == {1, 2, 3}
+
+
 def test_emvtool_cap_counts_transactions(bank_card: Reader) -> None:
     """The ATC in GENERATE AC goes up by one per transaction and persists (card.md)."""
     counters = []

@@ -27,7 +27,14 @@ from card.crypto import Algorithm
 from card.icc import VirtualCard
 from card.keystore import KeyStore
 from terminal.readers.base import Reader
-from tests.card.replay import cards, hdos_vc6, hiquotion_cpp, yuantu_terminal, z390kylin_mwlog
+from tests.card.replay import (
+    cards,
+    hdos_vc6,
+    hiquotion_cpp,
+    si_3rdcard_eglog,
+    yuantu_terminal,
+    z390kylin_mwlog,
+)
 from tests.card.replay.model import Answer, Exchange, Run, Source, play_raw, play_t0, problems
 
 pytestmark = pytest.mark.pcsc
@@ -105,6 +112,19 @@ def test_public_reader_reads_the_card(
     assert verdict(run, algorithm) == ""
 
 
+@pytest.mark.parametrize("mode", ["raw", "t0"])
+def test_real_sm4_card_log_replays(mode: str, card_in_reader, reader_keystore: KeyStore) -> None:
+    """gdgly/SI_3rdCard's log of a real SM4 card: the FCI's algorithm indicator, GET CHALLENGE
+    8, INTERNAL AUTHENTICATE P2 00 (card genuine), EXTERNAL AUTHENTICATE 0A (terminal genuine),
+    then EF05/EF06 (card.md "What real cards do"), the crypto computed with this card's keys."""
+    algorithm, reader = card_in_reader
+    source = si_3rdcard_eglog.SOURCE
+    run = replay(source, mode, algorithm, reader, reader_keystore)
+    assert verdict(run, algorithm) == ""
+    (internal,) = [o for o in run.outcomes if o.apdu[1] == 0x88]
+    assert internal.final.data == si_3rdcard_eglog.internal_auth_expected(run, internal.apdu)
+
+
 def test_hd_xjdll_output_line_is_the_cards(card_in_reader, reader_keystore: KeyStore) -> None:
     """HD_XJDLL.cpp line 178: ``UserNo|SHBZHM|XM|XB|MZ|CSD|CSRQ``, as a caller of the DLL sees it."""
     algorithm, reader = card_in_reader
@@ -129,7 +149,7 @@ def test_reader_sees_the_atr_shape_of_a_real_card(card_in_reader) -> None:
 
 
 def test_every_source_cites_where_it_comes_from() -> None:
-    for source in SOURCES:
+    for source in (*SOURCES, si_3rdcard_eglog.SOURCE):
         assert len(source.commit) == 40 and "/" in source.repo
         for step in source.steps:
             assert step.cite.startswith(source.path + ":"), (source.name, step.name)
