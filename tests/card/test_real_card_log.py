@@ -20,7 +20,7 @@ from card.icc import VirtualCard
 from card.keystore import KeyStore
 from tests.card.independent import block_cipher
 from tests.card.replay import cards, si_3rdcard_eglog
-from tests.card.replay.si_3rdcard_eglog import LOG, REAL_FCI, SELECT_SSSE
+from tests.card.replay.si_3rdcard_eglog import LOG, REAL_FCI, SELECT_SSSE, VERIFY_LOG
 
 
 def _card(tmp_path: Path, keystore: KeyStore, algorithm: Algorithm) -> VirtualCard:
@@ -71,14 +71,15 @@ class Session:
         return data, sw, first
 
 
+@pytest.mark.parametrize("session_log", [LOG, VERIFY_LOG], ids=["read", "verify"])
 @pytest.mark.parametrize("algorithm", [Algorithm.SM4, Algorithm.TDES], ids=["sm4", "3des"])
 def test_the_logs_commands_answer_with_the_real_cards_lengths(
-    tmp_path: Path, keystore: KeyStore, algorithm: Algorithm
+    tmp_path: Path, keystore: KeyStore, algorithm: Algorithm, session_log
 ) -> None:
     session = Session(
         _card(tmp_path, keystore, algorithm), algorithm, cards.card_keys(keystore, algorithm)
     )
-    for line, logged, answer in LOG:
+    for line, logged, answer in session_log:
         apdu = session.command(logged)
         real_data, real_sw = _split(bytes.fromhex(answer))
         data, sw, first = session.send(apdu)

@@ -125,6 +125,16 @@ def test_real_sm4_card_log_replays(mode: str, card_in_reader, reader_keystore: K
     assert internal.final.data == si_3rdcard_eglog.internal_auth_expected(run, internal.apdu)
 
 
+@pytest.mark.parametrize("mode", ["raw", "t0"])
+def test_real_sm4_card_log_pin_session_replays(
+    mode: str, card_in_reader, reader_keystore: KeyStore
+) -> None:
+    """The same log's PIN session: VERIFY ``0020000003123456`` after SELECT SSSE (line 669)."""
+    algorithm, reader = card_in_reader
+    run = replay(si_3rdcard_eglog.VERIFY_SOURCE, mode, algorithm, reader, reader_keystore)
+    assert verdict(run, algorithm) == ""
+
+
 def test_hd_xjdll_output_line_is_the_cards(card_in_reader, reader_keystore: KeyStore) -> None:
     """HD_XJDLL.cpp line 178: ``UserNo|SHBZHM|XM|XB|MZ|CSD|CSRQ``, as a caller of the DLL sees it."""
     algorithm, reader = card_in_reader
@@ -149,7 +159,7 @@ def test_reader_sees_the_atr_shape_of_a_real_card(card_in_reader) -> None:
 
 
 def test_every_source_cites_where_it_comes_from() -> None:
-    for source in (*SOURCES, si_3rdcard_eglog.SOURCE):
+    for source in (*SOURCES, si_3rdcard_eglog.SOURCE, si_3rdcard_eglog.VERIFY_SOURCE):
         assert len(source.commit) == 40 and "/" in source.repo
         for step in source.steps:
             assert step.cite.startswith(source.path + ":"), (source.name, step.name)

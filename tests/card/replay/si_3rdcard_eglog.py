@@ -20,6 +20,11 @@ FCI at once) with the terminal authentication key of an HSM (key ``0A``, lines
    (line 359).
 5. EF05 tags 03, 05, 06; SELECT EF06; tags 08, 09, 4E.
 
+A second session (``VERIFY_SOURCE``, lines 571-675) verifies the holder's PIN
+from the reader's PIN pad: SELECT SSSE, EF05 tags 01 and 07, SELECT SSSE again,
+VERIFY ``0020000003123456`` → ``9000`` (line 673; the PIN is the initial
+``123456``, line 655).
+
 On a contact T=0 card (ours), the SELECT and INTERNAL AUTHENTICATE without Le
 answer ``611E`` / ``6108`` (card.md §Commands, case-4 behaviour) and the DeCard
 library fetches the data: ``get_response_on_61``. Crypto values cannot match a
@@ -64,6 +69,16 @@ LOG: tuple[tuple[int, str, str], ...] = (
     (421, "00B2080014", "08123531303732333139383730363237333131359000"),
     (431, "00B2090020", "091EC0EEC0DA00000000000000000000000000000000000000000000000000009000"),
     (441, "00B24E0016", "4E1400000000000000000000000000000000000000009000"),
+)
+
+#: The second session (PIN verification): (line of the request, command, answer).
+VERIFY_LOG: tuple[tuple[int, str, str], ...] = (
+    (571, SELECT_SSSE, "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA50988011E9F0C038601039000"),
+    (585, "00A4020002EF05", "9000"),
+    (597, "00B2010012", "0110510100D156000005C0666779C8C975CC9000"),
+    (611, "00B207000B", "07094149363636363636589000"),
+    (659, SELECT_SSSE, "6F1C840F7378312E73682EC9E7BBE1B1A3D5CFA50988011E9F0C038601039000"),
+    (669, "0020000003123456", "9000"),
 )
 
 KEY_INTERNAL_AUTH = 0x01
@@ -191,6 +206,32 @@ SOURCE = Source(
         _read("name", "00B2090020", 431, _text, "name"),
         _read(
             "name extension", "00B24E0016", 441, lambda d: hex_upper(tlv_value(d)), "name_extension"
+        ),
+    ),
+)
+
+
+VERIFY_SOURCE = Source(
+    name="si_3rdcard_eglog_verify",
+    repo=REPO,
+    commit=COMMIT,
+    path=PATH,
+    follow_up=get_response_on_61,
+    note="real SM4 card log: PIN verification session",
+    steps=(
+        _select_ssse(571),
+        _select_ef("EF05", 585),
+        _read(
+            "city code (EF05 tag 01)",
+            "00B2010012",
+            597,
+            lambda d: hex_upper(tlv_value(d)[:3]),
+            "region",
+        ),
+        _read("card number", "00B207000B", 611, _text, "card_number"),
+        _select_ssse(659),
+        Step(
+            "VERIFY (PIN 123456)", "0020000003123456", f"{PATH}:653-677", length=0, raw_first="9000"
         ),
     ),
 )
