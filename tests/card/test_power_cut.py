@@ -159,3 +159,28 @@ def test_a_failed_write_never_answers_success(card: VirtualCard) -> None:
     assert card.transmit(bytes.fromhex("00200000")) != b"\x90\x00"  # not verified
     assert card.transmit(bytes.fromhex("00B2072C00"))[-2:] == b"\x90\x00"  # reads still work
     assert not list(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def test_bank_pin_change_script_spends_the_old_pins_try_first(
+    card: VirtualCard, keystore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """card.md §What real cards do: 84 24 00 01 checks the old PIN like VERIFY, so a cut
+    mid-comparison costs the try (card.md §Persistence and tearing)."""
+    from card.emv_script import pin_change_script
+    from tests.card.conftest import PAN
+
+    card.transmit(bytes.fromhex("00A4040008A00000033301010100"))
+    card.transmit(bytes.fromhex("80A8000002830000"))
+    answer = card.transmit(bytes.fromhex("80AE80001D") + bytes(29) + b"\x00")
+    atc, arqc = int.from_bytes(answer[3:5], "big"), answer[5:13]
+    script = pin_change_script(keystore.bank("102"), PAN, 1, atc, arqc, "2468", old_pin="123456")
+
+    def cut(self: PinRecord, digits: str) -> bool:
+        raise PowerCut
+
+    monkeypatch.setattr(PinRecord, "matches", cut)
+    with pytest.raises(PowerCut):
+        card.transmit(script)
+    assert CardImage.load(card.image.path).bank_pin_tries_left == 2
+    monkeypatch.undo()
+    assert CardImage.load(card.image.path).bank_pin.matches("123456")  # the PIN unchanged
