@@ -25,7 +25,7 @@ from datetime import date, datetime
 from sqlalchemy.engine import Connection
 
 from card.keystore import KEY_INTERNAL_AUTH, KeyStore
-from settlement.authority import HOSPITAL, require_role
+from settlement.authority import require_role
 from settlement.problems import Problem
 from settlement.proof import ProofIn, load_card_for_proof, refuse_unusable_card, verify_proof
 from settlement.rules.card_auth import (
@@ -35,6 +35,7 @@ from settlement.rules.card_auth import (
     check_use,
     expiry,
 )
+from settlement.rules.roles import HOSPITAL
 from settlement.schemas import CardAuthenticationIn, PinVerificationIn
 from settlement.service import Principal, audit
 from settlement.store import card_auth as store
