@@ -144,6 +144,21 @@ def find_psn_no(conn: Connection, *, card_no: str | None, certno: str | None) ->
     raise Problem(422, "validation_error", "give psn_no in the path, or card_no / certno")
 
 
+def lookup(
+    conn: Connection,
+    principal: Principal,
+    on: date,
+    *,
+    psn_no: str | None = None,
+    card_no: str | None = None,
+    certno: str | None = None,
+) -> dict:
+    """``GET /v1/people/...``: the 1101 answer for a person named by ``psn_no``, a card or
+    a certificate number; the card centre and admins see the privileged fields."""
+    psn = psn_no or find_psn_no(conn, card_no=card_no, certno=certno)
+    return person_info(conn, psn, on, privileged=principal.role in (CARD_CENTRE, ADMIN))
+
+
 def add_coverage(
     conn: Connection, principal: Principal, psn_no: str, body: CoverageIn, now: datetime
 ) -> dict:

@@ -18,7 +18,7 @@ from settlement.schemas import (
     QueryPasswordIn,
 )
 from settlement.security import secret_fingerprint
-from settlement.service import Principal, Service
+from settlement.service import Service
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
@@ -39,25 +39,15 @@ def register_person(
     )
 
 
-def _lookup(
-    svc: Service,
-    principal: Principal,
-    psn_no: str | None,
-    card_no: str | None,
-    certno: str | None,
-    on: date | None,
-) -> dict:
-    """1101 person info on ``on`` (default: today in the business time zone)."""
-    day = on or utcnow().astimezone(svc.settings.tz).date()
-    privileged = principal.role in (CARD_CENTRE, ADMIN)
-    with svc.db.read() as conn:
-        psn = psn_no or people.find_psn_no(conn, card_no=card_no, certno=certno)
-        return people.person_info(conn, psn, day, privileged=privileged)
+def _today(svc: Service) -> date:
+    """Today in the business time zone."""
+    return utcnow().astimezone(svc.settings.tz).date()
 
 
 @router.get("/people/{psn_no}")
 def person_1101(psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None):
-    return _lookup(svc, principal, psn_no, None, None, on)
+    with svc.db.read() as conn:
+        return people.lookup(conn, principal, on or _today(svc), psn_no=psn_no)
 
 
 @router.get("/people")
@@ -68,7 +58,8 @@ def person_1101_by(
     certno: str | None = None,
     on: date | None = None,
 ):
-    return _lookup(svc, principal, None, card_no, certno, on)
+    with svc.db.read() as conn:
+        return people.lookup(conn, principal, on or _today(svc), card_no=card_no, certno=certno)
 
 
 @router.post("/people/{psn_no}/coverage", status_code=201)
