@@ -4,6 +4,7 @@ from settlement.api.routes import (
     applications,
     card_authentications,
     cards,
+    gateway,
     health,
     inpatient,
     institutions,
@@ -25,4 +26,5 @@ ROUTERS = (
     inpatient.router,
     reports.router,
     applications.router,
+    gateway.router,
 )

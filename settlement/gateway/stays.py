@@ -1,0 +1,66 @@
+"""The stay transactions: 2401 admission, 2402 discharge, 2403 admission change, 2404 admission
+cancel, 2405 discharge cancel (nhsa.md §Transactions, §Stay lifecycle; docs/gateway.md).
+
+Each translates the platform's nodes into a call of the core (``settlement.inpatient``), so
+``/v1`` and the gateway share one stay lifecycle.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from settlement import inpatient
+from settlement.gateway.cardonly import holder
+from settlement.gateway.convert import GatewayError, insutype, local_time, node, text
+from settlement.gateway.messages import Act
+from settlement.schemas import AdmissionIn
+
+
+def _diagnosis(act: Act, data: dict) -> str:
+    name = text(data, "dise_name") or text(data, "adm_diag_dscr")
+    if name:
+        return name
+    diseases = act.envelope.input.get("diseinfo")
+    if isinstance(diseases, list):
+        for disease in diseases:
+            if isinstance(disease, dict) and str(disease.get("maindiag_flag", "")) == "1":
+                return text(disease, "diag_name")
+    return ""
+
+
+def admit(act: Act) -> tuple[dict, str | None]:
+    """2401: ``mdtrtinfo`` + ``diseinfo[]`` → ``result{mdtrt_id}``; card-only (03 or exemption)."""
+    data = node(act.envelope.input, "mdtrtinfo")
+    psn_no = text(data, "psn_no", required=True, max_len=32)
+    kind = insutype(data)
+    begntime = local_time(data, "begntime", act.tz)
+    med_type = text(data, "med_type", max_len=6)
+    if med_type and med_type not in ("21", "2101"):
+        raise GatewayError(f"医疗类别 med_type={med_type} 不支持，住院请使用 21（普通住院）")
+    path = holder(act, data, envelope_input=act.envelope.input, pin=False)
+    try:
+        body = AdmissionIn(
+            psn_no=psn_no,
+            insutype=kind,
+            begntime=begntime,
+            dept_name=text(data, "adm_dept_name", max_len=100),
+            dise_name=_diagnosis(act, data)[:200],
+            **path,
+        )
+    except ValidationError as error:
+        raise GatewayError(
+            f"入院登记信息不合法：{error.errors()[0]['msg']}", "field_invalid"
+        ) from None
+    settings = act.svc.settings
+    admitted = inpatient.admit(
+        act.conn,
+        act.svc.keystore,
+        act.principal,
+        body,
+        act.now,
+        act.tz,
+        settings.admission_backdate_days,
+    )
+    mdtrt_id = admitted["mdtrt_id"]
+    result = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": text(data, "ipt_no")}
+    return {"result": result}, mdtrt_id
