@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Install everything sscard needs on a Debian machine (run as root), idempotently:
 # Debian packages (pcscd, vpcd, PC/SC headers, swig for pyscard, PostgreSQL,
-# opensc/pcsc-tools for the interoperability tests) and a virtual environment
-# in .venv with the project and its test tools installed.
+# opensc/pcsc-tools for the interoperability tests, a JDK and JNA for the reader
+# library's Java test) and a virtual environment in .venv with the project and its
+# test tools installed; then the reader library HIS software loads,
+# .venv/lib/libsscardreader.so with .venv/lib/sscardreader.h (docs/reader-library.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql opensc pcsc-tools
-          python3-venv python3-dev gcc pkg-config)
+          python3-venv python3-dev gcc pkg-config default-jdk-headless libjna-java)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -31,4 +33,12 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q --upgrade pip >/dev/null
     .venv/bin/pip install -q -e ".[pcsc,test]"
     touch "$stamp"
+fi
+
+# The reader library (cffi embedding over terminal/readerlib): rebuilt when missing or older
+# than its sources, so a checkout's library always runs the checkout's code.
+library=.venv/lib/libsscardreader.so
+if [ ! -f "$library" ] || [ -n "$(find terminal/readerlib -name '*.py' -newer "$library" -print -quit)" ]; then
+    echo "setup: building $library" >&2
+    .venv/bin/python -m terminal.readerlib.build --output .venv/lib >/dev/null
 fi

@@ -19,7 +19,7 @@ import os
 
 from terminal import apdu
 from terminal.cardinfo import CardDataError
-from terminal.cli import batch, cards, desk, pins, production
+from terminal.cli import batch, cards, desk, pins, production, readerlib
 from terminal.cli.common import (
     EXIT_CARD,
     EXIT_CODES_HELP,
@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     pins.register(sub)
     cards.register_card_services(sub)
     batch.register(production.register(sub))
+    readerlib.register(sub)
     return parser
 
 

@@ -57,8 +57,28 @@ class SettlementClient(HttpClient):
         """Proof step 1: a single-use nonce bound to (card, purpose, this terminal)."""
         return self.request("POST", "/v1/challenges", json={"card_no": card_no, "purpose": purpose})
 
+    def authenticate_card(self, card_no: str, challenge_id: str, cryptogram: str) -> dict[str, Any]:
+        """Networked card authentication (docs/api.md §Card authentication): the card's key-01
+        answer over a ``card_authentication`` nonce; the answer carries the ``token``."""
+        body = {"card_no": card_no, "challenge_id": challenge_id, "cryptogram": cryptogram}
+        return self.request("POST", "/v1/card-authentications", json=body)
+
+    def verify_card_authentication_pin(
+        self, token: str, challenge_id: str, cryptogram: str
+    ) -> dict[str, Any]:
+        """Upgrade a card authentication to PIN-verified (the key-02 answer over a
+        ``pin_verification`` nonce, given while the PIN is verified on the card)."""
+        return self.request(
+            "POST",
+            f"/v1/card-authentications/{token}/pin-verification",
+            json={"challenge_id": challenge_id, "cryptogram": cryptogram},
+        )
+
+    def card_authentication(self, token: str) -> dict[str, Any]:
+        return self.request("GET", f"/v1/card-authentications/{token}")
+
     def admit(self, body: dict[str, Any], *, idempotency_key: str | None = None) -> dict[str, Any]:
-        """2401 admission registration (``proof`` or ``exemption`` in the body)."""
+        """2401 admission registration (``proof``, ``card_authentication`` or ``exemption``)."""
         return self.request("POST", "/v1/admissions", json=body, idempotency_key=idempotency_key)
 
     def upload_fees(
