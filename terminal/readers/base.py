@@ -48,10 +48,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple, Protocol, Self, runtime_checkable
 
+from card.sw import SW
+
 #: INS of GET RESPONSE (ISO/IEC 7816-4 §7.6.1).
 INS_GET_RESPONSE = 0xC0
 #: A card that keeps answering 61xx more often than this is broken, not chatty.
 MAX_GET_RESPONSE_ROUNDS = 64
+
+
+#: Status words by name from the card's one table (card/sw.py), as plain ints for the hot path.
+_SW_OK = int(SW.OK)
+_SW1_WRONG_LE = SW.WRONG_LE >> 8  # 6Cxx: the right Le is xx
+_SW1_BYTES_AVAILABLE = SW.BYTES_AVAILABLE >> 8  # 61xx: xx bytes wait for GET RESPONSE
 
 
 class ReaderError(Exception):
@@ -130,7 +138,7 @@ class Response(NamedTuple):
 
     @property
     def ok(self) -> bool:
-        return self.sw == 0x9000
+        return self.sw == _SW_OK
 
     @classmethod
     def from_bytes(cls, rapdu: bytes) -> Response:
@@ -206,11 +214,11 @@ def with_le(apdu: bytes, le: int) -> bytes:
 def exchange_t0(send: Callable[[bytes], Response], apdu: bytes) -> Response:
     """One logical exchange: Le correction on ``6Cxx``, GET RESPONSE chaining on ``61xx``."""
     response = send(apdu)
-    if response.sw1 == 0x6C:
+    if response.sw1 == _SW1_WRONG_LE:
         response = send(with_le(apdu, response.sw2))
     data = response.data
     rounds = 0
-    while response.sw1 == 0x61:
+    while response.sw1 == _SW1_BYTES_AVAILABLE:
         rounds += 1
         if rounds > MAX_GET_RESPONSE_ROUNDS:
             raise CardUnresponsive(
