@@ -90,3 +90,16 @@ def progress_query(
         "as_of": now.isoformat(),
         "applications": [application_view(conn, r, regs, now, for_holder=True) for r in rows],
     }
+
+
+def wrong_password(certno: str) -> Problem:
+    """``403 password_invalid`` (audited) for a wrong password or an unknown SSN: the answer
+    does not tell them apart, and names the throttle."""
+    return Problem(
+        403,
+        "password_invalid",
+        "the SSN and query password do not match; after "
+        f"{PROGRESS_MAX_FAILURES} wrong tries the query is locked for "
+        f"{int(PROGRESS_WINDOW.total_seconds() // 60)} minutes",
+        audit=("card_progress.query", certno.upper()),
+    )

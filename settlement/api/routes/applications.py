@@ -370,13 +370,6 @@ def card_progress(body: ProgressQueryIn, principal: Caller, svc: ServiceDep, reg
     if ok:
         svc.db.run_write(lambda conn: progress.release_progress_attempt(conn, attempt))
         return answer
-    problem = Problem(
-        403,
-        "password_invalid",
-        "the SSN and query password do not match; after "
-        f"{progress.PROGRESS_MAX_FAILURES} wrong tries the query is locked for "
-        f"{int(progress.PROGRESS_WINDOW.total_seconds() // 60)} minutes",
-        audit=("card_progress.query", body.certno.upper()),
-    )
+    problem = progress.wrong_password(body.certno)
     svc.audit_refusal(principal, problem)
     raise problem
