@@ -14,7 +14,7 @@ from card.crypto import Algorithm, emv_session_key, emv_udk, encrypt_ecb, retail
 from card.emv_script import pin_block, pin_change_script
 from card.icc import VirtualCard
 from card.issue import new_card, sample_holder
-from card.keystore import KEY_MEDICAL_READ, KEY_TRANSACTION, KeyStore
+from card.keystore import KEY_MEDICAL_READ, KEY_TERMINAL_AUTH, KEY_TRANSACTION, KeyStore
 from card.layout import DEBIT_AID, PSE_NAME, SSSE_AID
 
 
@@ -46,6 +46,14 @@ def run_demo(algorithm: Algorithm = Algorithm.SM4, out=print) -> int:
         out(f"{'power on':<34} ATR {card.power_on().hex().upper()}")
         send("SELECT SSSE", _apdu("00A40400", SSSE_AID, 0))
         send("READ RECORD EF05 #7 (card number)", bytes.fromhex("00B2072C00"))
+        # the real order (card.md §What real cards do): is the card, then the terminal, genuine
+        send("GET CHALLENGE", _apdu("00840000", le=8))
+        send("INTERNAL AUTHENTICATE 00", _apdu("00880000", bytes(range(block)), 8))
+        challenge = send("GET CHALLENGE", _apdu("00840000", le=8))[:-2].ljust(block, b"\x00")
+        key0a = keystore.card_key(algorithm, KEY_TERMINAL_AUTH, image.region, image.card_factor)
+        send(
+            "EXTERNAL AUTHENTICATE 0A", _apdu("0082000A", encrypt_ecb(algorithm, key0a, challenge))
+        )
         name = send("READ RECORD EF06 tag 09 (name)", bytes.fromhex("00B2093000"))
         holder_name = name[2:-2].rstrip(b"\x00").decode("gbk")
         out(f"{'':<34}   name = {holder_name}")
@@ -67,9 +75,10 @@ def run_demo(algorithm: Algorithm = Algorithm.SM4, out=print) -> int:
         send("SELECT PSE", _apdu("00A40400", PSE_NAME, 0))
         send("READ PSE directory", bytes.fromhex("00B2010C00"))
         send("SELECT debit ADF", _apdu("00A40400", DEBIT_AID, 0))
-        send("GET PROCESSING OPTIONS", bytes.fromhex("80A800000283 0000".replace(" ", "")))
-        for number in (1, 2, 3):
-            send(f"READ RECORD SFI 1 #{number}", bytes.fromhex(f"00B20{number}0C00"))
+        pdol_data = bytes.fromhex("00" + "000000000000" + "0156")  # 9F7A, 9F02, 5F2A
+        send("GET PROCESSING OPTIONS (PDOL)", _apdu("80A80000", b"\x83\x09" + pdol_data, 0))
+        for sfi in (1, 2, 3):  # the AFL: SFI 1-3, record 1 each
+            send(f"READ RECORD SFI {sfi} #1", bytes((0x00, 0xB2, 0x01, (sfi << 3) | 4, 0x00)))
         send("VERIFY bank PIN (plaintext)", _apdu("00200080", pin_block("123456")))
         cdol1 = bytes.fromhex("0000000100000000000000000156000000000001562611230012345678")
         answer = send("GENERATE AC (ARQC)", _apdu("80AE8000", cdol1, 0))[:-2]
@@ -80,9 +89,9 @@ def run_demo(algorithm: Algorithm = Algorithm.SM4, out=print) -> int:
         )
         out(f"{'':<34}   issuer recomputes ARQC: {'match' if expected == arqc else 'MISMATCH'}")
         script = pin_change_script(
-            bank, image.pan or "", image.pan_sequence or 0, atc, arqc, "654321"
+            bank, image.pan or "", image.pan_sequence or 0, atc, arqc, "654321", "123456"
         )
-        send("issuer script: PIN CHANGE 654321", script)
+        send("issuer script: PIN CHANGE (old PIN)", script)
         send("VERIFY bank PIN 654321", _apdu("00200080", pin_block("654321")))
         card.power_off()
         shown = VirtualCard.open(path).image
