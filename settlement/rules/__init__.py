@@ -1,10 +1,21 @@
-"""Pure settlement rules (no web, no database): policy, bill split, coverage, exemptions.
+"""Pure settlement rules (no web, no database), each tested from tables in tests/settlement_rules.
 
-See ../../shared/spec/settlement.md.  Every function here is deterministic and takes its
-inputs explicitly (dates, balances, the policy), so it can be tested from a table.
+The rules in our own words are docs/rules.md. Every function here is deterministic and takes
+its inputs explicitly (dates, balances, the policy), so it can be tested from a table:
+
+- ``policy`` — the policy file (deductibles, ratios, ceilings); ``split`` — the split of a bill;
+- ``coverage`` — who is covered when, resident enrolment, the benefit year, ages;
+- ``stays`` — admission and discharge time windows, which stays count as prior;
+- ``fees`` — repeats, conflicts and refunds of a fee upload;
+- ``exemptions`` — settling without the card; ``card_auth``, ``roles``,
+  ``production_authority``, ``application_flow``, ``working_days``, ``citizen_id`` — the card
+  production and authority rules.
+
+The names most callers need are exported here.
 """
 
 from settlement.rules.coverage import (
+    BenefitYear,
     CoveragePeriod,
     EnrolmentRefused,
     age_on,
@@ -20,6 +31,7 @@ from settlement.rules.exemptions import (
     PersonFacts,
     check_exemption,
 )
+from settlement.rules.fees import FeeLine, FeeLineError, FeeUploadPlan, plan_upload
 from settlement.rules.policy import (
     Policy,
     PolicyError,
@@ -28,6 +40,7 @@ from settlement.rules.policy import (
     policy_in_force,
 )
 from settlement.rules.split import (
+    SPLIT_AMOUNTS,
     FeeItem,
     Split,
     SplitError,
@@ -36,13 +49,27 @@ from settlement.rules.split import (
     check_identities,
     split_bill,
 )
+from settlement.rules.stays import (
+    CLOCK_SKEW,
+    StayStart,
+    StayTimeError,
+    check_admission_time,
+    check_discharge_time,
+    prior_admissions,
+)
 
 __all__ = [
+    "CLOCK_SKEW",
+    "SPLIT_AMOUNTS",
+    "BenefitYear",
     "CoveragePeriod",
     "EnrolmentRefused",
     "ExemptionDecision",
     "ExemptionKind",
     "FeeItem",
+    "FeeLine",
+    "FeeLineError",
+    "FeeUploadPlan",
     "IdentityDocument",
     "PersonFacts",
     "Policy",
@@ -51,15 +78,21 @@ __all__ = [
     "SplitError",
     "SplitIdentityError",
     "SplitRequest",
+    "StayStart",
+    "StayTimeError",
     "age_on",
     "benefit_year",
+    "check_admission_time",
+    "check_discharge_time",
     "check_exemption",
     "check_identities",
     "insurance_year",
     "is_covered",
     "load_policy",
+    "plan_upload",
     "policy_by_version",
     "policy_in_force",
+    "prior_admissions",
     "resident_enrolment",
     "split_bill",
 ]
