@@ -34,9 +34,9 @@ def _reader(value: str) -> str | int:
     return int(value) if value.isdigit() else value
 
 
-def _init_settings(raw: str, reader: str | int, scripted: bool) -> dict:
-    """The ``--init`` JSON with ``EXT.reader`` set to ``--reader`` (unless it names one) and,
-    with ``--pin``, the scripted pad."""
+def _init_settings(raw: str, reader: str | int | None, scripted: bool) -> dict:
+    """The ``--init`` JSON with ``EXT.reader`` set to ``--reader`` when given (else the JSON's,
+    else reader 0) and, with ``--pin``, the scripted pad."""
     init = json.loads(raw)
     if not isinstance(init, dict):
         raise TypeError("--init must be a JSON object")
@@ -45,7 +45,9 @@ def _init_settings(raw: str, reader: str | int, scripted: bool) -> dict:
         ext = json.loads(ext)
     if not isinstance(ext, dict):
         raise TypeError("EXT must be a JSON object")
-    ext.setdefault("reader", reader)
+    if reader is not None:
+        ext["reader"] = reader
+    ext.setdefault("reader", 0)
     if scripted:
         ext["pinpad"] = "socket"
     init["EXT"] = ext
@@ -55,7 +57,7 @@ def _init_settings(raw: str, reader: str | int, scripted: bool) -> dict:
 def cmd_readcardbas(args: argparse.Namespace) -> int:
     if args.pin is not None and not PIN_PATTERN.fullmatch(args.pin):
         return _fail("--pin: a PIN is 4 to 12 digits", EXIT_BAD_INPUT)
-    reader = _reader(args.lib_reader)
+    reader = None if args.lib_reader is None else _reader(args.lib_reader)
     try:
         init = _init_settings(args.init, reader, args.pin is not None)
     except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
@@ -104,7 +106,12 @@ def register(sub) -> None:
         "type the PIN on the virtual PIN pad and call VerifyPIN. Prints pCardInfo, then "
         "pBusiCardInfo. Exit 0 done, 2 bad input, 1 refused (the library's message on stderr).",
     )
-    read.add_argument("--reader", dest="lib_reader", default="0", help="reader index or name")
+    read.add_argument(
+        "--reader",
+        dest="lib_reader",
+        default=None,
+        help="reader: index in pcscd's list or name (default: EXT.reader, else 0)",
+    )
     read.add_argument("--pin", default=None, help="type this PIN on the pad, then VerifyPIN")
     read.add_argument("--init", required=True, help="Init's JSON (IP, PORT, ACCESS_KEY, EXT...)")
     read.set_defaults(func=cmd_readcardbas)

@@ -7,11 +7,11 @@ the output buffer) and never raises. One instance per process
 (:data:`LIBRARY`), one call at a time.
 
 ``ReadCardBas`` reads the card in the real card's order (card.md §What real
-cards do): SELECT SSSE, EF05, then INTERNAL AUTHENTICATE key 01 over the
-settlement service's ``card_authentication`` nonce — the PSAM checks the answer
-(is the card genuine?) and the service records a networked card
-authentication whose token becomes ``pBusiCardInfo`` —, EXTERNAL AUTHENTICATE
-key 0A when the PSAM holds it (is the terminal genuine?), then EF06. The card
+cards do): SELECT SSSE, EF05, GET CHALLENGE, INTERNAL AUTHENTICATE (P2 00, key
+01) over the settlement service's ``card_authentication`` nonce — the PSAM checks
+the answer (is the card genuine?) and the service records a networked card
+authentication whose token becomes ``pBusiCardInfo`` —, GET CHALLENGE and
+EXTERNAL AUTHENTICATE key 0A (is the terminal genuine?), then EF06. The card
 session stays open for ``VerifyPIN``: the PIN from the pad, VERIFY, then
 INTERNAL AUTHENTICATE key 02 over a ``pin_verification`` nonce upgrades the
 authentication to PIN-verified.
@@ -24,6 +24,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from card.keystore import KEY_TERMINAL_AUTH
 from terminal import apdu
 from terminal.cardinfo import CardDataError, HolderData, IssuanceData, parse_identification_code
 from terminal.client.http import RetryPolicy
@@ -37,11 +38,8 @@ from terminal.readerlib.errors import LibraryError, failure
 from terminal.readerlib.pinpad import ScriptedPad, TtyPad
 from terminal.readerlib.settings import InitSettings, parse_init
 from terminal.readers.base import ReaderError
-from terminal.session import EF05_RECORDS, EF06_RECORDS, CardSession
+from terminal.session import EF05_RECORDS, EF06_RECORDS, INTERNAL_AUTH_P2, CardSession
 
-#: The terminal authentication key (card.md §What real cards do: every terminal's PSAM holds
-#: it); used when this terminal's PSAM has it.
-KEY_TERMINAL_AUTH = 0x0A
 PURPOSE_CARD = "card_authentication"
 PURPOSE_PIN = "pin_verification"
 
@@ -151,8 +149,6 @@ class ReaderLibrary:
         settings, client = self._ready()
         _check_itype(itype)
         self._drop_card()
-        if self._pad is not None:
-            self._pad.clear()
         session, connection = self._connect(settings)
         session.select_ssse()
         issuance = IssuanceData.from_records(
@@ -166,9 +162,9 @@ class ReaderLibrary:
         card_no = issuance.card_number
         if issuance.expiry_date < datetime.now().date():
             raise CardRefused("card_expired", card_no, f"card {card_no} expired (EF05)")
+        session.psam.require(KEY_TERMINAL_AUTH, session.identity, "authenticate the terminal")
         token = self._authenticate(session, client, card_no)
-        if self._psam is not None and self._psam.can(KEY_TERMINAL_AUTH):
-            session.external_authenticate(KEY_TERMINAL_AUTH, "authenticate the terminal")
+        session.external_authenticate(KEY_TERMINAL_AUTH, "authenticate the terminal")
         holder = HolderData.from_records(
             session.read_records(apdu.SFI_HOLDER, EF06_RECORDS, "EF06")
         )
@@ -197,11 +193,14 @@ class ReaderLibrary:
             raise
 
     def _authenticate(self, session: CardSession, client: SettlementClient, card_no: str) -> str:
-        """INTERNAL AUTHENTICATE 01 over the service's nonce, checked by the PSAM and recorded by
-        the service (networked card authentication); the token."""
+        """GET CHALLENGE, then INTERNAL AUTHENTICATE (P2 00: key 01) over the service's nonce,
+        checked by the PSAM and by the service, which records a networked card authentication;
+        its token."""
         challenge = client.challenge(card_no, PURPOSE_CARD)
         nonce = bytes.fromhex(challenge["nonce"])
-        answer = session.send(apdu.internal_authenticate(0x01, nonce), "INTERNAL AUTH 01")
+        session.get_challenge()  # the real reading order (card.md §What real cards do)
+        command = apdu.internal_authenticate(INTERNAL_AUTH_P2, nonce, apdu.INTERNAL_AUTH_ANSWER)
+        answer = session.send(command, "INTERNAL AUTH")
         session.psam.check_internal_auth(session.identity, nonce, answer)
         auth = client.authenticate_card(card_no, challenge["challenge_id"], answer.hex().upper())
         org_id = self.settings.org_id if self.settings else None

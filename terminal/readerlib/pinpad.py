@@ -144,11 +144,6 @@ class ScriptedPad:
                     )
                 self._ready.wait(deadline - now)
 
-    def clear(self) -> None:
-        """Forget entries typed for an earlier operation (a new card read begins)."""
-        with self._ready:
-            self._entries.clear()
-
     def close(self) -> None:
         self._closed = True
         with contextlib.suppress(OSError):
@@ -170,9 +165,6 @@ class TtyPad:
         if not PIN_PATTERN.fullmatch(pin.strip()):
             raise PinPadError("密码应为4到12位数字")
         return pin.strip()
-
-    def clear(self) -> None:
-        return None
 
     def close(self) -> None:
         return None

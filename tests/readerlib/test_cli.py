@@ -12,16 +12,18 @@ import tempfile
 import pytest
 
 from tests.readerlib.conftest import REPO
-from tests.readerlib.test_his import init_json, reader_of
+from tests.readerlib.test_his import init_json, inserted
 
 
 @pytest.fixture
 def run(readerlib_build):
     home = tempfile.mkdtemp(prefix="sscard-cli-")
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(
+        *args: str, pcscd_env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = {
-            **os.environ,
+            **(pcscd_env or os.environ),
             "SSCARD_HOME": home,
             "SSCARD_READERLIB": str(readerlib_build.library),
             "PYTHONPATH": str(REPO),
@@ -71,19 +73,26 @@ def test_missing_library_is_refused(run, monkeypatch):
 
 
 @pytest.mark.pcsc
-def test_readcardbas_reads_verifies_and_prints_two_lines(run, world, pcsc_rig):
+def test_readcardbas_reads_verifies_and_prints_two_lines(run, world, private_pcscd):
+    private = private_pcscd(n=2)
     patient = world.patient()
-    inserted = pcsc_rig.insert(patient.image)
-    reader = str(reader_of(inserted))
-    init = init_json(world, reader)
-    wrong = run("readcardbas", "--reader", reader, "--pin", "000000", "--init", init)
-    assert wrong.returncode == 1 and "还可以尝试2次" in wrong.stderr
-    done = run("readcardbas", "--reader", reader, "--pin", "123456", "--init", init)
-    assert done.returncode == 0, done.stderr
-    card_info, token = done.stdout.splitlines()
-    assert card_info.split("|")[2] == patient.card_no and card_info.endswith("|")
+    init = init_json(world, None, wait=10)
     client = world.hospital.client(world.url)
-    assert client.card_authentication(token)["pin_verified"] is True
-    without_pin = run("readcardbas", "--reader", reader, "--init", init)
-    assert without_pin.returncode == 0
-    assert client.card_authentication(without_pin.stdout.splitlines()[1])["pin_verified"] is False
+    with inserted(patient, private.readers[1]):
+        wrong = run(
+            "readcardbas", "--reader", "1", "--pin", "000000", "--init", init, pcscd_env=private.env
+        )
+        assert wrong.returncode == 1 and "还可以尝试2次" in wrong.stderr
+        done = run(
+            "readcardbas", "--reader", "1", "--pin", "123456", "--init", init, pcscd_env=private.env
+        )
+        assert done.returncode == 0, done.stderr
+        card_info, token = done.stdout.splitlines()
+        assert card_info.split("|")[2] == patient.card_no and card_info.endswith("|")
+        assert card_info.split("|")[10] == "SSCARD0001"
+        assert client.card_authentication(token)["pin_verified"] is True
+        plain = run("readcardbas", "--reader", "1", "--init", init, pcscd_env=private.env)
+        assert plain.returncode == 0, plain.stderr
+        assert client.card_authentication(plain.stdout.splitlines()[1])["pin_verified"] is False
+    empty = run("readcardbas", "--reader", "0", "--init", init, pcscd_env=private.env)
+    assert empty.returncode == 1 and "没有卡" in empty.stderr

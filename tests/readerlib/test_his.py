@@ -1,5 +1,7 @@
 """The reader library as an HIS uses it (issue 13 "Done when"): from a C program, from Java
 (JNA) and from Python ctypes, through real pcscd + vpcd readers and a real settlement service.
+Each test runs its own pcscd (``private_pcscd``): cards come and go, pcscd stops, without
+touching the shared rig other test runs use.
 
 Each kind runs the happy path (Init → ReadCardBas → VerifyPIN on the scripted pad → the
 token admits the patient) and, in one process that must keep running, every failure:
@@ -9,6 +11,7 @@ no card, the service down; and pcscd stopped (a private pcscd).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -18,7 +21,6 @@ import pytest
 from card.icc import VirtualCard
 from card.vpcd import VpcdConnector
 from terminal.readerlib.pinpad import type_pins
-from terminal.readers import list_readers
 
 pytestmark = pytest.mark.pcsc
 
@@ -42,15 +44,15 @@ def init_json(world, reader, *, port: int | None = None, **ext) -> str:
     )
 
 
-def reader_of(inserted) -> int | str:
-    """The reader as an HIS names it: its index in pcscd's list (the name if that differs)."""
-    index = inserted.reader.index
-    names = list_readers()
-    return (
-        index
-        if index < len(names) and names[index] == inserted.reader.name
-        else (inserted.reader.name)
-    )
+@contextlib.contextmanager
+def inserted(patient, reader):
+    """The patient's card in a reader of a private pcscd (a vpcd connector in this process)."""
+    card = VpcdConnector(VirtualCard.open(patient.image), port=reader.port)
+    card.start()
+    try:
+        yield card
+    finally:
+        card.stop()
 
 
 def closed_port() -> int:
@@ -65,34 +67,32 @@ def answer(process, line: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_read_verify_and_admit(kind, his, world, pcsc_rig):
+def test_read_verify_and_admit(kind, his, world, private_pcscd):
+    private = private_pcscd(n=2)
     patient = world.patient()
-    inserted = pcsc_rig.insert(patient.image)
-    reader = reader_of(inserted)
-    process = his(kind)
-    assert answer(process, "init " + init_json(world, reader)) == (0, "初始化成功")
-    rc, info_hex, busi_hex = process.call("read")
-    info, token = process.text(info_hex), process.text(busi_hex)
-    assert rc == "0", info
-    fields = info.split("|")
-    assert len(fields) == 12 and fields[-1] == ""
-    assert fields[:3] == ["430100", patient.certno, patient.card_no]
-    assert fields[3].startswith("430100D156000005") and len(fields[3]) == 32
-    assert fields[4] == "张三丰" and fields[6] and len(fields[7]) == len(fields[8]) == 8
-    assert len(fields[9]) == 12 and fields[9].isdigit()
-    assert token.startswith("ca_")
-    type_pins(reader, ["123456"])
-    assert answer(process, "verify") == (0, "密码校验成功")
+    with inserted(patient, private.readers[0]):
+        process = his(kind, env=private.env)
+        # The reader as an HIS names it: its index in pcscd's list.
+        assert answer(process, "init " + init_json(world, 0, wait=10)) == (0, "初始化成功")
+        rc, info_hex, busi_hex = process.call("read")
+        info, token = process.text(info_hex), process.text(busi_hex)
+        assert rc == "0", info
+        fields = info.split("|")
+        assert len(fields) == 12 and fields[-1] == ""
+        assert fields[:3] == ["430100", patient.certno, patient.card_no]
+        assert fields[3].startswith("430100D156000005") and len(fields[3]) == 32
+        assert fields[4] == "张三丰" and fields[6] and len(fields[7]) == len(fields[8]) == 8
+        assert len(fields[9]) == 12 and fields[9].isdigit() and fields[10] == "SSCARD0000"
+        assert token.startswith("ca_")
+        assert answer(process, "iread 2")[0] == -14  # no contactless readers here
+        type_pins(0, ["123456"])
+        assert answer(process, "verify") == (0, "密码校验成功")
     client = world.hospital.client(world.url)
     admission = client.admit(
         {"psn_no": patient.psn_no, "insutype": "310", "card_authentication": token}
     )
     assert admission["card_no"] == patient.card_no
     assert client.card_authentication(token)["pin_verified"] is True
-    # The MOHRSS interface reads the same card (contact, or auto contact first).
-    rc, text = answer(process, "iread 3")
-    assert (rc, text) == (0, info)  # the same 11 fields
-    assert answer(process, "iread 2")[0] == -14  # no contactless readers here
 
 
 @pytest.mark.parametrize("kind", KINDS)

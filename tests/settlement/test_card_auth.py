@@ -10,7 +10,7 @@ import time
 
 import sqlalchemy as sa
 
-from card.crypto import encrypt_ecb
+from card.crypto import Algorithm, encrypt_ecb
 from card.keystore import KEY_INTERNAL_AUTH
 from settlement.store.db import create_engine_for_cli
 from tests.settlement.conftest import REGION, World, code_of, idem
@@ -234,3 +234,22 @@ def test_token_refused_after_its_window(settlement_service_factory):
     assert answer.status_code == 403 and code_of(answer) == "card_auth_expired"
     late = _verify_pin(world, desk, card, token, expect=403)
     assert code_of(late) == "card_auth_expired"
+
+
+def test_sm4_card_answers_the_left_half_as_real_readers_ask(world):
+    """INTERNAL AUTHENTICATE P2 00 on an SM4 card answers 8 bytes (card.md §What real cards do)."""
+    desk = world.terminal()
+    psn_no, card = world.insured(algorithm=Algorithm.SM4)
+    challenge = world.challenge(desk, card, "card_authentication")
+    assert len(bytes.fromhex(challenge["nonce"])) == 16
+    left = _key01_answer(world, card, challenge["nonce"])[:16]
+    wrong = ("00" if left[:2] != "00" else "11") + left[2:]
+    body = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"], "cryptogram": wrong}
+    refused = desk.post("/v1/card-authentications", json=body, headers=idem())
+    assert refused.status_code == 403 and code_of(refused) == "proof_invalid"
+    challenge = world.challenge(desk, card, "card_authentication")
+    left = _key01_answer(world, card, challenge["nonce"])[:16]
+    body = {"card_no": card.card_no, "challenge_id": challenge["challenge_id"], "cryptogram": left}
+    accepted = desk.post("/v1/card-authentications", json=body, headers=idem())
+    assert accepted.status_code == 201, accepted.text
+    assert _admit(desk, psn_no, accepted.json()["token"]).status_code == 201
