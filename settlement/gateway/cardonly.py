@@ -18,6 +18,7 @@ from settlement.gateway.convert import GatewayError, is_blank, text
 from settlement.gateway.messages import Act
 from settlement.schemas import ExemptionBody
 from settlement.store import card_auth
+from settlement.store.card_auth import CardAuthRecord
 
 CARD_REQUIRED = "须持社会保障卡联网认证"
 
@@ -65,12 +66,21 @@ def holder(act: Act, data: dict, *, envelope_input: dict, pin: bool) -> dict:
             "无卡时请在 exp_content 中提供免卡凭证",
             "card_required",
         )
-    card_no = text(data, "mdtrt_cert_no", required=True, max_len=4000).split("|")[0].strip()
+    return {"card_authentication": recent_authentication(act, data, pin=pin).token}
+
+
+def recent_authentication(act: Act, data: dict, *, pin: bool) -> CardAuthRecord:
+    """The networked card authentication behind a ``03`` certificate: by the token when
+    ``mdtrt_cert_no`` is ``cardno|pBusiCardInfo``, else by card number (+ ``card_sn`` when
+    sent) at this institution, still valid (reader-library.md §pBusiCardInfo, step 3)."""
+    card_no, _, token = text(data, "mdtrt_cert_no", required=True, max_len=4000).partition("|")
+    card_no, token = card_no.strip(), token.strip() or None
     card_sn = text(data, "card_sn", max_len=64) or None
     record = card_auth.find_recent(
         act.conn,
         institution_code=act.principal.institution_code,
         now=act.now,
+        token=token,
         card_no=card_no,
         card_sn=card_sn,
         pin_verified=pin,
@@ -82,4 +92,4 @@ def holder(act: Act, data: dict, *, envelope_input: dict, pin: bool) -> dict:
             "请读卡认证后重试",
             "card_required",
         )
-    return {"card_authentication": record.token}
+    return record

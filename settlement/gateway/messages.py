@@ -48,6 +48,12 @@ CLERK_MESSAGES = {
     "not_entitled": "本机构无权办理此业务",
     "conflict": "记录已存在",
     "validation_error": "输入字段不合法",
+    "stay_cancelled": "该就诊的入院登记已撤销",
+    "stay_discharged": "该就诊已办理出院，如需修改请先撤销出院（2405）",
+    "stay_not_discharged": "该就诊尚未办理出院",
+    "fees_standing": "该就诊尚有费用明细，请先撤销费用明细（2302）再撤销入院",
+    "fee_line_unknown": "查无此费用明细流水号，请核对 feedetl_sn",
+    "refund_standing": "该明细有对应的退费明细，请先撤销退费明细或整单撤销（0000）",
 }
 
 

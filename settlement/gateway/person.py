@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from sqlalchemy.engine import Row
 
+from settlement.gateway.cardonly import recent_authentication
 from settlement.gateway.convert import GatewayError, local_time, node, show_date, text, yuan
 from settlement.gateway.messages import Act
 from settlement.people import load_person
@@ -42,6 +43,7 @@ def find_person(act: Act, data: dict) -> Row:
             raise GatewayError(f"查无此社会保障卡：{card_no}", "card_unknown")
         if card.card_id_code.upper() != card_sn.upper():
             raise GatewayError("卡识别码 card_sn 与社会保障卡不符，请重新读卡", "card_sn_mismatch")
+        recent_authentication(act, data, pin=False)
         return load_person(act.conn, card.psn_no)
     if cert_type == "01":
         raise GatewayError("暂不支持医保电子凭证（mdtrt_cert_type=01），请使用社会保障卡或身份证")

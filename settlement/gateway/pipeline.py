@@ -58,6 +58,11 @@ def _replay(conn: Connection, env: Envelope, institution: str) -> dict | None:
     seen = store.find_message(conn, institution, env.msgid)
     if seen is None:
         return None
+    if seen.undone_by:
+        raise GatewayError(
+            f"报文ID msgid={env.msgid} 的交易已被冲正（{seen.undone_by}），请生成新的 msgid 重新办理",
+            "msgid_undone",
+        )
     if seen.body_hash != env.body_hash or seen.infno != env.infno:
         raise GatewayError(
             f"报文ID msgid={env.msgid} 已用于另一笔交易（{seen.infno}），请生成新的 msgid",

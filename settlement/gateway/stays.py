@@ -13,6 +13,7 @@ from settlement import inpatient
 from settlement.gateway.cardonly import holder
 from settlement.gateway.convert import GatewayError, insutype, local_time, node, text
 from settlement.gateway.messages import Act
+from settlement.inpatient import stay
 from settlement.schemas import AdmissionIn
 
 
@@ -64,3 +65,48 @@ def admit(act: Act) -> tuple[dict, str | None]:
     mdtrt_id = admitted["mdtrt_id"]
     result = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": text(data, "ipt_no")}
     return {"result": result}, mdtrt_id
+
+
+def _stay(act: Act, name: str) -> tuple[dict, str]:
+    data = node(act.envelope.input, name)
+    mdtrt_id = text(data, "mdtrt_id", required=True, max_len=40)
+    admission = inpatient.load_admission(act.conn, act.principal, mdtrt_id)
+    psn_no = text(data, "psn_no", max_len=32)
+    if psn_no and psn_no != admission.psn_no:
+        raise GatewayError(f"人员编号 psn_no={psn_no} 与就诊 {mdtrt_id} 不一致")
+    return data, mdtrt_id
+
+
+def discharge(act: Act) -> tuple[dict, str | None]:
+    """2402: ``dscginfo{mdtrt_id, psn_no, endtime, …}`` + ``diseinfo[]`` → no output node."""
+    data, mdtrt_id = _stay(act, "dscginfo")
+    endtime = local_time(data, "endtime", act.tz)
+    stay.discharge(act.conn, act.principal, mdtrt_id, endtime, act.now)
+    return {}, mdtrt_id
+
+
+def change_admission(act: Act) -> tuple[dict, str | None]:
+    """2403: ``adminfo{mdtrt_id, psn_no, begntime, adm_dept_name, dise_name, …}``."""
+    data, mdtrt_id = _stay(act, "adminfo")
+    changes = {
+        "begntime": local_time(data, "begntime", act.tz, required=False),
+        "dept_name": text(data, "adm_dept_name", max_len=100),
+        "dise_name": _diagnosis(act, data)[:200],
+    }
+    days = act.svc.settings.admission_backdate_days
+    stay.change_admission(act.conn, act.principal, mdtrt_id, changes, act.now, act.tz, days)
+    return {}, mdtrt_id
+
+
+def cancel_admission(act: Act) -> tuple[dict, str | None]:
+    """2404: ``data{mdtrt_id, psn_no}``; only without standing fees or settlement."""
+    _, mdtrt_id = _stay(act, "data")
+    stay.cancel_admission(act.conn, act.principal, mdtrt_id, act.now)
+    return {}, mdtrt_id
+
+
+def cancel_discharge(act: Act) -> tuple[dict, str | None]:
+    """2405: ``data{mdtrt_id, psn_no}``; a discharged, unsettled stay is admitted again."""
+    _, mdtrt_id = _stay(act, "data")
+    stay.cancel_discharge(act.conn, act.principal, mdtrt_id, act.now)
+    return {}, mdtrt_id

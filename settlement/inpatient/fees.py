@@ -36,6 +36,8 @@ def upload_fees(
         raise Problem(
             409, "already_settled", f"admission {mdtrt_id} is settled; reverse it first to add fees"
         )
+    if admission.status == "cancelled":
+        raise Problem(409, "stay_cancelled", f"admission {mdtrt_id} was cancelled (2404)")
     lines = [
         FeeLine(
             line.feedetl_sn,

@@ -1,5 +1,6 @@
 """2305 reversal: the settlement stops standing; the annual ceiling and the personal account
-are restored exactly, and the stay is open again (settlement.md §Reversal)."""
+are restored exactly; the stay stays discharged (settlement.md §Reversal, nhsa.md §Stay
+lifecycle): fees may be changed and it may be settled again, or 2405 admits it again."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from settlement.inpatient.common import new_id
 from settlement.inpatient.settlement import load_settlement
 from settlement.people import load_person
 from settlement.problems import Problem
+from settlement.rules.lifecycle import DISCHARGED
 from settlement.rules.roles import HOSPITAL
 from settlement.service import Principal, audit
-from settlement.store import admissions, people, settlements
+from settlement.store import people, settlements, stays
 
 
 def reverse(
@@ -50,7 +52,7 @@ def reverse(
     people.remove_settlement_from_year(
         conn, setl.psn_no, setl.insutype, setl.benefit_year, setl.fund_pay_sumamt
     )
-    admissions.reopen(conn, setl.mdtrt_id)
+    stays.set_status(conn, setl.mdtrt_id, DISCHARGED)
     audit(
         conn,
         principal,

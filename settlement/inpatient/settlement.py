@@ -20,13 +20,14 @@ from settlement.inpatient.common import authenticate_holder, new_id, time_refuse
 from settlement.people import load_person, load_person_for_billing
 from settlement.problems import Problem, not_found
 from settlement.rules.coverage import benefit_year
+from settlement.rules.lifecycle import CANCELLED, DISCHARGED
 from settlement.rules.policy import Policy
 from settlement.rules.roles import HOSPITAL
 from settlement.rules.split import SPLIT_AMOUNTS, Split, SplitError, SplitRequest, split_bill
 from settlement.rules.stays import StayStart, StayTimeError, check_discharge_time, prior_admissions
 from settlement.schemas import SettlementIn
 from settlement.service import Principal, audit
-from settlement.store import admissions, people, settlements
+from settlement.store import admissions, people, settlements, stays
 from settlement.store.db import as_utc
 
 
@@ -74,6 +75,8 @@ def pre_settle(
     admission = load_admission(conn, principal, mdtrt_id)
     if admission.status == "settled":
         raise Problem(409, "already_settled", f"admission {mdtrt_id} is already settled")
+    if admission.status == CANCELLED:
+        raise Problem(409, "stay_cancelled", f"admission {mdtrt_id} was cancelled (2404)")
     person = load_person(conn, admission.psn_no)
     split, _, fee_count = compute_split(conn, admission, person, use_account, policy, lock=False)
     body = {name: getattr(split, name) for name in SPLIT_AMOUNTS}
@@ -109,7 +112,11 @@ def settle(
             f"admission {mdtrt_id} is already settled",
             audit=("settlement", mdtrt_id),
         )
-    endtime = (body.endtime or now).astimezone(UTC)
+    if admission.status == CANCELLED:
+        raise Problem(409, "stay_cancelled", f"admission {mdtrt_id} was cancelled (2404)")
+    # A discharged stay (2402) settles at its discharge time; an admitted one is discharged now.
+    discharged_at = stays.endtime_of(conn, mdtrt_id) if admission.status == DISCHARGED else None
+    endtime = (discharged_at or body.endtime or now).astimezone(UTC)
     try:
         check_discharge_time(endtime, admission.begntime, now)
     except StayTimeError as error:

@@ -6,6 +6,8 @@ its inputs explicitly (dates, balances, the policy), so it can be tested from a 
 - ``policy`` — the policy file (deductibles, ratios, ceilings); ``split`` — the split of a bill;
 - ``coverage`` — who is covered when, resident enrolment, the benefit year, ages;
 - ``stays`` — admission and discharge time windows, which stays count as prior;
+- ``lifecycle`` — which stay step (discharge, cancellations, fees, settlement) may follow which;
+- ``statement`` — 3201 reconciliation: the HIS's totals against the service's;
 - ``fees`` — repeats, conflicts and refunds of a fee upload;
 - ``exemptions`` — settling without the card; ``card_auth``, ``roles``,
   ``production_authority``, ``application_flow``, ``working_days``, ``citizen_id`` — the card

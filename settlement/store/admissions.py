@@ -37,7 +37,6 @@ _SETTLED_IN_YEAR = sql.Sql(
     " AND status = 'settled' AND adm_date >= ? AND adm_date <= ?"
 )
 _MARK_SETTLED = sql.Sql("UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?")
-_REOPEN = sql.Sql("UPDATE admission SET status = 'admitted', endtime = NULL WHERE mdtrt_id = ?")
 _SELECT_FEE_LINES = sql.Sql(
     "SELECT feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric, init_feedetl_sn"
     " FROM fee_line WHERE mdtrt_id = ?"
@@ -151,11 +150,6 @@ def settled_stays(
 
 def mark_settled(conn: Connection, mdtrt_id: str, endtime: datetime) -> None:
     sql.execute(conn, _MARK_SETTLED, (endtime, mdtrt_id))
-
-
-def reopen(conn: Connection, mdtrt_id: str) -> None:
-    """Back to ``admitted`` after its settlement is reversed (no discharge time)."""
-    sql.execute(conn, _REOPEN, (mdtrt_id,))
 
 
 def fee_lines(conn: Connection, mdtrt_id: str) -> list[FeeLine]:

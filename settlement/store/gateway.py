@@ -20,6 +20,8 @@ from settlement.store.tables import (
     T_GATEWAY_MESSAGE,
     T_GATEWAY_NONCE,
     T_GATEWAY_SIGN_IN,
+    T_REVERSAL,
+    T_SETTLEMENT,
 )
 
 # --- credentials -------------------------------------------------------------------------
@@ -179,3 +181,51 @@ def mark_undone(conn: Connection, institution_code: str, msgid: str, by_msgid: s
         )
         .values(undone_by=by_msgid)
     )
+
+
+# --- 3201 totals -------------------------------------------------------------------------
+
+
+def settlement_totals(
+    conn: Connection, institution_code: str, insutype: str, first: date, last: date
+) -> tuple[int, int, int, int]:
+    """(count, medfee_sumamt, fund_pay_sumamt, acct_pay) of the settlements made on the
+    business days ``first``..``last`` (whether reversed since or not)."""
+    s = T_SETTLEMENT.c
+    row = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(s.medfee_sumamt), 0),
+            sa.func.coalesce(sa.func.sum(s.fund_pay_sumamt), 0),
+            sa.func.coalesce(sa.func.sum(s.acct_pay), 0),
+        ).where(
+            s.institution_code == institution_code,
+            s.insutype == insutype,
+            s.setl_date >= first,
+            s.setl_date <= last,
+        )
+    ).one()
+    return tuple(int(v) for v in row)
+
+
+def reversal_totals(
+    conn: Connection, institution_code: str, insutype: str, first: date, last: date
+) -> tuple[int, int, int, int]:
+    """The same totals of the settlements reversed on the business days ``first``..``last``."""
+    s, r = T_SETTLEMENT.c, T_REVERSAL.c
+    row = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.coalesce(sa.func.sum(s.medfee_sumamt), 0),
+            sa.func.coalesce(sa.func.sum(s.fund_pay_sumamt), 0),
+            sa.func.coalesce(sa.func.sum(s.acct_pay), 0),
+        )
+        .select_from(T_REVERSAL.join(T_SETTLEMENT, s.setl_id == r.setl_id))
+        .where(
+            r.institution_code == institution_code,
+            s.insutype == insutype,
+            r.revs_date >= first,
+            r.revs_date <= last,
+        )
+    ).one()
+    return tuple(int(v) for v in row)

@@ -215,7 +215,7 @@ class Admission(SQLModel, table=True):
     auth_method: str = Field(max_length=20)  # card | child_under_7 | ...
     card_no: str | None = Field(default=None, max_length=16)
     evidence: str | None = None  # JSON of the exemption evidence (audited path)
-    status: str = Field(default="admitted", max_length=12)  # admitted | settled
+    status: str = Field(default="admitted", max_length=12)  # admitted|discharged|settled|cancelled
     created_at: datetime = _time()
 
 
@@ -376,6 +376,18 @@ class GatewayMessage(SQLModel, table=True):
     undone_by: str | None = Field(default=None, max_length=40)
 
 
+class FeeLineCancelled(SQLModel, table=True):
+    """A fee line cancelled by 2302 (the ``fee_line`` row as JSON): kept, out of the bill."""
+
+    __tablename__ = "fee_line_cancelled"
+    id: int | None = Field(default=None, primary_key=True)
+    mdtrt_id: str = Field(max_length=40, index=True)
+    feedetl_sn: str = Field(max_length=40)
+    line: str = Field(sa_type=sa.Text)
+    cancelled_at: datetime = _time()
+    cancelled_by: str | None = Field(default=None, max_length=64)
+
+
 T_INSTITUTION = Institution.__table__
 T_TERMINAL = Terminal.__table__
 T_API_KEY = ApiKey.__table__
@@ -397,5 +409,6 @@ T_GATEWAY_CREDENTIAL = GatewayCredential.__table__
 T_GATEWAY_NONCE = GatewayNonce.__table__
 T_GATEWAY_SIGN_IN = GatewaySignIn.__table__
 T_GATEWAY_MESSAGE = GatewayMessage.__table__
+T_FEE_LINE_CANCELLED = FeeLineCancelled.__table__
 
 metadata = SQLModel.metadata

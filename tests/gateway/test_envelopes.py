@@ -141,3 +141,20 @@ def test_sign_out_ends_the_sign_in(demo_service):
     other = His(demo_service.url, demo_service.world, opter="3003", sign_no=his.sign_no)
     answer = other.call("1101", {"data": {"certno": demo_service.world["people"][0]["certno"]}})
     assert answer["infcode"] == -1
+
+
+def test_1101_by_card_checks_card_sn_and_the_networked_authentication(his, demo_service):
+    person = demo_service.world["people"][3]  # never read at this hospital
+    node = {
+        "mdtrt_cert_type": "03",
+        "mdtrt_cert_no": person["card_no"],
+        "card_sn": person["card_sn"],
+    }
+    answer = his.call("1101", {"data": node})
+    assert answer["infcode"] == -1 and "须持社会保障卡联网认证" in answer["err_msg"]
+    wrong_sn = his.call("1101", {"data": {**node, "card_sn": "0" * 32}})
+    assert wrong_sn["infcode"] == -1 and "card_sn" in wrong_sn["err_msg"]
+    no_sn = his.call("1101", {"data": {**node, "card_sn": ""}})
+    assert no_sn["infcode"] == -1 and "card_sn" in no_sn["err_msg"]
+    voucher = his.call("1101", {"data": {**node, "mdtrt_cert_type": "01"}})
+    assert voucher["infcode"] == -1 and "电子凭证" in voucher["err_msg"]

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from tests.gateway.conftest import demo_setup, serve, stop
 from tests.gateway.his import CST, Desk, His
 
 SETLINFO_FIELDS = [
@@ -87,6 +88,12 @@ def _fees_v1(desk: Desk, mdtrt_id: str) -> int:
     return reply.json()["medfee_sumamt"]
 
 
+def _status(desk: Desk, mdtrt_id: str) -> tuple[str, int]:
+    view = desk.v1.get(f"/v1/admissions/{mdtrt_id}")
+    assert view.status_code == 200, view.text
+    return view.json()["status"], view.json()["medfee_sumamt"]
+
+
 def _check_setlinfo(info: dict, person: dict, medfee_fen: int) -> None:
     assert list(info) == SETLINFO_FIELDS
     assert info["psn_no"] == person["psn_no"] and info["certno"] == person["certno"]
@@ -107,8 +114,33 @@ def _check_setlinfo(info: dict, person: dict, medfee_fen: int) -> None:
     assert cents["hifp_pay"] == cents["fund_pay_sumamt"]
 
 
+@pytest.fixture
+def own_world(tmp_path):
+    """A fresh demo world for one flow: its 3201 totals are this flow's alone."""
+    service = serve(tmp_path, demo_setup(tmp_path, "--people", "3"))
+    try:
+        yield service
+    finally:
+        stop(service)
+
+
+def _statement(his: His, insutype: str, reversals: bool, **totals) -> dict:
+    today = datetime.now(CST).strftime("%Y-%m-%d")
+    data = {
+        "insutype": insutype,
+        "clr_type": "21",
+        "setl_optins": "430100",
+        "stmt_begndate": today,
+        "stmt_enddate": today,
+        "refd_setl_flag": "1" if reversals else "0",
+        **totals,
+    }
+    return his.ok("3201", {"data": data})["stmtinfo"]
+
+
 @pytest.mark.parametrize(("auth", "url_style"), [("tif", "one"), ("csb", "infno")])
-def test_card_only_inpatient_flow(demo_service, auth, url_style):
+def test_card_only_inpatient_flow(own_world, auth, url_style):
+    demo_service = own_world
     world = demo_service.world
     person = world["people"][0 if auth == "tif" else 2]  # employees: personal account
     his = His(demo_service.url, world, auth=auth, url_style=url_style)
@@ -157,7 +189,19 @@ def test_card_only_inpatient_flow(demo_service, auth, url_style):
         }
         admitted = his.ok("2401", {"mdtrtinfo": mdtrtinfo, "diseinfo": []})
         mdtrt_id = admitted["result"]["mdtrt_id"]
+        stay = {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"]}
+        his.ok("2302", {"data": {**stay, "feedetl_sn": "0000"}})  # openhis, before each upload
         medfee = _fees_v1(desk, mdtrt_id)
+        # A line cancelled by 2302 (data as a list) leaves the bill.
+        his.ok("2302", {"data": [{**stay, "feedetl_sn": "F3"}]})
+        medfee -= 3 * 1_000
+        assert _status(desk, mdtrt_id) == ("admitted", medfee)
+        his.ok("2403", {"adminfo": {**stay, "adm_dept_name": "心血管内科", "dise_name": "冠心病"}})
+        endtime = datetime.now(CST) - timedelta(minutes=5)
+        his.ok("2402", {"dscginfo": {**stay, "endtime": _local(endtime), "dscg_way": "1"}})
+        assert _status(desk, mdtrt_id) == ("discharged", medfee)
+        again = his.call("2402", {"dscginfo": {**stay, "endtime": _local(endtime)}})
+        assert again["infcode"] == -1 and "出院" in again["err_msg"]
         data = {
             "psn_no": person["psn_no"],
             "mdtrt_cert_type": "03",
@@ -218,5 +262,53 @@ def test_card_only_inpatient_flow(demo_service, auth, url_style):
             },
         )
         assert twice["infcode"] == -1 and "已撤销" in twice["err_msg"]
+        # 3201: the HIS's totals of the day against ours, settlements and reversals.
+        totals = {
+            "medfee_sumamt": info["medfee_sumamt"],
+            "fund_pay_sumamt": f"{info['fund_pay_sumamt']:.2f}",
+            "acct_pay": info["acct_pay"],
+            "fixmedins_setl_cnt": 1,
+        }
+        balanced = _statement(his, person["insutype"], False, **totals)
+        assert balanced == {"setl_optins": "430100", "stmt_rslt": "0", "stmt_rslt_dscr": "对账一致"}
+        negated = {
+            "medfee_sumamt": reversed_["medfee_sumamt"],
+            "fund_pay_sumamt": reversed_["fund_pay_sumamt"],
+            "acct_pay": reversed_["acct_pay"],
+            "fixmedins_setl_cnt": "1",
+        }
+        assert _statement(his, person["insutype"], True, **negated)["stmt_rslt"] == "0"
+        off = _statement(his, person["insutype"], False, **{**totals, "fixmedins_setl_cnt": 2})
+        assert off["stmt_rslt"] == "1" and "结算笔数" in off["stmt_rslt_dscr"]
+        other = _statement(his, "390", False, **totals)
+        assert other["stmt_rslt"] == "1" and "医疗费总额" in other["stmt_rslt_dscr"]
+        # The reversed stay stays discharged; 2405 admits it again, 2404 cancels it once its
+        # fees are cancelled.
+        assert _status(desk, mdtrt_id) == ("discharged", medfee)
+        his.ok("2405", {"data": stay})
+        assert _status(desk, mdtrt_id) == ("admitted", medfee)
+        standing = his.call("2404", {"data": stay})
+        assert standing["infcode"] == -1 and "2302" in standing["err_msg"]
+        his.ok("2302", {"data": {**stay, "feedetl_sn": "0000"}})
+        his.ok("2404", {"data": stay})
+        assert _status(desk, mdtrt_id) == ("cancelled", 0)
+        late = his.call("2402", {"dscginfo": {**stay, "endtime": _local(endtime)}})
+        assert late["infcode"] == -1 and "撤销" in late["err_msg"]
+        # 2601 冲正: an admission whose answer was lost is undone by its msgid.
+        lost = his.ok("2401", {"mdtrtinfo": {**mdtrtinfo, "ipt_no": "ZY-LOST"}, "diseinfo": []})
+        lost_msgid, lost_id = his.last_msgid, lost["result"]["mdtrt_id"]
+        undo = {"psn_no": person["psn_no"], "omsgid": lost_msgid, "oinfno": "2401"}
+        assert his.ok("2601", {"data": undo}) == {}
+        assert _status(desk, lost_id)[0] == "cancelled"
+        twice = his.call("2601", {"data": undo})
+        assert twice["infcode"] == -1 and "重复冲正" in twice["err_msg"]
+        retry = his.call(
+            "2401",
+            {"mdtrtinfo": {**mdtrtinfo, "ipt_no": "ZY-LOST"}, "diseinfo": []},
+            msgid=lost_msgid,
+        )
+        assert retry["infcode"] == -1 and "冲正" in retry["err_msg"]
+        unknown = his.call("2601", {"data": {**undo, "omsgid": "H43010000001209901010000000001"}})
+        assert unknown["infcode"] == -1 and "查无原交易" in unknown["err_msg"]
     finally:
         desk.close()

@@ -62,7 +62,7 @@ def get_admission(mdtrt_id: str, principal: Caller, svc: ServiceDep):
 def list_admissions(
     principal: Caller,
     svc: ServiceDep,
-    status: Literal["admitted", "settled"] | None = None,
+    status: Literal["admitted", "discharged", "settled", "cancelled"] | None = None,
     psn_no: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ):
