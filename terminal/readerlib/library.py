@@ -126,10 +126,11 @@ class ReaderLibrary:
         return outcome
 
     def _init(self, text: str) -> Outcome:
+        self.close()  # a failed Init leaves the library uninitialised, not half-configured
+        self.settings = self._psam = None
         settings = parse_init(text)
         psam = Psam.load(settings.psam_path)
         terminal_no = terminal_number(psam, settings.psam_path)
-        self.close()
         self._pad = TtyPad() if settings.pinpad == "tty" else ScriptedPad(_reader_key(settings))
         self._client = SettlementClient(
             settings.service_url,

@@ -250,3 +250,26 @@ def test_scripted_pad_forgets_old_entries(home, monkeypatch):
 def test_failure_texts(exc, code, says):
     got_code, text = failure(exc)
     assert got_code == code and says in text
+
+
+def test_library_logs_each_call_without_pins(home, tmp_path):
+    from terminal.readerlib.library import ReaderLibrary
+
+    psam_path = tmp_path / "h.psam"
+    Psam.provision(KeyStore.generate(), "H1", Role.HOSPITAL).save(psam_path)
+    library = ReaderLibrary()
+    try:
+        assert library.verify_pin().code == Code.NOT_INITIALISED
+        init = _init(LOG_PATH=str(tmp_path / "logs"), EXT={"psam": str(psam_path), "reader": 4})
+        assert library.init(init).code == Code.OK
+        pinpad.type_pins(4, ["135790"])
+        outcome = library.verify_pin()
+        assert outcome.code == Code.SEQUENCE and "ReadCardBas" in outcome.text
+        assert library.init(_init(EXT={"psam": str(tmp_path / "missing.psam")})).code == Code.PSAM
+        assert library.verify_pin().code == Code.NOT_INITIALISED  # a failed Init undoes the last
+    finally:
+        library.close()
+    (log,) = (tmp_path / "logs").iterdir()
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert [line.split()[1:3] for line in lines] == [["Init", "0"], ["VerifyPIN", "-13"]]
+    assert "135790" not in log.read_text(encoding="utf-8")
