@@ -171,6 +171,17 @@ class VpcdConnector:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
+    def drop(self) -> None:
+        """End the current connection and reconnect: pcscd sees the card pulled and
+        re-inserted (a fresh power-on); a client waiting for an answer gets an error.
+        Used by the test bench's ``mute`` fault (:mod:`card.faults`)."""
+        sock = self._sock
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
     @property
     def stopped(self) -> bool:
         return self._stop.is_set()
