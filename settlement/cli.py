@@ -209,6 +209,42 @@ def cmd_demo_setup(args) -> int:
     return 0
 
 
+def cmd_gateway_credentials(args) -> int:
+    from card.keystore import KeyStore
+    from settlement.gateway.credentials import new_credentials, store_credentials
+    from settlement.store import institutions
+    from settlement.store.db import utcnow
+
+    keystore = KeyStore.load_or_create(Settings.from_env().keystore_path)
+    creds = new_credentials(args.institution)
+
+    def work(conn):
+        row = institutions.find(conn, args.institution)
+        if row is None or row.kind not in ("hospital", "pharmacy"):
+            return False
+        store_credentials(conn, keystore, args.institution, creds, utcnow())
+        return True
+
+    if not _with_db(args, work):
+        print(
+            f"error: {args.institution} is not a registered hospital or pharmacy", file=sys.stderr
+        )
+        return 1
+    print(json.dumps(creds) if args.json else _describe_credentials(creds))
+    return 0
+
+
+def _describe_credentials(creds: dict) -> str:
+    return "\n".join(
+        [
+            f"TIF    x-tif-paasid {creds['tif']['paasid']}  secret {creds['tif']['secret']}",
+            f"CSB    _api_access_key {creds['csb']['access_key']}  "
+            + f"secret_key {creds['csb']['secret_key']}",
+            f"apikey {creds['apikey']}",
+        ]
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m settlement", description="sscard settlement service"
@@ -257,6 +293,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--institution")
     p.add_argument("--json", action="store_true")
     p.add_argument("--ledger", action="store_true", help="also check ceilings and accounts")
+    p = add(
+        "gateway-credentials",
+        cmd_gateway_credentials,
+        "new TIF, CSB and apikey credentials of an institution for the gateway (docs/gateway.md)",
+    )
+    p.add_argument("institution")
+    p.add_argument("--json", action="store_true")
     p = sub.add_parser(
         "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
     )

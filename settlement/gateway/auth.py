@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,14 +59,34 @@ def _fresh(raw: str | None, now: datetime, *, millis: bool, header: str) -> None
         )
 
 
-def _secret(conn: Connection, key: bytes, kind: str, public: str) -> tuple[str, str]:
+#: (kind, public key) → (secret or None, institution, monotonic expiry): a credential seen in
+#: the last :data:`CACHE_S` seconds is not read again (every message is signed).
+_SEEN: dict[tuple[str, str], tuple[str | None, str, float]] = {}
+CACHE_S = 60.0
+
+
+def _credential(conn: Connection, key: bytes, kind: str, public: str) -> tuple[str | None, str]:
+    """(the unsealed secret (None for an apikey), the institution) of a stored credential."""
+    seen = _SEEN.get((kind, public))
+    if seen is not None and seen[2] > time.monotonic():
+        return seen[0], seen[1]
     row = store.find_credential(conn, kind, public)
     if row is None:
-        raise GatewayError(f"接入凭证 {public} 未登记（{kind.upper()}）", "auth_failed")
-    secret = unseal(key, row.secret_enc or "", f"{kind}:{public}")
-    if secret is None:
-        raise GatewayError("接入凭证无法校验，请联系平台管理员", "auth_failed")
+        raise GatewayError(f"接入凭证 {public[:16]} 未登记（{kind.upper()}）", "auth_failed")
+    secret = None
+    if kind != APIKEY:
+        secret = unseal(key, row.secret_enc or "", f"{kind}:{public}")
+        if secret is None:
+            raise GatewayError("接入凭证无法校验，请联系平台管理员", "auth_failed")
+    if len(_SEEN) > 10_000:
+        _SEEN.clear()
+    _SEEN[(kind, public)] = (secret, row.institution_code, time.monotonic() + CACHE_S)
     return secret, row.institution_code
+
+
+def _secret(conn: Connection, key: bytes, kind: str, public: str) -> tuple[str, str]:
+    secret, institution = _credential(conn, key, kind, public)
+    return secret or "", institution
 
 
 def _tif(conn: Connection, key: bytes, h: Mapping[str, str], now: datetime) -> Caller:
@@ -121,10 +142,8 @@ def authenticate(
         caller = _csb(conn, key, headers, infno, now)
     elif headers.get("apikey"):
         digest = apikey_hash(headers["apikey"])
-        row = store.find_credential(conn, APIKEY, digest)
-        if row is None:
-            raise GatewayError("apikey 无效", "auth_failed")
-        caller = Caller(APIKEY, digest, row.institution_code, None)
+        _, institution = _credential(conn, key, APIKEY, digest)
+        caller = Caller(APIKEY, digest, institution, None)
     else:
         raise GatewayError(
             "缺少接入认证：请在请求头提供 TIF（x-tif-*）、CSB（_api_*）或 apikey", "auth_failed"
@@ -144,5 +163,10 @@ def spend_nonce(conn: Connection, caller: Caller, now: datetime) -> None:
     label = f"{caller.kind}:{caller.key}"[:80]
     if not store.accept_nonce(conn, label, caller.nonce, now):
         raise GatewayError("请求头中的随机数（nonce）已使用过，请勿重放请求", "nonce_reused")
-    if now.second == 0:  # about once a minute: forget what the window already refuses
+    global _next_sweep
+    if time.monotonic() > _next_sweep:  # about once a minute: forget what the window refuses
+        _next_sweep = time.monotonic() + 60
         store.forget_nonces_before(conn, now - timedelta(seconds=2 * WINDOW_S))
+
+
+_next_sweep = 0.0

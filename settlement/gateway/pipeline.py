@@ -10,6 +10,7 @@ refusal rolls all of it back and answers ``infcode -1``: a refused message chang
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,10 +39,26 @@ class Request:
     received: datetime
 
 
-def _principal(conn: Connection, caller: auth.Caller, env: Envelope) -> Principal:
-    row = institutions.find(conn, caller.institution_code)
+#: institution code → (its row, monotonic expiry): institutions change rarely.
+_INSTITUTIONS: dict[str, tuple[object, float]] = {}
+CACHE_S = 60.0
+
+
+def _institution(conn: Connection, code: str):
+    seen = _INSTITUTIONS.get(code)
+    if seen is not None and seen[1] > time.monotonic():
+        return seen[0]
+    row = institutions.find(conn, code)
     if row is None or row.kind != HOSPITAL:
-        raise GatewayError(f"机构 {caller.institution_code} 不是已登记的定点医疗机构")
+        raise GatewayError(f"机构 {code} 不是已登记的定点医疗机构")
+    if len(_INSTITUTIONS) > 10_000:
+        _INSTITUTIONS.clear()
+    _INSTITUTIONS[code] = (row, time.monotonic() + CACHE_S)
+    return row
+
+
+def _principal(conn: Connection, caller: auth.Caller, env: Envelope) -> Principal:
+    row = _institution(conn, caller.institution_code)
     return Principal(
         key_id=caller.label[:32],
         role=row.kind,

@@ -153,13 +153,14 @@ def settle(act: Act) -> tuple[dict, str | None]:
     """2304: the settlement (card-only: a PIN-verified card authentication or an exemption)."""
     data, mdtrt_id, use_account = _request(act)
     admission = inpatient.load_admission(act.conn, act.principal, mdtrt_id)
-    preview = inpatient.pre_settle(act.conn, act.principal, mdtrt_id, use_account, act.svc.policy)
-    _check(data, preview, admission)
     path = holder(act, data, envelope_input=act.envelope.input, pin=True)
     body = SettlementIn(acct_used_flag=use_account, **path)
     done = inpatient.settle(
         act.conn, act.svc.keystore, act.principal, mdtrt_id, body, act.svc.policy, act.now, act.tz
     )
+    # The HIS's sums against the settlement just made: a mismatch refuses the message and
+    # rolls the settlement back with it (one transaction).
+    _check(data, done, admission)
     person = load_person(act.conn, admission.psn_no)
     info = setlinfo(
         act,

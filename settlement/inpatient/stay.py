@@ -17,7 +17,6 @@ from sqlalchemy.engine import Connection, Row
 from settlement.authority import require_role
 from settlement.inpatient.admissions import load_admission
 from settlement.inpatient.common import time_refused
-from settlement.inpatient.views import admission_view
 from settlement.problems import Problem
 from settlement.rules.lifecycle import (
     ADMITTED,
@@ -68,7 +67,7 @@ def discharge(
         raise time_refused(error) from None
     stays.set_status(conn, mdtrt_id, DISCHARGED, endtime=endtime)
     audit(conn, principal, "discharge", mdtrt_id, detail={"endtime": endtime.isoformat()}, at=now)
-    return admission_view(conn, load_admission(conn, principal, mdtrt_id))
+    return {"mdtrt_id": mdtrt_id, "status": DISCHARGED}
 
 
 def cancel_discharge(conn: Connection, principal: Principal, mdtrt_id: str, now: datetime) -> dict:
@@ -77,7 +76,7 @@ def cancel_discharge(conn: Connection, principal: Principal, mdtrt_id: str, now:
     check_step("cancel_discharge", admission, "discharge.cancel")
     stays.set_status(conn, mdtrt_id, ADMITTED, endtime=None)
     audit(conn, principal, "discharge.cancel", mdtrt_id, at=now)
-    return admission_view(conn, load_admission(conn, principal, mdtrt_id))
+    return {"mdtrt_id": mdtrt_id, "status": ADMITTED}
 
 
 def cancel_admission(conn: Connection, principal: Principal, mdtrt_id: str, now: datetime) -> dict:
@@ -87,7 +86,7 @@ def cancel_admission(conn: Connection, principal: Principal, mdtrt_id: str, now:
     check_step("cancel_admission", admission, "admission.cancel", standing_fees=standing)
     stays.set_status(conn, mdtrt_id, CANCELLED)
     audit(conn, principal, "admission.cancel", mdtrt_id, at=now)
-    return admission_view(conn, load_admission(conn, principal, mdtrt_id))
+    return {"mdtrt_id": mdtrt_id, "status": CANCELLED}
 
 
 def change_admission(
@@ -114,7 +113,7 @@ def change_admission(
     stays.change(conn, mdtrt_id, **values)
     shown = {k: v.isoformat() if hasattr(v, "isoformat") else v for k, v in values.items()}
     audit(conn, principal, "admission.change", mdtrt_id, detail=shown, at=now)
-    return admission_view(conn, load_admission(conn, principal, mdtrt_id))
+    return {"mdtrt_id": mdtrt_id, "status": admission.status}
 
 
 def cancel_fees(

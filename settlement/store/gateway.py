@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
+from settlement.store import sql
 from settlement.store.db import as_date, as_utc, for_update
 from settlement.store.tables import (
     T_GATEWAY_CREDENTIAL,
@@ -75,15 +76,16 @@ def insert_credential(
 # --- nonces ------------------------------------------------------------------------------
 
 
+_INSERT_NONCE = sql.Sql("INSERT INTO gateway_nonce (credential, nonce, seen_at) VALUES (?, ?, ?)")
+_NONCE_SEEN = sql.Sql("SELECT nonce FROM gateway_nonce WHERE credential = ? AND nonce = ?")
+
+
 def accept_nonce(conn: Connection, credential: str, nonce: str, at: datetime) -> bool:
-    """Record ``nonce`` as used by ``credential``; False if it was used before (a replay)."""
-    try:
-        with conn.begin_nested():
-            conn.execute(
-                T_GATEWAY_NONCE.insert().values(credential=credential, nonce=nonce, seen_at=at)
-            )
-    except IntegrityError:
+    """Record ``nonce`` as used by ``credential``; False if it was used before (a replay: the
+    caller refuses the message and its transaction is rolled back)."""
+    if sql.first(conn, _NONCE_SEEN, (credential, nonce)) is not None:
         return False
+    sql.execute(conn, _INSERT_NONCE, (credential, nonce, at))
     return True
 
 
@@ -132,10 +134,14 @@ def insert_sign_in(conn: Connection, record: SignIn) -> None:
     )
 
 
+_SELECT_SIGN_IN = sql.Sql(
+    "SELECT sign_no, institution_code, opter, opter_name, business_date, signed_in_at,"
+    " signed_out_at FROM gateway_sign_in WHERE sign_no = ?"
+)
+
+
 def find_sign_in(conn: Connection, sign_no: str) -> SignIn | None:
-    row = conn.execute(
-        sa.select(T_GATEWAY_SIGN_IN).where(T_GATEWAY_SIGN_IN.c.sign_no == sign_no)
-    ).first()
+    row = sql.first(conn, _SELECT_SIGN_IN, (sign_no,))
     return _sign_in(row) if row is not None else None
 
 
@@ -150,26 +156,46 @@ def sign_out(conn: Connection, sign_no: str, at: datetime) -> None:
 # --- the message log ---------------------------------------------------------------------
 
 
+_SELECT_MESSAGE = sql.Sql(
+    "SELECT infno, body_hash, answer, subject, undone_by FROM gateway_message"
+    " WHERE institution_code = ? AND msgid = ?"
+)
+
+
 def find_message(
     conn: Connection, institution_code: str, msgid: str, *, lock: bool = False
 ) -> Row | None:
     """Message ``msgid`` of the institution (``infno``, ``body_hash``, ``answer``, ``subject``,
     ``undone_by``), or None."""
-    stmt = sa.select(T_GATEWAY_MESSAGE).where(
-        T_GATEWAY_MESSAGE.c.institution_code == institution_code,
-        T_GATEWAY_MESSAGE.c.msgid == msgid,
+    stmt = for_update(_SELECT_MESSAGE, conn) if lock else _SELECT_MESSAGE
+    return sql.first(conn, stmt, (institution_code, msgid))
+
+
+_INSERT_MESSAGE = sql.Sql(
+    "INSERT INTO gateway_message (institution_code, msgid, infno, body_hash, opter, answer,"
+    " subject, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_message(
+    conn: Connection,
+    *,
+    institution_code: str,
+    msgid: str,
+    infno: str,
+    body_hash: str,
+    opter: str,
+    answer: str,
+    subject: str | None,
+    received_at: datetime,
+) -> None:
+    """Record a message and its answer (the caller looked its msgid up first; a concurrent
+    twin fails on the primary key and its transaction is rolled back)."""
+    sql.execute(
+        conn,
+        _INSERT_MESSAGE,
+        (institution_code, msgid, infno, body_hash, opter, answer, subject, received_at),
     )
-    return conn.execute(for_update(stmt, conn) if lock else stmt).first()
-
-
-def insert_message(conn: Connection, **columns) -> bool:
-    """Record a message and its answer; False if its msgid is already recorded."""
-    try:
-        with conn.begin_nested():
-            conn.execute(T_GATEWAY_MESSAGE.insert().values(**columns))
-    except IntegrityError:
-        return False
-    return True
 
 
 def mark_undone(conn: Connection, institution_code: str, msgid: str, by_msgid: str) -> None:

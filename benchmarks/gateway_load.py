@@ -1,0 +1,315 @@
+"""The national-platform gateway against /v1 (issue 15): the same complete inpatient cycles
+through both, in one run, on one server (docs/gateway.md).
+
+Starts a real ``python -m settlement serve`` on a fresh SQLite file (as
+``benchmarks/settlement_load.py`` does, whose provisioning and minimal HTTP client it uses),
+gives the hospital gateway credentials (``python -m settlement gateway-credentials``), and
+drives at a fixed concurrency, first the ``/v1`` cycle of ``settlement_load.py``:
+
+    challenge (admission) → 2401 admission → 2301 fees (20 lines) → challenge (discharge)
+    → 2304 settlement                                                         (5 requests)
+
+then the HIS's cycle through the gateway (TIF-signed envelopes, one 9001 sign-in per worker),
+with the card authenticated on the network as the reader library does it:
+
+    challenge + card authentication (key 01) → challenge + PIN verification (key 02)
+    → 2401 → 2301 fees (the same 20 lines, /v1 until the gateway's 2301 is on main)
+    → 2402 discharge → 2304                                                    (8 requests)
+
+The last line printed is one JSON object: ``v1_ms_per_settlement``,
+``gateway_ms_per_settlement`` (wall time per settlement at the concurrency), their
+``ratio`` (target ≤ 1.3), both rates and p99 of the settlement call, and the server CPU per
+settlement of each path.
+
+    .venv/bin/python benchmarks/gateway_load.py [--quick] [--duration 10] [--concurrency 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.settlement_load import (
+    REGION,
+    Card,
+    Http,
+    cpu_seconds,
+    cycle,
+    fee_lines,
+    must,
+    percentile,
+    provision,
+    run_workers,
+    start_server,
+    stop_server,
+)
+from card.crypto import Algorithm, encrypt_ecb
+from card.keystore import KEY_INTERNAL_AUTH, KeyStore
+
+CST = timezone(timedelta(hours=8))
+HOSPITAL = "BENCHH"
+ENDPOINT = "/fsi/api/rsfComIfsService/callService"
+
+
+class Gateway(Http):
+    """:class:`Http` with TIF-signed envelope posts."""
+
+    def __init__(self, port: int, api_key: str, creds: dict, opter: str) -> None:
+        super().__init__(port, api_key)
+        self.paasid, self.secret = creds["tif"]["paasid"], creds["tif"]["secret"]
+        self.opter, self.sign_no, self.serial = opter, "", 0
+
+    def envelope(self, infno: str, node: dict) -> dict:
+        self.serial += 1
+        now = datetime.now(CST)
+        body = {
+            "infno": infno,
+            "msgid": f"{HOSPITAL}{now:%Y%m%d%H%M%S}{self.opter}{self.serial:06d}",
+            "mdtrtarea_admvs": REGION,
+            "insuplc_admdvs": REGION,
+            "recer_sys_code": "YBXT",
+            "infver": "V1.0",
+            "opter_type": "1",
+            "opter": self.opter,
+            "opter_name": "bench",
+            "inf_time": now.strftime("%Y-%m-%d %H:%M:%S"),
+            "fixmedins_code": HOSPITAL,
+            "fixmedins_name": "hospital",
+            "sign_no": self.sign_no,
+            "input": node,
+        }
+        stamp, nonce = str(int(time.time())), secrets.token_hex(8)
+        signature = hashlib.sha256(f"{stamp}{self.secret}{nonce}{stamp}".encode()).hexdigest()
+        extra = (
+            f"x-tif-paasid: {self.paasid}\r\nx-tif-timestamp: {stamp}\r\n"
+            f"x-tif-nonce: {nonce}\r\nx-tif-signature: {signature}\r\n"
+        )
+        status, answer = self._post(ENDPOINT, json.dumps(body).encode(), extra)
+        if status != 200 or answer.get("infcode") != 0:
+            raise RuntimeError(f"{infno}: HTTP {status} {answer}")
+        return answer["output"]
+
+    def _post(self, path: str, payload: bytes, extra: str):
+        head = f"POST {path} HTTP/1.1\r\n{self.fixed}{extra}Content-Length: {len(payload)}\r\n"
+        request = head.encode() + b"\r\n" + payload
+        for attempt in range(2):
+            try:
+                if self.sock is None:
+                    self.sock = self._connect()
+                self.sock.sendall(request)
+                return self._response()
+            except OSError:
+                if self.sock is not None:
+                    self.sock.close()
+                self.sock = None
+                if attempt:
+                    raise
+        raise RuntimeError("unreachable")
+
+
+def _answer(keystore: KeyStore, card: Card, kid: int, nonce_hex: str) -> str:
+    key = keystore.card_key(Algorithm.TDES, kid, REGION, card.factor)
+    return encrypt_ecb(Algorithm.TDES, key, bytes.fromhex(nonce_hex)).hex().upper()
+
+
+def card_authentication(gw: Gateway, keystore: KeyStore, card: Card) -> None:
+    """What the reader library does around ReadCardBas and VerifyPIN (reader-library.md)."""
+    purpose = {"card_no": card.card_no, "purpose": "card_authentication"}
+    ch = must(gw.call("POST", "/v1/challenges", purpose), 201, "challenge")
+    body = {
+        "card_no": card.card_no,
+        "challenge_id": ch["challenge_id"],
+        "cryptogram": _answer(keystore, card, KEY_INTERNAL_AUTH, ch["nonce"]),
+    }
+    token = must(gw.call("POST", "/v1/card-authentications", body), 201, "authentication")
+    purpose = {"card_no": card.card_no, "purpose": "pin_verification"}
+    ch = must(gw.call("POST", "/v1/challenges", purpose), 201, "challenge")
+    proof = {"challenge_id": ch["challenge_id"], "cryptogram": card.cryptogram(ch["nonce"])}
+    path = f"/v1/card-authentications/{token['token']}/pin-verification"
+    must(gw.call("POST", path, proof), 200, "PIN verification")
+
+
+def gateway_cycle(gw: Gateway, keystore: KeyStore, card: Card, lines: bytes) -> tuple[float, dict]:
+    """One complete stay through the gateway; (2304 latency in s, the settlement in fen)."""
+    card_authentication(gw, keystore, card)
+    now = datetime.now(CST)
+    certificate = {"mdtrt_cert_type": "03", "mdtrt_cert_no": card.card_no}
+    admission = {
+        "psn_no": card.psn_no,
+        "insutype": "310",
+        "begntime": (now - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S"),
+        "med_type": "21",
+        **certificate,
+    }
+    mdtrt_id = gw.envelope("2401", {"mdtrtinfo": admission, "diseinfo": []})["result"]["mdtrt_id"]
+    fees = must(gw.call("POST", f"/v1/admissions/{mdtrt_id}/fees", lines), 200, "fees")
+    stay = {"mdtrt_id": mdtrt_id, "psn_no": card.psn_no}
+    endtime = now.strftime("%Y-%m-%d %H:%M:%S")
+    gw.envelope("2402", {"dscginfo": {**stay, "endtime": endtime}})
+    data = {
+        **stay,
+        **certificate,
+        "insutype": "310",
+        "medfee_sumamt": f"{fees['medfee_sumamt'] / 100:.2f}",
+        "psn_setlway": "01",
+        "acct_used_flag": "1",
+        "mid_setl_flag": "0",
+    }
+    started = time.perf_counter()
+    info = gw.envelope("2304", {"data": data})["setlinfo"]
+    latency = time.perf_counter() - started
+    fen = {k: round(info[k] * 100) for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")}
+    return latency, fen
+
+
+def run_path(
+    concurrency: int, duration: float, one: Callable[[int, int], tuple[float, dict]]
+) -> tuple[float, list[float], list[dict], list[str]]:
+    """``one(worker, n)`` repeatedly in ``concurrency`` threads for ``duration`` s."""
+    latencies: list[float] = []
+    settled: list[dict] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    stop_at = time.perf_counter() + duration
+
+    def worker(i: int) -> None:
+        n = 0
+        while time.perf_counter() < stop_at:
+            try:
+                latency, setl = one(i, n)
+            except Exception as error:  # noqa: BLE001 - reported in the JSON
+                with lock:
+                    errors.append(str(error)[:300])
+                continue
+            finally:
+                n += 1
+            with lock:
+                latencies.append(latency)
+                settled.append(setl)
+
+    return run_workers(worker, concurrency), latencies, settled, errors
+
+
+def credentials(workdir: Path, keystore_path: Path) -> dict:
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(REPO),
+        SSCARD_HOME=str(workdir),
+        SSCARD_KEYSTORE=str(keystore_path),
+        SSCARD_DATABASE_URL=f"sqlite:///{workdir / 'settlement.db'}",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "settlement", "gateway-credentials", HOSPITAL, "--json"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(done.stdout)
+
+
+def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, args) -> dict:
+    keystore = KeyStore.load(keystore_path)
+    keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
+    creds = credentials(workdir, keystore_path)
+    lines = json.dumps({"feedetail": fee_lines()}).encode()
+    v1 = [Http(port, keys[i]) for i in range(args.concurrency)]
+    gws = [Gateway(port, keys[i], creds, f"{i:04d}") for i in range(args.concurrency)]
+    for gw in gws:
+        gw.sign_no = gw.envelope("9001", {"signIn": {"opter_no": gw.opter}})["signinoutb"][
+            "sign_no"
+        ]
+
+    def v1_one(i: int, n: int):
+        mine = cards[i :: args.concurrency]
+        return cycle(v1[i], mine[n % len(mine)], lines)
+
+    def gw_one(i: int, n: int):
+        mine = cards[i :: args.concurrency]
+        return gateway_cycle(gws[i], keystore, mine[n % len(mine)], lines)
+
+    run_path(args.concurrency, min(1.0, args.duration / 4), v1_one)  # warm-up
+    results = {}
+    for name, one in (("v1", v1_one), ("gateway", gw_one)):
+        cpu_before = cpu_seconds(process.pid)
+        results[name] = (*run_path(args.concurrency, args.duration, one), cpu_before)
+        cpu_after = cpu_seconds(process.pid)
+        results[name] += (cpu_after - cpu_before if cpu_before is not None and cpu_after else None,)
+    return results
+
+
+def summary(results: dict, args) -> dict:
+    out: dict = {}
+    for name, (elapsed, latencies, settled, errors, _before, cpu) in results.items():
+        count = len(settled)
+        out[f"{name}_settlements"] = count
+        out[f"{name}_settlements_per_s"] = round(count / elapsed, 1) if elapsed else 0.0
+        out[f"{name}_ms_per_settlement"] = round(elapsed * 1000 / count, 2) if count else None
+        out[f"{name}_p99_ms"] = round(percentile(latencies, 99) * 1000, 2)
+        out[f"{name}_server_cpu_ms_per_settlement"] = (
+            round(cpu * 1000 / count, 2) if cpu is not None and count else None
+        )
+        out[f"{name}_errors"] = len(errors)
+        out[f"{name}_first_errors"] = errors[:2]
+    v1, gw = out["v1_ms_per_settlement"], out["gateway_ms_per_settlement"]
+    out["ratio"] = round(gw / v1, 3) if v1 and gw else None
+    cpu_v1, cpu_gw = (
+        out["v1_server_cpu_ms_per_settlement"],
+        out["gateway_server_cpu_ms_per_settlement"],
+    )
+    out["cpu_ratio"] = round(cpu_gw / cpu_v1, 3) if cpu_v1 and cpu_gw else None
+    out.update(
+        requests_per_cycle={"v1": 5, "gateway": 8},
+        concurrency=args.concurrency,
+        workers=args.workers,
+        duration_s=args.duration,
+        cpus=os.cpu_count(),
+        targets={"ratio": 1.3},
+    )
+    return out
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each path")
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--people", type=int, default=64)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.concurrency, args.people = 2.0, 2, 4
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sscard-gwbench-") as tmp:
+        workdir = Path(tmp)
+        process, port, admin, keystore_path = start_server(workdir, args.workers)
+        try:
+            results = measure(process, port, admin, keystore_path, workdir, args)
+        finally:
+            stop_server(process)
+    out = summary(results, args)
+    print(json.dumps(out, ensure_ascii=False))
+    ok = out["v1_settlements"] and out["gateway_settlements"]
+    return 0 if ok and not out["v1_errors"] and not out["gateway_errors"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
