@@ -119,8 +119,8 @@ class ReaderLibrary:
             code, text = failure(exc)
             if code in (Code.READER, Code.CARD, Code.NO_CARD):
                 self._drop_card()
-            if code == Code.READER:
-                self._drop_reader()
+            if code in (Code.READER, Code.CARD):
+                self._drop_reader()  # reopened on the next call (pcscd may have restarted)
             outcome = Outcome(code, text)
         self._log(name, outcome)
         return outcome
