@@ -28,7 +28,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     url = _db_url(args)
-    Settings.from_env(url)  # an invalid setting stops here, before any worker starts
+    settings = Settings.from_env(url)  # an invalid setting stops here, before any worker starts
     publish_database_url(url)  # the workers read it
     if args.migrate:
         from settlement.migrate import upgrade
@@ -41,6 +41,15 @@ def cmd_serve(args) -> int:
         workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
+        # Hostile clients (docs/api.md §Limits): idle keep-alive connections are closed,
+        # a connection that has not finished its headers within the keep-alive timeout is
+        # dropped by h11, headers over the limit are refused before they are parsed (h11;
+        # the application refuses them too), and connections beyond --limit-concurrency
+        # get 503 instead of memory.
+        http=args.http,
+        timeout_keep_alive=args.timeout_keep_alive,
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        limit_concurrency=args.limit_concurrency or None,
     )
     return 0
 
@@ -266,6 +275,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--log-level", default="warning")
     p.add_argument("--access-log", action="store_true")
+    p.add_argument(
+        "--http",
+        choices=["auto", "h11", "httptools"],
+        default="auto",
+        help="HTTP parser (h11 also caps the header section at SSCARD_MAX_HEADER_BYTES)",
+    )
+    p.add_argument(
+        "--timeout-keep-alive", type=int, default=5, help="seconds an idle connection stays open"
+    )
+    p.add_argument(
+        "--limit-concurrency",
+        type=int,
+        default=2048,
+        help="connections and tasks at once before new requests get 503 (0: no limit)",
+    )
     p.add_argument(
         "--no-migrate",
         dest="migrate",

@@ -18,6 +18,10 @@ exits before any worker starts.
 | ``SSCARD_HOLIDAYS`` | holiday calendar, TOML (settlement.rules.working_days) | the packaged calendar |
 | ``SSCARD_POLICE_REGISTER`` | the police population register, SQLite (issuance.md step 3) | ``$SSCARD_HOME/external/police_register.sqlite`` |
 | ``SSCARD_BANK_RECORDS`` | folder of the partner banks' customer files | ``$SSCARD_HOME/external/banks`` |
+| ``SSCARD_MAX_BODY_BYTES`` | largest request body accepted (413 ``body_too_large`` above; docs/api.md §Limits) | 1000000 |
+| ``SSCARD_MAX_HEADER_BYTES`` | largest request header section (431 ``headers_too_large`` above) | 16384 |
+| ``SSCARD_RATE_LIMIT`` | requests per second per API key, per worker (429 ``rate_limited``); 0 = no limit | 0 |
+| ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
 """
 
 from __future__ import annotations
@@ -34,6 +38,8 @@ DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_CHALLENGE_TTL_S = 120
 DEFAULT_ADMISSION_BACKDATE_DAYS = 30
 DEFAULT_CARD_AUTH_WINDOW_S = 600
+DEFAULT_MAX_BODY_BYTES = 1_000_000
+DEFAULT_MAX_HEADER_BYTES = 16_384
 
 
 class ConfigError(ValueError):
@@ -97,6 +103,10 @@ class Settings:
     police_register_path: Path | None = None  # None: $SSCARD_HOME/external/police_register.sqlite
     bank_records_dir: Path | None = None  # None: $SSCARD_HOME/external/banks
     card_auth_window_s: int = DEFAULT_CARD_AUTH_WINDOW_S
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    rate_limit: int = 0  # requests per second per key and worker; 0: no limit
+    rate_burst: int = 0  # 0: twice the rate
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -108,6 +118,12 @@ class Settings:
             raise ConfigError(
                 f"SSCARD_ADMISSION_BACKDATE_DAYS={self.admission_backdate_days} must be >= 0"
             )
+        if self.max_body_bytes < 1024:
+            raise ConfigError(f"SSCARD_MAX_BODY_BYTES={self.max_body_bytes} must be >= 1024")
+        if self.max_header_bytes < 1024:
+            raise ConfigError(f"SSCARD_MAX_HEADER_BYTES={self.max_header_bytes} must be >= 1024")
+        if self.rate_limit < 0 or self.rate_burst < 0:
+            raise ConfigError("SSCARD_RATE_LIMIT and SSCARD_RATE_BURST must be >= 0")
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -147,4 +163,10 @@ class Settings:
             card_auth_window_s=_integer(
                 env, "SSCARD_CARD_AUTH_WINDOW", DEFAULT_CARD_AUTH_WINDOW_S, 1
             ),
+            max_body_bytes=_integer(env, "SSCARD_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES, 1024),
+            max_header_bytes=_integer(
+                env, "SSCARD_MAX_HEADER_BYTES", DEFAULT_MAX_HEADER_BYTES, 1024
+            ),
+            rate_limit=_integer(env, "SSCARD_RATE_LIMIT", 0, 0),
+            rate_burst=_integer(env, "SSCARD_RATE_BURST", 0, 0),
         )

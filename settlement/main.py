@@ -12,6 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from settlement import http_errors
+from settlement.api.limits import FrontDoor
 from settlement.api.routes import ROUTERS
 from settlement.bootstrap import bootstrap
 from settlement.config import Settings
@@ -26,8 +27,16 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         docs_url="/v1/docs",
         openapi_url="/v1/openapi.json",
     )
-    app.state.service = service or bootstrap(settings)
+    app.state.service = service = service or bootstrap(settings)
     http_errors.install(app)
+    config = service.settings
+    app.add_middleware(
+        FrontDoor,
+        max_body_bytes=config.max_body_bytes,
+        max_header_bytes=config.max_header_bytes,
+        rate_limit=config.rate_limit,
+        rate_burst=config.rate_burst,
+    )
     for router in ROUTERS:
         include_flat(app, router)
     return app

@@ -46,6 +46,10 @@ TITLES: dict[str, str] = {
     "password_invalid": "Password invalid",
     "card_state": "Card state does not allow this",
     "busy": "Database busy",
+    "body_too_large": "Request body too large",
+    "headers_too_large": "Request headers too large",
+    "malformed_body": "Malformed request body",
+    "rate_limited": "Too many requests",
     "internal_error": "Internal error",
 }
 

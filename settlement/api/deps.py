@@ -18,6 +18,7 @@ from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
+from settlement.api.limits import PRINCIPAL_SCOPE_KEY
 from settlement.applications.registers import Registers
 from settlement.authority import require_role
 from settlement.http_errors import PROBLEM_JSON
@@ -45,8 +46,12 @@ async def principal_of(request: Request) -> Principal:
     The headers are read straight from the request (declaring them as FastAPI
     header parameters costs a dependency resolution per request). A key seen in
     the last few seconds is checked on the event loop (a hash and a dictionary
-    look-up); otherwise the database look-up runs in the thread pool.
+    look-up); otherwise the database look-up runs in the thread pool. On /v1 the front
+    door (``settlement.api.limits``) has authenticated the caller before the body was read.
     """
+    principal = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    if principal is not None:
+        return principal
     headers = request.headers
     authorization = headers.get("authorization")
     key = headers.get("x-api-key")

@@ -52,13 +52,27 @@ def is_sqlite(engine_or_url: Engine | str) -> bool:
     return url.startswith("sqlite")
 
 
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite file of ``url`` readable by its owner only (0600; a folder made for it
+    0700) before SQLite opens it: SQLite gives its WAL and shared-memory files the database
+    file's mode, so they are 0600 too (docs/api.md §Files)."""
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    path = path.split("?", 1)[0]
+    Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)
+
+
 def create_engine(url: str) -> Engine:
     """An engine with the pragmas / options this service relies on."""
     url = normalise_url(url)
     if is_sqlite(url):
-        path = url.split("///", 1)[1] if "///" in url else ""
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = sa.create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
@@ -74,6 +88,7 @@ def create_engine_for_cli(url: str) -> Engine:
     """A small engine for one-shot commands (no pool kept around)."""
     url = normalise_url(url)
     if is_sqlite(url):
+        private_sqlite_file(url)
         engine = sa.create_engine(url, poolclass=NullPool)
         _configure_sqlite(engine)
         return engine
