@@ -145,6 +145,7 @@ class VpcdConnector:
         self.attempts = 0
         self.stalls = 0
         self._stop = threading.Event()
+        self._rest = 0.0  # seconds to wait before the next connection (drop)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
 
@@ -171,10 +172,13 @@ class VpcdConnector:
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
-    def drop(self) -> None:
-        """End the current connection and reconnect: pcscd sees the card pulled and
-        re-inserted (a fresh power-on); a client waiting for an answer gets an error.
-        Used by the test bench's ``mute`` fault (:mod:`card.faults`)."""
+    def drop(self, rest: float = 0.0) -> None:
+        """End the current connection and reconnect after ``rest`` seconds: pcscd sees the
+        card pulled and re-inserted (a fresh power-on); a client waiting for an answer
+        gets an error.  Used by the test bench's ``mute`` fault (:mod:`card.faults`); the
+        rest lets the driver and pcscd see the empty slot first (a card back at once
+        after a failed command is not noticed)."""
+        self._rest = rest
         sock = self._sock
         if sock is not None:
             try:
@@ -207,6 +211,9 @@ class VpcdConnector:
             announced_wait = False
             served_before = self.served
             self._serve_connection(sock)
+            rest, self._rest = self._rest, 0.0
+            if rest:
+                self._stop.wait(rest)
             if self.served > served_before:
                 delay = self.retry_interval
             elif not self._stop.is_set():

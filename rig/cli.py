@@ -8,6 +8,7 @@ subcommands on its parser (the one place ``card`` reaches the rig);
     python -m card rig start [--readers N]   configure and start (or reuse) pcscd
     python -m card rig status [--json]       readers, ports, who holds which reader
     python -m card rig stop                  stop pcscd if the rig started it
+    python -m card bench [--readers N] [--port P] [--json]   the test bench (rig.bench)
     python -m card insert IMAGE [--reader N | --port P] [--json]
         keeps the card in the reader until Ctrl-C / SIGTERM (= card removed);
         reconnects by itself when pcscd restarts.
@@ -30,6 +31,7 @@ from typing import Any
 from card.image import CardImageError
 from card.vpcd import VpcdConnector
 from rig import claims, conf, pcscd
+from rig.bench import cli as bench_cli
 
 
 def add_parsers(subparsers: Any) -> None:
@@ -64,6 +66,7 @@ def add_parsers(subparsers: Any) -> None:
     stop = rig_sub.add_parser("stop", help="stop pcscd if the rig started it and nobody uses it")
     stop.add_argument("--force", action="store_true", help="stop it even while cards are in")
     stop.set_defaults(func=cmd_rig_stop)
+    bench_cli.add_parser(subparsers)
 
 
 def _emit(args: argparse.Namespace, event: dict[str, object], text: str) -> None:
