@@ -41,6 +41,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CATALOGUE = REPO / "settlement" / "data" / "catalogue-sample.csv"
 sys.path.insert(0, str(REPO))
 
 from card.crypto import Algorithm, encrypt_ecb
@@ -166,6 +167,12 @@ def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, st
     run = [sys.executable, "-m", "settlement"]
     subprocess.run(
         [*run, "migrate", "--database-url", db], env=env, check=True, capture_output=True
+    )
+    subprocess.run(  # the shipped sample catalogue: every fee line is classed from it
+        [*run, "catalogue", "import", str(SAMPLE_CATALOGUE), "--database-url", db],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     admin = subprocess.run(
         [*run, "bootstrap-admin", "--database-url", db],
@@ -312,17 +319,25 @@ def cycle(http: Http, card: Card, fee_lines: bytes) -> tuple[float, dict]:
 
 
 def fee_lines() -> list[dict]:
-    classes = "AAAAAAAAAAAABBBBBCCC"
-    return [
-        {
-            "feedetl_sn": f"{n:03d}",
-            "med_list_codg": f"ITEM{n:03d}",
-            "list_type": classes[n],
-            "cnt": 1 + n % 3,
-            "pric": 1000 + 137 * n,
-        }
-        for n in range(20)
-    ]
+    """20 lines of items of the sample catalogue (甲, 乙 and 丙, some over their price ceiling),
+    every fourth with a fractional quantity and a sub-fen unit price; the catalogue classes
+    each one (a catalogue lookup on every line)."""
+    codes = sample_codes()
+    lines = []
+    for n in range(20):
+        line = {"feedetl_sn": f"{n:03d}", "med_list_codg": codes[(7 * n) % len(codes)]}
+        if n % 4 == 3:
+            line.update(cnt_decimal=f"{n % 3}.{2500 + n:04d}", pric_yuan=f"{10 + n}.123456")
+        else:
+            line.update(cnt=1 + n % 3, pric=1000 + 137 * n)
+        lines.append(line)
+    return lines
+
+
+def sample_codes() -> list[str]:
+    """The item codes of the sample catalogue, in file order."""
+    rows = SAMPLE_CATALOGUE.read_text(encoding="utf-8").splitlines()[1:]
+    return [row.split(",", 1)[0] for row in rows if row.strip()]
 
 
 def run_workers(worker: Callable[[int], None], concurrency: int) -> float:

@@ -96,7 +96,6 @@ def fee_body(line: FeeLine) -> dict:
         "feedetl_sn": line.serial,
         "med_list_codg": line.item_code,
         "med_list_name": line.item_name,
-        "list_type": line.fee_class,
         "cnt": line.quantity,
         "pric": line.unit_price,
     }

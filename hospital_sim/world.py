@@ -28,6 +28,7 @@ from hospital_sim.population import (
     Person,
     Population,
 )
+from settlement.catalogue import SAMPLE, sample_catalogue
 from terminal.client.settlement import SettlementClient
 from terminal.psam import Psam, Role
 
@@ -219,6 +220,13 @@ def _register_person(
         admin.register_card(card_record(person, population.region))
 
 
+def load_catalogue(admin: SettlementClient) -> None:
+    """The shipped sample catalogue, unless the service has a catalogue loaded already: the
+    hospital bills its items by national code and the service classes them (issue 14)."""
+    if admin.catalogue()["version_id"] is None:
+        admin.load_catalogue(sample_catalogue(), SAMPLE)
+
+
 def build_world(
     population: Population,
     url: str,
@@ -232,6 +240,7 @@ def build_world(
     """Register everything with the service, cut the PSAMs, make the cards, report the losses."""
     admin = SettlementClient(url, admin_key)
     _register_institutions(population, admin)
+    load_catalogue(admin)
     desks = {
         desk.code: _terminal(
             admin,

@@ -201,6 +201,60 @@ def _redact(url: str) -> str:
     return url
 
 
+def cmd_catalogue_import(args) -> int:
+    from settlement.catalogue import import_catalogue
+    from settlement.problems import Problem
+    from settlement.rules.policy import load_policy
+    from settlement.store.db import utcnow
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as error:
+        print(f"error: cannot read {args.file}: {error.strerror}", file=sys.stderr)
+        return 2
+    policy = load_policy()
+    source = Path(args.file).name
+    try:
+        result = _with_db(args, lambda conn: import_catalogue(conn, data, source, policy, utcnow()))
+    except Problem as problem:
+        print(f"error: {args.file}: {problem.detail} ({problem.code})", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        print(
+            f"loaded {result['entry_count']} catalogue entries from {source} "
+            f"as version {result['version_id']} (#{result['seq']})"
+        )
+    return 0
+
+
+def cmd_catalogue_list(args) -> int:
+    from settlement.catalogue import list_catalogue
+    from settlement.store.db import Database
+
+    db = Database(_db_url(args))
+    try:
+        with db.read() as conn:
+            listing = list_catalogue(conn)
+    finally:
+        db.dispose()
+    if args.json:
+        print(json.dumps(listing, ensure_ascii=False))
+        return 0
+    if listing["version_id"] is None:
+        print("no catalogue loaded (python -m settlement catalogue import FILE)")
+        return 0
+    print(f"catalogue version {listing['version_id']}: {len(listing['entries'])} entries")
+    for e in listing["entries"]:
+        ceiling = e["pric_uplmt_amt"] if e["pric_uplmt_amt"] is not None else "-"
+        print(
+            f"{e['med_list_codg']:<24} {e['chrgitm_lv']} {e['med_chrgitm_type']:<3} "
+            f"{e['selfpay_prop']:>6} {ceiling:>10}  {e['med_list_name']}"
+        )
+    return 0
+
+
 def cmd_demo_setup(args) -> int:
     from settlement.config import sscard_home
     from settlement.demo import DemoError, demo_setup, describe
@@ -324,6 +378,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("institution")
     p.add_argument("--json", action="store_true")
+    catalogue = sub.add_parser("catalogue", help="the insurance catalogue (harness.md)")
+    catalogue_sub = catalogue.add_subparsers(dest="catalogue_command", required=True)
+    for name, fn, help_ in (
+        ("import", cmd_catalogue_import, "load a catalogue CSV file as a new version"),
+        ("list", cmd_catalogue_list, "show the catalogue loaded now"),
+    ):
+        p = catalogue_sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
+        )
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=fn)
+        if name == "import":
+            p.add_argument("file", help="CSV: UTF-8 (with or without BOM) or GB18030")
     p = sub.add_parser(
         "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
     )

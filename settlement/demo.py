@@ -27,9 +27,11 @@ from card.crypto import Algorithm
 from card.issue import CardHolder, new_card
 from card.keystore import KeyStore, write_secret_json
 from settlement.cards import register_card
+from settlement.catalogue import load_sample_catalogue
 from settlement.gateway.credentials import new_credentials, store_credentials
 from settlement.people import add_coverage, register_person
 from settlement.rules.citizen_id import make_ssn
+from settlement.rules.policy import load_policy
 from settlement.rules.roles import ADMIN
 from settlement.schemas import CardIn, CoverageIn, InstitutionIn, PersonIn
 from settlement.security import hash_secret, new_api_key, split_api_key
@@ -248,6 +250,7 @@ def _psams(home: Path, keystore: KeyStore) -> dict[str, str]:
 
 
 def demo_setup(home: Path, people: int, catalogue_loader=None) -> dict:
+    # catalogue_loader: how the world's catalogue is loaded (default: the shipped sample)
     """Make (or reuse) the demo world under ``home``; the harness.md JSON object."""
     from settlement.migrate import upgrade
 
@@ -272,7 +275,9 @@ def demo_setup(home: Path, people: int, catalogue_loader=None) -> dict:
             now = utcnow()
             for person in population:
                 _person(conn, person, now)
-            if catalogue_loader is not None:
+            if catalogue_loader is None:
+                load_sample_catalogue(conn, load_policy(), now)  # once; a rerun keeps it
+            else:
                 catalogue_loader(conn)
     finally:
         db.dispose()

@@ -239,19 +239,57 @@ class AdmissionIn(_Authenticated):
         return value
 
 
+_DECIMAL_QUANTITY = r"^-?[0-9]{1,6}(\.[0-9]{1,4})?$"
+_DECIMAL_PRICE = r"^[0-9]{1,8}(\.[0-9]{1,6})?$"
+
+
 class FeeLineIn(_Body):
+    """A fee line (docs/api.md §Fees): the quantity either ``cnt`` (a whole number) or
+    ``cnt_decimal`` (a decimal string, up to 4 decimals); the unit price either ``pric``
+    (whole fen) or ``pric_yuan`` (a decimal string, up to 6 decimals of a yuan). ``list_type``
+    is deprecated: the catalogue decides the class, and a ``list_type`` still sent must agree
+    with it."""
+
     feedetl_sn: str = Field(min_length=1, max_length=40)
     med_list_codg: str = Field(min_length=1, max_length=50)
     med_list_name: str = Field(default="", max_length=200)
-    list_type: Literal["A", "B", "C"]
-    cnt: int = Field(strict=True, ge=-QUANTITY_MAX, le=QUANTITY_MAX)
-    pric: int = Field(strict=True, ge=0, le=PRICE_MAX)
+    list_type: Literal["A", "B", "C"] | None = None
+    cnt: int | None = Field(default=None, strict=True, ge=-QUANTITY_MAX, le=QUANTITY_MAX)
+    cnt_decimal: str | None = Field(default=None, pattern=_DECIMAL_QUANTITY)
+    pric: int | None = Field(default=None, strict=True, ge=0, le=PRICE_MAX)
+    pric_yuan: str | None = Field(default=None, pattern=_DECIMAL_PRICE)
     init_feedetl_sn: str | None = Field(default=None, max_length=40)
+
+    @property
+    def cnt_e4(self) -> int:
+        """The quantity × 10 000, exact."""
+        if self.cnt is not None:
+            return self.cnt * 10_000
+        text = self.cnt_decimal or "0"
+        whole, _, decimals = text.lstrip("-").partition(".")
+        value = int(whole) * 10_000 + int((decimals + "0000")[:4])
+        return -value if text.startswith("-") else value
+
+    @property
+    def pric_e6(self) -> int:
+        """The unit price in micro-yuan, exact."""
+        if self.pric is not None:
+            return self.pric * 10_000
+        whole, _, decimals = (self.pric_yuan or "0").partition(".")
+        return int(whole) * 1_000_000 + int((decimals + "000000")[:6])
 
     @model_validator(mode="after")
     def _refund(self) -> FeeLineIn:
-        if self.cnt == 0:
+        if (self.cnt is None) == (self.cnt_decimal is None):
+            raise ValueError("send the quantity as cnt (whole) or cnt_decimal, one of them")
+        if (self.pric is None) == (self.pric_yuan is None):
+            raise ValueError("send the unit price as pric (fen) or pric_yuan (yuan), one of them")
+        if self.cnt_e4 == 0:
             raise ValueError("cnt must not be 0")
+        if abs(self.cnt_e4) > QUANTITY_MAX * 10_000:
+            raise ValueError(f"cnt must be between -{QUANTITY_MAX} and {QUANTITY_MAX}")
+        if self.pric_e6 > PRICE_MAX * 10_000:
+            raise ValueError(f"the unit price must be at most {PRICE_MAX} fen")
         return self
 
 

@@ -34,7 +34,7 @@ FUNDS = {
     "390": ("390100", "城乡居民基本医疗保险基金"),
 }
 ZERO_FUNDS = ("cvlserv_pay", "hifes_pay", "hifmi_pay", "hifob_pay", "maf_pay", "hosp_part_amt")
-ZERO_FUNDS += ("oth_pay", "acct_mulaid_pay", "overlmt_selfpay")
+ZERO_FUNDS += ("oth_pay", "acct_mulaid_pay")
 #: The money fields of setlinfo, in the order of the specification.
 AMOUNTS = [
     "medfee_sumamt",
@@ -60,7 +60,13 @@ AMOUNTS = [
     "acct_mulaid_pay",
 ]
 #: The HIS's sums checked against the service's.
-CHECKED_SUMS = ("medfee_sumamt", "fulamt_ownpay_amt", "preselfpay_amt", "inscp_scp_amt")
+CHECKED_SUMS = (
+    "medfee_sumamt",
+    "fulamt_ownpay_amt",
+    "overlmt_selfpay",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+)
 CLR_TYPE_INPATIENT = "21"
 
 

@@ -1,11 +1,15 @@
 """The split of an inpatient bill between the fund and the person — a pure function.
 
-settlement.md, "The bill and its split (amounts in fen, integers only)".  For one admission:
+settlement.md, "The bill and its split" and "The catalogue decides, line by line".  Each fee
+line arrives already split by the catalogue (:mod:`settlement.rules.catalogue`, rounded per
+line); for one admission:
 
-- ``medfee_sumamt``      = sum of all fee lines (医疗费总额)
-- ``fulamt_ownpay_amt``  = class C lines (全自费金额)
-- ``preselfpay_amt``     = class B lines × the class-B share (先行自付金额)
-- ``inscp_scp_amt``      = medfee_sumamt − fulamt_ownpay_amt − preselfpay_amt (符合政策范围金额)
+- ``medfee_sumamt``      = sum of the lines' ``det_item_fee_sumamt`` (医疗费总额)
+- ``fulamt_ownpay_amt``  = sum of the lines' 全自费金额 (丙 lines)
+- ``overlmt_selfpay``    = sum of the lines' ``overlmt_amt`` (超限价自付金额)
+- ``preselfpay_amt``     = sum of the lines' 先行自付金额 (乙 lines × their share)
+- ``inscp_scp_amt``      = sum of the lines' 符合政策范围金额
+                         = medfee_sumamt − fulamt_ownpay_amt − overlmt_selfpay − preselfpay_amt
 - ``act_pay_dedc``       = the deductible actually applied (实际支付起付线): the scheme/level
   deductible, halved for a second or later admission in the same year, but never more than
   the in-scope amount
@@ -16,31 +20,24 @@ settlement.md, "The bill and its split (amounts in fen, integers only)".  For on
   agrees, at most the balance and at most the personal part (个人账户支出)
 - ``psn_cash_pay``       = psn_part_amt − acct_pay (个人现金支出)
 
-Rounding rule (the only place fractions of a fen appear): each *computed* amount — the
-class-B pre-self-pay, the reduced deductible of a later admission, and the fund payment — is
-rounded **half up to the whole fen**, once, on the class or bill total (never per line, so a
-bill split into many lines rounds the same as one line).  All other amounts are sums and
-differences of integers, so the identities hold exactly.
+Rounding rule: the lines' parts are whole fen already (rounded half up per line by the
+catalogue rules); here only the reduced deductible of a later admission and the fund payment
+are computed, each rounded **half up to the whole fen** once on the bill.  All other amounts
+are sums and differences of integers, so the identities hold exactly.
 
-Refunds: a fee line may be negative (a refund, quantity × unit price < 0).  Refunds offset
-charges *within their catalogue class*.  A bill whose refunds bring any class total below zero
-cannot be split — it would make the fund or the person pay a negative amount for something
-never charged — and :func:`split_bill` raises :class:`SplitError` with code
-``refund_exceeds_charges``; the fee lines must be corrected first.  A bill that nets to zero
-(including an empty bill) splits into all zeros.
+Refunds: a refund line carries negative parts mirroring the line it refunds.  A bill whose
+refunds bring any part's total below zero cannot be split — it would make the fund or the
+person pay a negative amount for something never charged — and :func:`split_bill` raises
+:class:`SplitError` with code ``refund_exceeds_charges``; the fee lines must be corrected
+first.  A bill that nets to zero (including an empty bill) splits into all zeros.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Literal
 
 from settlement.rules.policy import BASIS_POINTS, HOSPITAL_LEVELS, INSUTYPES, Policy
-
-CatalogueClass = Literal["A", "B", "C"]
-CATALOGUE_CLASSES: tuple[str, ...] = ("A", "B", "C")
-"""甲类 (fully in scope), 乙类 (pre-self-pay share, then in scope), 丙类 (self-pay)."""
 
 ACCOUNT_INSUTYPE = "310"
 """Only the employee scheme has a personal account (个人账户)."""
@@ -77,26 +74,40 @@ def round_half_up(numerator: int, denominator: int) -> int:
     return (2 * numerator + denominator) // (2 * denominator)
 
 
+ITEM_PARTS: tuple[str, ...] = (
+    "det_item_fee_sumamt",
+    "overlmt_amt",
+    "fulamt_ownpay_amt",
+    "preselfpay_amt",
+    "inscp_scp_amt",
+)
+
+
 @dataclass(frozen=True)
 class FeeItem:
-    """One fee line (费用明细): ``amount_fen`` = quantity × unit price, negative for a refund."""
+    """One fee line's parts in fen as the catalogue split it (negative for a refund);
+    ``det_item_fee_sumamt`` = the sum of the four others."""
 
     serial: str
-    catalogue_class: CatalogueClass
-    amount_fen: int
+    det_item_fee_sumamt: int
+    overlmt_amt: int
+    fulamt_ownpay_amt: int
+    preselfpay_amt: int
+    inscp_scp_amt: int
 
     def __post_init__(self) -> None:
-        if self.catalogue_class not in CATALOGUE_CLASSES:
+        for name in ITEM_PARTS:
+            if not _is_int(getattr(self, name)):
+                raise SplitError(
+                    "invalid_bill",
+                    f"fee line {self.serial!r}: {name} must be an integer number of fen, "
+                    f"got {getattr(self, name)!r}",
+                )
+        rest = self.overlmt_amt + self.fulamt_ownpay_amt + self.preselfpay_amt
+        if rest + self.inscp_scp_amt != self.det_item_fee_sumamt:
             raise SplitError(
                 "invalid_bill",
-                f"fee line {self.serial!r}: catalogue class must be one of "
-                f"{CATALOGUE_CLASSES}, got {self.catalogue_class!r}",
-            )
-        if not _is_int(self.amount_fen):
-            raise SplitError(
-                "invalid_bill",
-                f"fee line {self.serial!r}: amount must be an integer number of fen, "
-                f"got {self.amount_fen!r}",
+                f"fee line {self.serial!r}: its parts do not add up to det_item_fee_sumamt",
             )
 
 
@@ -157,6 +168,7 @@ class Split:
 
     medfee_sumamt: int
     fulamt_ownpay_amt: int
+    overlmt_selfpay: int
     preselfpay_amt: int
     inscp_scp_amt: int
     act_pay_dedc: int
@@ -175,6 +187,7 @@ class Split:
 SPLIT_AMOUNTS: tuple[str, ...] = (
     "medfee_sumamt",
     "fulamt_ownpay_amt",
+    "overlmt_selfpay",
     "preselfpay_amt",
     "inscp_scp_amt",
     "act_pay_dedc",
@@ -183,15 +196,16 @@ SPLIT_AMOUNTS: tuple[str, ...] = (
     "acct_pay",
     "psn_cash_pay",
 )
-"""The nine amounts of a :class:`Split` (in fen), in the order of settlement.md: the money
+"""The ten amounts of a :class:`Split` (in fen), in the order of settlement.md: the money
 columns of a stored settlement and of every settlement answer and report."""
 
 
-def class_totals(items: Sequence[FeeItem]) -> dict[str, int]:
-    """Net amount in fen per catalogue class (refunds offset charges of their class)."""
-    totals = dict.fromkeys(CATALOGUE_CLASSES, 0)
+def part_totals(items: Sequence[FeeItem]) -> dict[str, int]:
+    """Net amount in fen per part over the lines (refunds offset what they refund)."""
+    totals = dict.fromkeys(ITEM_PARTS, 0)
     for item in items:
-        totals[item.catalogue_class] += item.amount_fen
+        for name in ITEM_PARTS:
+            totals[name] += getattr(item, name)
     return totals
 
 
@@ -212,20 +226,21 @@ def split_bill(request: SplitRequest, policy: Policy) -> Split:
     Raises :class:`SplitError` (``refund_exceeds_charges``) when refunds bring a catalogue
     class below zero.  The result always satisfies :func:`check_identities`.
     """
-    totals = class_totals(request.items)
-    negative = {cls: amount for cls, amount in totals.items() if amount < 0}
+    totals = part_totals(request.items)
+    negative = {name: amount for name, amount in totals.items() if amount < 0}
     if negative:
-        detail = ", ".join(f"class {cls}: {amount} fen" for cls, amount in sorted(negative.items()))
+        detail = ", ".join(f"{name}: {amount} fen" for name, amount in sorted(negative.items()))
         raise SplitError(
             "refund_exceeds_charges",
-            f"refunds exceed the charges of their catalogue class ({detail}); "
+            f"refunds exceed the charges they refund ({detail}); "
             "correct the fee lines before settling",
         )
 
-    medfee_sumamt = totals["A"] + totals["B"] + totals["C"]
-    fulamt_ownpay_amt = totals["C"]
-    preselfpay_amt = round_half_up(totals["B"] * policy.class_b_preselfpay_bp, BASIS_POINTS)
-    inscp_scp_amt = medfee_sumamt - fulamt_ownpay_amt - preselfpay_amt
+    medfee_sumamt = totals["det_item_fee_sumamt"]
+    fulamt_ownpay_amt = totals["fulamt_ownpay_amt"]
+    overlmt_selfpay = totals["overlmt_amt"]
+    preselfpay_amt = totals["preselfpay_amt"]
+    inscp_scp_amt = totals["inscp_scp_amt"]
 
     deductible = deductible_due(
         policy, request.insutype, request.hospital_level, request.prior_admissions_this_year
@@ -247,6 +262,7 @@ def split_bill(request: SplitRequest, policy: Policy) -> Split:
     split = Split(
         medfee_sumamt=medfee_sumamt,
         fulamt_ownpay_amt=fulamt_ownpay_amt,
+        overlmt_selfpay=overlmt_selfpay,
         preselfpay_amt=preselfpay_amt,
         inscp_scp_amt=inscp_scp_amt,
         act_pay_dedc=act_pay_dedc,
@@ -287,10 +303,12 @@ def identity_violations(split: Split) -> list[str]:
             f"acct_pay + psn_cash_pay != psn_part_amt "
             f"({s.acct_pay} + {s.psn_cash_pay} != {s.psn_part_amt})"
         )
-    if s.medfee_sumamt - s.fulamt_ownpay_amt - s.preselfpay_amt != s.inscp_scp_amt:
+    self_paid = s.fulamt_ownpay_amt + s.overlmt_selfpay + s.preselfpay_amt
+    if s.medfee_sumamt - self_paid != s.inscp_scp_amt:
         broken.append(
-            f"inscp_scp_amt != medfee_sumamt - fulamt_ownpay_amt - preselfpay_amt "
-            f"({s.inscp_scp_amt} != {s.medfee_sumamt} - {s.fulamt_ownpay_amt} - {s.preselfpay_amt})"
+            f"inscp_scp_amt != medfee_sumamt - fulamt_ownpay_amt - overlmt_selfpay - "
+            f"preselfpay_amt ({s.inscp_scp_amt} != {s.medfee_sumamt} - {s.fulamt_ownpay_amt} - "
+            f"{s.overlmt_selfpay} - {s.preselfpay_amt})"
         )
     if s.act_pay_dedc > s.inscp_scp_amt:
         broken.append(f"act_pay_dedc {s.act_pay_dedc} exceeds inscp_scp_amt {s.inscp_scp_amt}")
@@ -309,8 +327,8 @@ def identity_violations(split: Split) -> list[str]:
 
 def check_identities(split: Split) -> None:
     """Raise :class:`SplitIdentityError` unless ``split`` satisfies settlement.md's identities:
-    fund + personal part = total, account + cash = personal part, in-scope = total − C − B
-    share, nothing negative, deductible and fund within the in-scope amount."""
+    fund + personal part = total, account + cash = personal part, in-scope = total − C −
+    over-ceiling − B share, nothing negative, deductible and fund within the in-scope amount."""
     broken = identity_violations(split)
     if broken:
         raise SplitIdentityError(broken)

@@ -13,7 +13,15 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from settlement.rules.fees import FeeLine
+from settlement.rules.catalogue import (
+    CHRGITM_LVS,
+    CNT_SCALE,
+    FEN_PER_YUAN,
+    PRIC_SCALE,
+    LineParts,
+    round_half_up_signed,
+)
+from settlement.rules.fees import ClassedLine, FeeLine
 from settlement.rules.split import FeeItem
 from settlement.rules.stays import StayStart
 from settlement.store import sql
@@ -37,19 +45,22 @@ _SETTLED_IN_YEAR = sql.Sql(
     " AND status = 'settled' AND adm_date >= ? AND adm_date <= ?"
 )
 _MARK_SETTLED = sql.Sql("UPDATE admission SET status = 'settled', endtime = ? WHERE mdtrt_id = ?")
-_SELECT_FEE_LINES = sql.Sql(
-    "SELECT feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric, init_feedetl_sn"
-    " FROM fee_line WHERE mdtrt_id = ?"
+_LINE_COLUMNS = (
+    "feedetl_sn, med_list_codg, med_list_name, list_type, cnt_e4, pric_e6, init_feedetl_sn,"
+    " chrgitm_lv, med_chrgitm_type, selfpay_prop_bp, pric_uplmt_e6, catalogue_version,"
+    " det_item_fee_sumamt, overlmt_amt, fulamt_ownpay_amt, preselfpay_amt, inscp_scp_amt"
 )
+_SELECT_FEE_LINES = sql.Sql(f"SELECT {_LINE_COLUMNS} FROM fee_line WHERE mdtrt_id = ? ORDER BY id")
 _INSERT_FEE_LINE = sql.Sql(
-    "INSERT INTO fee_line (mdtrt_id, feedetl_sn, med_list_codg, med_list_name, list_type, cnt, pric,"
-    " det_item_fee_sumamt, init_feedetl_sn, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT INTO fee_line (mdtrt_id, {_LINE_COLUMNS}, cnt, pric, created_at)"
+    f" VALUES ({', '.join('?' * 21)})"
 )
 _FEE_TOTALS = sql.Sql(
     "SELECT count(*), coalesce(sum(det_item_fee_sumamt), 0) FROM fee_line WHERE mdtrt_id = ?"
 )
 _SELECT_FEE_ITEMS = sql.Sql(
-    "SELECT feedetl_sn, list_type, det_item_fee_sumamt FROM fee_line WHERE mdtrt_id = ? ORDER BY id"
+    "SELECT feedetl_sn, det_item_fee_sumamt, overlmt_amt, fulamt_ownpay_amt, preselfpay_amt,"
+    " inscp_scp_amt FROM fee_line WHERE mdtrt_id = ? ORDER BY id"
 )
 
 
@@ -152,33 +163,51 @@ def mark_settled(conn: Connection, mdtrt_id: str, endtime: datetime) -> None:
     sql.execute(conn, _MARK_SETTLED, (endtime, mdtrt_id))
 
 
-def fee_lines(conn: Connection, mdtrt_id: str) -> list[FeeLine]:
-    """Every stored fee line of the stay."""
-    return [FeeLine(*row) for row in sql.execute(conn, _SELECT_FEE_LINES, (mdtrt_id,)).fetchall()]
+def _classed(row) -> ClassedLine:
+    line = FeeLine(*row[:5], int(row[5]), row[6])
+    parts = LineParts(*(int(amount) for amount in row[12:17]))
+    return ClassedLine(line, row[7], row[8], int(row[9]), row[10], row[11], parts)
+
+
+def fee_lines(conn: Connection, mdtrt_id: str) -> list[ClassedLine]:
+    """Every stored fee line of the stay with its catalogue terms and parts, in upload order."""
+    rows = sql.execute(conn, _SELECT_FEE_LINES, (mdtrt_id,)).fetchall()
+    return [_classed(row) for row in rows]
 
 
 def insert_fee_lines(
-    conn: Connection, mdtrt_id: str, lines: list[FeeLine], created_at: datetime
+    conn: Connection, mdtrt_id: str, items: list[ClassedLine], created_at: datetime
 ) -> None:
-    sql.execute_many(
-        conn,
-        _INSERT_FEE_LINE,
-        [
+    """Store classed lines; ``cnt``/``pric`` get the legacy whole units (rounded half up)."""
+    rows = []
+    for item in items:
+        line, parts = item.line, item.parts
+        rows.append(
             (
                 mdtrt_id,
                 line.feedetl_sn,
                 line.med_list_codg,
                 line.med_list_name,
-                line.list_type,
-                line.cnt,
-                line.pric,
-                line.det_item_fee_sumamt,
+                CHRGITM_LVS[item.chrgitm_lv],
+                line.cnt_e4,
+                line.pric_e6,
                 line.init_feedetl_sn,
+                item.chrgitm_lv,
+                item.med_chrgitm_type,
+                item.selfpay_prop_bp,
+                item.pric_uplmt_e6,
+                item.catalogue_version,
+                parts.det_item_fee_sumamt,
+                parts.overlmt_amt,
+                parts.fulamt_ownpay_amt,
+                parts.preselfpay_amt,
+                parts.inscp_scp_amt,
+                round_half_up_signed(line.cnt_e4, CNT_SCALE),
+                round_half_up_signed(line.pric_e6, PRIC_SCALE // FEN_PER_YUAN),
                 created_at,
             )
-            for line in lines
-        ],
-    )
+        )
+    sql.execute_many(conn, _INSERT_FEE_LINE, rows)
 
 
 def fee_totals(conn: Connection, mdtrt_id: str) -> tuple[int, int]:
@@ -190,4 +219,4 @@ def fee_totals(conn: Connection, mdtrt_id: str) -> tuple[int, int]:
 def fee_items(conn: Connection, mdtrt_id: str) -> list[FeeItem]:
     """The stay's fee lines as the split takes them, in upload order."""
     rows = sql.execute(conn, _SELECT_FEE_ITEMS, (mdtrt_id,)).fetchall()
-    return [FeeItem(serial, list_type, int(amount)) for serial, list_type, amount in rows]
+    return [FeeItem(row[0], *(int(amount) for amount in row[1:])) for row in rows]

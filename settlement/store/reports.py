@@ -90,22 +90,28 @@ def standing_sums(conn: Connection) -> dict[str, int]:
     return _sums(conn, S.status == "settled")
 
 
+#: A settlement's amount and the fee-line part it is the sum of (issue 14).
+BILL_PARTS = (
+    ("medfee_sumamt", "det_item_fee_sumamt"),
+    ("fulamt_ownpay_amt", "fulamt_ownpay_amt"),
+    ("overlmt_selfpay", "overlmt_amt"),
+    ("preselfpay_amt", "preselfpay_amt"),
+    ("inscp_scp_amt", "inscp_scp_amt"),
+)
+
+
 def standing_bills_settled_on(
     conn: Connection, institution_code: str, day: date
-) -> tuple[int, int]:
-    """(sum of ``medfee_sumamt``, sum of their fee lines) of the settlements the institution
-    made on ``day`` that still stand."""
+) -> tuple[list[int], list[int]]:
+    """The sums of :data:`BILL_PARTS` of the settlements the institution made on ``day``
+    that still stand, and the sums of the matching parts of their fee lines."""
     active = sa.and_(
         S.institution_code == institution_code, S.setl_date == day, S.status == "settled"
     )
-    medfee = _total(conn, S.medfee_sumamt, T_SETTLEMENT, active)
-    fee_lines = _total(
-        conn,
-        T_FEE_LINE.c.det_item_fee_sumamt,
-        T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id),
-        active,
-    )
-    return medfee, fee_lines
+    bills = [_total(conn, S[bill], T_SETTLEMENT, active) for bill, _ in BILL_PARTS]
+    joined = T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id)
+    lines = [_total(conn, T_FEE_LINE.c[part], joined, active) for _, part in BILL_PARTS]
+    return [int(v) for v in bills], [int(v) for v in lines]
 
 
 def hospital_codes(conn: Connection) -> list[str]:

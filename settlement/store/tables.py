@@ -235,6 +235,19 @@ class FeeLine(SQLModel, table=True):
     det_item_fee_sumamt: int = _money()
     init_feedetl_sn: str | None = Field(default=None, max_length=40)
     created_at: datetime = _time()
+    # issue 14: the exact values and the catalogue's per-line split (cnt/pric above: legacy
+    # whole units, rounded half up; list_type: the catalogue's class as a letter)
+    cnt_e4: int | None = Field(default=None, sa_type=sa.BigInteger)  # cnt × 10 000
+    pric_e6: int | None = Field(default=None, sa_type=sa.BigInteger)  # price in micro-yuan
+    chrgitm_lv: str | None = Field(default=None, max_length=2)  # 01 甲 / 02 乙 / 03 丙
+    med_chrgitm_type: str = Field(default="", max_length=6)
+    selfpay_prop_bp: int = 0
+    pric_uplmt_e6: int | None = Field(default=None, sa_type=sa.BigInteger)
+    overlmt_amt: int = _money()
+    fulamt_ownpay_amt: int = _money()
+    preselfpay_amt: int = _money()
+    inscp_scp_amt: int = _money()
+    catalogue_version: str | None = Field(default=None, max_length=40)
 
 
 class Settlement(SQLModel, table=True):
@@ -266,6 +279,7 @@ class Settlement(SQLModel, table=True):
     acct_pay: int = _money()
     psn_cash_pay: int = _money()
     balc: int = _money()
+    overlmt_selfpay: int = _money()  # issue 14: sum of the lines' overlmt_amt
     fee_count: int = 0
     policy_version: str = Field(max_length=16)
     setl_time: datetime = _time()
@@ -388,6 +402,35 @@ class FeeLineCancelled(SQLModel, table=True):
     cancelled_by: str | None = Field(default=None, max_length=64)
 
 
+class CatalogueVersion(SQLModel, table=True):
+    """One load of the insurance catalogue (issue 14); ``seq`` orders the loads."""
+
+    __tablename__ = "catalogue_version"
+    version_id: str = Field(primary_key=True, max_length=40)
+    seq: int = Field(unique=True)
+    source: str = Field(default="", max_length=200)
+    entry_count: int = 0
+    loaded_at: datetime = _time()
+
+
+class CatalogueEntryRow(SQLModel, table=True):
+    """A catalogue entry as loaded in ``version_id``; standing until a later load of the same
+    code names itself in ``superseded_by``."""
+
+    __tablename__ = "catalogue_entry"
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: str = Field(foreign_key="catalogue_version.version_id", max_length=40)
+    med_list_codg: str = Field(index=True, max_length=50)
+    med_list_name: str = Field(default="", max_length=200)
+    chrgitm_lv: str = Field(max_length=2)
+    med_chrgitm_type: str = Field(default="", max_length=6)
+    selfpay_prop_bp: int
+    pric_uplmt_e6: int | None = Field(default=None, sa_type=sa.BigInteger)
+    begndate: date | None = None
+    enddate: date | None = None
+    superseded_by: str | None = Field(default=None, index=True, max_length=40)
+
+
 T_INSTITUTION = Institution.__table__
 T_TERMINAL = Terminal.__table__
 T_API_KEY = ApiKey.__table__
@@ -410,5 +453,7 @@ T_GATEWAY_NONCE = GatewayNonce.__table__
 T_GATEWAY_SIGN_IN = GatewaySignIn.__table__
 T_GATEWAY_MESSAGE = GatewayMessage.__table__
 T_FEE_LINE_CANCELLED = FeeLineCancelled.__table__
+T_CATALOGUE_VERSION = CatalogueVersion.__table__
+T_CATALOGUE_ENTRY = CatalogueEntryRow.__table__
 
 metadata = SQLModel.metadata

@@ -130,9 +130,14 @@ class HttpClient:
         json: Any = None,
         params: dict[str, Any] | None = None,
         idempotency_key: str | None = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
     ) -> Any:
-        """Send one logical request; retries keep the same idempotency key and body."""
+        """Send one logical request; retries keep the same idempotency key and body
+        (``json``, or raw ``content`` of ``content_type``)."""
         headers = {}
+        if content_type:
+            headers["Content-Type"] = content_type
         if method.upper() != "GET":
             headers["Idempotency-Key"] = idempotency_key or new_idempotency_key()
         last: Exception | None = None
@@ -141,7 +146,7 @@ class HttpClient:
                 time.sleep(self.retry.delay(attempt - 1))
             try:
                 response = self._http.request(
-                    method, path, json=json, params=params, headers=headers
+                    method, path, json=json, params=params, headers=headers, content=content
                 )
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last = ServiceUnavailable(f"cannot reach the settlement service: {exc}")

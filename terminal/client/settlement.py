@@ -189,6 +189,20 @@ class SettlementClient(HttpClient):
         """A card made outside the application flow (``card_no``, ``card_id_code``, ...)."""
         return self.request("POST", "/v1/cards", json=body)
 
+    def load_catalogue(self, data: bytes, source: str) -> dict[str, Any]:
+        """Load an insurance catalogue file (harness.md format) as a new version (admin)."""
+        return self.request(
+            "POST",
+            "/v1/catalogue",
+            params={"source": source},
+            content=data,
+            content_type="text/csv; charset=utf-8",
+        )
+
+    def catalogue(self) -> dict[str, Any]:
+        """The catalogue loaded now: ``version_id``, ``versions``, ``entries``."""
+        return self.request("GET", "/v1/catalogue")
+
     def admissions(self, **filters: Any) -> Any:
         """Admissions matching ``filters`` (``status``, ...), as the service lists them."""
         return self.request("GET", "/v1/admissions", params=filters)

@@ -73,11 +73,29 @@ def _local(moment: datetime) -> str:
 
 
 def _fees_v1(desk: Desk, mdtrt_id: str) -> int:
-    """Fee lines through /v1 (the gateway's 2301 needs the catalogue of issue 14)."""
+    """Fee lines through /v1, items of the demo world's sample catalogue (甲, 乙 10 %, 丙)."""
     lines = [
-        {"feedetl_sn": "F1", "med_list_codg": "A001", "list_type": "A", "cnt": 2, "pric": 12_345},
-        {"feedetl_sn": "F2", "med_list_codg": "B001", "list_type": "B", "cnt": 1, "pric": 50_000},
-        {"feedetl_sn": "F3", "med_list_codg": "C001", "list_type": "C", "cnt": 3, "pric": 1_000},
+        {
+            "feedetl_sn": "F1",
+            "med_list_codg": "XJ01CAA040A001010101445",
+            "list_type": "A",
+            "cnt": 2,
+            "pric": 12_345,
+        },
+        {
+            "feedetl_sn": "F2",
+            "med_list_codg": "XJ01FAA090A001010100478",
+            "list_type": "B",
+            "cnt": 1,
+            "pric": 50_000,
+        },
+        {
+            "feedetl_sn": "F3",
+            "med_list_codg": "001105000030000",
+            "list_type": "C",
+            "cnt": 3,
+            "pric": 1_000,
+        },
     ]
     reply = desk.v1.post(
         f"/v1/admissions/{mdtrt_id}/fees",

@@ -1,23 +1,39 @@
 """Fee-upload rules (settlement/rules/fees.py): repeats, conflicts and refunds (docs/api.md
-§Fees), from tables."""
+§Fees), from tables. Whole units and fen prices here (the per-line split under the catalogue:
+test_catalogue.py)."""
+
+from datetime import date
 
 import pytest
 
-from settlement.rules.fees import FeeLine, FeeLineError, check_refund, plan_upload, refunded_counts
+from settlement.rules import fees
+from settlement.rules.catalogue import CatalogueEntry, CatalogueError
+from settlement.rules.fees import FeeLine, FeeLineError, check_refund, refunded_counts
+
+CATALOGUE = {
+    "X01": CatalogueEntry("X01", "drug", "01", "09", 0),
+    "X02": CatalogueEntry("X02", "other drug", "01", "09", 0),
+}
+DAY = date(2026, 11, 28)
 
 
 def charge(sn, cnt=2, pric=500, codg="X01", list_type="A", name="drug"):
-    return FeeLine(sn, codg, name, list_type, cnt, pric)
+    return FeeLine(sn, codg, name, list_type, cnt * 10_000, pric * 10_000)
 
 
 def refund(sn, of, cnt=-1, pric=500, codg="X01", list_type="A", name="drug"):
-    return FeeLine(sn, codg, name, list_type, cnt, pric, of)
+    return FeeLine(sn, codg, name, list_type, cnt * 10_000, pric * 10_000, of)
 
 
-def test_line_amount_and_content():
+def plan_upload(upload, stored):
+    """The rules' plan_upload with ``stored`` lines uploaded (and classed) first."""
+    classed = fees.plan_upload(stored, [], CATALOGUE, DAY, "V1").accepted
+    return fees.plan_upload(upload, classed, CATALOGUE, DAY, "V1")
+
+
+def test_line_content():
     line = refund("R1", "C1", cnt=-3, pric=250)
-    assert line.det_item_fee_sumamt == -750
-    assert line.content == ("X01", "drug", "A", -3, 250, "C1")
+    assert line.content == ("X01", "drug", -30_000, 2_500_000, "C1")
 
 
 @pytest.mark.parametrize(
@@ -39,7 +55,7 @@ def test_line_amount_and_content():
 def test_accepted_lines(stored, upload, accepted, duplicates):
     plan = plan_upload(upload, stored)
     assert [line.feedetl_sn for line in plan.accepted] == accepted
-    assert plan.duplicates == duplicates
+    assert [line.feedetl_sn for line in plan.duplicates] == duplicates
 
 
 @pytest.mark.parametrize(
@@ -56,9 +72,8 @@ def test_accepted_lines(stored, upload, accepted, duplicates):
             "refund_invalid",
             "must name the charged line",
         ),
-        ([charge("C1")], [refund("R1", "C1", pric=400)], "refund_invalid", "item, class and price"),
+        ([charge("C1")], [refund("R1", "C1", pric=400)], "refund_invalid", "item and price"),
         ([charge("C1")], [refund("R1", "C1", codg="X02")], "refund_invalid", "of line C1"),
-        ([charge("C1")], [refund("R1", "C1", list_type="B")], "refund_invalid", "price"),
         ([charge("C1", cnt=2)], [refund("R1", "C1", cnt=-3)], "refund_invalid", "more than"),
         (  # earlier refunds count
             [charge("C1", cnt=2), refund("R1", "C1", cnt=-1)],
@@ -87,9 +102,16 @@ def test_first_broken_line_decides():
     assert caught.value.code == "refund_invalid"
 
 
+def test_a_refund_naming_another_class_is_refused():
+    with pytest.raises(CatalogueError) as caught:
+        plan_upload([refund("R1", "C1", list_type="B")], [charge("C1")])
+    assert caught.value.code == "catalogue_class_mismatch"
+    assert "line C1's class A" in str(caught.value)
+
+
 def test_refunded_counts():
     stored = [charge("C1", cnt=5), refund("R1", "C1", cnt=-1), refund("R2", "C1", cnt=-2)]
-    assert refunded_counts(stored) == {"C1": -3}
+    assert refunded_counts(stored) == {"C1": -30_000}
     assert refunded_counts([charge("C1")]) == {}
 
 
@@ -97,8 +119,8 @@ def test_refunded_counts():
     ("original", "so_far", "cnt", "ok"),
     [
         (charge("C1", cnt=4), 0, -4, True),
-        (charge("C1", cnt=4), -3, -1, True),
-        (charge("C1", cnt=4), -3, -2, False),
+        (charge("C1", cnt=4), -30_000, -1, True),
+        (charge("C1", cnt=4), -30_000, -2, False),
         (None, 0, -1, False),
         (refund("R0", "C0"), 0, -1, False),  # the original must be a charge
     ],

@@ -3,7 +3,9 @@
 Expected figures are worked out by hand in the comments (fen; 1 yuan = 100 fen):
 deductible 200/500/800 yuan by level, ratio employee 90/85/80 %, resident 80/70/60 %,
 ceiling employee 300 000 yuan, resident 150 000 yuan, class B share 10 %, second admission
-half the deductible, rounding half up to the fen on each computed amount.
+half the deductible, rounding half up to the fen on each computed amount. The lines arrive
+split by the catalogue rules (settlement/rules/catalogue.py, rounded per line): ``bill``
+builds them with the share of every 乙 line 10 %.
 """
 
 from dataclasses import FrozenInstanceError, replace
@@ -21,15 +23,24 @@ from settlement.rules import (
     load_policy,
     split_bill,
 )
+from settlement.rules.catalogue import line_parts
 from settlement.rules.split import identity_violations, round_half_up
 
 POLICY = load_policy()
 YUAN = 100
+LEVELS = {"A": "01", "B": "02", "C": "03"}
 
 
-def bill(*lines: tuple[str, int]) -> list[FeeItem]:
-    """Fee lines from (class, amount_fen) pairs, serials 1..n."""
-    return [FeeItem(str(n), cls, amount) for n, (cls, amount) in enumerate(lines, 1)]
+def bill(*lines: tuple[str, int], share_bp: int = 1_000) -> list[FeeItem]:
+    """Fee lines from (class, amount_fen) pairs, serials 1..n, each one unit at that price,
+    split per line; a negative amount is the refund of such a line (its parts negated)."""
+    items = []
+    for n, (cls, amount) in enumerate(lines, 1):
+        bp = {"A": 0, "B": share_bp, "C": 10_000}[cls]
+        parts = line_parts(LEVELS[cls], bp, None, 10_000, abs(amount) * 10_000).as_dict()
+        sign = -1 if amount < 0 else 1
+        items.append(FeeItem(str(n), **{k: sign * v for k, v in parts.items()}))
+    return items
 
 
 def request(insutype="310", level=1, items=(), prior=0, used=0, balance=0, use_account=False):
@@ -134,13 +145,13 @@ CASES = [
      (0, 0, 0, 0, 0, 0, 0, 0, 0, 1_000)),
     ("zero-lines", request("390", 2, bill(("A", 0), ("B", 0), ("C", 0))),
      (0, 0, 0, 0, 0, 0, 0, 0, 0, 0)),
-    # -- rounding: half up to the fen, on class / bill totals ----------------------------
+    # -- rounding: half up to the fen, the share per line, the fund on the bill ----------
     ("B-share-1.5", request("310", 1, bill(("B", 15))), (15, 0, 2, 13, 13, 0, 15, 0, 15, 0)),
     ("B-share-1.4", request("310", 1, bill(("B", 14))), (14, 0, 1, 13, 13, 0, 14, 0, 14, 0)),
     ("B-share-0.5", request("310", 1, bill(("B", 5))), (5, 0, 1, 4, 4, 0, 5, 0, 5, 0)),
     ("B-share-0.4", request("310", 1, bill(("B", 4))), (4, 0, 0, 4, 4, 0, 4, 0, 4, 0)),
-    ("B-share-on-total", request("310", 1, bill(("B", 5), ("B", 5), ("B", 5))),
-     (15, 0, 2, 13, 13, 0, 15, 0, 15, 0)),  # 1.5 → 2 on the total, not 1+1+1 per line
+    ("B-share-per-line", request("310", 1, bill(("B", 5), ("B", 5), ("B", 5))),
+     (15, 0, 3, 12, 12, 0, 15, 0, 15, 0)),  # 0.5 → 1 on each line (on the total 1.5 → 2)
     ("fund-0.85", request("310", 2, bill(("A", 50_001))),
      (50_001, 0, 0, 50_001, 50_000, 1, 50_000, 0, 50_000, 1)),
     ("fund-8.5-half-up", request("310", 2, bill(("A", 50_010))),
@@ -180,7 +191,7 @@ def test_refund_bringing_a_class_below_zero_is_refused():
     with pytest.raises(SplitError) as caught:
         split_bill(request("310", 1, bill(("A", 1_000_000), ("C", 50_000), ("C", -80_000))), POLICY)
     assert caught.value.code == "refund_exceeds_charges"
-    assert "class C: -30000 fen" in str(caught.value)
+    assert "fulamt_ownpay_amt: -30000 fen" in str(caught.value)
 
 
 def test_net_negative_bill_is_refused():
@@ -192,10 +203,10 @@ def test_net_negative_bill_is_refused():
 @pytest.mark.parametrize(
     "build",
     [
-        lambda: FeeItem("1", "D", 100),
-        lambda: FeeItem("1", "a", 100),
-        lambda: FeeItem("1", "A", 1.5),
-        lambda: FeeItem("1", "A", True),
+        lambda: FeeItem("1", 100, 0, 0, 0, 99),  # parts do not add up
+        lambda: FeeItem("1", 100, 0, 0, 0, "100"),
+        lambda: FeeItem("1", 1.5, 0, 0, 0, 1.5),
+        lambda: FeeItem("1", True, 0, 0, 0, True),
         lambda: request("320", 1),
         lambda: request("310", 4),
         lambda: request("310", True),
@@ -219,7 +230,7 @@ def test_split_is_frozen_and_serialisable():
         split.fund_pay_sumamt = 0  # type: ignore[misc]
     data = split.as_dict()
     assert data["fund_pay_sumamt"] == 882_000 and data["policy_version"] == "2026.1"
-    assert set(data) == set(FIELDS) | {"policy_version"}
+    assert set(data) == set(FIELDS) | {"overlmt_selfpay", "policy_version"}
 
 
 def test_split_uses_the_policy_it_is_given():
@@ -228,9 +239,8 @@ def test_split_uses_the_policy_it_is_given():
         version="2027.1",
         fund_ratio_bp={s: {1: 10_000, 2: 10_000, 3: 10_000} for s in ("310", "390")},
         deductible_fen={s: {1: 0, 2: 0, 3: 0} for s in ("310", "390")},
-        class_b_preselfpay_bp=0,
     )
-    split = split_bill(request("390", 3, bill(("A", 700), ("B", 300))), generous)
+    split = split_bill(request("390", 3, bill(("A", 700), ("B", 300), share_bp=0)), generous)
     assert (split.fund_pay_sumamt, split.psn_part_amt, split.policy_version) == (1_000, 0, "2027.1")
 
 

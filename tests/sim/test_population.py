@@ -14,9 +14,13 @@ from hospital_sim.population import (
     citizen_id,
     generate,
 )
+from settlement.catalogue import sample_catalogue
+from settlement.rules.catalogue_file import parse
 from settlement.rules.coverage import age_on
 
 DAY = date(2026, 11, 23)
+#: The shipped sample catalogue the simulated service loads, by item code.
+SAMPLE = {entry.med_list_codg: entry for entry in parse(sample_catalogue(), 1_000)}
 
 
 def test_same_seed_same_population_other_seed_differs():
@@ -77,7 +81,7 @@ def test_kinds_carry_their_evidence(seed):
             assert p.scheme == SCHEME_EMPLOYEE
         assert stay.bill_total >= 0
         for line in stay.fee_lines:
-            assert line.fee_class in "ABC" and line.unit_price > 0
+            assert line.item_code in SAMPLE and line.unit_price > 0
 
 
 def test_long_stays_refunds_and_reversals_occur():
@@ -85,7 +89,8 @@ def test_long_stays_refunds_and_reversals_occur():
     assert any(s.long_stay and len(s.fee_lines) >= 25 for s in pop.stays)
     assert any(s.has_refund for s in pop.stays)
     assert any(s.reverse_after_settle for s in pop.stays)
-    assert {line.fee_class for s in pop.stays for line in s.fee_lines} == {"A", "B", "C"}
+    classes = {SAMPLE[line.item_code].chrgitm_lv for s in pop.stays for line in s.fee_lines}
+    assert classes == {"01", "02", "03"}  # 甲, 乙 and 丙 items of the sample catalogue
 
 
 @pytest.mark.parametrize("seed", range(12))

@@ -77,11 +77,12 @@ def list_admissions(
 
 @router.post("/admissions/{mdtrt_id}/fees", openapi_extra=IDEMPOTENCY_HEADER_DOC)
 async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller):
+    tz = service_of(request).settings.tz
     return await amutate(
         request,
         principal,
         body.model_dump(mode="json"),
-        lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow()),
+        lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow(), tz),
     )
 
 
