@@ -16,6 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.readerlib.conftest import readerlib_build  # noqa: F401 - the reader library fixture
+
 REPO = Path(__file__).resolve().parents[2]
 
 

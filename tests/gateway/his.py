@@ -14,10 +14,14 @@ import hashlib
 import hmac
 import itertools
 import json
+import os
 import secrets
+import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -30,6 +34,7 @@ from terminal.readers.inprocess import InProcessReader
 from terminal.session import CardSession
 
 CST = ZoneInfo("Asia/Shanghai")
+REPO = Path(__file__).resolve().parents[2]
 ONE_ENDPOINT = "/fsi/api/rsfComIfsService/callService"
 
 
@@ -196,5 +201,66 @@ class Desk:
                 auth = verified.json()
         return {"read": read, "auth": auth}
 
+    def authenticate(self, pin: str | None = None) -> str:
+        """Read and authenticate the card (and the PIN); the token (pBusiCardInfo)."""
+        done = self.read_and_authenticate(pin)
+        assert done["auth"]["card_sn"] == self.person["card_sn"]
+        return done["auth"]["token"]
+
     def close(self) -> None:
         self.v1.close()
+
+
+class _Patient:
+    def __init__(self, person: dict) -> None:
+        self.image = person["card_image"]
+
+
+class LibraryDesk(Desk):
+    """The card read as an HIS reads it: ``python -m terminal readcardbas`` (the reader
+    library's shared object through its C interface) on a virtual reader of a private pcscd."""
+
+    def __init__(self, url: str, world: dict, person: dict, library: str, private) -> None:
+        super().__init__(url, world, person)
+        self.library, self.private = library, private
+        self.init = json.dumps(
+            {
+                "IP": "127.0.0.1",
+                "PORT": int(url.rsplit(":", 1)[1]),
+                "ACCESS_KEY": world["api_keys"]["hospital"],
+                "ORG_ID": world["fixmedins_code"],
+                "EXT": {"psam": world["psam"]["hospital"], "wait": 10},
+            }
+        )
+
+    def authenticate(self, pin: str | None = None) -> str:
+        from tests.readerlib.test_his import inserted
+
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SSCARD_")}
+        env.update(
+            SSCARD_HOME=self.world_home,
+            SSCARD_READERLIB=self.library,
+            PCSCLITE_CSOCK_NAME=self.private.env["PCSCLITE_CSOCK_NAME"],
+            PYTHONPATH=str(REPO),
+        )
+        args = [sys.executable, "-m", "terminal", "readcardbas", "--reader", "0"]
+        args += ["--pin", pin] if pin else []
+        with inserted(_Patient(self.person), self.private.readers[0]):
+            done = subprocess.run(
+                [*args, "--init", self.init],
+                env=env,
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        assert done.returncode == 0, done.stderr
+        card_info, token = done.stdout.splitlines()
+        fields = card_info.split("|")
+        assert fields[1:4] == [
+            self.person["certno"],
+            self.person["card_no"],
+            self.person["card_sn"],
+        ]
+        return token

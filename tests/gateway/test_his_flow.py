@@ -8,12 +8,15 @@ of the demo world; the reader library of issue 13 is not on main yet).
 from __future__ import annotations
 
 import secrets
+import shutil
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.gateway.conftest import demo_setup, serve, stop
-from tests.gateway.his import CST, Desk, His
+from tests.gateway.his import CST, Desk, His, LibraryDesk
 
 SETLINFO_FIELDS = [
     "mdtrt_id",
@@ -158,22 +161,45 @@ def _statement(his: His, insutype: str, reversals: bool, **totals) -> dict:
 
 @pytest.mark.parametrize(("auth", "url_style"), [("tif", "one"), ("csb", "infno")])
 def test_card_only_inpatient_flow(own_world, auth, url_style):
-    demo_service = own_world
+    """The card read through the terminal's Python reader layer (in-process reader)."""
+    person = own_world.world["people"][0 if auth == "tif" else 2]  # employees: an account
+    desk = Desk(own_world.url, own_world.world, person)
+    play_his(own_world, desk, person, auth, url_style, "python")
+
+
+@pytest.mark.pcsc
+def test_card_only_inpatient_flow_with_the_reader_library(readerlib_build, private_pcscd):
+    """The card read through the reader library (libsscardreader.so, ``python -m terminal
+    readcardbas``) on a virtual reader of a private pcscd; the HIS sends cardno|token."""
+    home = Path(tempfile.mkdtemp(prefix="sscard-gw-"))  # short: the PIN pad's socket lives here
+    service = serve(home, demo_setup(home, "--people", "2"))
+    try:
+        person = service.world["people"][0]
+        desk = LibraryDesk(
+            service.url, service.world, person, str(readerlib_build.library), private_pcscd(n=2)
+        )
+        desk.world_home = str(home)
+        play_his(service, desk, person, "tif", "infno", "library")
+    finally:
+        stop(service)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def play_his(demo_service, desk: Desk, person: dict, auth: str, url_style: str, reader: str):
     world = demo_service.world
-    person = world["people"][0 if auth == "tif" else 2]  # employees: personal account
     his = His(demo_service.url, world, auth=auth, url_style=url_style)
-    desk = Desk(demo_service.url, world, person)
     try:
         signed = his.sign_in()["signinoutb"]
         assert len(signed["sign_no"]) >= 20 and signed["sign_time"]
-        card = desk.read_and_authenticate()
-        assert card["auth"]["card_sn"] == person["card_sn"]
+        token = desk.authenticate()
+        # Some provinces send cardno|pBusiCardInfo, the library's token (reader-library.md).
+        cert_no = f"{person['card_no']}|{token}" if reader == "library" else person["card_no"]
         info = his.ok(
             "1101",
             {
                 "data": {
                     "mdtrt_cert_type": "03",
-                    "mdtrt_cert_no": person["card_no"],
+                    "mdtrt_cert_no": cert_no,
                     "card_sn": person["card_sn"],
                     "begntime": _local(datetime.now(CST)),
                     "psn_cert_type": "",
@@ -197,7 +223,7 @@ def test_card_only_inpatient_flow(own_world, auth, url_style):
             "tel": "",
             "begntime": _local(datetime.now(CST) - timedelta(hours=2)),
             "mdtrt_cert_type": "03",
-            "mdtrt_cert_no": person["card_no"],
+            "mdtrt_cert_no": cert_no,
             "med_type": "21",
             "ipt_no": f"ZY{secrets.randbelow(10**8):08d}",
             "adm_dept_name": "心内科",
@@ -223,7 +249,7 @@ def test_card_only_inpatient_flow(own_world, auth, url_style):
         data = {
             "psn_no": person["psn_no"],
             "mdtrt_cert_type": "03",
-            "mdtrt_cert_no": person["card_no"],
+            "mdtrt_cert_no": cert_no,
             "medfee_sumamt": f"{medfee / 100:.2f}",  # a numeric string, as openhis sends
             "psn_setlway": "01",
             "mdtrt_id": mdtrt_id,
@@ -241,7 +267,9 @@ def test_card_only_inpatient_flow(own_world, auth, url_style):
         # Settlement needs the holder: a PIN-verified card authentication.
         refused = his.call("2304", {"data": data})
         assert refused["infcode"] == -1 and "联网认证" in refused["err_msg"]
-        desk.read_and_authenticate(pin=person["ssse_pin"])
+        token = desk.authenticate(pin=person["ssse_pin"])
+        if reader == "library":
+            data["mdtrt_cert_no"] = f"{person['card_no']}|{token}"
         settled = his.ok("2304", {"data": data})
         info = settled["setlinfo"]
         _check_setlinfo(info, person, medfee)
