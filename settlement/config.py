@@ -22,6 +22,7 @@ exits before any worker starts.
 | ``SSCARD_MAX_HEADER_BYTES`` | largest request header section (431 ``headers_too_large`` above) | 16384 |
 | ``SSCARD_RATE_LIMIT`` | requests per second per API key, per worker (429 ``rate_limited``); 0 = no limit | 0 |
 | ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
+| ``SSCARD_ENROLMENT_ENTRY_DELAY_DAYS`` | days from entering an enrolment record until it can be paid (settlement.rules.contributions) | 3 |
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ DEFAULT_ADMISSION_BACKDATE_DAYS = 30
 DEFAULT_CARD_AUTH_WINDOW_S = 600
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_HEADER_BYTES = 16_384
+DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS = 3
 
 
 class ConfigError(ValueError):
@@ -107,6 +109,7 @@ class Settings:
     max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
     rate_limit: int = 0  # requests per second per key and worker; 0: no limit
     rate_burst: int = 0  # 0: twice the rate
+    enrolment_entry_delay_days: int = DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -124,6 +127,10 @@ class Settings:
             raise ConfigError(f"SSCARD_MAX_HEADER_BYTES={self.max_header_bytes} must be >= 1024")
         if self.rate_limit < 0 or self.rate_burst < 0:
             raise ConfigError("SSCARD_RATE_LIMIT and SSCARD_RATE_BURST must be >= 0")
+        if self.enrolment_entry_delay_days < 0:
+            raise ConfigError(
+                f"SSCARD_ENROLMENT_ENTRY_DELAY_DAYS={self.enrolment_entry_delay_days} must be >= 0"
+            )
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -169,4 +176,7 @@ class Settings:
             ),
             rate_limit=_integer(env, "SSCARD_RATE_LIMIT", 0, 0),
             rate_burst=_integer(env, "SSCARD_RATE_BURST", 0, 0),
+            enrolment_entry_delay_days=_integer(
+                env, "SSCARD_ENROLMENT_ENTRY_DELAY_DAYS", DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS, 0
+            ),
         )

@@ -5,6 +5,8 @@ its inputs explicitly (dates, balances, the policy), so it can be tested from a 
 
 - ``policy`` — the policy file (deductibles, ratios, ceilings); ``split`` — the split of a bill;
 - ``coverage`` — who is covered when, resident enrolment, the benefit year, ages;
+- ``contributions`` — enrolment records and contribution payment: entry delay, payment window,
+  correction window, a person's state per insurance year, the contribution rates;
 - ``stays`` — admission and discharge time windows, which stays count as prior;
 - ``lifecycle`` — which stay step (discharge, cancellations, fees, settlement) may follow which;
 - ``statement`` — 3201 reconciliation: the HIS's totals against the service's;
