@@ -19,6 +19,7 @@ from settlement.applications.schemas import ApplicationIn, BatchIn
 from settlement.applications.views import view
 from settlement.problems import Problem
 from settlement.rules.application_flow import Kind, Status, Step
+from settlement.rules.clock import CLOCK_SKEW
 from settlement.rules.production_authority import Action
 from settlement.rules.working_days import target_working_days
 from settlement.security import hash_password
@@ -27,8 +28,6 @@ from settlement.store import applications as store
 
 #: How far back a paper application (accepted at a community office) may be entered.
 MAX_BACKDATE = timedelta(days=366)
-#: How far a stated time may lie ahead of the service's clock (terminals' clocks drift).
-CLOCK_SKEW = timedelta(minutes=5)
 
 
 def applied_at_or_now(applied_at: datetime | None, now: datetime) -> datetime:

@@ -24,7 +24,6 @@ from settlement.applications.common import (
     reject,
     require_next,
 )
-from settlement.applications.intake import CLOCK_SKEW
 from settlement.applications.registers import Registers
 from settlement.applications.schemas import AccountOpenedIn, IssueIn, PersonalisedIn, RejectionIn
 from settlement.applications.views import view
@@ -32,6 +31,7 @@ from settlement.cards import collect_card, register_card, replace_card
 from settlement.problems import Problem
 from settlement.proof import load_card, parse_card_id_code
 from settlement.rules.application_flow import REASON_TEXT, Kind, Reason, Step
+from settlement.rules.clock import CLOCK_SKEW
 from settlement.rules.production_authority import Action
 from settlement.schemas import CardActionIn, CardIn
 from settlement.service import Principal

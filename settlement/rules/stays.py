@@ -20,8 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-CLOCK_SKEW = timedelta(minutes=5)
-"""Clock skew tolerated between a hospital's clock and the service's."""
+from settlement.rules.clock import CLOCK_SKEW
 
 
 class StayTimeError(ValueError):
