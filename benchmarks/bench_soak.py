@@ -171,7 +171,7 @@ class ReaderWorker:
             return True
         finally:
             try:
-                connection.disconnect()
+                connection.release()  # disconnect and release the PC/SC context
             except CardConnectionException:
                 pass
 

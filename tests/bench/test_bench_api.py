@@ -91,6 +91,14 @@ def connect(name: str):
     return connection
 
 
+def close(connection) -> None:
+    """Disconnect and release the PC/SC context now (not in the GC, after pcscd stopped)."""
+    from smartcard.Exceptions import CardConnectionException
+
+    with contextlib.suppress(CardConnectionException):
+        connection.release()
+
+
 def send(connection, apdu: bytes) -> bytes:
     data, sw1, sw2 = connection.transmit(list(apdu))
     return bytes(data) + bytes([sw1, sw2])
@@ -120,7 +128,7 @@ def test_insert_remove_swap_show_in_pcscd(bench: BenchProcess, client: BenchClie
     assert bytes(connection.getATR()).hex().upper() == first["atr"]
     send(connection, SELECT_SSSE)
     assert first["card_no"].encode() in send(connection, READ_CARD_NO)
-    connection.disconnect()
+    close(connection)
     with pytest.raises(BenchApiError) as busy:
         client.insert(0, second["id"])
     assert busy.value.code == "reader_busy"
@@ -131,7 +139,7 @@ def test_insert_remove_swap_show_in_pcscd(bench: BenchProcess, client: BenchClie
     connection = connect(name)
     send(connection, SELECT_SSSE)
     assert second["card_no"].encode() in send(connection, READ_CARD_NO)
-    connection.disconnect()
+    close(connection)
     client.remove(0)
     assert not present(name)
     events = [e["event"] for e in client.log(0)["entries"]]
@@ -150,7 +158,7 @@ def test_delay_and_status_word_faults(bench: BenchProcess, client: BenchClient) 
     assert time.perf_counter() - started >= 0.3
     assert send(connection, READ_CARD_NO) == bytes.fromhex("6A82")
     assert card["card_no"].encode() in send(connection, READ_CARD_NO)  # count 1: spent
-    connection.disconnect()
+    close(connection)
     apdus = [e for e in client.log(1)["entries"] if e["event"] == "apdu"]
     assert apdus[-2]["sw"] == "6A82" and "sw" in apdus[-2]["fault"]
     assert all(e["ms"] >= 300 for e in apdus[-3:])
@@ -170,11 +178,11 @@ def test_mute_mid_session_fails_the_transmit_and_resets_the_card(
     with pytest.raises(CardConnectionException):
         send(connection, READ_CARD_NO)
     assert time.perf_counter() - started >= 1.4
-    connection.disconnect()
+    close(connection)
     assert eventually(lambda: present(name))  # the reader reset the card; it answers again
     again = connect(name)
     assert send(again, SELECT_SSSE)[-2:] in (b"\x90\x00", b"\x61\x1e")
-    again.disconnect()
+    close(again)
     assert "muted" in [e["event"] for e in client.log(0)["entries"]]
 
 
@@ -189,8 +197,7 @@ def test_a_torn_verify_never_refunds_a_try(bench: BenchProcess, client: BenchCli
     send(connection, SELECT_SSSE)
     with pytest.raises(CardConnectionException):
         send(connection, VERIFY_RIGHT)  # the right PIN, torn
-    with contextlib.suppress(CardConnectionException):
-        connection.disconnect()  # (a handle left to the GC would reset the next card)
+    close(connection)  # (a handle left to the GC would reset the next card)
     assert eventually(lambda: not present(name))
     assert client.reader(0)["card"] is None
     assert client.card(card["id"])["ssse_pin_tries_left"] == 2
@@ -198,7 +205,7 @@ def test_a_torn_verify_never_refunds_a_try(bench: BenchProcess, client: BenchCli
     connection = connect(name)
     send(connection, SELECT_SSSE)
     assert send(connection, VERIFY_RIGHT) == b"\x90\x00"
-    connection.disconnect()
+    close(connection)
     assert client.card(card["id"])["ssse_pin_tries_left"] == 3
     entries = client.log(0)["entries"]
     assert "torn" in [e["event"] for e in entries]
@@ -218,8 +225,7 @@ def test_remove_during_a_command(bench: BenchProcess, client: BenchClient) -> No
     send(connection, SELECT_SSSE)
     with pytest.raises(CardConnectionException):
         send(connection, bytes.fromhex("0020000003999999"))
-    with contextlib.suppress(CardConnectionException):
-        connection.disconnect()
+    close(connection)
     assert eventually(lambda: not present(name))
     assert client.card(card["id"])["ssse_pin_tries_left"] == 3  # it never reached the card
     assert "pulled" in [e["event"] for e in client.log(1)["entries"]]

@@ -39,6 +39,13 @@ def open_reader(name):
     raise AssertionError(name)
 
 
+def close(connection):
+    try:
+        connection.release()  # disconnect and release the PC/SC context
+    except CardConnectionException:
+        pass
+
+
 def send(connection, apdu):
     data, sw1, sw2 = connection.transmit(list(apdu))
     return bytes(data) + bytes([sw1, sw2])
@@ -50,7 +57,7 @@ def test_card_number_read_by_the_his(sscard_reader, sscard_card):
     connection = open_reader(sscard_reader.name)
     send(connection, SELECT_SSSE)
     assert b"X12345678" in send(connection, bytes.fromhex("00B2072C00"))
-    connection.disconnect()
+    close(connection)
 
 
 def test_blocked_pin_and_a_slow_reader(sscard_reader, sscard_card):
@@ -61,7 +68,7 @@ def test_blocked_pin_and_a_slow_reader(sscard_reader, sscard_card):
     send(connection, SELECT_SSSE)
     assert time.perf_counter() - started >= 0.2
     assert send(connection, bytes.fromhex("0020000003123456")) == bytes.fromhex("6983")
-    connection.disconnect()
+    close(connection)
     assert [e["command"] for e in sscard_reader.log() if e["event"] == "apdu"][-1] == (
         "0020000003******"
     )
@@ -78,10 +85,7 @@ def test_the_card_pulled_mid_command(sscard_reader, sscard_card):
         pass
     else:
         raise AssertionError("the read should have failed: the card left mid-command")
-    try:
-        connection.disconnect()
-    except CardConnectionException:
-        pass
+    close(connection)
 '''
 
 
