@@ -61,6 +61,9 @@ def summary_table(summary: Summary, invariants: list[InvariantResult]) -> Group:
     table.add_row("  fund (yuan)", yuan(summary.fund))
     table.add_row("  personal account (yuan)", yuan(summary.account))
     table.add_row("  cash (yuan)", yuan(summary.cash))
+    for name, fen in summary.by_class.items():
+        table.add_row(f"  {name}类 items (yuan)", yuan(fen))
+    table.add_row("  above price ceilings (yuan)", yuan(summary.overlmt_selfpay))
     if summary.reader_retries:
         table.add_row("card visits restarted (reader failure)", str(summary.reader_retries))
     if summary.unexpected:

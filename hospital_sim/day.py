@@ -72,6 +72,8 @@ class StayState:
     admitted: threading.Event = field(default_factory=threading.Event)
     mdtrt_id: str | None = None
     failed: bool = False
+    #: the bill by catalogue class (chrgitm_lv → fen) as the service answered each line
+    by_class: dict[str, int] = field(default_factory=dict)
 
 
 def wrong_pin(pin: str) -> str:
@@ -330,7 +332,7 @@ class HospitalDay:
             self.ledger.problem(
                 f"{person.psn_no} ({person.kind.value}) was admitted; expected a refusal"
             )
-        self._upload_fees(stay, terminal, admission.mdtrt_id)
+        self._upload_fees(stay, state, terminal, admission.mdtrt_id)
 
     def _admit_with_card(self, stay: Stay, terminal: Terminal, slot: Slot, dept: str, dise: str):
         card_no = stay.patient.card.card_number  # type: ignore[union-attr]
@@ -381,14 +383,19 @@ class HospitalDay:
             self.ledger.wrong_pin()
         return admission
 
-    def _upload_fees(self, stay: Stay, terminal: Terminal, mdtrt_id: str) -> None:
+    def _upload_fees(self, stay: Stay, state: StayState, terminal: Terminal, mdtrt_id: str) -> None:
         lines = [fee_body(line) for line in stay.fee_lines]
         # A long stay uploads its fees day by day; a short one at once.
         chunks = 3 if stay.long_stay else 1
         size = -(-len(lines) // chunks)
         for start in range(0, len(lines), size):
             with self.timed("fee upload"):
-                desk_flow.upload_fees(terminal.client, mdtrt_id, lines[start : start + size])
+                answer = desk_flow.upload_fees(
+                    terminal.client, mdtrt_id, lines[start : start + size]
+                )
+            for line in answer["result"]:  # the catalogue classed each line
+                level = line["chrgitm_lv"]
+                state.by_class[level] = state.by_class.get(level, 0) + line["det_item_fee_sumamt"]
         self.ledger.uploaded(len(lines), sum(1 for line in stay.fee_lines if line.quantity < 0))
 
     # --- discharge -----------------------------------------------------------------
@@ -452,6 +459,8 @@ class HospitalDay:
                 acct_pay=s["acct_pay"],
                 psn_cash_pay=s["psn_cash_pay"],
                 insutype=s.get("insutype", person.scheme or ""),
+                by_class=dict(state.by_class),
+                overlmt_selfpay=s.get("overlmt_selfpay", 0),
             )
         )
         return receipt

@@ -35,6 +35,10 @@ class Settlement:
     insutype: str = ""  # 310 employee / 390 resident
     sim_day: date | None = None  # the simulated day; a day's window may straddle midnight
     long_stay: bool = False  # admitted days before the discharge day
+    #: the bill by catalogue class (chrgitm_lv 01 甲 / 02 乙 / 03 丙, fen), as the service
+    #: classed each fee line (issue 14)
+    by_class: dict[str, int] = field(default_factory=dict)
+    overlmt_selfpay: int = 0  # above the catalogue's price ceilings (fen)
 
     @property
     def day_label(self) -> str:
@@ -174,6 +178,9 @@ class Summary:
     per_day_hour: dict[str, dict[int, int]] = field(default_factory=dict)
     refund_lines: int = 0  # fee lines refunding an earlier line (negative quantity)
     long_stays: int = 0  # standing settlements of stays admitted days before discharge
+    #: billed money by catalogue class 甲/乙/丙 (fen, standing settlements only)
+    by_class: dict[str, int] = field(default_factory=dict)
+    overlmt_selfpay: int = 0  # paid by the patients above the catalogue's price ceilings
 
     def as_json(self) -> dict:
         return {
@@ -201,6 +208,8 @@ class Summary:
             "per_day": self.per_day,
             "refund_lines": self.refund_lines,
             "long_stays": self.long_stays,
+            "by_class": dict(self.by_class),
+            "overlmt_selfpay": self.overlmt_selfpay,
             "per_day_hour": {
                 day: {str(h): n for h, n in sorted(hours.items())}
                 for day, hours in self.per_day_hour.items()
@@ -257,6 +266,8 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
             "refused": len({r.psn_no for r in ledger.refusals if r.kind == kind}),
         }
     return Summary(
+        by_class=class_totals(standing),
+        overlmt_selfpay=sum(s.overlmt_selfpay for s in standing),
         by_kind=by_kind,
         reader_retries=len(ledger.reader_retries),
         per_scheme=dict(sorted(per_scheme.items())),
@@ -283,6 +294,21 @@ def summarise(ledger: Ledger, patients: int, kinds: dict[str, int] | None = None
         latency_ms=latency,
         unexpected=tuple(ledger.unexpected),
     )
+
+
+#: chrgitm_lv → the class name the report shows.
+CLASS_NAMES = {"01": "甲", "02": "乙", "03": "丙"}
+
+
+def class_totals(settlements: list[Settlement]) -> dict[str, int]:
+    """Billed money by catalogue class 甲/乙/丙 (fen), every class shown."""
+    totals = dict.fromkeys(CLASS_NAMES.values(), 0)
+    for s in settlements:
+        for level, fen in s.by_class.items():
+            totals[CLASS_NAMES.get(level, level)] = (
+                totals.get(CLASS_NAMES.get(level, level), 0) + fen
+            )
+    return totals
 
 
 def yuan(fen: int) -> str:

@@ -304,6 +304,8 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
         [kind, v["patients"], v["settled"], v["refused"]] for kind, v in summary.by_kind.items()
     ]
     money_rows = [[label, yuan(v)] for label, v in split] + [["total", yuan(summary.total)]]
+    class_rows = [[f"{name}类", yuan(fen)] for name, fen in summary.by_class.items()]
+    class_rows.append(["above the price ceilings (overlmt_selfpay)", yuan(summary.overlmt_selfpay)])
     unexpected = _unexpected_html(summary)
     summary_json = json.dumps(summary.as_json(), ensure_ascii=False, sort_keys=True).replace(
         "</", "<\\/"
@@ -321,6 +323,10 @@ database: {_e(info.database)}, run time {info.elapsed_s:.1f} s.</p>
 <section id="per-hour"><h2>Settlements per hour</h2>{per_hour_html}</section>
 <section id="money"><h2>Money: fund, personal account, cash</h2>{split_chart_svg("Split of money", split)}
 {_table(["paid by", "yuan"], money_rows, "money")}</section>
+<section id="classes"><h2>Money by catalogue class (甲/乙/丙) and above the price ceilings</h2>
+{_table(["class", "yuan"], class_rows, "classes")}
+<p class="meta">The insurance catalogue classes every fee line by its national code; the part of a
+unit price above the catalogue's ceiling is the patient's (overlmt_selfpay).</p></section>
 <section id="patients"><h2>Patients by kind and outcome</h2>
 {_table(["kind", "patients", "settled", "refused at some step"], kind_rows, "by_kind")}
 <p class="meta">Forgetful PIN typists are refused once (PIN blocked) and then settle after the PIN reset,

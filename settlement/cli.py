@@ -308,6 +308,24 @@ def _describe_credentials(creds: dict) -> str:
     )
 
 
+def _add_catalogue(sub) -> None:
+    """``catalogue import FILE`` and ``catalogue list`` (harness.md "The catalogue")."""
+    catalogue = sub.add_parser("catalogue", help="the insurance catalogue (harness.md)")
+    catalogue_sub = catalogue.add_subparsers(dest="catalogue_command", required=True)
+    for name, fn, help_ in (
+        ("import", cmd_catalogue_import, "load a catalogue CSV file as a new version"),
+        ("list", cmd_catalogue_list, "show the catalogue loaded now"),
+    ):
+        p = catalogue_sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
+        )
+        p.add_argument("--json", action="store_true", help="print one JSON object")
+        p.set_defaults(func=fn)
+        if name == "import":
+            p.add_argument("file", help="CSV: UTF-8 (with or without BOM) or GB18030")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m settlement", description="sscard settlement service"
@@ -378,20 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("institution")
     p.add_argument("--json", action="store_true")
-    catalogue = sub.add_parser("catalogue", help="the insurance catalogue (harness.md)")
-    catalogue_sub = catalogue.add_subparsers(dest="catalogue_command", required=True)
-    for name, fn, help_ in (
-        ("import", cmd_catalogue_import, "load a catalogue CSV file as a new version"),
-        ("list", cmd_catalogue_list, "show the catalogue loaded now"),
-    ):
-        p = catalogue_sub.add_parser(name, help=help_)
-        p.add_argument(
-            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
-        )
-        p.add_argument("--json", action="store_true", help="print one JSON object")
-        p.set_defaults(func=fn)
-        if name == "import":
-            p.add_argument("file", help="CSV: UTF-8 (with or without BOM) or GB18030")
+    _add_catalogue(sub)
     p = sub.add_parser(
         "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
     )

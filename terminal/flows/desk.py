@@ -190,10 +190,12 @@ def admit_exempt(
 def upload_fees(
     client: SettlementClient, mdtrt_id: str, lines: Iterable[dict[str, Any]]
 ) -> dict[str, Any]:
-    """2301 in batches of at most 1000 lines; returns the last answer with all accepted serials."""
+    """2301 in batches of at most 1000 lines; returns the last answer with all accepted serials
+    and every line's ``result`` (its catalogue class and parts)."""
     batch: list[dict[str, Any]] = []
     accepted: list[str] = []
     duplicates: list[str] = []
+    results: list[dict[str, Any]] = []
     answer: dict[str, Any] = {}
 
     def flush() -> None:
@@ -201,6 +203,7 @@ def upload_fees(
         answer = client.upload_fees(mdtrt_id, batch, idempotency_key=new_idempotency_key())
         accepted.extend(answer.get("accepted", []))
         duplicates.extend(answer.get("duplicates", []))
+        results.extend(answer.get("result", []))
         batch.clear()
 
     for line in lines:
@@ -211,7 +214,7 @@ def upload_fees(
         if not batch:
             raise DeskError("no fee lines to upload")
         flush()
-    return {**answer, "accepted": accepted, "duplicates": duplicates}
+    return {**answer, "accepted": accepted, "duplicates": duplicates, "result": results}
 
 
 def discharge_with_card(

@@ -59,6 +59,10 @@ def _check_outcome(outcome: Outcome) -> None:
     assert s.pin_services, "no forgetful typist had the PIN reset"
     # Long stays, refunds and reversals happened and are counted from what the desks did.
     assert s.long_stays > 0 and s.refund_lines > 0 and s.reversals > 0, s.as_json()
+    # the catalogue classed every line: money by 甲/乙/丙 adds up to the bills, some items
+    # were billed above their price ceiling (the sample's general-ward bed, CT, MRI ...)
+    assert sum(s.by_class.values()) == s.total and all(s.by_class.values()), s.by_class
+    assert 0 < s.overlmt_selfpay < s.total
     # The report: one self-contained file whose figures are the summary's.
     page = outcome.report_path.read_text(encoding="utf-8")
     assert outcome.report_path.suffix == ".html"

@@ -192,3 +192,40 @@ def test_long_stays_and_refund_lines_are_counted_in_summary_table_and_report():
     info = RunInfo(1, "2026-11-23", 1, 5, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
     page = render(info, s, [])
     assert 'data-key="long_stays">1<' in page and 'data-key="refund_lines">2<' in page
+
+
+def test_money_by_catalogue_class_and_over_the_ceilings():
+    """The service classes each fee line (issue 14); the summary, the table and the report show
+    the billed money by 甲/乙/丙 and what the patients paid above the price ceilings."""
+    ledger = Ledger()
+    at = datetime(2026, 11, 23, 10, tzinfo=CST)
+    for i, (by_class, over, reversed_) in enumerate(
+        [
+            ({"01": 7000, "02": 2500, "03": 500}, 300, False),
+            ({"01": 1000, "03": 200}, 0, False),
+            ({"02": 9999}, 50, True),  # reversed: not counted
+        ]
+    ):
+        total = sum(by_class.values())
+        ledger.settled(
+            Settlement(
+                f"S{i}", f"M{i}", f"P{i}", "H1", "H1-D1", "card_holder", "card", at,
+                total, 0, total, 0, total, by_class=by_class, overlmt_selfpay=over,
+            )
+        )  # fmt: skip
+    ledger.reversed_("S2")
+    s = summarise(ledger, patients=3)
+    assert s.by_class == {"甲": 8000, "乙": 2500, "丙": 700}
+    assert sum(s.by_class.values()) == s.total
+    assert s.overlmt_selfpay == 300
+    assert s.as_json()["by_class"] == {"甲": 8000, "乙": 2500, "丙": 700}
+    console = Console(record=True, width=140)
+    console.print(summary_table(s, []))
+    text = console.export_text()
+    assert "甲类 items (yuan)" in text and yuan(8000) in text and yuan(300) in text
+    info = RunInfo(1, "2026-11-23", 1, 3, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
+    page = render(info, s, [])
+    section = re.search(r'id="classes">(.*?)</section>', page, re.DOTALL).group(1)
+    for name, fen in (("甲类", 8000), ("乙类", 2500), ("丙类", 700)):
+        assert f"<td>{name}</td><td>{yuan(fen)}</td>" in section
+    assert yuan(300) in section
