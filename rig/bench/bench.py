@@ -31,6 +31,8 @@ from rig.bench.log import ReaderLog
 from rig.bench.profiles import Profile, describe
 from rig.conf import RigError, RigReader
 from rig.insert import InsertedCard, insert_in_thread
+from terminal.client.http import ServiceError, ServiceRefused
+from terminal.client.settlement import SettlementClient
 from terminal.readerlib.pinpad import PinPadError, type_pins
 from terminal.readers.base import ReaderError
 from terminal.readers.pcsc import PcscReader, list_readers
@@ -58,13 +60,17 @@ class BenchCard:
     path: Path
     profile: Profile | None = None
     reader: int | None = None  # the reader it is in
+    state: str | None = None  # an imported card's state (active, lost)
 
     def describe(self) -> dict[str, object]:
         try:
             image = CardImage.load(self.path)
         except CardImageError as exc:
             return {"id": self.id, "image": str(self.path), "error": str(exc), "reader": None}
-        return {**describe(self.id, image, self.profile), "reader": self.reader}
+        shown = {**describe(self.id, image, self.profile), "reader": self.reader}
+        if self.state is not None:
+            shown["state"] = self.state
+        return shown
 
 
 @dataclass
@@ -91,9 +97,16 @@ class BenchReader:
 class Bench:
     """Readers, cards, faults and logs of one bench process (see the module docstring)."""
 
-    def __init__(self, home: Path, readers: list[RigReader], keystore: KeyStore) -> None:
+    def __init__(
+        self,
+        home: Path,
+        readers: list[RigReader],
+        keystore: KeyStore,
+        service: SettlementClient | None = None,
+    ) -> None:
         self.home = home
         self.keystore = keystore
+        self.service = service  # for states that live in the service (lost)
         self.cards: dict[str, BenchCard] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -119,17 +132,44 @@ class Bench:
         self.cards[card_id] = card
         return card
 
-    def add_image(self, image: Path) -> BenchCard:
-        """Register an existing card image (a demo world's card) with the bench."""
+    def add_image(self, image: Path, state: str = "active") -> BenchCard:
+        """Register an existing card image (a demo world's card) with the bench.
+
+        ``state`` ``lost`` reports the card lost to the settlement service (the bench's
+        ``--service-url`` / ``--service-key``, a card centre's or the issuing bank
+        branch's key): a loss lives in the service, not on the chip.
+        """
+        if state not in ("active", "lost"):
+            raise BenchError("an imported card's state is active or lost", "bad_request", 400)
         try:
-            CardImage.load(image)
+            loaded = CardImage.load(image)
         except CardImageError as exc:
             raise BenchError(str(exc), "bad_image", 422) from None
+        if state == "lost":
+            self._report_loss(loaded.card_number or "")
         with self._lock:
             card_id = f"c{next(self._ids)}"
-        card = BenchCard(card_id, image.resolve())
+        card = BenchCard(card_id, image.resolve(), state=state)
         self.cards[card_id] = card
         return card
+
+    def _report_loss(self, card_no: str) -> None:
+        if self.service is None:
+            raise BenchError(
+                "a lost card needs the settlement service: start the bench with "
+                "--service-url and --service-key (a card centre key)",
+                "needs_service",
+            )
+        try:
+            self.service.report_loss(card_no, reason="test bench")
+        except ServiceRefused as exc:
+            raise BenchError(
+                f"the service refused the loss: {exc}", "service_refused", 502
+            ) from None
+        except ServiceError as exc:
+            raise BenchError(
+                f"the service is unreachable: {exc}", "service_unavailable", 502
+            ) from None
 
     def card(self, card_id: str) -> BenchCard:
         try:

@@ -2,6 +2,7 @@
 
     python -m card bench [--readers N] [--host 127.0.0.1] [--port P] [--home DIR]
                          [--token T] [--keystore FILE] [--json]
+                         [--service-url URL --service-key KEY]
 
 Makes sure pcscd runs with N rig readers (``python -m card rig start``), serves
 the control API (:mod:`rig.bench.server`) on ``host:port`` (port 0: any free
@@ -13,7 +14,9 @@ port) and prints one line — with ``--json`` one JSON object — saying where::
 The same object is written to ``<home>/bench.json`` (mode 0600).  The token is
 ``--token``, else ``$SSCARD_BENCH_TOKEN``, else a fresh random one.  Cards are
 made with the key store ``--keystore`` (default ``<home>/keystore.json``, made on
-first use; give the demo world's to make cards the service accepts).  SIGTERM or
+first use; give the demo world's to make cards the service accepts).  With a
+settlement service (``--service-url``, ``--service-key``: a card centre key) an
+imported card may be made ``lost`` (the loss is the service's).  SIGTERM or
 Ctrl-C removes every card and stops.
 """
 
@@ -47,6 +50,16 @@ def add_parser(subparsers: Any) -> None:
     bench.add_argument("--home", help="bench folder (cards, logs); default $SSCARD_HOME/bench")
     bench.add_argument("--token", help="API token (default $SSCARD_BENCH_TOKEN or random)")
     bench.add_argument("--keystore", help="key store for new cards")
+    bench.add_argument(
+        "--service-url",
+        default=os.environ.get("SSCARD_BENCH_SERVICE_URL"),
+        help="settlement service for lost cards (default $SSCARD_BENCH_SERVICE_URL)",
+    )
+    bench.add_argument(
+        "--service-key",
+        default=os.environ.get("SSCARD_BENCH_SERVICE_KEY"),
+        help="its card centre API key (default $SSCARD_BENCH_SERVICE_KEY)",
+    )
     bench.add_argument("--json", action="store_true", help="print the ready line as JSON")
     bench.add_argument(
         "--exit-with-parent",
@@ -82,7 +95,14 @@ def _run(args: argparse.Namespace) -> int:
     token = args.token or os.environ.get("SSCARD_BENCH_TOKEN") or secrets.token_urlsafe(24)
     keystore = KeyStore.load_or_create(args.keystore or home / "keystore.json")
     readers = pcscd.ensure(args.readers)[: args.readers]
-    bench = Bench(home, readers, keystore)
+    service = None
+    if args.service_url:
+        from terminal.client.settlement import SettlementClient
+
+        if not args.service_key:
+            raise conf.RigError("--service-url needs --service-key (a card centre API key)")
+        service = SettlementClient(args.service_url, args.service_key)
+    bench = Bench(home, readers, keystore, service)
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID`: every thread's stack to stderr
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -66,8 +66,8 @@ class BenchClient:
     def create_card(self, **profile: str) -> dict[str, Any]:
         return self.request("POST", "/v1/cards", profile)
 
-    def import_card(self, image: str | os.PathLike[str]) -> dict[str, Any]:
-        return self.request("POST", "/v1/cards/import", {"image": os.fspath(image)})
+    def import_card(self, image: str | os.PathLike[str], state: str = "active") -> dict[str, Any]:
+        return self.request("POST", "/v1/cards/import", {"image": os.fspath(image), "state": state})
 
     def card(self, card_id: str) -> dict[str, Any]:
         return self.request("GET", f"/v1/cards/{card_id}")
@@ -123,6 +123,7 @@ class BenchProcess:
         home: str | os.PathLike[str],
         readers: int = 2,
         keystore: str | os.PathLike[str] | None = None,
+        service: tuple[str, str] | None = None,
         timeout: float = 60.0,
         python: str = sys.executable,
         env: dict[str, str] | None = None,
@@ -132,6 +133,8 @@ class BenchProcess:
         command += ["--home", os.fspath(home)]
         if keystore is not None:
             command += ["--keystore", os.fspath(keystore)]
+        if service is not None:  # (url, key): states that live in the service (lost)
+            command += ["--service-url", service[0], "--service-key", service[1]]
         Path(home).mkdir(parents=True, exist_ok=True)
         with open(Path(home) / "bench.stderr", "ab") as errors:  # the child keeps its copy
             process = subprocess.Popen(

@@ -15,7 +15,8 @@ Every field is optional.  States:
 * ``blocked_pin`` — the SSSE PIN's try counter at 0: VERIFY answers ``6983``;
 * ``lost`` — a loss report lives in the settlement service, not on the card: it
   needs a card the service knows (one of the demo world's people,
-  ``settlement demo-setup``) and is refused with ``needs_service`` here.
+  ``settlement demo-setup``), so a profile is refused with ``needs_service``;
+  import such a card with state ``lost`` instead (:meth:`rig.bench.bench.Bench.add_image`).
 """
 
 from __future__ import annotations
@@ -92,7 +93,9 @@ class Profile:
         if state == "lost":
             raise ProfileError(
                 "a lost card is a loss report in the settlement service, not a card state: "
-                "use a card of the demo world (settlement demo-setup) and report it lost there",
+                "import a card the service knows (a demo world's, settlement demo-setup) with "
+                'POST /v1/cards/import {"image": ..., "state": "lost"} on a bench started '
+                "with --service-url and --service-key",
                 code="needs_service",
             )
         try:

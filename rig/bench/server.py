@@ -9,7 +9,7 @@ Errors are ``application/problem+json`` with a stable ``code``.  Routes
     GET    /v1/readers                          readers, their cards and faults
     GET    /v1/readers/{i}
     POST   /v1/cards            {profile}       make a card -> 201 card
-    POST   /v1/cards/import     {"image": path} use an existing card image
+    POST   /v1/cards/import     {"image": path, "state": "active"|"lost"}  an existing image
     GET    /v1/cards  |  /v1/cards/{id}         cards (PIN tries read from the image)
     POST   /v1/readers/{i}/card {"card": id}    insert        -> 200 reader
     PUT    /v1/readers/{i}/card {"card": id}    swap          -> 200 reader
@@ -94,7 +94,10 @@ def import_card(req: BenchRequestHandler, _: dict[str, str]) -> tuple[int, objec
     body = req.body()
     if not isinstance(body, dict) or not isinstance(body.get("image"), str):
         raise BenchError('the body is {"image": "<path of a card image>"}', "bad_request", 400)
-    return 201, req.bench.add_image(Path(body["image"])).describe()
+    state = body.get("state", "active")
+    if not isinstance(state, str):
+        raise BenchError("state is active or lost", "bad_request", 400)
+    return 201, req.bench.add_image(Path(body["image"]), state).describe()
 
 
 @route("GET", r"/v1/cards")
