@@ -75,7 +75,8 @@ def exemption_from_args(args: argparse.Namespace) -> dict[str, str]:
 
 
 def read_fee_lines(path: str) -> list[dict[str, Any]]:
-    """Fee lines from JSON (a list, or ``{"feedetail": [...]}``) or CSV with the API's columns."""
+    """Fee lines from JSON (a list, or ``{"feedetail": [...]}``) or CSV with the API's columns
+    (``cnt`` and ``pric`` whole numbers, or ``cnt_decimal`` / ``pric_yuan`` decimal strings)."""
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     if text.lstrip().startswith(("[", "{")):
         data = json.loads(text)
@@ -84,10 +85,15 @@ def read_fee_lines(path: str) -> list[dict[str, Any]]:
     for row in csv.DictReader(text.splitlines()):
         line: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
         try:
-            line["cnt"] = int(line["cnt"])
-            line["pric"] = int(line["pric"])
+            if "cnt_decimal" not in line:
+                line["cnt"] = int(line["cnt"])
+            if "pric_yuan" not in line:
+                line["pric"] = int(line["pric"])
         except (KeyError, ValueError) as exc:
-            raise UsageError(f"{path}: cnt and pric must be integers (pric in fen): {row}") from exc
+            raise UsageError(
+                f"{path}: cnt and pric must be integers (pric in fen), or give cnt_decimal / "
+                f"pric_yuan: {row}"
+            ) from exc
         lines.append(line)
     return lines
 
