@@ -326,6 +326,25 @@ def _add_catalogue(sub) -> None:
             p.add_argument("file", help="CSV: UTF-8 (with or without BOM) or GB18030")
 
 
+def _add_demo_commands(sub, add) -> None:
+    """``gateway-credentials`` and ``demo-setup`` (harness.md, docs/gateway.md)."""
+    p = add(
+        "gateway-credentials",
+        cmd_gateway_credentials,
+        "new TIF, CSB and apikey credentials of an institution for the gateway (docs/gateway.md)",
+    )
+    p.add_argument("institution")
+    p.add_argument("--json", action="store_true")
+    _add_catalogue(sub)
+    p = sub.add_parser(
+        "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
+    )
+    p.add_argument("--home", help="the world's folder (default: $SSCARD_HOME)")
+    p.add_argument("--people", type=int, default=5, help="insured people to make (default 5)")
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.set_defaults(func=cmd_demo_setup)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m settlement", description="sscard settlement service"
@@ -389,21 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--institution")
     p.add_argument("--json", action="store_true")
     p.add_argument("--ledger", action="store_true", help="also check ceilings and accounts")
-    p = add(
-        "gateway-credentials",
-        cmd_gateway_credentials,
-        "new TIF, CSB and apikey credentials of an institution for the gateway (docs/gateway.md)",
-    )
-    p.add_argument("institution")
-    p.add_argument("--json", action="store_true")
-    _add_catalogue(sub)
-    p = sub.add_parser(
-        "demo-setup", help="make (or reuse) a complete demo world under --home (harness.md)"
-    )
-    p.add_argument("--home", help="the world's folder (default: $SSCARD_HOME)")
-    p.add_argument("--people", type=int, default=5, help="insured people to make (default 5)")
-    p.add_argument("--json", action="store_true", help="print exactly one JSON object")
-    p.set_defaults(func=cmd_demo_setup)
+    _add_demo_commands(sub, add)
     return parser
 
 

@@ -48,6 +48,8 @@ CLERK_MESSAGES = {
     "not_entitled": "本机构无权办理此业务",
     "conflict": "记录已存在",
     "validation_error": "输入字段不合法",
+    "catalogue_unknown_item": "目录中无此项目，请核对医保目录编码 med_list_codg",
+    "catalogue_class_mismatch": "收费项目等级与医保目录不符",
     "stay_cancelled": "该就诊的入院登记已撤销",
     "stay_discharged": "该就诊已办理出院，如需修改请先撤销出院（2405）",
     "stay_not_discharged": "该就诊尚未办理出院",

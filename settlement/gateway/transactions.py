@@ -14,6 +14,7 @@ TRANSACTIONS = {
     "2403": (stays.change_admission, "入院信息变更"),
     "2404": (stays.cancel_admission, "入院办理撤销"),
     "2405": (stays.cancel_discharge, "出院办理撤销"),
+    "2301": (fees.upload, "住院费用明细上传"),
     "2302": (fees.cancel, "住院费用明细撤销"),
     "2303": (settle.pre_settle, "住院预结算"),
     "2304": (settle.settle, "住院结算"),

@@ -11,6 +11,7 @@ import secrets
 import shutil
 import tempfile
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -75,38 +76,77 @@ def _local(moment: datetime) -> str:
     return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _fees_v1(desk: Desk, mdtrt_id: str) -> int:
-    """Fee lines through /v1, items of the demo world's sample catalogue (甲, 乙 10 %, 丙)."""
-    lines = [
+#: 2301 lines of the sample catalogue: (sn, code, cnt, pric, refund of), strings as openhis sends.
+LINES = [
+    ("F1", "XJ01CAA040A001010101445", "2", "12.345", None),  # 甲: amoxicillin
+    ("F2", "XJ01DCA031E001010100173", "1.5", "7.2", None),  # 乙, 10 %, ceiling 6.5 yuan
+    ("F3", "XR05CBA060A001010101098", "3", "1", None),  # 丙: ambroxol
+    ("F4", "XJ01CAA040A001010101445", "-1", "12.345", "F1"),  # a refund of one F1
+    ("F5", "XN02BEA010A001010101112", "2", "3.8", None),  # cancelled by 2302 below
+]
+
+
+def _fees_2301(his: His, stay: dict) -> int:
+    """Uploads :data:`LINES`; checks each line's answer; the bill in fen."""
+    feedetail = [
         {
-            "feedetl_sn": "F1",
-            "med_list_codg": "XJ01CAA040A001010101445",
-            "list_type": "A",
-            "cnt": 2,
-            "pric": 12_345,
-        },
-        {
-            "feedetl_sn": "F2",
-            "med_list_codg": "XJ01FAA090A001010100478",
-            "list_type": "B",
-            "cnt": 1,
-            "pric": 50_000,
-        },
-        {
-            "feedetl_sn": "F3",
-            "med_list_codg": "001105000030000",
-            "list_type": "C",
-            "cnt": 3,
-            "pric": 1_000,
-        },
+            "feedetl_sn": sn,
+            "init_feedetl_sn": init or "",
+            **stay,
+            "drord_no": "",
+            "med_type": "21",
+            "fee_ocur_time": _local(datetime.now(CST) - timedelta(minutes=30)),
+            "med_list_codg": code,
+            "medins_list_codg": code,
+            "det_item_fee_sumamt": str(
+                (Decimal(cnt) * Decimal(pric)).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            ),
+            "cnt": cnt,
+            "pric": pric,
+            "bilg_dept_codg": "",
+            "hosp_appr_flag": "",
+            "memo": "",
+        }
+        for sn, code, cnt, pric, init in LINES
     ]
-    reply = desk.v1.post(
-        f"/v1/admissions/{mdtrt_id}/fees",
-        json={"feedetail": lines},
-        headers={"Idempotency-Key": secrets.token_hex(8)},
+    result = his.ok("2301", {"feedetail": feedetail})["result"]
+    assert [line["feedetl_sn"] for line in result] == [line[0] for line in LINES]
+    by_sn = {line["feedetl_sn"]: line for line in result}
+    for line in result:
+        cents = {
+            k: round(line[k] * 100)
+            for k in (
+                "det_item_fee_sumamt",
+                "inscp_scp_amt",
+                "fulamt_ownpay_amt",
+                "preselfpay_amt",
+                "overlmt_amt",
+            )
+        }
+        assert (
+            cents["inscp_scp_amt"]
+            + cents["fulamt_ownpay_amt"]
+            + cents["preselfpay_amt"]
+            + cents["overlmt_amt"]
+            == cents["det_item_fee_sumamt"]
+        ), line
+    assert by_sn["F1"]["chrgitm_lv"] == "01" and by_sn["F1"]["det_item_fee_sumamt"] == 24.69
+    assert by_sn["F1"]["inscp_scp_amt"] == 24.69
+    b = by_sn["F2"]
+    assert b["chrgitm_lv"] == "02" and b["det_item_fee_sumamt"] == 10.8 and b["cnt"] == 1.5
+    assert b["overlmt_amt"] == 1.05 and b["preselfpay_amt"] == 0.98 and b["selfpay_prop"] == 0.1
+    assert b["pric_uplmt_amt"] == 6.5
+    assert by_sn["F3"]["chrgitm_lv"] == "03" and by_sn["F3"]["fulamt_ownpay_amt"] == 3.0
+    # A refund of one of two F1: what stays charged is one unit's amount, 12.35 (half-up).
+    assert by_sn["F4"]["cnt"] == -1.0 and by_sn["F4"]["chrgitm_lv"] == "01"
+    assert (
+        round((by_sn["F1"]["det_item_fee_sumamt"] + by_sn["F4"]["det_item_fee_sumamt"]) * 100)
+        == 1235
     )
-    assert reply.status_code == 200, reply.text
-    return reply.json()["medfee_sumamt"]
+    unknown = {**feedetail[0], "feedetl_sn": "F9", "med_list_codg": "NOT-IN-CATALOGUE"}
+    refused = his.call("2301", {"feedetail": [unknown]})
+    assert refused["infcode"] == -1 and "目录中无此项目" in refused["err_msg"]
+    return sum(round(line["det_item_fee_sumamt"] * 100) for line in result)
 
 
 def _status(desk: Desk, mdtrt_id: str) -> tuple[str, int]:
@@ -127,7 +167,10 @@ def _check_setlinfo(info: dict, person: dict, medfee_fen: int) -> None:
     cents = {k: round(info[k] * 100) for k in SETLINFO_FIELDS if isinstance(info[k], float)}
     # The split identities (settlement.md): parts of the bill, parts of the person's share.
     assert (
-        cents["fulamt_ownpay_amt"] + cents["preselfpay_amt"] + cents["inscp_scp_amt"]
+        cents["fulamt_ownpay_amt"]
+        + cents["overlmt_selfpay"]
+        + cents["preselfpay_amt"]
+        + cents["inscp_scp_amt"]
         == cents["medfee_sumamt"]
     )
     assert cents["fund_pay_sumamt"] + cents["psn_part_amt"] == cents["medfee_sumamt"]
@@ -235,10 +278,10 @@ def play_his(demo_service, desk: Desk, person: dict, auth: str, url_style: str, 
         mdtrt_id = admitted["result"]["mdtrt_id"]
         stay = {"mdtrt_id": mdtrt_id, "psn_no": person["psn_no"]}
         his.ok("2302", {"data": {**stay, "feedetl_sn": "0000"}})  # openhis, before each upload
-        medfee = _fees_v1(desk, mdtrt_id)
+        medfee = _fees_2301(his, stay)
         # A line cancelled by 2302 (data as a list) leaves the bill.
-        his.ok("2302", {"data": [{**stay, "feedetl_sn": "F3"}]})
-        medfee -= 3 * 1_000
+        his.ok("2302", {"data": [{**stay, "feedetl_sn": "F5"}]})
+        medfee -= 2 * 3_80
         assert _status(desk, mdtrt_id) == ("admitted", medfee)
         his.ok("2403", {"adminfo": {**stay, "adm_dept_name": "心血管内科", "dise_name": "冠心病"}})
         endtime = datetime.now(CST) - timedelta(minutes=5)
