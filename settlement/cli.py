@@ -128,6 +128,46 @@ def cmd_create_terminal(args) -> int:
     return 0
 
 
+def cmd_keys(args) -> int:
+    """``keys list|revoke|rotate|expire`` (docs/api.md §API keys): effective on the next
+    request of every worker on this machine (the key signal is raised after the commit)."""
+    from settlement import api_keys
+    from settlement.key_signal import KeySignal
+    from settlement.problems import Problem
+
+    if args.action == "list":
+        print(json.dumps(_with_db(args, lambda c: api_keys.list_keys(c, None, args.institution))))
+        return 0
+    if not args.key_id:
+        print(f"error: keys {args.action} needs a KEY_ID", file=sys.stderr)
+        return 2
+    try:
+        if args.action == "revoke":
+            result = _with_db(args, lambda c: api_keys.revoke(c, None, args.key_id))
+        elif args.action == "rotate":
+            result = _with_db(args, lambda c: api_keys.rotate(c, None, args.key_id, args.grace))
+        else:
+            expires = None if args.never else _aware(args.at)
+            result = _with_db(args, lambda c: api_keys.set_expiry(c, None, args.key_id, expires))
+    except Problem as problem:
+        return _fail(problem)
+    KeySignal(Settings.from_env(_db_url(args)).key_signal).raise_signal()
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def _aware(text: str | None) -> datetime:
+    if not text:
+        raise ConfigError("keys expire needs --at YYYY-MM-DDTHH:MM:SS+08:00 or --never")
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        value = None
+    if value is None or value.tzinfo is None:
+        raise ConfigError(f"--at {text!r} must be an ISO 8601 time with a UTC offset")
+    return value
+
+
 def cmd_report(args) -> int:
     from settlement import reconciliation
     from settlement.store.db import Database
@@ -403,6 +443,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("terminal_id")
     p.add_argument("--name", default="")
     p.add_argument("--json", action="store_true")
+    p = add("keys", cmd_keys, "list, revoke, rotate or expire API keys")
+    p.add_argument("action", choices=["list", "revoke", "rotate", "expire"])
+    p.add_argument("key_id", nargs="?")
+    p.add_argument("--institution", help="list: only this institution's keys")
+    p.add_argument("--grace", type=int, default=0, help="rotate: seconds the old secret stays")
+    p.add_argument("--at", help="expire: when, ISO 8601 with offset")
+    p.add_argument("--never", action="store_true", help="expire: remove the expiry")
     p = add("report", cmd_report, "print the daily reconciliation report")
     p.add_argument("--date")
     p.add_argument("--institution")

@@ -21,6 +21,7 @@ exits before any worker starts.
 | ``SSCARD_MAX_BODY_BYTES`` | largest request body accepted (413 ``body_too_large`` above; docs/api.md §Limits) | 1000000 |
 | ``SSCARD_MAX_HEADER_BYTES`` | largest request header section (431 ``headers_too_large`` above) | 16384 |
 | ``SSCARD_RATE_LIMIT`` | requests per second per API key, per worker (429 ``rate_limited``); 0 = no limit | 0 |
+| ``SSCARD_KEY_SIGNAL`` | file whose change tells every worker to forget cached API keys (revocation, rotation, expiry) | ``<SQLite file>.keys``, else ``$SSCARD_HOME/keys.signal`` |
 | ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
 | ``SSCARD_ENROLMENT_ENTRY_DELAY_DAYS`` | days from entering an enrolment record until it can be paid (settlement.rules.contributions) | 3 |
 """
@@ -110,6 +111,7 @@ class Settings:
     rate_limit: int = 0  # requests per second per key and worker; 0: no limit
     rate_burst: int = 0  # 0: twice the rate
     enrolment_entry_delay_days: int = DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS
+    key_signal_path: Path | None = None  # None: derived from a SQLite URL (key_signal_path())
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -179,4 +181,22 @@ class Settings:
             enrolment_entry_delay_days=_integer(
                 env, "SSCARD_ENROLMENT_ENTRY_DELAY_DAYS", DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS, 0
             ),
+            key_signal_path=Path(env["SSCARD_KEY_SIGNAL"])
+            if env.get("SSCARD_KEY_SIGNAL")
+            else key_signal_path(database_url or default_database_url(env), home),
         )
+
+    @property
+    def key_signal(self) -> Path | None:
+        """The key-change signal file (``SSCARD_KEY_SIGNAL``; module docstring)."""
+        return self.key_signal_path or key_signal_path(self.database_url, None)
+
+
+def key_signal_path(database_url: str, home: Path | None) -> Path | None:
+    """Where key changes are signalled to every worker of this machine: beside a SQLite
+    database file, else in ``home``; None for an in-memory database without a home."""
+    if database_url.startswith("sqlite") and "///" in database_url:
+        path = database_url.split("///", 1)[1].split("?", 1)[0]
+        if path and path != ":memory:" and not path.startswith("file:"):
+            return Path(path + ".keys")
+    return home / "keys.signal" if home is not None else None

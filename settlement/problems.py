@@ -53,6 +53,7 @@ TITLES: dict[str, str] = {
     "headers_too_large": "Request headers too large",
     "malformed_body": "Malformed request body",
     "rate_limited": "Too many requests",
+    "key_revoked": "API key revoked",
     "internal_error": "Internal error",
 }
 

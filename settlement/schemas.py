@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    field_validator,
+    model_validator,
+)
 
 #: Largest amount in one money field, in fen (10 000 000 000 yuan): every sum the service keeps
 #: (balances, bills, daily reports) stays far inside a signed 64-bit column (docs/api.md §Limits).
@@ -48,6 +56,18 @@ class InstitutionIn(_Body):
 class TerminalIn(_Body):
     terminal_id: str = Field(min_length=1, max_length=64)
     name: str = Field(default="", max_length=200)
+
+
+class KeyRotationIn(_Body):
+    """``POST /v1/api-keys/{key_id}/rotation`` (docs/api.md §API keys)."""
+
+    grace_s: int = Field(default=0, ge=0, le=7 * 24 * 3600, strict=True)
+
+
+class KeyExpiryIn(_Body):
+    """``PUT /v1/api-keys/{key_id}/expiry``: when the key stops working (null: never)."""
+
+    expires_at: AwareDatetime | None
 
 
 class DocumentIn(_Body):

@@ -27,9 +27,14 @@ class NewApiKey:
     api_key: str  # the full key, shown once
 
 
+def new_secret() -> str:
+    """A fresh random key secret (a new key's, or a rotated key's)."""
+    return secrets.token_urlsafe(32)
+
+
 def new_api_key() -> NewApiKey:
     key_id = secrets.token_hex(6)
-    secret = secrets.token_urlsafe(32)
+    secret = new_secret()
     return NewApiKey(key_id, hash_secret(secret), f"{KEY_PREFIX}_{key_id}_{secret}")
 
 

@@ -23,13 +23,14 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from card.keystore import KeyStore
 from settlement.applications.registers import Registers
 from settlement.config import Settings
+from settlement.key_signal import KeySignal
 from settlement.problems import Problem
 from settlement.rules.policy import Policy, load_policy
 from settlement.rules.roles import ADMIN
 from settlement.security import secret_matches, split_api_key
 from settlement.store import audit as audit_log
 from settlement.store import cards, idempotency, keys
-from settlement.store.db import Database, utcnow
+from settlement.store.db import Database, as_utc, utcnow
 
 IDEMPOTENCY_KEY_MAX = 128
 PRINCIPAL_CACHE_S = 30.0
@@ -80,6 +81,39 @@ def audit(
     )
 
 
+def key_validity(row: Any, now: datetime) -> tuple[tuple[str, ...], float]:
+    """The secret hashes a key row accepts at ``now`` and for how many seconds that holds
+    (an expired key accepts none; a rotation's previous secret until its grace ends)."""
+    lifetime = PRINCIPAL_CACHE_S
+    expires = as_utc(row.expires_at)
+    if expires is not None:
+        if expires <= now:
+            return (), 0.0
+        lifetime = min(lifetime, (expires - now).total_seconds())
+    accepted: tuple[str, ...] = (row.secret_hash,)
+    previous_until = as_utc(row.previous_valid_until)
+    if row.previous_secret_hash and previous_until is not None and previous_until > now:
+        accepted += (row.previous_secret_hash,)
+        lifetime = min(lifetime, (previous_until - now).total_seconds())
+    return accepted, lifetime
+
+
+def principal_of_row(key_id: str, row: Any) -> Principal:
+    """The principal a key row (``keys.find_with_institution``) authenticates."""
+    if row.role == ADMIN:
+        return Principal(key_id, ADMIN, None, None)
+    return Principal(
+        key_id=key_id,
+        role=row.kind,
+        institution_code=row.code,
+        terminal_id=row.terminal_id,
+        hospital_level=row.hospital_level,
+        pin_service=bool(row.pin_service),
+        bank_code=row.bank_code,
+        region=row.region,
+    )
+
+
 @dataclass
 class Outcome:
     status: int
@@ -100,7 +134,8 @@ class Service:
         self.policy = policy or load_policy()
         self._keystore: KeyStore | None = None
         self._keystore_lock = threading.Lock()
-        self._principals: dict[str, tuple[float, str, Principal]] = {}
+        self._principals: dict[str, tuple[float, tuple[str, ...], Principal]] = {}
+        self.key_signal = KeySignal(settings.key_signal)
         self._inflight: set[tuple[str, str]] = set()
         self._inflight_lock = threading.Lock()
 
@@ -120,9 +155,14 @@ class Service:
     def authenticate_cached(self, api_key: str | None) -> Principal | None:
         """The principal of a key looked up less than ``PRINCIPAL_CACHE_S`` ago; None if not cached.
 
-        Raises ``401 unauthenticated`` for a malformed key or a wrong secret.
+        The cache is forgotten as soon as any key changed (revocation, rotation,
+        expiry: :mod:`settlement.key_signal`, one ``stat`` per call). Raises ``401
+        unauthenticated`` for a malformed key or a wrong secret.
         """
         if not api_key:
+            return None
+        if self.key_signal.changed():
+            self._principals = {}
             return None
         parts = split_api_key(api_key)
         if parts is None:
@@ -131,14 +171,15 @@ class Service:
         cached = self._principals.get(key_id)
         if cached is None or cached[0] <= time.monotonic():
             return None
-        if not secret_matches(secret, cached[1]):
+        if not any(secret_matches(secret, accepted) for accepted in cached[1]):
             raise Problem(
                 401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_..."
             )
         return cached[2]
 
     def authenticate(self, api_key: str | None) -> Principal:
-        """The principal of a presented API key, or ``401 unauthenticated``."""
+        """The principal of a presented API key, or ``401 unauthenticated`` (unknown, revoked,
+        expired, or a secret a rotation replaced; docs/api.md §API keys)."""
         refused = Problem(
             401, "unauthenticated", "send a valid API key: Authorization: Bearer sk_..."
         )
@@ -148,31 +189,31 @@ class Service:
         if parts is None:
             raise refused
         key_id, secret = parts
+        if self.key_signal.changed():
+            self._principals = {}
         cached = self._principals.get(key_id)
         now = time.monotonic()
         if cached is not None and cached[0] > now:
-            if not secret_matches(secret, cached[1]):
+            if not any(secret_matches(secret, accepted) for accepted in cached[1]):
                 raise refused
             return cached[2]
+        stamp = self.key_signal.stamp()
         with self.db.read() as conn:
             row = keys.find_with_institution(conn, key_id)
-        if row is None or row.revoked or not secret_matches(secret, row.secret_hash):
+        if row is None or row.revoked:
             raise refused
-        if row.role == ADMIN:
-            principal = Principal(key_id, ADMIN, None, None)
-        else:
-            principal = Principal(
-                key_id=key_id,
-                role=row.kind,
-                institution_code=row.code,
-                terminal_id=row.terminal_id,
-                hospital_level=row.hospital_level,
-                pin_service=bool(row.pin_service),
-                bank_code=row.bank_code,
-                region=row.region,
-            )
-        self._principals[key_id] = (now + PRINCIPAL_CACHE_S, row.secret_hash, principal)
+        accepted, lifetime = key_validity(row, utcnow())
+        if not any(secret_matches(secret, h) for h in accepted):
+            raise refused
+        principal = principal_of_row(key_id, row)
+        if stamp == self.key_signal.stamp():  # no key changed while we looked it up
+            self._principals[key_id] = (now + min(PRINCIPAL_CACHE_S, lifetime), accepted, principal)
         return principal
+
+    def keys_changed(self) -> None:
+        """Forget cached keys here and tell every other worker (after a key change committed)."""
+        self._principals = {}
+        self.key_signal.raise_signal()
 
     # --- idempotent mutations --------------------------------------------------------
 

@@ -63,6 +63,10 @@ class ApiKey(SQLModel, table=True):
     name: str = Field(default="", max_length=200)
     revoked: bool = False
     created_at: datetime = _time()
+    revoked_at: datetime | None = _time(default=None, nullable=True)
+    expires_at: datetime | None = _time(default=None, nullable=True)  # None: never
+    previous_secret_hash: str | None = Field(default=None, max_length=64)  # a rotation's grace
+    previous_valid_until: datetime | None = _time(default=None, nullable=True)
 
 
 class Person(SQLModel, table=True):

@@ -1,6 +1,7 @@
 """One router per resource, in the order of docs/api.md (and of the OpenAPI document)."""
 
 from settlement.api.routes import (
+    api_keys,
     applications,
     card_authentications,
     cards,
@@ -19,6 +20,7 @@ from settlement.api.routes import (
 ROUTERS = (
     health.router,
     institutions.router,
+    api_keys.router,
     people.router,
     cards.router,
     pins.router,
