@@ -9,7 +9,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from settlement.config import ConfigError, Settings, default_database_url, publish_database_url
-from settlement.rules.roles import INSTITUTION_KINDS
+from settlement.rules.roles import CHANNEL_KINDS, INSTITUTION_KINDS
 
 
 def _db_url(args) -> str:
@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p = add("create-institution", cmd_create_institution, "create an institution")
     p.add_argument("code")
-    p.add_argument("--kind", required=True, choices=list(INSTITUTION_KINDS))
+    p.add_argument("--kind", required=True, choices=[*INSTITUTION_KINDS, *CHANNEL_KINDS])
     p.add_argument("--name")
     p.add_argument("--level", type=int)
     p.add_argument("--pin-service", action="store_true")

@@ -35,7 +35,7 @@ class _Body(BaseModel):
 class InstitutionIn(_Body):
     code: str = Field(min_length=1, max_length=32)
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["hospital", "pharmacy", "bank_branch", "card_centre"]
+    kind: Literal["hospital", "pharmacy", "bank_branch", "card_centre", "payment_channel"]
     hospital_level: int | None = Field(default=None, ge=1, le=3, strict=True)
     pin_service: StrictBool = False
     bank_code: str | None = Field(default=None, max_length=8)
@@ -328,3 +328,38 @@ class SettlementIn(_Authenticated):
 
 class ReversalIn(_Body):
     reason: str = Field(default="", max_length=200)
+
+
+# --- contributions (issue 20, docs/api.md §Contributions) ---------------------------------
+
+ContributionCategory = Literal["resident", "flexible_worker"]
+InsuranceYear = Annotated[int, Field(strict=True, ge=2000, le=2100)]
+
+
+class EnrolmentRecordIn(_Body):
+    psn_no: str = Field(min_length=1, max_length=32)
+    category: ContributionCategory = "resident"
+    applied_on: date | None = None  # None: the business day of entry
+
+
+class EnrolmentCorrectionIn(_Body):
+    category: ContributionCategory | None = None
+    applied_on: date | None = None
+
+
+class PaymentOrderIn(_Body):
+    channel_order_id: str = Field(min_length=1, max_length=64)
+    psn_no: str = Field(min_length=1, max_length=32)
+    year: InsuranceYear
+
+
+class PaymentConfirmationIn(_Body):
+    channel_txn_id: str = Field(min_length=1, max_length=64)
+    amount_fen: Money
+
+
+class MigratedPaymentIn(_Body):
+    psn_no: str = Field(min_length=1, max_length=32)
+    year: InsuranceYear
+    amount_fen: Money
+    reason: str = Field(min_length=1, max_length=200)

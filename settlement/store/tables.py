@@ -435,6 +435,60 @@ class CatalogueEntryRow(SQLModel, table=True):
     superseded_by: str | None = Field(default=None, index=True, max_length=40)
 
 
+class EnrolmentRecord(SQLModel, table=True):
+    """A person's enrolment record for contribution payment (issue 20): entered at a community
+    office, payable after the entry delay, correctable for 5 working days."""
+
+    __tablename__ = "enrolment_record"
+    psn_no: str = Field(foreign_key="person.psn_no", primary_key=True, max_length=32)
+    category: str = Field(max_length=16)  # resident | flexible_worker
+    applied_on: date
+    coverage_start: date
+    entered_on: date  # business day of entry
+    entered_at: datetime = _time()
+    entered_by: str | None = Field(default=None, max_length=64)
+    corrected_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+
+
+class PaymentOrder(SQLModel, table=True):
+    """A contribution payment order of a payment channel for one person-year."""
+
+    __tablename__ = "payment_order"
+    __table_args__ = (
+        sa.UniqueConstraint("channel", "channel_order_id"),
+        sa.Index("ix_payment_order_channel_confirmed_on", "channel", "confirmed_on"),
+    )
+    order_no: str = Field(primary_key=True, max_length=40)
+    channel: str = Field(max_length=32)
+    channel_order_id: str = Field(max_length=64)
+    psn_no: str = Field(foreign_key="person.psn_no", index=True, max_length=32)
+    category: str = Field(max_length=16)
+    year: int
+    medical_fen: int = _money()
+    pension_fen: int = _money()
+    amount_fen: int = _money()
+    rates_version: str = Field(max_length=16)
+    status: str = Field(default="pending", max_length=16)  # pending | confirmed
+    created_at: datetime = _time()
+    confirmed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
+    confirmed_on: date | None = None  # business day of the confirmation
+    channel_txn_id: str | None = Field(default=None, max_length=64)
+
+
+class ContributionPayment(SQLModel, table=True):
+    """One paid person-year: at most one row per (person, year) - never paid twice."""
+
+    __tablename__ = "contribution_payment"
+    psn_no: str = Field(foreign_key="person.psn_no", primary_key=True, max_length=32)
+    year: int = Field(primary_key=True)
+    order_no: str | None = Field(default=None, unique=True, max_length=40)  # None: by the admin
+    channel: str | None = Field(default=None, max_length=32)
+    amount_fen: int = _money()
+    source: str = Field(max_length=16)  # channel | admin
+    paid_at: datetime = _time()
+    coverage_id: int | None = None
+
+
 T_INSTITUTION = Institution.__table__
 T_TERMINAL = Terminal.__table__
 T_API_KEY = ApiKey.__table__
@@ -461,3 +515,6 @@ T_CATALOGUE_VERSION = CatalogueVersion.__table__
 T_CATALOGUE_ENTRY = CatalogueEntryRow.__table__
 
 metadata = SQLModel.metadata
+T_ENROLMENT = EnrolmentRecord.__table__
+T_PAYMENT_ORDER = PaymentOrder.__table__
+T_CONTRIBUTION_PAYMENT = ContributionPayment.__table__

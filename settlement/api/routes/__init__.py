@@ -6,6 +6,7 @@ from settlement.api.routes import (
     card_authentications,
     cards,
     catalogue,
+    contributions,
     gateway,
     health,
     inpatient,
@@ -30,5 +31,6 @@ ROUTERS = (
     inpatient.router,
     reports.router,
     applications.router,
+    contributions.router,
     gateway.router,
 )

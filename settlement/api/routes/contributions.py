@@ -1,0 +1,199 @@
+"""Enrolment records, contribution payment orders of the payment channels, their daily
+reconciliation (issue 20, docs/api.md §Contributions)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from fastapi import APIRouter, Query, Request
+
+from settlement import contributions
+from settlement.api.deps import (
+    Caller,
+    IdemKey,
+    ServiceDep,
+    guard,
+    mutate,
+    read_audited,
+    request_path,
+    respond,
+)
+from settlement.inpatient.common import new_id
+from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE, PAYMENT_CHANNEL
+from settlement.schemas import (
+    EnrolmentCorrectionIn,
+    EnrolmentRecordIn,
+    MigratedPaymentIn,
+    PaymentConfirmationIn,
+    PaymentOrderIn,
+)
+from settlement.service import Service
+from settlement.store.db import utcnow
+
+router = APIRouter(prefix="/v1")
+
+
+def _today(svc: Service) -> date:
+    """Today in the business time zone."""
+    return utcnow().astimezone(svc.settings.tz).date()
+
+
+def _dates(svc: Service) -> dict:
+    return {
+        "today": _today(svc),
+        "calendar": svc.registers.calendar,
+        "delay_days": svc.settings.enrolment_entry_delay_days,
+    }
+
+
+@router.post("/enrolments", status_code=201)
+def enter_enrolment(
+    body: EnrolmentRecordIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: contributions.enter_enrolment(conn, principal, body, utcnow(), **_dates(svc)),
+        201,
+    )
+
+
+@router.post("/enrolments/{psn_no}/correction")
+def correct_enrolment(
+    psn_no: str,
+    body: EnrolmentCorrectionIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: contributions.correct_enrolment(
+            conn, principal, psn_no, body, utcnow(), **_dates(svc)
+        ),
+    )
+
+
+@router.get("/people/{psn_no}/contributions")
+def contribution_status(
+    psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None, year: int | None = None
+):
+    guard(
+        svc,
+        principal,
+        CARD_CENTRE,
+        ADMIN,
+        BANK_BRANCH,
+        PAYMENT_CHANNEL,
+        action="contribution.status",
+        subject=psn_no,
+    )
+    delay = svc.settings.enrolment_entry_delay_days
+    with svc.db.read() as conn:
+        contributions.require_person(conn, psn_no)
+        return contributions.status(conn, psn_no, on or _today(svc), year, delay_days=delay)
+
+
+@router.post("/payment-orders", status_code=201)
+def create_payment_order(
+    body: PaymentOrderIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+):
+    now = utcnow()
+    today = now.astimezone(svc.settings.tz).date()
+    delay = svc.settings.enrolment_entry_delay_days
+    return respond(
+        svc.mutate(
+            principal,
+            key,
+            request.method,
+            request_path(request),
+            body.model_dump(mode="json"),
+            lambda conn: contributions.create_order(
+                conn,
+                principal,
+                body,
+                now,
+                today=today,
+                delay_days=delay,
+                order_no=new_id("PO", now),
+            ),
+        )
+    )
+
+
+@router.get("/payment-orders/{order_no}")
+def get_payment_order(order_no: str, principal: Caller, svc: ServiceDep):
+    return read_audited(
+        svc, principal, lambda conn: contributions.get_order(conn, principal, order_no)
+    )
+
+
+@router.post("/payment-orders/{order_no}/confirmation")
+def confirm_payment_order(
+    order_no: str,
+    body: PaymentConfirmationIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: contributions.confirm_order(
+            conn, principal, order_no, body, utcnow(), today=_today(svc)
+        ),
+    )
+
+
+@router.get("/payment-channels/{code}/reconciliation")
+def channel_reconciliation(
+    code: str,
+    principal: Caller,
+    svc: ServiceDep,
+    day: date,
+    count: int | None = Query(default=None, ge=0),
+    amount_fen: int | None = Query(default=None, ge=0),
+    detail: bool = False,
+):
+    return read_audited(
+        svc,
+        principal,
+        lambda conn: contributions.reconciliation(
+            conn, principal, code, day, count=count, amount_fen=amount_fen, detail=detail
+        ),
+    )
+
+
+@router.post("/contribution-payments", status_code=201)
+def migrate_payment(
+    body: MigratedPaymentIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: contributions.record_migrated_payment(conn, principal, body, utcnow()),
+        201,
+    )

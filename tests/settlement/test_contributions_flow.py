@@ -1,0 +1,254 @@
+"""Enrolment and contribution payment in the service core, on chosen days (issue 20,
+docs/api.md §Contributions): states, orders, confirmation, never paid twice, correction,
+reconciliation, admin migration, and the paid coverage settlement relies on."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, date, datetime
+
+import pytest
+
+from settlement import contributions as core
+from settlement.migrate import upgrade
+from settlement.people import register_person
+from settlement.problems import Problem
+from settlement.rules.contributions import load_rates
+from settlement.rules.coverage import is_covered
+from settlement.rules.working_days import HolidayCalendar
+from settlement.schemas import (
+    EnrolmentCorrectionIn,
+    EnrolmentRecordIn,
+    MigratedPaymentIn,
+    PaymentConfirmationIn,
+    PaymentOrderIn,
+    PersonIn,
+)
+from settlement.service import Principal
+from settlement.store import people
+from settlement.store.db import Database
+
+ADMIN = Principal("k_admin", "admin", None, None)
+CENTRE = Principal("k_centre", "card_centre", "CC1", "CC1-T1")
+WECHAT = Principal("k_wx", "payment_channel", "PCWX", "PCWX-T1")
+ALIPAY = Principal("k_ali", "payment_channel", "PCALI", "PCALI-T1")
+HOSPITAL = Principal("k_h", "hospital", "H1", "H1-T1", hospital_level=3)
+CAL = HolidayCalendar()
+NOW = datetime(2026, 6, 15, 2, tzinfo=UTC)
+_n = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def db(tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('contrib') / 'db.sqlite'}"
+    upgrade(url)
+    database = Database(url)
+    yield database
+    database.dispose()
+
+
+def person(db) -> str:
+    psn_no = f"P{next(_n):06d}"
+    body = PersonIn(psn_no=psn_no, psn_name="李四", brdy=date(1970, 1, 1), certno=psn_no)
+    with db.write() as conn:
+        register_person(conn, ADMIN, body, NOW)
+    return psn_no
+
+
+def enter(db, psn_no, today, category="resident", applied_on=None):
+    body = EnrolmentRecordIn(psn_no=psn_no, category=category, applied_on=applied_on)
+    with db.write() as conn:
+        return core.enter_enrolment(
+            conn, CENTRE, body, NOW, today=today, calendar=CAL, delay_days=3
+        )
+
+
+def order(db, psn_no, today, year=2026, channel=WECHAT, cid=None):
+    body = PaymentOrderIn(channel_order_id=cid or f"C{next(_n)}", psn_no=psn_no, year=year)
+    with db.write() as conn:
+        return core.create_order(
+            conn, channel, body, NOW, today=today, delay_days=3, order_no=f"PO{next(_n)}"
+        )
+
+
+def confirm(db, order_no, txn, amount, today=date(2026, 6, 15), channel=WECHAT):
+    body = PaymentConfirmationIn(channel_txn_id=txn, amount_fen=amount)
+    with db.write() as conn:
+        return core.confirm_order(conn, channel, order_no, body, NOW, today=today)
+
+
+def state(db, psn_no, on, year=None):
+    with db.read() as conn:
+        return core.status(conn, psn_no, on, year, delay_days=3)
+
+
+def refused(call) -> Problem:
+    with pytest.raises(Problem) as problem:
+        call()
+    return problem.value
+
+
+def test_lifecycle_entered_payable_paid_covered(db):
+    psn = person(db)
+    assert state(db, psn, date(2026, 6, 10))["state"] == "not_enrolled"
+    record = enter(db, psn, date(2026, 6, 10))
+    assert record["coverage_start"] == "2026-07-01"
+    assert record["payable_from"] == "2026-06-13"
+    assert record["correctable_until"] == "2026-06-17"
+    assert state(db, psn, date(2026, 6, 12), 2026)["state"] == "processing"
+    assert state(db, psn, date(2026, 6, 13), 2026)["state"] == "payable"
+    assert refused(lambda: order(db, psn, date(2026, 6, 12))).code == "enrolment_processing"
+    status, made = order(db, psn, date(2026, 6, 15))
+    assert status == 201 and made["status"] == "pending"
+    assert made["amount_fen"] == load_rates().amount("resident", 2026).total_fen
+    done = confirm(db, made["order_no"], "WX1", made["amount_fen"])
+    assert done["status"] == "confirmed" and done["confirmed_on"] == "2026-06-15"
+    assert state(db, psn, date(2026, 6, 20), 2026)["state"] == "paid"
+    assert state(db, psn, date(2026, 7, 1))["state"] == "covered"
+    with db.read() as conn:
+        periods = people.coverage_periods(conn, psn)
+    assert is_covered(periods, "390", date(2026, 7, 1))
+    assert is_covered(periods, "390", date(2027, 6, 30))
+    assert not is_covered(periods, "390", date(2027, 7, 1))
+    assert not is_covered(periods, "390", date(2026, 6, 30))
+
+
+def test_never_paid_twice_and_idempotent(db):
+    psn = person(db)
+    enter(db, psn, date(2026, 6, 1))
+    day = date(2026, 6, 15)
+    status, first = order(db, psn, day, cid="WX-A")
+    assert status == 201
+    again_status, again = order(db, psn, day, cid="WX-A")
+    assert (again_status, again["order_no"]) == (200, first["order_no"])
+    other = person(db)
+    enter(db, other, date(2026, 6, 1))
+    assert refused(lambda: order(db, other, day, cid="WX-A")).code == "order_id_reused"
+    _, twin = order(db, psn, day, channel=ALIPAY)  # the person also started paying elsewhere
+    amount = first["amount_fen"]
+    assert refused(lambda: confirm(db, first["order_no"], "T1", amount + 1)).code == (
+        "amount_mismatch"
+    )
+    confirm(db, first["order_no"], "T1", amount)
+    assert confirm(db, first["order_no"], "T1", amount)["status"] == "confirmed"
+    assert refused(lambda: confirm(db, first["order_no"], "T2", amount)).code == (
+        "order_already_confirmed"
+    )
+    problem = refused(lambda: confirm(db, twin["order_no"], "A1", amount, channel=ALIPAY))
+    assert problem.code == "already_paid"
+    assert refused(lambda: order(db, psn, day)).code == "already_paid"
+    with db.read() as conn:
+        paid = [p for p in people.coverage_periods(conn, psn) if p.paid]
+    assert len(paid) == 1
+
+
+def test_refusals(db):
+    psn = person(db)
+    assert refused(lambda: order(db, psn, date(2026, 6, 15))).code == "not_enrolled"
+    assert refused(lambda: order(db, "NOBODY", date(2026, 6, 15))).code == "not_found"
+    enter(db, psn, date(2026, 6, 1))
+    assert refused(lambda: order(db, psn, date(2026, 7, 1))).code == "outside_payment_window"
+    assert refused(lambda: order(db, psn, date(2026, 6, 15), 2027)).code == (
+        "outside_payment_window"
+    )
+    assert refused(lambda: order(db, psn, date(2026, 6, 15), channel=HOSPITAL)).code == (
+        "not_entitled"
+    )
+    _, made = order(db, psn, date(2026, 6, 15))
+    with db.read() as conn:
+        assert refused(lambda: core.get_order(conn, ALIPAY, made["order_no"])).code == "not_found"
+        assert core.get_order(conn, ADMIN, made["order_no"])["psn_no"] == psn
+    assert refused(lambda: enter(db, psn, date(2026, 6, 2))).code == "already_enrolled"
+    late = person(db)
+    assert refused(lambda: enter(db, late, date(2026, 6, 26))).code == "enrolment_refused"
+
+
+def test_flexible_worker_pays_medical_and_pension(db):
+    psn = person(db)
+    enter(db, psn, date(2026, 6, 2), category="flexible_worker")
+    _, made = order(db, psn, date(2026, 6, 15))
+    rates = load_rates().amount("flexible_worker", 2026)
+    assert (made["medical_fen"], made["pension_fen"]) == (rates.medical_fen, rates.pension_fen)
+    assert made["amount_fen"] == rates.medical_fen + rates.pension_fen
+    confirm(db, made["order_no"], "F1", made["amount_fen"])
+    with db.read() as conn:
+        assert is_covered(people.coverage_periods(conn, psn), "310", date(2026, 8, 1))
+
+
+def test_mid_year_enrolment_pays_its_first_year(db):
+    psn = person(db)
+    enter(db, psn, date(2026, 11, 10))  # coverage from 1 December
+    _, made = order(db, psn, date(2026, 11, 13))
+    confirm(db, made["order_no"], "M1", made["amount_fen"], today=date(2026, 11, 13))
+    assert state(db, psn, date(2026, 12, 1))["covered_from"] == "2026-12-01"
+
+
+def test_correction_window(db):
+    psn = person(db)
+    enter(db, psn, date(2026, 6, 5))  # Friday; correctable until Friday 12 June
+    fix = EnrolmentCorrectionIn(category="flexible_worker", applied_on=date(2026, 6, 4))
+
+    def correct(today):
+        with db.write() as conn:
+            return core.correct_enrolment(
+                conn, CENTRE, psn, fix, NOW, today=today, calendar=CAL, delay_days=3
+            )
+
+    assert correct(date(2026, 6, 12))["category"] == "flexible_worker"
+    assert refused(lambda: correct(date(2026, 6, 13))).code == "correction_window_closed"
+    paid = person(db)
+    enter(db, paid, date(2026, 6, 10))
+    _, made = order(db, paid, date(2026, 6, 15))
+    confirm(db, made["order_no"], "C1", made["amount_fen"])
+    with db.write() as conn:
+        problem = refused(
+            lambda: core.correct_enrolment(
+                conn, CENTRE, paid, fix, NOW, today=date(2026, 6, 15), calendar=CAL, delay_days=3
+            )
+        )
+    assert problem.code == "already_paid"
+
+
+def test_reconciliation_balances(db):
+    day = date(2026, 6, 20)
+    total = 0
+    for n in range(3):
+        psn = person(db)
+        enter(db, psn, date(2026, 6, 1))
+        _, made = order(db, psn, day, channel=ALIPAY)
+        confirm(db, made["order_no"], f"R{n}", made["amount_fen"], today=day, channel=ALIPAY)
+        total += made["amount_fen"]
+    with db.read() as conn:
+        ours = core.reconciliation(
+            conn, ALIPAY, "PCALI", day, count=3, amount_fen=total, detail=True
+        )
+        off = core.reconciliation(
+            conn, ADMIN, "PCALI", day, count=4, amount_fen=total, detail=False
+        )
+        other = refused(
+            lambda: core.reconciliation(
+                conn, WECHAT, "PCALI", day, count=None, amount_fen=None, detail=False
+            )
+        )
+    assert (ours["count"], ours["amount_fen"], ours["balanced"]) == (3, total, True)
+    assert ours["internal_balanced"] and len(ours["orders"]) == 3
+    assert (off["balanced"], off["count_difference"]) == (False, 1)
+    assert other.code == "not_found"
+
+
+def test_admin_migration(db):
+    psn = person(db)
+    enter(db, psn, date(2025, 6, 2))
+    body = MigratedPaymentIn(psn_no=psn, year=2025, amount_fen=38_000, reason="legacy system")
+    with db.write() as conn:
+        assert refused(lambda: core.record_migrated_payment(conn, CENTRE, body, NOW)).code == (
+            "not_entitled"
+        )
+    with db.write() as conn:
+        answer = core.record_migrated_payment(conn, ADMIN, body, NOW)
+    assert answer["covered_from"] == "2025-07-01"
+    with db.write() as conn:
+        assert refused(lambda: core.record_migrated_payment(conn, ADMIN, body, NOW)).code == (
+            "already_paid"
+        )
+    assert state(db, psn, date(2025, 8, 1))["state"] == "covered"
