@@ -4,7 +4,7 @@ channel's order for one person-year; unique per channel and the channel's own or
 ``contribution_payment`` (one row per paid person-year: never paid twice).
 
 Revision ID: 0170
-Revises: 0160
+Revises: 0165
 Create Date: 2026-11-28 17:05:00
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0170"
-down_revision = "0160"
+down_revision = "0165"
 branch_labels = None
 depends_on = None
 
