@@ -13,8 +13,10 @@ then the HIS's cycle through the gateway (TIF-signed envelopes, one 9001 sign-in
 with the card authenticated on the network as the reader library does it:
 
     challenge + card authentication (key 01) → challenge + PIN verification (key 02)
-    → 2401 → 2301 fees (the same 20 lines, /v1 until the gateway's 2301 is on main)
-    → 2402 discharge → 2304                                                    (8 requests)
+    → 2401 → 2301 fees (the same 20 lines, in yuan) → 2402 discharge → 2304    (8 requests)
+
+Both upload the same 20 lines of the shipped sample catalogue (loaded with ``python -m
+settlement catalogue import``), which classes and splits them.
 
 The last line printed is one JSON object: ``v1_ms_per_settlement``,
 ``gateway_ms_per_settlement`` (wall time per settlement at the concurrency), their
@@ -49,7 +51,6 @@ from benchmarks.settlement_load import (
     Http,
     cpu_seconds,
     cycle,
-    fee_lines,
     must,
     percentile,
     provision,
@@ -143,7 +144,9 @@ def card_authentication(gw: Gateway, keystore: KeyStore, card: Card) -> None:
     must(gw.call("POST", path, proof), 200, "PIN verification")
 
 
-def gateway_cycle(gw: Gateway, keystore: KeyStore, card: Card, lines: bytes) -> tuple[float, dict]:
+def gateway_cycle(
+    gw: Gateway, keystore: KeyStore, card: Card, lines: list[dict]
+) -> tuple[float, dict]:
     """One complete stay through the gateway; (2304 latency in s, the settlement in fen)."""
     card_authentication(gw, keystore, card)
     now = datetime.now(CST)
@@ -156,15 +159,17 @@ def gateway_cycle(gw: Gateway, keystore: KeyStore, card: Card, lines: bytes) -> 
         **certificate,
     }
     mdtrt_id = gw.envelope("2401", {"mdtrtinfo": admission, "diseinfo": []})["result"]["mdtrt_id"]
-    fees = must(gw.call("POST", f"/v1/admissions/{mdtrt_id}/fees", lines), 200, "fees")
     stay = {"mdtrt_id": mdtrt_id, "psn_no": card.psn_no}
+    feedetail = [{**line, **stay} for line in lines]
+    result = gw.envelope("2301", {"feedetail": feedetail})["result"]
+    medfee = sum(round(line["det_item_fee_sumamt"] * 100) for line in result)
     endtime = now.strftime("%Y-%m-%d %H:%M:%S")
     gw.envelope("2402", {"dscginfo": {**stay, "endtime": endtime}})
     data = {
         **stay,
         **certificate,
         "insutype": "310",
-        "medfee_sumamt": f"{fees['medfee_sumamt'] / 100:.2f}",
+        "medfee_sumamt": f"{medfee / 100:.2f}",
         "psn_setlway": "01",
         "acct_used_flag": "1",
         "mid_setl_flag": "0",
@@ -204,7 +209,10 @@ def run_path(
     return run_workers(worker, concurrency), latencies, settled, errors
 
 
-def credentials(workdir: Path, keystore_path: Path) -> dict:
+SAMPLE = REPO / "settlement" / "data" / "catalogue-sample.csv"
+
+
+def _settlement_cli(workdir: Path, keystore_path: Path, *args: str) -> str:
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
@@ -213,20 +221,48 @@ def credentials(workdir: Path, keystore_path: Path) -> dict:
         SSCARD_DATABASE_URL=f"sqlite:///{workdir / 'settlement.db'}",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "settlement", "gateway-credentials", HOSPITAL, "--json"],
+        [sys.executable, "-m", "settlement", *args],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
-    return json.loads(done.stdout)
+    return done.stdout
+
+
+def credentials(workdir: Path, keystore_path: Path) -> dict:
+    """The bench hospital's gateway credentials; also loads the sample catalogue."""
+    _settlement_cli(workdir, keystore_path, "catalogue", "import", str(SAMPLE))
+    return json.loads(
+        _settlement_cli(workdir, keystore_path, "gateway-credentials", HOSPITAL, "--json")
+    )
+
+
+def catalogue_lines() -> tuple[list[dict], list[dict]]:
+    """20 lines of sample catalogue items: as /v1 sends them (fen) and as 2301 does (yuan)."""
+    codes = [row.split(",", 1)[0] for row in SAMPLE.read_text(encoding="utf-8").splitlines()[1:21]]
+    v1, gateway = [], []
+    for n, code in enumerate(codes):
+        cnt, fen = 1 + n % 3, 1000 + 137 * n
+        v1.append({"feedetl_sn": f"{n:03d}", "med_list_codg": code, "cnt": cnt, "pric": fen})
+        gateway.append(
+            {
+                "feedetl_sn": f"{n:03d}",
+                "med_list_codg": code,
+                "cnt": str(cnt),
+                "pric": f"{fen / 100:.2f}",
+                "det_item_fee_sumamt": f"{cnt * fen / 100:.2f}",
+            }
+        )
+    return v1, gateway
 
 
 def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, args) -> dict:
     keystore = KeyStore.load(keystore_path)
     keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
     creds = credentials(workdir, keystore_path)
-    lines = json.dumps({"feedetail": fee_lines()}).encode()
+    v1_lines, gw_lines = catalogue_lines()
+    lines = json.dumps({"feedetail": v1_lines}).encode()
     v1 = [Http(port, keys[i]) for i in range(args.concurrency)]
     gws = [Gateway(port, keys[i], creds, f"{i:04d}") for i in range(args.concurrency)]
     for gw in gws:
@@ -240,7 +276,7 @@ def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, 
 
     def gw_one(i: int, n: int):
         mine = cards[i :: args.concurrency]
-        return gateway_cycle(gws[i], keystore, mine[n % len(mine)], lines)
+        return gateway_cycle(gws[i], keystore, mine[n % len(mine)], gw_lines)
 
     run_path(args.concurrency, min(1.0, args.duration / 4), v1_one)  # warm-up
     results = {}
