@@ -10,6 +10,8 @@ request's ``msgid``.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from settlement import inpatient
 from settlement.gateway.cardonly import holder
 from settlement.gateway.convert import (
@@ -158,7 +160,6 @@ def pre_settle(act: Act) -> tuple[dict, str | None]:
 def settle(act: Act) -> tuple[dict, str | None]:
     """2304: the settlement (card-only: a PIN-verified card authentication or an exemption)."""
     data, mdtrt_id, use_account = _request(act)
-    admission = inpatient.load_admission(act.conn, act.principal, mdtrt_id)
     path = holder(act, data, envelope_input=act.envelope.input, pin=True)
     body = SettlementIn(acct_used_flag=use_account, **path)
     done = inpatient.settle(
@@ -166,8 +167,8 @@ def settle(act: Act) -> tuple[dict, str | None]:
     )
     # The HIS's sums against the settlement just made: a mismatch refuses the message and
     # rolls the settlement back with it (one transaction).
-    _check(data, done, admission)
-    person = load_person(act.conn, admission.psn_no)
+    _check(data, done, SimpleNamespace(**done))
+    person = load_person(act.conn, done["psn_no"])
     info = setlinfo(
         act,
         person,

@@ -15,18 +15,22 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from settlement.store import sql
 from settlement.store.db import as_utc
 from settlement.store.tables import T_ADMISSION, T_FEE_LINE, T_FEE_LINE_CANCELLED
+
+_SET_STATUS = sql.Sql("UPDATE admission SET status = ? WHERE mdtrt_id = ?")
+_SET_STATUS_ENDTIME = sql.Sql("UPDATE admission SET status = ?, endtime = ? WHERE mdtrt_id = ?")
 
 
 def set_status(
     conn: Connection, mdtrt_id: str, status: str, *, endtime: datetime | None | bool = False
 ) -> None:
     """The stay's status; ``endtime`` too unless ``False`` (``None`` clears it)."""
-    values: dict = {"status": status}
-    if endtime is not False:
-        values["endtime"] = endtime
-    conn.execute(T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == mdtrt_id).values(**values))
+    if endtime is False:
+        sql.execute(conn, _SET_STATUS, (status, mdtrt_id))
+    else:
+        sql.execute(conn, _SET_STATUS_ENDTIME, (status, endtime, mdtrt_id))
 
 
 def change(conn: Connection, mdtrt_id: str, **values) -> None:
