@@ -72,6 +72,17 @@ def _record_json(
     }
 
 
+def _entered_on(principal: Principal, body: EnrolmentRecordIn, today: date) -> date:
+    """Today, or (admin only) the earlier day a migrated record was entered elsewhere."""
+    if body.entered_on is None:
+        return today
+    if not principal.is_admin:
+        raise Problem(403, "not_entitled", "only the admin may enter a record with entered_on")
+    if body.entered_on > today:
+        raise Problem(422, "validation_error", f"entered_on {body.entered_on} is in the future")
+    return body.entered_on
+
+
 def enter_enrolment(
     conn: Connection,
     principal: Principal,
@@ -87,15 +98,16 @@ def enter_enrolment(
     require_person(conn, body.psn_no)
     if store.enrolment(conn, body.psn_no) is not None:
         raise Problem(409, "already_enrolled", f"person {body.psn_no} has an enrolment record")
-    applied_on = body.applied_on or today
-    if applied_on > today:
-        raise Problem(422, "validation_error", f"applied_on {applied_on} is in the future")
+    entered_on = _entered_on(principal, body, today)
+    applied_on = body.applied_on or entered_on
+    if applied_on > entered_on:
+        raise Problem(422, "validation_error", f"applied_on {applied_on} is after the entry")
     columns = {
         "psn_no": body.psn_no,
         "category": body.category,
         "applied_on": applied_on,
         "coverage_start": _coverage_start(applied_on, body.psn_no),
-        "entered_on": today,
+        "entered_on": entered_on,
         "entered_at": now,
         "entered_by": principal.institution_code or principal.key_id,
     }

@@ -340,6 +340,7 @@ class EnrolmentRecordIn(_Body):
     psn_no: str = Field(min_length=1, max_length=32)
     category: ContributionCategory = "resident"
     applied_on: date | None = None  # None: the business day of entry
+    entered_on: date | None = None  # admin only: a record migrated from an earlier system
 
 
 class EnrolmentCorrectionIn(_Body):
