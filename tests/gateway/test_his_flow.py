@@ -112,6 +112,27 @@ def _fees_2301(his: His, stay: dict) -> int:
     result = his.ok("2301", {"feedetail": feedetail})["result"]
     assert [line["feedetl_sn"] for line in result] == [line[0] for line in LINES]
     by_sn = {line["feedetl_sn"]: line for line in result}
+    assert list(result[0]) == [
+        "feedetl_sn",
+        "det_item_fee_sumamt",
+        "cnt",
+        "pric",
+        "pric_uplmt_amt",
+        "selfpay_prop",
+        "fulamt_ownpay_amt",
+        "overlmt_amt",
+        "preselfpay_amt",
+        "inscp_scp_amt",
+        "chrgitm_lv",
+        "med_chrgitm_type",
+        "bas_medn_flag",
+        "hi_nego_drug_flag",
+        "chld_medc_flag",
+        "list_sp_item_flag",
+        "lmt_used_flag",
+        "drt_reim_flag",
+        "memo",
+    ]
     for line in result:
         cents = {
             k: round(line[k] * 100)
@@ -252,6 +273,27 @@ def play_his(demo_service, desk: Desk, person: dict, auth: str, url_style: str, 
             },
         )
         base = info["baseinfo"]
+        assert list(base) == [
+            "psn_no",
+            "psn_cert_type",
+            "certno",
+            "psn_name",
+            "gend",
+            "naty",
+            "brdy",
+            "age",
+        ]
+        assert list(info["insuinfo"][0]) == [
+            "balc",
+            "insutype",
+            "psn_type",
+            "psn_insu_stas",
+            "psn_insu_date",
+            "paus_insu_date",
+            "cvlserv_flag",
+            "insuplc_admdvs",
+            "emp_name",
+        ]
         assert base["psn_no"] == person["psn_no"] and base["naty"] == "01"
         assert base["psn_cert_type"] == "01" and base["certno"] == person["certno"]
         (insu,) = info["insuinfo"]
