@@ -24,6 +24,8 @@ from rig.bench.client import BenchApiError, BenchProcess
 
 pytestmark = pytest.mark.pcsc
 
+REPO = Path(__file__).resolve().parents[2]
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
@@ -93,3 +95,51 @@ def test_lost_needs_the_service(pcsc_rig: object, world: dict[str, Any], tmp_pat
         with pytest.raises(BenchApiError) as profile:
             bench.client.create_card(state="lost")
         assert profile.value.code == "needs_service"
+
+
+def test_the_his_verify_pin_takes_the_pin_typed_through_the_bench(
+    pcsc_rig: object, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """An HIS process (ctypes over libsscardreader.so) reads a demo card and waits in
+    VerifyPIN; the bench API types the PIN on that reader's pad; VerifyPIN succeeds."""
+    from smartcard.System import readers as pcsc_readers
+
+    library = Path(sys.prefix) / "lib" / "libsscardreader.so"  # the venv's, setup.sh builds it
+    assert library.exists(), "bash scripts/setup.sh builds the reader library"
+    his_home = tmp_path / "his"
+    env = {**os.environ, "SSCARD_HOME": str(his_home), "PYTHONPATH": str(REPO)}
+    with BenchProcess.start(tmp_path / "bench", readers=1, env=env) as bench:
+        name = bench.readers[0]["name"]
+        position = [str(r) for r in pcsc_readers()].index(name)
+        person = world["people"][3]
+        bench.client.insert(0, bench.client.import_card(person["card_image"])["id"])
+        init = {
+            "IP": "127.0.0.1",
+            "PORT": int(world["url"].rsplit(":", 1)[1]),
+            "ACCESS_KEY": world["api_keys"]["hospital"],
+            "ORG_ID": world["fixmedins_code"],
+            "EXT": {"psam": world["psam"]["hospital"], "reader": position, "wait": 20},
+        }
+        his = subprocess.Popen(
+            [sys.executable, str(REPO / "tests" / "readerlib" / "driver_ctypes.py"), str(library)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert his.stdin is not None and his.stdout is not None
+        try:
+            his.stdin.write(f"init {json.dumps(init)}\nread\nverify\n")
+            his.stdin.flush()
+            assert his.stdout.readline().startswith("0 ")  # Init
+            assert his.stdout.readline().startswith("0 ")  # ReadCardBas
+            assert bench.client.type_pin(0, person["ssse_pin"]) == {"typed": 1}
+            assert his.stdout.readline().startswith("0 ")  # VerifyPIN, with the typed PIN
+        finally:
+            his.stdin.close()
+            his.wait(20)
+        entries = bench.client.log(0)["entries"]
+        assert "pin_typed" in [e["event"] for e in entries]
+        verifies = [e for e in entries if e.get("command", "").startswith("0020")]
+        assert verifies and verifies[-1]["sw"] == "9000"
+        assert verifies[-1]["command"].endswith("*" * 6)
