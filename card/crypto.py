@@ -1,6 +1,6 @@
 """Block ciphers, key diversification and MACs of the social security card.
 
-The shapes follow ``shared/spec/card.md`` §Keys:
+The shapes follow ``docs/card.md`` §Keys:
 
 * 2nd-generation cards use double-length 3DES (16-byte keys, 8-byte blocks),
   3rd-generation cards SM4 (16-byte keys, 16-byte blocks).
@@ -186,11 +186,6 @@ def emv_session_key(udk: bytes, atc: int) -> bytes:
     left = encrypt_ecb(Algorithm.TDES, udk, r[:2] + b"\xf0" + r[3:])
     right = encrypt_ecb(Algorithm.TDES, udk, r[:2] + b"\x0f" + r[3:])
     return left + right
-
-
-def xor_bytes(a: bytes, b: bytes) -> bytes:
-    """Byte-wise XOR of two equal-length strings."""
-    return _xor(a, b)
 
 
 def ecb_encryptor(alg: Algorithm, key: bytes):

@@ -283,13 +283,6 @@ class KeyStore:
         """The card's diversified key ``kid``."""
         return diversify(alg, self.city_key(alg, kid, region_code), card_factor)
 
-    def has_key(self, alg: Algorithm, kid: int, region_code: str) -> bool:
-        try:
-            self.city_key(alg, kid, region_code)
-        except KeyStoreError:
-            return False
-        return True
-
     def card_keys(self, alg: Algorithm, region_code: str, card_factor: bytes) -> dict[int, bytes]:
         """Every SSSE key of one card, for loading into a blank card at the chip maker."""
         return {kid: self.card_key(alg, kid, region_code, card_factor) for kid in SSSE_KEY_IDS}

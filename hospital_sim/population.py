@@ -5,7 +5,7 @@ population, byte for byte. Nothing here touches a card, a reader or the
 service; :mod:`hospital_sim.world` turns this plan into real card images and
 records in the settlement service.
 
-The kinds of patient follow the rules in ``shared/spec/settlement.md``:
+The kinds of patient follow the rules in ``docs/rules.md``:
 ordinary card holders of both schemes (``310`` employee, ``390`` resident),
 the three exemptions (child under 7 without a card, foreign / HK / Macao /
 Taiwan insured with a passport or travel permit, a lost card awaiting its
@@ -179,10 +179,6 @@ class Person:
     household_register_no: str | None = None  # 户口本 number (children)
     document: Document | None = None
     query_password: str = ""
-
-    @property
-    def has_card(self) -> bool:
-        return self.card is not None
 
 
 @dataclass(frozen=True)

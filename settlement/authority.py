@@ -24,7 +24,6 @@ from settlement.service import Principal
 
 PIN_SSSE = "ssse"
 PIN_BANK = "bank"
-PIN_OPERATIONS = ("verify", "change", "reset", "unblock")
 
 
 def require_role(

@@ -29,8 +29,3 @@ def upgrade(url: str, revision: str = "head") -> None:
     if sqlite_path and sqlite_path != ":memory:":
         Path(sqlite_path).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), revision)
-
-
-def autogenerate(url: str, message: str) -> None:
-    """Developer helper: write a new revision from the difference to ``settlement.store.tables``."""
-    command.revision(alembic_config(url), message=message, autogenerate=True)

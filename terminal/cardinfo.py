@@ -1,6 +1,6 @@
 """What a terminal learns from a card: ATR identity and the SSSE public records.
 
-Layouts from ``shared/spec/card.md`` §Physical layer, §SSSE files.
+Layouts from ``docs/card.md`` §Physical layer, §SSSE files.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 The card centre provisions one PSAM image per institution (a JSON file, mode
 0600, like the issuer key store) from the issuer key store with
-``KeyStore.subset``. Entitlements follow ``shared/spec/settlement.md`` §PIN
+``KeyStore.subset``. Entitlements follow ``docs/rules.md`` §PIN
 authority and ``card.md`` §Keys:
 
 =====================  ====================================================

@@ -1,7 +1,7 @@
 """A card session: SSSE commands over any card channel, with the PSAM beside it.
 
 This is the *protocol-to-workflow* seam: each method is one step of
-``shared/spec/card.md`` (select, read records, authenticate, verify, proof,
+``docs/card.md`` (select, read records, authenticate, verify, proof,
 PIN maintenance), raising typed errors instead of returning status words.
 The channel is anything with ``transmit(apdu) -> (data, sw)`` that already
 handles ``61xx`` / ``6Cxx`` (the reader layer), and an ``atr``.

@@ -1,6 +1,6 @@
 """Steps shared by every desk: read + authenticate the card, check it online, prove presence.
 
-Order and meaning from ``shared/spec/settlement.md`` §Card-present proof and
+Order and meaning from ``docs/rules.md`` §Card-present proof and
 ``docs/api.md`` §Card-present proof / §PIN operations.
 """
 

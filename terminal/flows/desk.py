@@ -1,6 +1,6 @@
 """The hospital registration desk: admission (2401), fees (2301), discharge (2304).
 
-Card-only inpatient settlement, ``shared/spec/settlement.md``: the card is
+Card-only inpatient settlement, ``docs/rules.md``: the card is
 read and authenticated, checked online, the holder's PIN verified and a
 card-present proof submitted with the admission and again with the
 discharge; or one of the three exemptions with the evidence the clerk typed.
