@@ -159,11 +159,14 @@ def correct_enrolment(
 def status(
     conn: Connection, psn_no: str, on: date, year: int | None, *, delay_days: int
 ) -> dict[str, Any]:
-    """Which state the person is in for insurance year ``year`` (default: the year of ``on``)
-    and why: ``not_enrolled``, ``processing``, ``payable``, ``paid`` or ``covered``. The core
-    of the contribution query and of 1101's insured state."""
-    year = rules.year_of(on) if year is None else year
+    """Which state the person is in for insurance year ``year`` and why: ``not_enrolled``,
+    ``processing``, ``payable``, ``paid`` or ``covered``. The core of the contribution query
+    and of 1101's insured state. Default year: that of ``on``, or the enrolment's first year
+    when it starts later."""
     record = store.enrolment(conn, psn_no)
+    if year is None:
+        first = rules.year_of(record.coverage_start) if record else 0
+        year = max(rules.year_of(on), first)
     if record is None:
         return {
             "psn_no": psn_no,

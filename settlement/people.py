@@ -6,8 +6,10 @@ from datetime import date, datetime
 
 from sqlalchemy.engine import Connection, Row
 
+from settlement import contributions
 from settlement.authority import query_password_allowed, require_role
 from settlement.problems import Problem
+from settlement.rules.contributions import ENTRY_DELAY_DAYS
 from settlement.rules.coverage import (
     EnrolmentRefused,
     age_on,
@@ -28,6 +30,7 @@ from settlement.security import hash_password, password_matches
 from settlement.service import Principal, audit
 from settlement.store import applications as applications_store
 from settlement.store import cards, people
+from settlement.store import contributions as contributions_store
 
 PRIVILEGED = (CARD_CENTRE, ADMIN)
 
@@ -86,8 +89,17 @@ def require_covered(conn: Connection, psn_no: str, insutype: str, on: date, acti
         )
 
 
-def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) -> dict:
-    """The 1101 answer: identity, coverage on ``on``, account balance, cards."""
+def person_info(
+    conn: Connection,
+    psn_no: str,
+    on: date,
+    *,
+    privileged: bool,
+    delay_days: int = ENTRY_DELAY_DAYS,
+) -> dict:
+    """The 1101 answer: identity, coverage on ``on``, account balance, cards; for a person with
+    an enrolment record also ``contribution``, the insured state of the insurance year of
+    ``on`` and why (:func:`settlement.contributions.status`, docs/api.md §Contributions)."""
     person = load_person(conn, psn_no)
     periods = people.coverage_periods(conn, psn_no)
     issued = cards.of_person(conn, psn_no)
@@ -116,6 +128,8 @@ def person_info(conn: Connection, psn_no: str, on: date, *, privileged: bool) ->
         ],
         "as_of": on.isoformat(),
     }
+    if contributions_store.enrolment(conn, psn_no) is not None:
+        info["contribution"] = contributions.status(conn, psn_no, on, None, delay_days=delay_days)
     if privileged:
         info["household_register_no"] = person.household_register_no
         info["origin"] = person.origin
@@ -152,11 +166,13 @@ def lookup(
     psn_no: str | None = None,
     card_no: str | None = None,
     certno: str | None = None,
+    delay_days: int = ENTRY_DELAY_DAYS,
 ) -> dict:
     """``GET /v1/people/...``: the 1101 answer for a person named by ``psn_no``, a card or
     a certificate number; the card centre and admins see the privileged fields."""
     psn = psn_no or find_psn_no(conn, card_no=card_no, certno=certno)
-    return person_info(conn, psn, on, privileged=principal.role in (CARD_CENTRE, ADMIN))
+    privileged = principal.role in (CARD_CENTRE, ADMIN)
+    return person_info(conn, psn, on, privileged=privileged, delay_days=delay_days)
 
 
 def add_coverage(

@@ -252,3 +252,22 @@ def test_admin_migration(db):
             "already_paid"
         )
     assert state(db, psn, date(2025, 8, 1))["state"] == "covered"
+
+
+def test_1101_answers_the_insured_state(db):
+    from settlement.people import person_info
+
+    psn = person(db)
+    with db.read() as conn:
+        assert "contribution" not in person_info(conn, psn, date(2026, 6, 11), privileged=False)
+    enter(db, psn, date(2026, 6, 10))
+    with db.read() as conn:
+        info = person_info(conn, psn, date(2026, 6, 11), privileged=False)
+    assert info["contribution"]["state"] == "processing"
+    assert info["contribution"]["year"] == 2026  # the enrolment's first year
+    _, made = order(db, psn, date(2026, 6, 15))
+    confirm(db, made["order_no"], "I1", made["amount_fen"])
+    with db.read() as conn:
+        info = person_info(conn, psn, date(2026, 7, 2), privileged=False)
+    assert info["contribution"]["state"] == "covered"
+    assert [p["covered"] for p in info["insuinfo"] if p["insutype"] == "390"] == [True]

@@ -47,7 +47,13 @@ def _today(svc: Service) -> date:
 @router.get("/people/{psn_no}")
 def person_1101(psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None):
     with svc.db.read() as conn:
-        return people.lookup(conn, principal, on or _today(svc), psn_no=psn_no)
+        return people.lookup(
+            conn,
+            principal,
+            on or _today(svc),
+            psn_no=psn_no,
+            delay_days=svc.settings.enrolment_entry_delay_days,
+        )
 
 
 @router.get("/people")
@@ -59,7 +65,14 @@ def person_1101_by(
     on: date | None = None,
 ):
     with svc.db.read() as conn:
-        return people.lookup(conn, principal, on or _today(svc), card_no=card_no, certno=certno)
+        return people.lookup(
+            conn,
+            principal,
+            on or _today(svc),
+            card_no=card_no,
+            certno=certno,
+            delay_days=svc.settings.enrolment_entry_delay_days,
+        )
 
 
 @router.post("/people/{psn_no}/coverage", status_code=201)
