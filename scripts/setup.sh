@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql opensc pcsc-tools
-          python3-venv python3-dev gcc pkg-config default-jdk-headless libjna-java)
+          python3-venv python3-dev gcc pkg-config default-jdk-headless libjna-java
+          gettext chromium)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

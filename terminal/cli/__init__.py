@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from terminal import apdu
 from terminal.cardinfo import CardDataError
@@ -36,6 +37,7 @@ from terminal.cli.common import (
 from terminal.client.http import ServiceRefused, ServiceUnavailable
 from terminal.flows.common import CardRefused
 from terminal.flows.desk import DeskError
+from terminal.i18n import LANGUAGES, _, language_from_argv, ngettext, problem_title, use
 from terminal.psam import CardNotGenuine, NotEntitled, PsamError
 from terminal.session import PinBlocked, WrongPin
 
@@ -58,27 +60,35 @@ def build_parser() -> argparse.ArgumentParser:
     """The global options, then every counter's subcommands."""
     parser = argparse.ArgumentParser(
         prog="python -m terminal",
-        description="Social security card terminal: registration desk, bank branch, card centre.",
-        epilog=EXIT_CODES_HELP,
+        description=_(
+            "Social security card terminal: registration desk, bank branch, card centre."
+        ),
+        epilog=_(EXIT_CODES_HELP),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     env = os.environ.get
+    parser.add_argument(
+        "--lang",
+        choices=LANGUAGES,
+        default=env("SSCARD_LANG", "zh_CN"),
+        help=_("language of the counter: zh_CN (default) or en; or SSCARD_LANG"),
+    )
     parser.add_argument("--service", default=env("SSCARD_SERVICE_URL", "http://127.0.0.1:8000"))
     parser.add_argument("--api-key", default=env("SSCARD_API_KEY"))
-    parser.add_argument("--psam", default=env("SSCARD_PSAM"), help="this terminal's PSAM image")
+    parser.add_argument("--psam", default=env("SSCARD_PSAM"), help=_("this terminal's PSAM image"))
     parser.add_argument(
         "--reader",
         default=env("SSCARD_READER"),
-        help="card image path (in-process) or PC/SC reader name/fragment/index",
+        help=_("card image path (in-process) or PC/SC reader name/fragment/index"),
     )
-    parser.add_argument("--pin-stdin", action="store_true", help="read PINs from stdin lines")
-    parser.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    parser.add_argument("--pin-stdin", action="store_true", help=_("read PINs from stdin lines"))
+    parser.add_argument("--json", action="store_true", help=_("print JSON instead of tables"))
     parser.add_argument(
-        "--trace", action="store_true", help="print each APDU on stderr (PINs masked)"
+        "--trace", action="store_true", help=_("print each APDU on stderr (PINs masked)")
     )
-    parser.add_argument("--timeout", type=float, default=10.0, help="service timeout, seconds")
+    parser.add_argument("--timeout", type=float, default=10.0, help=_("service timeout, seconds"))
     parser.add_argument(
-        "--wait", type=float, default=0.0, metavar="SECONDS", help="wait this long for a card"
+        "--wait", type=float, default=0.0, metavar="SECONDS", help=_("wait this long for a card")
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cards.register_psam(sub)
@@ -92,50 +102,81 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; the exit code says how it ended (``EXIT_CODES_HELP``)."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        return args.func(args)
-    except UsageError as exc:
-        err.print(f"[red]usage:[/] {exc}")
-        return EXIT_USAGE
-    except NotEntitled as exc:
-        err.print(f"[red]not entitled:[/] {exc}. Nothing was sent to the card.")
-        return EXIT_NOT_ENTITLED
-    except (WrongPin, PinBlocked) as exc:
-        err.print(f"[red]PIN:[/] {exc}. Nothing was submitted.")
-        return EXIT_PIN
-    except CardRefused as exc:
-        err.print(f"[red]card refused ({exc.code}):[/] {exc}")
-        return EXIT_REFUSED
-    except ServiceRefused as exc:
-        if exc.code == "not_entitled":
-            err.print(f"[red]not entitled (service):[/] {exc.detail or exc.title}")
-            return EXIT_NOT_ENTITLED
-        err.print(f"[red]refused by the service ({exc.code}):[/] {exc.detail or exc.title}")
-        return EXIT_REFUSED
-    except ServiceUnavailable as exc:
-        err.print(f"[red]service unavailable:[/] {exc}")
-        return EXIT_UNAVAILABLE
-    except (apdu.CardStatusError, CardDataError, CardNotGenuine) as exc:
-        err.print(f"[red]card:[/] {exc}")
-        return EXIT_CARD
-    except DeskError as exc:
-        err.print(f"[red]desk:[/] {exc}")
-        return EXIT_USAGE
-    except PsamError as exc:
-        err.print(f"[red]PSAM:[/] {exc}")
-        return EXIT_USAGE
+        use(language_from_argv(argv))
     except ValueError as exc:
         err.print(f"[red]usage:[/] {exc}")
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        err.print("[red]interrupted:[/] nothing more was sent")
-        return 130
-    except Exception as exc:
-        code = _other_failure(exc)
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except Exception as exc:  # every failure has its exit code, see _failure
+        code = _failure(exc)
         if code is None:
             raise
         return code
+    except KeyboardInterrupt:
+        err.print(_("[red]interrupted:[/] nothing more was sent"))
+        return 130
+
+
+def pin_message(exc: WrongPin | PinBlocked) -> str:
+    """A refused PIN in words: the tries left, or blocked and where to go."""
+    if isinstance(exc, WrongPin) and exc.tries_left:
+        n = exc.tries_left
+        return ngettext("wrong PIN: {n} try left", "wrong PIN: {n} tries left", n).format(n=n)
+    if isinstance(exc, WrongPin):
+        return _("wrong PIN: the PIN is now blocked; the holder must go to a bank branch")
+    return _("the PIN is blocked: the holder must go to a bank branch or the card centre")
+
+
+def _failure(exc: Exception) -> int | None:
+    """Say what went wrong in the counter's language; the exit code for it."""
+    if isinstance(exc, UsageError):
+        err.print(_("[red]usage:[/] {reason}").format(reason=exc))
+        return EXIT_USAGE
+    if isinstance(exc, NotEntitled):
+        err.print(
+            _("[red]not entitled:[/] {reason}. Nothing was sent to the card.").format(reason=exc)
+        )
+        return EXIT_NOT_ENTITLED
+    if isinstance(exc, (WrongPin, PinBlocked)):
+        err.print(
+            _("[red]PIN:[/] {reason}. Nothing was submitted.").format(reason=pin_message(exc))
+        )
+        return EXIT_PIN
+    if isinstance(exc, CardRefused):
+        err.print(_("[red]card refused ({code}):[/] {reason}").format(code=exc.code, reason=exc))
+        return EXIT_REFUSED
+    if isinstance(exc, ServiceRefused):
+        title = problem_title(exc.code, exc.title)
+        text = (
+            f"{title}: {exc.detail}" if exc.detail and title != exc.detail else exc.detail or title
+        )
+        if exc.code == "not_entitled":
+            err.print(_("[red]not entitled (service):[/] {reason}").format(reason=text))
+            return EXIT_NOT_ENTITLED
+        err.print(
+            _("[red]refused by the service ({code}):[/] {reason}").format(
+                code=exc.code, reason=text
+            )
+        )
+        return EXIT_REFUSED
+    if isinstance(exc, ServiceUnavailable):
+        err.print(_("[red]service unavailable:[/] {reason}").format(reason=exc))
+        return EXIT_UNAVAILABLE
+    if isinstance(exc, (apdu.CardStatusError, CardDataError, CardNotGenuine)):
+        err.print(_("[red]card:[/] {reason}").format(reason=exc))
+        return EXIT_CARD
+    if isinstance(exc, DeskError):
+        err.print(_("[red]desk:[/] {reason}").format(reason=exc))
+        return EXIT_USAGE
+    if isinstance(exc, (PsamError, ValueError)):
+        label = "PSAM" if isinstance(exc, PsamError) else _("usage")
+        err.print(f"[red]{label}:[/] {exc}")
+        return EXIT_USAGE
+    return _other_failure(exc)
 
 
 def _other_failure(exc: Exception) -> int | None:
@@ -146,13 +187,13 @@ def _other_failure(exc: Exception) -> int | None:
     from terminal.readers.base import ReaderError
 
     if isinstance(exc, CardImageError):
-        err.print(f"[red]card image:[/] {exc}")
+        err.print(_("[red]card image:[/] {reason}").format(reason=exc))
         return EXIT_CARD
     if isinstance(exc, ReaderError):
-        err.print(f"[red]reader:[/] {exc}. Nothing was submitted.")
+        err.print(_("[red]reader:[/] {reason}. Nothing was submitted.").format(reason=exc))
         return EXIT_CARD
     if isinstance(exc, KeyStoreError):
-        err.print(f"[red]key store:[/] {exc}")
+        err.print(_("[red]key store:[/] {reason}").format(reason=exc))
         return EXIT_USAGE
     if os.environ.get("SSCARD_DEBUG"):
         return None

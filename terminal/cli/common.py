@@ -31,6 +31,7 @@ from rich.table import Table
 
 from terminal.client.applications import ApplicationsClient
 from terminal.client.settlement import SettlementClient
+from terminal.i18n import _
 from terminal.psam import Psam, PsamError, Role
 from terminal.session import CardSession
 
@@ -80,7 +81,11 @@ def pin_entry(args: argparse.Namespace) -> Callable[[str], str]:
         def from_stdin(prompt: str) -> str:
             line = sys.stdin.readline()
             if not line:
-                raise UsageError(f"--pin-stdin: no line on standard input for {prompt.strip()}")
+                raise UsageError(
+                    _("--pin-stdin: no line on standard input for {prompt}").format(
+                        prompt=prompt.strip()
+                    )
+                )
             return line.strip()
 
         return from_stdin
@@ -93,29 +98,30 @@ def secret(args: argparse.Namespace, prompt: str) -> str:
         return pin_entry(args)(prompt)
     except EOFError:
         raise UsageError(
-            f"{prompt.strip().rstrip(':')}: nothing was entered (no terminal? give it on "
-            "stdin with --pin-stdin)"
+            _(
+                "{prompt}: nothing was entered (no terminal? give it on stdin with --pin-stdin)"
+            ).format(prompt=prompt.strip().rstrip(":"))
         ) from None
 
 
 def open_client(args: argparse.Namespace) -> SettlementClient:
     """The settlement service's client for this terminal; use it as a context manager."""
     if not args.api_key:
-        raise UsageError("no API key: give --api-key or set SSCARD_API_KEY")
+        raise UsageError(_("no API key: give --api-key or set SSCARD_API_KEY"))
     return SettlementClient(args.service, args.api_key, timeout=args.timeout)
 
 
 def open_applications(args: argparse.Namespace) -> ApplicationsClient:
     """The card production client for this terminal; use it as a context manager."""
     if not args.api_key:
-        raise UsageError("no API key: give --api-key or set SSCARD_API_KEY")
+        raise UsageError(_("no API key: give --api-key or set SSCARD_API_KEY"))
     return ApplicationsClient(args.service, args.api_key, timeout=args.timeout)
 
 
 def load_psam(args: argparse.Namespace, role: Role | None = None) -> Psam:
     """This terminal's PSAM (``--psam``); with ``role``, it must be that institution's."""
     if not args.psam:
-        raise UsageError("no PSAM: give --psam PATH or set SSCARD_PSAM")
+        raise UsageError(_("no PSAM: give --psam PATH or set SSCARD_PSAM"))
     try:
         psam = Psam.load(args.psam)
     except PsamError as exc:

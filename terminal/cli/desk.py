@@ -26,6 +26,7 @@ from terminal.cli.common import (
     yuan,
 )
 from terminal.flows import desk
+from terminal.i18n import _
 
 
 def show_receipt(receipt: desk.Receipt, args: argparse.Namespace) -> None:
@@ -34,18 +35,22 @@ def show_receipt(receipt: desk.Receipt, args: argparse.Namespace) -> None:
         print(json.dumps(receipt.settlement, ensure_ascii=False))
         return
     s = receipt.settlement
-    table = Table(title=f"Discharge receipt {s['setl_id']} (admission {s['mdtrt_id']})")
-    table.add_column("item")
-    table.add_column("yuan", justify="right")
+    table = Table(
+        title=_("Discharge receipt {setl_id} (admission {mdtrt_id})").format(
+            setl_id=s["setl_id"], mdtrt_id=s["mdtrt_id"]
+        )
+    )
+    table.add_column(_("item"))
+    table.add_column(_("yuan"), justify="right")
     for label, fen in receipt.lines():
-        table.add_row(label, yuan(fen))
+        table.add_row(_(label), yuan(fen))
     console.print(table)
     console.print(f"policy {s.get('policy_version')}, settled {s.get('setl_time')}")
 
 
 def show_admission(record: dict[str, Any], args: argparse.Namespace) -> None:
     show(
-        f"Admitted: {record['mdtrt_id']}",
+        _("Admitted: {mdtrt_id}").format(mdtrt_id=record["mdtrt_id"]),
         [
             (key, record.get(key))
             for key in (
@@ -135,16 +140,18 @@ def cmd_fees(args: argparse.Namespace) -> int:
     try:
         lines = read_fee_lines(args.file)
     except (OSError, ValueError, KeyError) as exc:
-        raise UsageError(f"cannot read fee lines from {args.file}: {exc}") from exc
+        raise UsageError(
+            _("cannot read fee lines from {file}: {reason}").format(file=args.file, reason=exc)
+        ) from exc
     with open_client(args) as client:
         answer = desk.upload_fees(client, args.mdtrt_id, lines)
     show(
-        f"Fees uploaded to {args.mdtrt_id}",
+        _("Fees uploaded to {mdtrt_id}").format(mdtrt_id=args.mdtrt_id),
         [
-            ("accepted", len(answer["accepted"])),
-            ("duplicates (already there)", len(answer["duplicates"])),
-            ("fee lines in the stay", answer.get("fee_count")),
-            ("total so far (yuan)", yuan(answer.get("medfee_sumamt", 0))),
+            (_("accepted"), len(answer["accepted"])),
+            (_("duplicates (already there)"), len(answer["duplicates"])),
+            (_("fee lines in the stay"), answer.get("fee_count")),
+            (_("total so far (yuan)"), yuan(answer.get("medfee_sumamt", 0))),
         ],
         args,
         {
@@ -201,13 +208,13 @@ def cmd_reverse(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         answer = client.reverse(args.setl_id, args.reason)
     show(
-        f"Settlement {args.setl_id} reversed",
+        _("Settlement {setl_id} reversed").format(setl_id=args.setl_id),
         [
-            ("reversal", answer.get("revs_setl_id")),
-            ("admission (open again)", answer.get("mdtrt_id")),
-            ("fund paid back (yuan)", yuan(answer.get("fund_pay_sumamt", 0))),
-            ("account restored (yuan)", yuan(answer.get("acct_pay", 0))),
-            ("account balance (yuan)", yuan(answer.get("balc", 0))),
+            (_("reversal"), answer.get("revs_setl_id")),
+            (_("admission (open again)"), answer.get("mdtrt_id")),
+            (_("fund paid back (yuan)"), yuan(answer.get("fund_pay_sumamt", 0))),
+            (_("account restored (yuan)"), yuan(answer.get("acct_pay", 0))),
+            (_("account balance (yuan)"), yuan(answer.get("balc", 0))),
         ],
         args,
         {
@@ -223,65 +230,65 @@ def cmd_reverse(args: argparse.Namespace) -> int:
 
 
 def _admission_options(p: argparse.ArgumentParser, insutype_required: bool) -> None:
-    p.add_argument("--dept", required=True, help="department (dept_name)")
-    p.add_argument("--diagnosis", required=True, help="diagnosis (dise_name)")
+    p.add_argument("--dept", required=True, help=_("department (dept_name)"))
+    p.add_argument("--diagnosis", required=True, help=_("diagnosis (dise_name)"))
     p.add_argument(
         "--insutype",
         choices=["310", "390"],
         required=insutype_required,
-        help="insurance type (default: from the card's DF04)",
+        help=_("insurance type (default: from the card's DF04)"),
     )
-    p.add_argument("--begntime", help="admission time, ISO 8601 with offset (default now)")
+    p.add_argument("--begntime", help=_("admission time, ISO 8601 with offset (default now)"))
 
 
 def _evidence_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kind", required=True, choices=desk.EXEMPTION_KINDS)
-    p.add_argument("--hukou-no", help="household register number (child under 7)")
+    p.add_argument("--hukou-no", help=_("household register number (child under 7)"))
     p.add_argument("--doc-type", help="passport | hk_macao_permit | taiwan_permit | ...")
-    p.add_argument("--doc-no", help="identity document number")
-    p.add_argument("--certno", help="resident ID card number (lost card)")
-    p.add_argument("--receipt-no", help="replacement receipt number (lost card)")
+    p.add_argument("--doc-no", help=_("identity document number"))
+    p.add_argument("--certno", help=_("resident ID card number (lost card)"))
+    p.add_argument("--receipt-no", help=_("replacement receipt number (lost card)"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``admit``, ``admit-exempt``, ``fees``, ``pre-settle``, ``discharge``,
     ``discharge-exempt`` and ``reverse``."""
-    admit = sub.add_parser("admit", help="2401 admission with card and PIN")
+    admit = sub.add_parser("admit", help=_("2401 admission with card and PIN"))
     _admission_options(admit, False)
-    admit.add_argument("--tries", type=int, default=1, help="PIN attempts to allow (default 1)")
+    admit.add_argument("--tries", type=int, default=1, help=_("PIN attempts to allow (default 1)"))
     admit.set_defaults(func=cmd_admit)
 
-    admit_ex = sub.add_parser("admit-exempt", help="2401 admission on an exemption")
+    admit_ex = sub.add_parser("admit-exempt", help=_("2401 admission on an exemption"))
     admit_ex.add_argument("--psn-no", required=True)
     _admission_options(admit_ex, True)
     _evidence_options(admit_ex)
     admit_ex.set_defaults(func=cmd_admit_exempt)
 
-    fees = sub.add_parser("fees", help="2301 fee upload from a JSON or CSV file ('-' = stdin)")
+    fees = sub.add_parser("fees", help=_("2301 fee upload from a JSON or CSV file ('-' = stdin)"))
     fees.add_argument("mdtrt_id")
     fees.add_argument("file")
     fees.set_defaults(func=cmd_fees)
 
-    pre = sub.add_parser("pre-settle", help="2303 pre-settlement (nothing written)")
+    pre = sub.add_parser("pre-settle", help=_("2303 pre-settlement (nothing written)"))
     pre.add_argument("mdtrt_id")
-    pre.add_argument("--no-account", action="store_true", help="do not use the personal account")
+    pre.add_argument("--no-account", action="store_true", help=_("do not use the personal account"))
     pre.set_defaults(func=cmd_pre_settle)
 
-    dis = sub.add_parser("discharge", help="2304 discharge settlement with card and PIN")
+    dis = sub.add_parser("discharge", help=_("2304 discharge settlement with card and PIN"))
     dis.add_argument("mdtrt_id")
-    dis.add_argument("--no-account", action="store_true", help="do not use the personal account")
-    dis.add_argument("--endtime", help="discharge time, ISO 8601 with offset (default now)")
+    dis.add_argument("--no-account", action="store_true", help=_("do not use the personal account"))
+    dis.add_argument("--endtime", help=_("discharge time, ISO 8601 with offset (default now)"))
     dis.add_argument("--tries", type=int, default=1)
     dis.set_defaults(func=cmd_discharge)
 
-    dis_ex = sub.add_parser("discharge-exempt", help="2304 discharge on an exemption")
+    dis_ex = sub.add_parser("discharge-exempt", help=_("2304 discharge on an exemption"))
     dis_ex.add_argument("mdtrt_id")
     dis_ex.add_argument("--no-account", action="store_true")
     dis_ex.add_argument("--endtime")
     _evidence_options(dis_ex)
     dis_ex.set_defaults(func=cmd_discharge_exempt)
 
-    rev = sub.add_parser("reverse", help="2305 reverse a settlement (the stay opens again)")
+    rev = sub.add_parser("reverse", help=_("2305 reverse a settlement (the stay opens again)"))
     rev.add_argument("setl_id")
     rev.add_argument("--reason", required=True)
     rev.set_defaults(func=cmd_reverse)

@@ -12,6 +12,7 @@ from terminal.cli.common import (
     EXIT_OK,
     UsageError,
     card_session,
+    err,
     load_psam,
     open_client,
     pin_entry,
@@ -19,15 +20,23 @@ from terminal.cli.common import (
 )
 from terminal.flows import pins
 from terminal.flows.common import present_card
+from terminal.i18n import _
 from terminal.psam import NotEntitled, Role
+
+#: The operations in words, in the counter's language.
+OPERATIONS = {
+    "change": lambda: _("change"),
+    "reset": lambda: _("reset"),
+    "unblock": lambda: _("unblock"),
+}
 
 
 def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
     rows: list[tuple[str, Any]] = [
-        ("card number", result.card_no),
-        ("PIN", {"ssse": "social security (社保)", "bank": "bank (金融)"}[result.pin]),
-        ("operation", result.operation),
-        ("result", "done, reported to the audit log"),
+        (_("card number"), result.card_no),
+        (_("PIN"), {"ssse": _("social security (社保)"), "bank": _("bank (金融)")}[result.pin]),
+        (_("operation"), OPERATIONS[result.operation]()),
+        (_("result"), _("done, reported to the audit log")),
     ]
     data: dict[str, Any] = {
         "card_no": result.card_no,
@@ -37,11 +46,11 @@ def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
         "verified": None,
     }
     if result.tries_left is not None:
-        tries = "verified" if result.tries_left < 0 else result.tries_left
-        rows.append(("tries left", tries))
+        tries = _("verified") if result.tries_left < 0 else result.tries_left
+        rows.append((_("tries left"), tries))
         data["verified"] = result.tries_left < 0
         data["tries_left"] = None if result.tries_left < 0 else result.tries_left
-    show("PIN operation", rows, args, data)
+    show(_("PIN operation"), rows, args, data)
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -49,13 +58,13 @@ def cmd_pin(args: argparse.Namespace) -> int:
     entry = pin_entry(args)
     with open_client(args) as client:
         if args.operation == "change":
-            old = entry("current social security PIN: ")
-            new = pins.new_pin_entry(entry, "social security PIN")
+            old = entry(_("current social security PIN: "))
+            new = pins.new_pin_entry(entry, _("social security PIN"), tell=err.print)
             with card_session(args, psam) as session:
                 result = pins.change_ssse_pin(session, client, old, new)
         elif args.operation == "reset":
             psam.require_role_key(KEY_PIN_UNBLOCK, "reset the SSSE PIN")
-            new = pins.new_pin_entry(entry, "social security PIN")
+            new = pins.new_pin_entry(entry, _("social security PIN"), tell=err.print)
             with card_session(args, psam) as session:
                 result = pins.unblock_ssse_pin(session, client, new_pin=new)
         else:
@@ -72,9 +81,16 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
     psam = load_psam(args)
     entry = pin_entry(args)
     if psam.role is not Role.BANK_BRANCH:
-        raise NotEntitled(f"{args.operation} the bank PIN", f"{psam.describe()} is not a bank")
-    old = entry("current bank PIN: ") if args.operation == "change" else None
-    new = pins.new_pin_entry(entry, "bank PIN") if args.operation != "unblock" else None
+        raise NotEntitled(
+            _("{operation} the bank PIN").format(operation=OPERATIONS[args.operation]()),
+            _("{psam} is not a bank").format(psam=psam.describe()),
+        )
+    old = entry(_("current bank PIN: ")) if args.operation == "change" else None
+    new = (
+        pins.new_pin_entry(entry, _("bank PIN"), tell=err.print)
+        if args.operation != "unblock"
+        else None
+    )
     with open_client(args) as client, card_session(args, psam) as session:
         result = bank.bank_pin(session, client, new_pin=new, old_pin=old)
     show_pin(result, args)
@@ -89,14 +105,14 @@ def cmd_query_password(args: argparse.Namespace) -> int:
             psam = load_psam(args)
             with card_session(args, psam) as session:
                 psn_no = present_card(session, client, medical=False).psn_no
-        old = entry("current query password: ") if args.mode == "change" else None
-        new = entry("new query password: ")
-        if entry("new query password again: ") != new:
-            raise UsageError("the two new passwords differ: nothing was changed")
+        old = entry(_("current query password: ")) if args.mode == "change" else None
+        new = entry(_("new query password: "))
+        if entry(_("new query password again: ")) != new:
+            raise UsageError(_("the two new passwords differ: nothing was changed"))
         client.query_password(psn_no, args.mode, new, old)
     show(
-        "Query password (查询密码)",
-        [("person", psn_no), ("done", args.mode)],
+        _("Query password (查询密码)"),
+        [(_("person"), psn_no), (_("done"), OPERATIONS[args.mode]())],
         args,
         {"psn_no": psn_no, "operation": args.mode},
     )
@@ -105,17 +121,17 @@ def cmd_query_password(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """``pin``, ``bank-pin`` and ``query-password``."""
-    pin = sub.add_parser("pin", help="social security PIN: change (holder), unblock, reset")
+    pin = sub.add_parser("pin", help=_("social security PIN: change (holder), unblock, reset"))
     pin.add_argument("operation", choices=["change", "unblock", "reset"])
     pin.set_defaults(func=cmd_pin)
 
     bank_pin = sub.add_parser(
-        "bank-pin", help="bank PIN: change with the old one, unblock, reset (issuing bank only)"
+        "bank-pin", help=_("bank PIN: change with the old one, unblock, reset (issuing bank only)")
     )
     bank_pin.add_argument("operation", choices=["change", "unblock", "reset"])
     bank_pin.set_defaults(func=cmd_bank_pin)
 
-    qp = sub.add_parser("query-password", help="change or reset the query password")
+    qp = sub.add_parser("query-password", help=_("change or reset the query password"))
     qp.add_argument("mode", choices=["change", "reset"])
-    qp.add_argument("--psn-no", help="person number (default: from the card in the reader)")
+    qp.add_argument("--psn-no", help=_("person number (default: from the card in the reader)"))
     qp.set_defaults(func=cmd_query_password)

@@ -16,6 +16,7 @@ from card.keystore import KEY_MEDICAL_READ
 from card.sw import SW, tries_left
 from terminal.client.http import ServiceError, ServiceRefused
 from terminal.client.settlement import SettlementClient
+from terminal.i18n import _, ngettext
 from terminal.session import CardRead, CardSession, PinBlocked, WrongPin
 
 log = logging.getLogger(__name__)
@@ -187,8 +188,9 @@ def verify_pin(
     Up to ``attempts`` PINs are asked while the card has tries left. Raises
     :class:`WrongPin` or :class:`PinBlocked` when the holder does not get it right.
     """
+    prompt = _("social security PIN (社保密码): ")
     for attempt in range(1, attempts + 1):
-        pin = pin_entry("social security PIN (社保密码): ")
+        pin = pin_entry(prompt)
         try:
             session.verify_pin(pin)
         except WrongPin as exc:
@@ -196,6 +198,12 @@ def verify_pin(
             audit_pin(client, card_no, "ssse", "verify", result, tries_left(exc.tries_left))
             if exc.tries_left == 0 or attempt == attempts:
                 raise
+            n = exc.tries_left
+            prompt = ngettext(
+                "wrong PIN, {n} try left. Social security PIN (社保密码): ",
+                "wrong PIN, {n} tries left. Social security PIN (社保密码): ",
+                n,
+            ).format(n=n)
             continue
         except PinBlocked:
             audit_pin(client, card_no, "ssse", "verify", "blocked", SW.PIN_BLOCKED)

@@ -8,13 +8,16 @@ with ``POST /v1/pin-operations``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 from card.sw import SW, tries_left
 from terminal import apdu
 from terminal.client.http import ServiceRefused
 from terminal.client.settlement import SettlementClient
 from terminal.flows.common import PinEntry, audit_pin, read_card, report_refused
+from terminal.i18n import _
 from terminal.psam import NotEntitled
 from terminal.session import CardSession, PinBlocked, WrongPin
 
@@ -36,14 +39,49 @@ def check_authority(client: SettlementClient, card_no: str, pin: str, operation:
         raise NotEntitled(f"{operation} the {pin} PIN", reason)
 
 
-def new_pin_entry(pin_entry: PinEntry, label: str) -> str:
-    """Ask for a new PIN twice; both must match."""
-    first = pin_entry(f"new {label}: ")
-    second = pin_entry(f"new {label} again: ")
-    if first != second:
-        raise ValueError("the two new PINs differ: nothing was changed")
-    apdu.pin_block(first)  # validates the digits and length before the card sees it
-    return first
+#: How many times a counter asks for a new PIN (and its confirmation) before giving up.
+NEW_PIN_ROUNDS = 3
+
+
+def weak_pin_reason(pin: str) -> str | None:
+    """Why ``pin`` may not be a new PIN (card.md §PINs: 4 to 12 digits), or None.
+
+    The digits all the same (111111) and straight runs up or down (123456,
+    654321) are refused: they are the first a thief tries.
+    """
+    if not pin.isdigit() or not 4 <= len(pin) <= 12:
+        return _("a PIN is 4 to 12 digits")
+    if len(set(pin)) == 1:
+        return _("all digits the same")
+    steps = {(int(b) - int(a)) % 10 for a, b in pairwise(pin)}
+    if steps in ({1}, {9}):
+        return _("digits in sequence")
+    return None
+
+
+def new_pin_entry(
+    pin_entry: PinEntry, label: str, *, tell: Callable[[str], None] | None = None
+) -> str:
+    """Ask for a new PIN and its confirmation; a weak PIN or a mismatched confirmation is
+    said (``tell``) and asked again, up to :data:`NEW_PIN_ROUNDS` times."""
+    tell = tell or (lambda text: None)
+    for _round in range(NEW_PIN_ROUNDS):
+        first = pin_entry(_("new {label}: ").format(label=label))
+        reason = weak_pin_reason(first)
+        if reason:
+            tell(
+                _("not accepted as a new PIN: {reason}. Please choose another.").format(
+                    reason=reason
+                )
+            )
+            continue
+        if pin_entry(_("new {label} again: ").format(label=label)) != first:
+            tell(_("the two new PINs differ; please enter them again."))
+            continue
+        return first
+    raise ValueError(
+        _("no acceptable new PIN after {n} tries: nothing was changed").format(n=NEW_PIN_ROUNDS)
+    )
 
 
 def unblock_ssse_pin(
