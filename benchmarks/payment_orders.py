@@ -47,20 +47,11 @@ from benchmarks.settlement_load import (
     start_server,
     stop_server,
 )
-from settlement.rules.contributions import year_of
+from hospital_sim.payments import enrolment_dates
 
 CST = timezone(timedelta(hours=8))
 CHANNEL = "BENCHPAY"
 PEAK_DAY = 35_000
-
-
-def enrolment_dates(today: date) -> tuple[date, date, int]:
-    """(entered_on, applied_on, insurance year) that make a record payable ``today``: entered
-    three days ago, applied on a day 1-24 no later, paying the year its coverage starts in."""
-    entered = today - timedelta(days=3)
-    applied = entered.replace(day=min(entered.day, 24))
-    start = date(applied.year + applied.month // 12, applied.month % 12 + 1, 1)
-    return entered, applied, year_of(start)
 
 
 def provision(port: int, admin: str, people: int, today: date) -> tuple[str, list[str], int]:

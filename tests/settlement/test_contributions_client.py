@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from benchmarks.payment_orders import enrolment_dates
+from hospital_sim.payments import enrolment_dates
 from terminal.client.contributions import EnrolmentClient, PaymentChannelClient
 from terminal.client.http import ServiceRefused
 from tests.settlement.conftest import today, uid
