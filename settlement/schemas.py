@@ -304,11 +304,16 @@ class FeeLineIn(_Body):
             raise ValueError("send the quantity as cnt (whole) or cnt_decimal, one of them")
         if (self.pric is None) == (self.pric_yuan is None):
             raise ValueError("send the unit price as pric (fen) or pric_yuan (yuan), one of them")
-        if self.cnt_e4 == 0:
-            raise ValueError("cnt must not be 0")
-        if abs(self.cnt_e4) > QUANTITY_MAX * 10_000:
-            raise ValueError(f"cnt must be between -{QUANTITY_MAX} and {QUANTITY_MAX}")
-        if self.pric_e6 > PRICE_MAX * 10_000:
+        if self.cnt is not None:  # the common case, bounded by the field
+            if self.cnt == 0:
+                raise ValueError("cnt must not be 0")
+        else:
+            cnt_e4 = self.cnt_e4
+            if cnt_e4 == 0:
+                raise ValueError("cnt must not be 0")
+            if abs(cnt_e4) > QUANTITY_MAX * 10_000:
+                raise ValueError(f"cnt must be between -{QUANTITY_MAX} and {QUANTITY_MAX}")
+        if self.pric_yuan is not None and self.pric_e6 > PRICE_MAX * 10_000:
             raise ValueError(f"the unit price must be at most {PRICE_MAX} fen")
         return self
 

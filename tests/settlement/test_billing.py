@@ -353,9 +353,8 @@ def test_settlement_identities_hold_in_the_database(world, api):
     for r in rows:
         assert r["fund_pay_sumamt"] + r["psn_part_amt"] == r["medfee_sumamt"]
         assert r["acct_pay"] + r["psn_cash_pay"] == r["psn_part_amt"]
-        assert (
-            r["medfee_sumamt"] - r["fulamt_ownpay_amt"] - r["preselfpay_amt"] == r["inscp_scp_amt"]
-        )
+        self_paid = r["fulamt_ownpay_amt"] + r["overlmt_selfpay"] + r["preselfpay_amt"]
+        assert r["medfee_sumamt"] - self_paid == r["inscp_scp_amt"]  # settlement.md, issue 14
 
 
 def test_unknown_ids_are_not_found(world):
