@@ -13,7 +13,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
 from settlement.problems import Problem
@@ -57,6 +57,26 @@ def validation_problem(error: RequestValidationError) -> Problem:
     )
 
 
+def database_problem(error: DBAPIError) -> Problem:
+    """A database error as the client sees it (docs/api.md §Errors), logged on one line
+    without the statement's parameters (personal data): busy or unreachable → ``503``
+    (retry with the same Idempotency-Key; the first request after a PostgreSQL restart
+    finds its pooled connection dead), a constraint → ``409 conflict``, else ``500``."""
+    reason = type(error.orig).__name__ if error.orig is not None else type(error).__name__
+    if isinstance(error, OperationalError) and is_busy(error):
+        return Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key")
+    if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):
+        log.warning("database unavailable (%s)", reason)
+        return Problem(
+            503, "busy", "the database is unavailable; retry with the same Idempotency-Key"
+        )
+    if isinstance(error, IntegrityError):
+        log.warning("database constraint refused a write (%s)", reason)
+        return Problem(409, "conflict", "the request conflicts with stored data")
+    log.error("database error (%s)", reason)
+    return Problem(500, "internal_error", "database error")
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers on ``app``."""
 
@@ -64,14 +84,9 @@ def install(app: FastAPI) -> None:
     async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
         return problem_response(problem)
 
-    @app.exception_handler(OperationalError)
-    async def _on_db(_request: Request, error: OperationalError) -> JSONResponse:
-        if is_busy(error):
-            return problem_response(
-                Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key")
-            )
-        log.exception("database error")
-        return problem_response(Problem(500, "internal_error", "database error"))
+    @app.exception_handler(DBAPIError)
+    async def _on_db(_request: Request, error: DBAPIError) -> JSONResponse:
+        return problem_response(database_problem(error))
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

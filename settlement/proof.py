@@ -208,18 +208,16 @@ def _consume_challenge(
     """The challenge of the proof, consumed: this terminal's, for this card and purpose,
     unused and unexpired (an expired one is consumed too)."""
     challenge = cards.find_challenge(conn, proof.challenge_id)
-    if challenge is None:
+    if challenge is None or challenge.terminal_id != principal.terminal_id:
+        # Another terminal's challenge is answered as if there were none (issue 16: a
+        # foreign object is a 404), and stays usable by its own terminal.
         raise Problem(
             404,
             "challenge_unknown",
             "no such challenge; ask for a new one",
             audit=(action, proof.card_no),
         )
-    if (
-        challenge.card_no != proof.card_no
-        or challenge.purpose != purpose
-        or challenge.terminal_id != principal.terminal_id
-    ):
+    if challenge.card_no != proof.card_no or challenge.purpose != purpose:
         raise Problem(
             403,
             "proof_mismatch",

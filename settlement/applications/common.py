@@ -64,11 +64,12 @@ def authorised_row(
     require(principal, action, application_id, step)
     row = store.load(conn, application_id, lock=lock)
     if not bank_branch_may_act(principal.role, principal.bank_code, row.bank_code):
+        # Another bank's application is answered like an unknown one (issue 16: no
+        # existence leak, no bank named); the refusal is still audited.
         raise Problem(
-            403,
-            "not_entitled",
-            f"application {row.application_id} is with bank {row.bank_code}; "
-            f"this branch belongs to bank {principal.bank_code}",
+            404,
+            "not_found",
+            f"application {row.application_id} not found",
             audit=(action.value, row.application_id),
         )
     return row

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 #: Partner banks (card.keystore.DEFAULT_BANKS).
 BankCode = Literal["102", "103", "104", "105", "301"]
@@ -88,6 +88,17 @@ class CorrectionIn(_Body):
     insutype: Literal["310", "390"] | None = None
     bank_code: BankCode | None = None
     note: str = Field(default="", max_length=200)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nulls(cls, data: Any) -> Any:
+        """A field is corrected by a value or left out; ``null`` is refused (422), never
+        stored over the applicant's data."""
+        if isinstance(data, dict):
+            nulls = sorted(str(k) for k, v in data.items() if v is None)
+            if nulls:
+                raise ValueError(f"leave out a field that does not change; null for {nulls}")
+        return data
 
 
 class PreCheckIn(_Body):

@@ -78,10 +78,14 @@ def create_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
             pool_size=64,
             max_overflow=64,
+            hide_parameters=True,
         )
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, pool_size=32, max_overflow=32, pool_pre_ping=False)
+    # hide_parameters: a database error never carries personal data into a log (issue 16).
+    return sa.create_engine(
+        url, pool_size=32, max_overflow=32, pool_pre_ping=False, hide_parameters=True
+    )
 
 
 def create_engine_for_cli(url: str) -> Engine:
@@ -89,10 +93,10 @@ def create_engine_for_cli(url: str) -> Engine:
     url = normalise_url(url)
     if is_sqlite(url):
         private_sqlite_file(url)
-        engine = sa.create_engine(url, poolclass=NullPool)
+        engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, poolclass=NullPool)
+    return sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -136,7 +136,8 @@ def test_roles_and_order_are_enforced(production_world):
     assert w.step(w.centre, app_id, "pre-check", expect=409)["code"] == "step_out_of_order"
     w.step(w.centre, app_id, "audit")
     # Another bank's branch may not compare bank 102's application.
-    assert w.step(w.bank103, app_id, "comparison", expect=403)["code"] == "not_entitled"
+    # ... and is told no such application exists (issue 16: 404, the bank is not named).
+    assert w.step(w.bank103, app_id, "comparison", expect=404)["code"] == "not_found"
     w.step(w.bank102, app_id, "comparison")
     w.step(w.centre, app_id, "pre-check")
     # Reporting step 5 done without a card read back is refused by the schema.
@@ -276,7 +277,7 @@ def test_bank_steps_belong_to_the_applications_own_bank(production_world):
     app_id = w.registered(person)
     card = w.blank_card()
     w.personalise(app_id, InProcessReader(card))
-    assert w.step(w.bank103, app_id, "bank-account", expect=403)["code"] == "not_entitled"
+    assert w.step(w.bank103, app_id, "bank-account", expect=404)["code"] == "not_found"
     assert w.step(w.centre, app_id, "bank-account", expect=403)["code"] == "not_entitled"
     early = w.step(
         w.bank102,
@@ -300,8 +301,8 @@ def test_bank_steps_belong_to_the_applications_own_bank(production_world):
     assert wrong["code"] == "reason_not_for_step"
     w.open_account(app_id, InProcessReader(card))
     # Step 7 at a branch of another bank is refused: the card is bank 102's.
-    other = w.step(w.bank103, app_id, "issuance", {"collected_by": "孟六"}, expect=403)
-    assert other["code"] == "not_entitled"
+    other = w.step(w.bank103, app_id, "issuance", {"collected_by": "孟六"}, expect=404)
+    assert other["code"] == "not_found"
     # The collection date can be neither in the future nor before the card was ready.
     now = datetime.now(UTC)
     for when in (now + timedelta(days=2), now - timedelta(days=3)):

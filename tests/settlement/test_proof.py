@@ -101,7 +101,8 @@ def test_other_terminal_refused(world):
     psn_no, card = world.insured()
     proof = world.proof(desk, card, "admission")
     answer = _admit(other_desk, psn_no, proof)
-    assert answer.status_code == 403 and code_of(answer) == "proof_mismatch"
+    # Issue 16: another terminal's challenge is a 404 like an unknown one (no existence leak).
+    assert answer.status_code == 404 and code_of(answer) == "challenge_unknown"
     # The challenge was not burnt by the foreign terminal: its own terminal can still use it.
     assert _admit(desk, psn_no, proof).status_code == 201
 
