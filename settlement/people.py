@@ -180,6 +180,15 @@ def add_coverage(
 ) -> dict:
     require_role(principal, *PRIVILEGED, action="coverage.add", subject=psn_no)
     load_person(conn, psn_no)
+    if body.paid and not principal.is_admin and contributions_store.enrolment(conn, psn_no):
+        raise Problem(
+            409,
+            "paid_by_payment_only",
+            f"person {psn_no} pays through the contribution flow: a paid period comes only "
+            "from a confirmed payment order (or the admin's migration), docs/api.md "
+            "§Contributions",
+            audit=("coverage.add", psn_no),
+        )
     coverage_id = people.insert_coverage(
         conn, psn_no, body.insutype, body.begndate, body.enddate, body.paid, now
     )

@@ -271,3 +271,20 @@ def test_1101_answers_the_insured_state(db):
         info = person_info(conn, psn, date(2026, 7, 2), privileged=False)
     assert info["contribution"]["state"] == "covered"
     assert [p["covered"] for p in info["insuinfo"] if p["insutype"] == "390"] == [True]
+
+
+def test_paid_coverage_only_from_payments_once_enrolled(db):
+    from settlement.people import add_coverage
+    from settlement.schemas import CoverageIn
+
+    psn = person(db)
+    enter(db, psn, date(2026, 6, 10))
+    paid = CoverageIn(insutype="390", begndate=date(2026, 7, 1), enddate=date(2027, 6, 30))
+    with db.write() as conn:
+        problem = refused(lambda: add_coverage(conn, CENTRE, psn, paid, NOW))
+    assert problem.code == "paid_by_payment_only"
+    with db.write() as conn:
+        assert add_coverage(conn, ADMIN, psn, paid, NOW)["paid"] is True  # migration
+    unpaid = CoverageIn(insutype="390", begndate=date(2026, 7, 1), paid=False)
+    with db.write() as conn:
+        assert add_coverage(conn, CENTRE, psn, unpaid, NOW)["paid"] is False
