@@ -245,3 +245,10 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def card_entry() -> int:
+    """The ``sscard-card`` console script: ``python -m card`` with the rig's subcommands."""
+    from card.cli import main
+
+    return main(extensions=[add_parsers])

@@ -385,10 +385,24 @@ def _add_demo_commands(sub, add) -> None:
     p.set_defaults(func=cmd_demo_setup)
 
 
+def service_version() -> str:
+    """The installed sscard version and the newest migration it carries."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        release = version("sscard")
+    except PackageNotFoundError:
+        release = "unknown"
+    migrations = Path(__file__).parent / "migrations" / "versions"
+    heads = sorted(p.name.split("_", 1)[0] for p in migrations.glob("[0-9]*_*.py"))
+    return f"{release} (schema {heads[-1] if heads else '?'})"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m settlement", description="sscard settlement service"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name, fn, help_):
