@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig postgresql opensc pcsc-tools
           python3-venv python3-dev gcc pkg-config default-jdk-headless libjna-java
-          gettext chromium)
+          gettext chromium fonts-wqy-zenhei)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -43,6 +43,8 @@ def admission_view(conn: Connection, admission: Row) -> dict:
         "auth_method": admission.auth_method,
         "evidence": json.loads(admission.evidence) if admission.evidence else None,
         "card_no": admission.card_no,
+        "dept_name": admission.dept_name,
+        "dise_name": admission.dise_name,
         "status": admission.status,
         "fee_count": count,
         "medfee_sumamt": total,

@@ -11,8 +11,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rich.table import Table
-
 from terminal.cli.common import (
     EXIT_OK,
     UsageError,
@@ -25,46 +23,72 @@ from terminal.cli.common import (
     show,
     yuan,
 )
+from terminal.client.http import ServiceRefused
+from terminal.client.settlement import SettlementClient
 from terminal.flows import desk
 from terminal.i18n import _
+from terminal.slip import Slip, local_minute, scheme_name
 
 
-def show_receipt(receipt: desk.Receipt, args: argparse.Namespace) -> None:
-    """The discharge receipt: the split line by line in yuan, or the settlement's JSON."""
-    if args.json:
-        print(json.dumps(receipt.settlement, ensure_ascii=False))
-        return
-    s = receipt.settlement
-    table = Table(
-        title=_("Discharge receipt {setl_id} (admission {mdtrt_id})").format(
-            setl_id=s["setl_id"], mdtrt_id=s["mdtrt_id"]
-        )
+def build_slip(client: SettlementClient, settlement: dict[str, Any], *, settled: bool) -> Slip:
+    """The slip of a settlement (or pre-settlement) with its stay, patient and hospital as
+    the service has them; a detail the service does not give this terminal is left out."""
+    slip = Slip(settlement, settled=settled)
+    lookups = (
+        ("admission", lambda: client.admission(settlement["mdtrt_id"])),
+        ("person", lambda: client.person(settlement.get("psn_no") or slip.admission["psn_no"])),
+        (
+            "hospital",
+            lambda: client.institution(
+                settlement.get("fixmedins_code") or slip.admission["fixmedins_code"]
+            ),
+        ),
     )
-    table.add_column(_("item"))
-    table.add_column(_("yuan"), justify="right")
-    for label, fen in receipt.lines():
-        table.add_row(_(label), yuan(fen))
-    console.print(table)
-    console.print(f"policy {s.get('policy_version')}, settled {s.get('setl_time')}")
+    for name, look_up in lookups:
+        try:
+            setattr(slip, name, look_up())
+        except (ServiceRefused, KeyError):
+            continue
+    return slip
+
+
+def show_receipt(slip: Slip, args: argparse.Namespace) -> None:
+    """The settlement slip as text (and ``--html PATH``), or the settlement's JSON."""
+    if getattr(args, "html", None):
+        Path(args.html).write_text(slip.html(), encoding="utf-8")
+    if args.json:
+        print(json.dumps(slip.settlement, ensure_ascii=False))
+        return
+    console.print(slip.text(), highlight=False, markup=False)
+    if getattr(args, "html", None):
+        console.print(_("HTML slip written to {path}").format(path=args.html), highlight=False)
+
+
+#: An admission's fields a desk shows, with their labels.
+ADMISSION_FIELDS = (
+    ("mdtrt_id", "admission no."),
+    ("psn_no", "person no."),
+    ("insutype", "scheme"),
+    ("begntime", "admitted"),
+    ("fixmedins_code", "hospital"),
+    ("auth_method", "identified by"),
+    ("card_no", "card number"),
+    ("status", "status"),
+)
 
 
 def show_admission(record: dict[str, Any], args: argparse.Namespace) -> None:
+    """The admission: local time to the minute, the scheme in words (``--json``: as given)."""
+    shown = {
+        **record,
+        "insutype": scheme_name(record.get("insutype")),
+        "begntime": local_minute(record.get("begntime")),
+    }
     show(
         _("Admitted: {mdtrt_id}").format(mdtrt_id=record["mdtrt_id"]),
-        [
-            (key, record.get(key))
-            for key in (
-                "mdtrt_id",
-                "psn_no",
-                "insutype",
-                "begntime",
-                "fixmedins_code",
-                "auth_method",
-                "card_no",
-                "status",
-            )
-        ],
+        [(_(label), shown.get(key)) for key, label in ADMISSION_FIELDS],
         args,
+        {key: record.get(key) for key, _label in ADMISSION_FIELDS},
     )
 
 
@@ -168,9 +192,11 @@ def cmd_fees(args: argparse.Namespace) -> int:
 def cmd_pre_settle(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         split = client.pre_settle(args.mdtrt_id, acct_used_flag=not args.no_account)
-    split.setdefault("setl_id", "(pre-settlement)")
-    split.setdefault("mdtrt_id", args.mdtrt_id)
-    show_receipt(desk.Receipt(split), args)
+        split.setdefault("mdtrt_id", args.mdtrt_id)
+        slip = build_slip(client, split, settled=False)
+    if args.json:
+        split.setdefault("setl_id", "(pre-settlement)")
+    show_receipt(slip, args)
     return EXIT_OK
 
 
@@ -186,7 +212,8 @@ def cmd_discharge(args: argparse.Namespace) -> int:
             endtime=parse_when(args.endtime),
             pin_attempts=args.tries,
         )
-    show_receipt(receipt, args)
+        slip = build_slip(client, receipt.settlement, settled=True)
+    show_receipt(slip, args)
     return EXIT_OK
 
 
@@ -200,12 +227,34 @@ def cmd_discharge_exempt(args: argparse.Namespace) -> int:
             acct_used_flag=not args.no_account,
             endtime=parse_when(args.endtime),
         )
-    show_receipt(receipt, args)
+        slip = build_slip(client, receipt.settlement, settled=True)
+    show_receipt(slip, args)
     return EXIT_OK
+
+
+def cmd_slip(args: argparse.Namespace) -> int:
+    """A settlement's slip printed again (text, ``--html PATH``)."""
+    with open_client(args) as client:
+        slip = build_slip(client, client.settlement(args.setl_id), settled=True)
+    show_receipt(slip, args)
+    return EXIT_OK
+
+
+def confirm_reversal(client: SettlementClient, args: argparse.Namespace) -> bool:
+    """At a terminal (and without ``--yes``): the settlement's slip, then "reverse it?"."""
+    if args.yes or not sys.stdin.isatty():
+        return True
+    slip = build_slip(client, client.settlement(args.setl_id), settled=True)
+    console.print(slip.text(), highlight=False, markup=False)
+    answer = input(_("Reverse this settlement? Type y to reverse, anything else to keep it: "))
+    return answer.strip().lower() in {"y", "yes", _("y")}
 
 
 def cmd_reverse(args: argparse.Namespace) -> int:
     with open_client(args) as client:
+        if not confirm_reversal(client, args):
+            console.print(_("Not reversed: the settlement stands."))
+            return EXIT_OK
         answer = client.reverse(args.setl_id, args.reason)
     show(
         _("Settlement {setl_id} reversed").format(setl_id=args.setl_id),
@@ -291,4 +340,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     rev = sub.add_parser("reverse", help=_("2305 reverse a settlement (the stay opens again)"))
     rev.add_argument("setl_id")
     rev.add_argument("--reason", required=True)
+    rev.add_argument("--yes", action="store_true", help=_("do not ask for confirmation (scripts)"))
     rev.set_defaults(func=cmd_reverse)
+
+    slip = sub.add_parser("slip", help=_("print a settlement slip (结算单) again"))
+    slip.add_argument("setl_id")
+    slip.add_argument("--html", metavar="PATH", help=_("also write the slip as an HTML page"))
+    slip.set_defaults(func=cmd_slip)
+    for p in (pre, dis, dis_ex):
+        p.add_argument("--html", metavar="PATH", help=_("also write the slip as an HTML page"))
