@@ -8,6 +8,8 @@ from fastapi import APIRouter, Request
 
 from settlement import people
 from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, guard, mutate
+from settlement.applications import progress
+from settlement.problems import Problem
 from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 from settlement.schemas import (
     AccountCreditIn,
@@ -172,8 +174,21 @@ def query_password_check(psn_no: str, body: PasswordCheckIn, principal: Caller, 
         action="query_password.verify",
         subject=psn_no,
     )
+    # One attempt counter per person for every query-password check (issue 16): the wrong
+    # guesses here and in the card-progress query share its 5-try limit, counted before
+    # the check (429 too_many_attempts past it) and taken back when the password is right.
+    now = utcnow()
     with svc.db.read() as conn:
-        return {
-            "psn_no": psn_no,
-            "valid": people.check_query_password(conn, psn_no, body.password),
-        }
+        certno = people.load_person(conn, psn_no).certno
+    try:
+        attempt = svc.db.run_write(
+            lambda conn: progress.reserve_progress_attempt(conn, certno, now)
+        )
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise
+    with svc.db.read() as conn:
+        valid = people.check_query_password(conn, psn_no, body.password)
+    if valid:
+        svc.db.run_write(lambda conn: progress.release_progress_attempt(conn, attempt))
+    return {"psn_no": psn_no, "valid": valid}
