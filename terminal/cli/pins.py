@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from card.issue import id_check_digit
 from card.keystore import KEY_PIN_UNBLOCK
 from terminal.cli.common import (
     EXIT_OK,
@@ -19,7 +20,7 @@ from terminal.cli.common import (
     show,
 )
 from terminal.flows import pins
-from terminal.flows.common import present_card
+from terminal.flows.common import present_card, read_card
 from terminal.i18n import _
 from terminal.psam import NotEntitled, Role
 
@@ -29,6 +30,13 @@ OPERATIONS = {
     "reset": lambda: _("reset"),
     "unblock": lambda: _("unblock"),
 }
+
+
+def HOLDER_ID_HELP() -> str:
+    return _(
+        "reset/unblock: the ID number on the holder's ID document, checked against the card "
+        "(default: asked)"
+    )
 
 
 def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
@@ -53,6 +61,53 @@ def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
     show(_("PIN operation"), rows, args, data)
 
 
+def id_number_reason(certno: str) -> str | None:
+    """Why ``certno`` is not a citizen ID number (GB 11643: 17 digits and a check
+    character, MOD 11-2), or None."""
+    certno = certno.strip().upper()
+    if len(certno) != 18 or not certno[:17].isdigit():
+        return _("an ID number has 18 characters: 17 digits and a check digit or X")
+    if id_check_digit(certno[:17]) != certno[17]:
+        return _("the check digit is wrong (mistyped?)")
+    return None
+
+
+def ask_holder_id(args: argparse.Namespace) -> str:
+    """The ID number on the holder's ID document (``--holder-id``, else asked; a number
+    that is not a citizen ID is said with the reason and asked again, 3 times)."""
+    if args.holder_id:
+        reason = id_number_reason(args.holder_id)
+        if reason:
+            raise UsageError(f"--holder-id {args.holder_id}: {reason}")
+        return args.holder_id.strip().upper()
+    for _round in range(3):
+        certno = ask_line(args, _("ID number on the holder's ID document: ")).strip().upper()
+        reason = id_number_reason(certno)
+        if reason is None:
+            return certno
+        err.print(_("not an ID number: {reason}. Please type it again.").format(reason=reason))
+    raise UsageError(_("no valid ID number typed: nothing was changed"))
+
+
+def ask_line(args: argparse.Namespace, prompt: str) -> str:
+    """A line the clerk types (shown as typed), or the next stdin line with --pin-stdin."""
+    if args.pin_stdin:
+        return pin_entry(args)(prompt)
+    try:
+        return input(prompt)
+    except EOFError:
+        raise UsageError(_("{prompt}: nothing was entered").format(prompt=prompt.strip())) from None
+
+
+def check_holder(session, certno: str) -> None:
+    """Before a reset or unblock: the ID document shown is the card holder's (EF06 SSN)."""
+    holder = read_card(session, medical=False).holder
+    if holder.ssn.strip().upper() != certno:
+        raise UsageError(
+            _("the ID document shown is not this card's holder's: nothing was changed")
+        )
+
+
 def cmd_pin(args: argparse.Namespace) -> int:
     psam = load_psam(args)
     entry = pin_entry(args)
@@ -64,12 +119,16 @@ def cmd_pin(args: argparse.Namespace) -> int:
                 result = pins.change_ssse_pin(session, client, old, new)
         elif args.operation == "reset":
             psam.require_role_key(KEY_PIN_UNBLOCK, "reset the SSSE PIN")
+            certno = ask_holder_id(args)
             new = pins.new_pin_entry(entry, _("social security PIN"), tell=err.print)
             with card_session(args, psam) as session:
+                check_holder(session, certno)
                 result = pins.unblock_ssse_pin(session, client, new_pin=new)
         else:
             psam.require_role_key(KEY_PIN_UNBLOCK, "unblock the SSSE PIN")
+            certno = ask_holder_id(args)
             with card_session(args, psam) as session:
+                check_holder(session, certno)
                 result = pins.unblock_ssse_pin(session, client)
     show_pin(result, args)
     return EXIT_OK
@@ -85,6 +144,7 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
             _("{operation} the bank PIN").format(operation=OPERATIONS[args.operation]()),
             _("{psam} is not a bank").format(psam=psam.describe()),
         )
+    certno = ask_holder_id(args) if args.operation != "change" else None
     old = entry(_("current bank PIN: ")) if args.operation == "change" else None
     new = (
         pins.new_pin_entry(entry, _("bank PIN"), tell=err.print)
@@ -92,6 +152,8 @@ def cmd_bank_pin(args: argparse.Namespace) -> int:
         else None
     )
     with open_client(args) as client, card_session(args, psam) as session:
+        if certno:
+            check_holder(session, certno)
         result = bank.bank_pin(session, client, new_pin=new, old_pin=old)
     show_pin(result, args)
     return EXIT_OK
@@ -123,12 +185,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     """``pin``, ``bank-pin`` and ``query-password``."""
     pin = sub.add_parser("pin", help=_("social security PIN: change (holder), unblock, reset"))
     pin.add_argument("operation", choices=["change", "unblock", "reset"])
+    pin.add_argument("--holder-id", help=HOLDER_ID_HELP())
     pin.set_defaults(func=cmd_pin)
 
     bank_pin = sub.add_parser(
         "bank-pin", help=_("bank PIN: change with the old one, unblock, reset (issuing bank only)")
     )
     bank_pin.add_argument("operation", choices=["change", "unblock", "reset"])
+    bank_pin.add_argument("--holder-id", help=HOLDER_ID_HELP())
     bank_pin.set_defaults(func=cmd_bank_pin)
 
     qp = sub.add_parser("query-password", help=_("change or reset the query password"))

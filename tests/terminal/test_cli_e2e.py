@@ -206,7 +206,14 @@ def test_pin_services_through_the_cli(world, card_reader):
     )
     assert changed.returncode == cli.EXIT_OK, changed.stderr
 
-    reset = terminal(world, world.pin_hospital, name, "pin", "reset", stdin="135790\n135790\n")
+    reset = terminal(
+        world,
+        world.pin_hospital,
+        name,
+        "pin",
+        "reset",
+        stdin=f"{patient.certno}\n135790\n135790\n",
+    )
     assert reset.returncode == cli.EXIT_OK, reset.stderr
     assert last_json(reset) == {
         "card_no": patient.card_no,
@@ -216,9 +223,13 @@ def test_pin_services_through_the_cli(world, card_reader):
         "verified": False,
     }
 
-    other_bank = terminal(world, world.bank103, name, "bank-pin", "reset", stdin="2468\n2468\n")
+    other_bank = terminal(
+        world, world.bank103, name, "bank-pin", "reset", stdin=f"{patient.certno}\n2468\n2468\n"
+    )
     assert other_bank.returncode == cli.EXIT_NOT_ENTITLED
-    own_bank = terminal(world, world.bank102, name, "bank-pin", "unblock")
+    own_bank = terminal(
+        world, world.bank102, name, "bank-pin", "unblock", stdin=f"{patient.certno}\n"
+    )
     assert own_bank.returncode == cli.EXIT_OK, own_bank.stderr
     # card.md §What real cards do: the holder changes the bank PIN at the issuing bank, old
     # PIN first (a wrong one is a PIN error, exit EXIT_PIN)

@@ -208,3 +208,54 @@ def test_a_refusal_in_the_clerks_language(world, lang, shown):
     assert clerk.wait() == cli.EXIT_REFUSED
     for text in shown:
         assert text in clerk.seen, clerk.seen
+
+
+def test_a_pin_reset_checks_the_holders_id_document_first(world):
+    """At the PIN service counter (Chinese): an ID number with a wrong check digit is said
+    and asked again; another person's ID document stops the reset before the card is
+    touched; the holder's own lets the new PIN be set."""
+    patient, other = world.patient(), world.patient()
+    env = _env(world, world.pin_hospital, str(patient.image), "zh_CN")
+    certno = patient.certno
+    wrong_check = certno[:17] + ("0" if certno[17] != "0" else "1")
+
+    clerk = Clerk(["pin", "reset"], env)
+    clerk.expect("请输入持卡人身份证件上的号码：")
+    clerk.type(wrong_check)
+    clerk.expect("校验码不对（是否输错？）")
+    clerk.expect("请输入持卡人身份证件上的号码：")
+    clerk.type(other.certno)
+    clerk.expect("新社保密码：")
+    clerk.type("135790")
+    clerk.expect("再次输入新社保密码：")
+    clerk.type("135790")
+    clerk.expect("所出示的身份证件不是本卡持卡人的：未做任何修改")
+    assert clerk.wait() == cli.EXIT_USAGE
+
+    clerk = Clerk(["pin", "reset"], env)
+    clerk.expect("请输入持卡人身份证件上的号码：")
+    clerk.type(certno)
+    clerk.expect("新社保密码：")
+    clerk.type("135790")
+    clerk.expect("再次输入新社保密码：")
+    clerk.type("135790")
+    clerk.expect("密码业务")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+
+
+def test_a_bank_pin_change_at_the_issuing_bank_in_english(world):
+    patient = world.patient()
+    env = _env(world, world.bank102, str(patient.image), "en")
+    clerk = Clerk(["bank-pin", "change"], env)
+    clerk.expect("current bank PIN: ")
+    clerk.type("123456")
+    clerk.expect("new bank PIN: ")
+    clerk.type("2222")
+    clerk.expect("not accepted as a new PIN: all digits the same")
+    clerk.expect("new bank PIN: ")
+    clerk.type("8642")
+    clerk.expect("new bank PIN again: ")
+    clerk.type("8642")
+    clerk.expect("PIN operation")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    assert "change" in clerk.seen and "8642" not in clerk.seen
