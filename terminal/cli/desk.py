@@ -5,7 +5,6 @@ with the card and PIN or on an exemption (settlement.md §Inpatient flow)."""
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -25,6 +24,7 @@ from terminal.cli.common import (
 )
 from terminal.client.http import ServiceRefused
 from terminal.client.settlement import SettlementClient
+from terminal.feefile import FeeFileError, parse_fee_file
 from terminal.flows import desk
 from terminal.i18n import _
 from terminal.slip import Slip, local_minute, scheme_name
@@ -103,28 +103,30 @@ def exemption_from_args(args: argparse.Namespace) -> dict[str, str]:
     )
 
 
+#: The fee file's format, in ``fees --help``.
+FEE_FILE_HELP = """Upload fee lines (2301) from a file exported by the hospital's system.
+
+CSV: UTF-8 (with or without BOM) or GB18030/GBK; the first line names the columns:
+  feedetl_sn     明细流水号 / 序号       the line's serial number in the stay
+  med_list_codg  项目编码 / 医保目录编码  the insurance catalogue code
+  med_list_name  名称 / 项目名称          the item's name
+  cnt_decimal    数量                    quantity, up to 4 decimals (or cnt: whole)
+  pric_yuan      单价 / 单价（元）        unit price in yuan, e.g. 12.50 (or pric: whole fen)
+Each bad row is named by its line number; nothing is uploaded from a file with a bad row.
+JSON: a list of fee lines as docs/api.md, or {"feedetail": [...]}.
+Example:
+  项目编码,名称,数量,单价
+  XJ01CAA040A001010101445,头孢呋辛钠注射剂,2,12.50
+"""
+
+
 def read_fee_lines(path: str) -> list[dict[str, Any]]:
-    """Fee lines from JSON (a list, or ``{"feedetail": [...]}``) or CSV with the API's columns
-    (``cnt`` and ``pric`` whole numbers, or ``cnt_decimal`` / ``pric_yuan`` decimal strings)."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-    if text.lstrip().startswith(("[", "{")):
-        data = json.loads(text)
-        return data["feedetail"] if isinstance(data, dict) else data
-    lines = []
-    for row in csv.DictReader(text.splitlines()):
-        line: dict[str, Any] = {k: v for k, v in row.items() if v not in (None, "")}
-        try:
-            if "cnt_decimal" not in line:
-                line["cnt"] = int(line["cnt"])
-            if "pric_yuan" not in line:
-                line["pric"] = int(line["pric"])
-        except (KeyError, ValueError) as exc:
-            raise UsageError(
-                f"{path}: cnt and pric must be integers (pric in fen), or give cnt_decimal / "
-                f"pric_yuan: {row}"
-            ) from exc
-        lines.append(line)
-    return lines
+    """Fee lines from a JSON or CSV fee file (terminal/feefile.py; ``-`` = stdin)."""
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        return parse_fee_file(data, path)
+    except FeeFileError as exc:
+        raise UsageError(str(exc)) from exc
 
 
 def cmd_admit(args: argparse.Namespace) -> int:
@@ -313,7 +315,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     _evidence_options(admit_ex)
     admit_ex.set_defaults(func=cmd_admit_exempt)
 
-    fees = sub.add_parser("fees", help=_("2301 fee upload from a JSON or CSV file ('-' = stdin)"))
+    fees = sub.add_parser(
+        "fees",
+        help=_("2301 fee upload from a JSON or CSV file ('-' = stdin)"),
+        description=_(FEE_FILE_HELP),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     fees.add_argument("mdtrt_id")
     fees.add_argument("file")
     fees.set_defaults(func=cmd_fees)
