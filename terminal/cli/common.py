@@ -29,11 +29,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from card.issue import id_check_digit
 from terminal.client.applications import ApplicationsClient
 from terminal.client.settlement import SettlementClient
 from terminal.i18n import _
 from terminal.psam import Psam, PsamError, Role
 from terminal.session import CardSession
+from terminal.slip import business_zone
 
 #: Exit codes scripts can rely on.
 EXIT_OK = 0
@@ -161,13 +163,30 @@ def card_session(args: argparse.Namespace, psam: Psam) -> Iterator[CardSession]:
 
 
 def parse_when(text: str | None) -> datetime | None:
-    """An ISO 8601 time given on the command line; it must carry its UTC offset."""
+    """A time typed on the command line: ISO 8601 with its UTC offset, or the business
+    zone's local time as a clerk writes it (``2026-11-23 08:00``, SSCARD_TIMEZONE)."""
     if not text:
         return None
-    value = datetime.fromisoformat(text)
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(
+            _("{text} is not a date and time: write it as 2026-11-23 08:00").format(text=text)
+        ) from None
     if value.tzinfo is None:
-        raise UsageError(f"{text}: give a time with its UTC offset, e.g. 2026-11-23T08:00:00+08:00")
+        value = value.replace(tzinfo=business_zone())
     return value
+
+
+def id_number_reason(certno: str) -> str | None:
+    """Why ``certno`` is not a citizen ID number (GB 11643: 17 digits and a check
+    character, MOD 11-2), or None."""
+    certno = certno.strip().upper()
+    if len(certno) != 18 or not certno[:17].isdigit():
+        return _("an ID number has 18 characters: 17 digits and a check digit or X")
+    if id_check_digit(certno[:17]) != certno[17]:
+        return _("the check digit is wrong (mistyped?)")
+    return None
 
 
 # --- output -------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from terminal.cli.common import (
     UsageError,
     card_session,
     console,
+    id_number_reason,
     load_psam,
     open_client,
     parse_when,
@@ -93,6 +94,9 @@ def show_admission(record: dict[str, Any], args: argparse.Namespace) -> None:
 
 
 def exemption_from_args(args: argparse.Namespace) -> dict[str, str]:
+    reason = id_number_reason(args.certno) if args.certno else None
+    if reason:
+        raise UsageError(f"--certno {args.certno}: {reason}")
     return desk.exemption_evidence(
         args.kind,
         household_register_no=args.hukou_no,
@@ -289,7 +293,12 @@ def _admission_options(p: argparse.ArgumentParser, insutype_required: bool) -> N
         required=insutype_required,
         help=_("insurance type (default: from the card's DF04)"),
     )
-    p.add_argument("--begntime", help=_("admission time, ISO 8601 with offset (default now)"))
+    p.add_argument(
+        "--begntime",
+        help=_(
+            "admission time, e.g. 2026-11-23 08:00 (local) or ISO 8601 with offset (default now)"
+        ),
+    )
 
 
 def _evidence_options(p: argparse.ArgumentParser) -> None:
@@ -333,7 +342,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     dis = sub.add_parser("discharge", help=_("2304 discharge settlement with card and PIN"))
     dis.add_argument("mdtrt_id")
     dis.add_argument("--no-account", action="store_true", help=_("do not use the personal account"))
-    dis.add_argument("--endtime", help=_("discharge time, ISO 8601 with offset (default now)"))
+    dis.add_argument(
+        "--endtime",
+        help=_(
+            "discharge time, e.g. 2026-11-30 10:00 (local) or ISO 8601 with offset (default now)"
+        ),
+    )
     dis.add_argument("--tries", type=int, default=1)
     dis.set_defaults(func=cmd_discharge)
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from card.issue import id_check_digit
 from card.keystore import KEY_PIN_UNBLOCK
 from terminal.cli.common import (
     EXIT_OK,
     UsageError,
     card_session,
     err,
+    id_number_reason,
     load_psam,
     open_client,
     pin_entry,
@@ -59,17 +59,6 @@ def show_pin(result: pins.PinResult, args: argparse.Namespace) -> None:
         data["verified"] = result.tries_left < 0
         data["tries_left"] = None if result.tries_left < 0 else result.tries_left
     show(_("PIN operation"), rows, args, data)
-
-
-def id_number_reason(certno: str) -> str | None:
-    """Why ``certno`` is not a citizen ID number (GB 11643: 17 digits and a check
-    character, MOD 11-2), or None."""
-    certno = certno.strip().upper()
-    if len(certno) != 18 or not certno[:17].isdigit():
-        return _("an ID number has 18 characters: 17 digits and a check digit or X")
-    if id_check_digit(certno[:17]) != certno[17]:
-        return _("the check digit is wrong (mistyped?)")
-    return None
 
 
 def ask_holder_id(args: argparse.Namespace) -> str:

@@ -259,3 +259,28 @@ def test_a_bank_pin_change_at_the_issuing_bank_in_english(world):
     clerk.expect("PIN operation")
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
     assert "change" in clerk.seen and "8642" not in clerk.seen
+
+
+def test_input_checked_where_typed(monkeypatch, capsys):
+    from datetime import datetime, timedelta, timezone
+
+    from terminal.cli.common import UsageError, id_number_reason, parse_when
+
+    monkeypatch.delenv("SSCARD_TIMEZONE", raising=False)
+    assert parse_when("2026-11-23 08:00") == datetime(
+        2026, 11, 23, 8, 0, tzinfo=timezone(timedelta(hours=8))
+    )
+    assert parse_when("2026-11-23T08:00:00+00:00").utcoffset() == timedelta(0)
+    with pytest.raises(UsageError, match="2026-13-01 08:00 is not a date and time"):
+        parse_when("2026-13-01 08:00")
+    assert id_number_reason("11010519491231002X") is None
+    assert id_number_reason("110105194912310021") == "the check digit is wrong (mistyped?)"
+    assert "18 characters" in id_number_reason("1101051949")
+    code = cli.main(
+        [
+            "--lang", "zh_CN", "--api-key", "k", "discharge-exempt", "M1", "--kind",
+            "lost_card_receipt", "--certno", "110105194912310021", "--receipt-no", "R1",
+        ]
+    )  # fmt: skip
+    assert code == cli.EXIT_USAGE
+    assert "校验码不对（是否输错？）" in capsys.readouterr().err
