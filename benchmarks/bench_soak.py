@@ -14,7 +14,9 @@ the run predicts (a torn VERIFY costs one try, a right VERIFY restores them).
 
     python benchmarks/bench_soak.py [--minutes 30] [--readers 6] [--interval 3] [--quick]
 
-``--quick`` runs ~20 s with 2-second cycles.  Last line: JSON with ``cycles``,
+Readers another process holds a card in when the soak starts are left alone
+(``readers_busy``).  ``--quick`` runs ~20 s with 2-second cycles.  Last line: JSON
+with ``readers``, ``cycles``,
 ``apdus``, ``faults`` (per kind), ``unexpected`` (must be 0), ``pcscd_healthy``,
 ``images_valid`` / ``images``, ``insert_ms_median`` and ``remove_ms_median``;
 exit status 1 when anything is unexpected or unhealthy.
@@ -235,9 +237,12 @@ def main() -> int:
         bench = BenchProcess.start(Path(tmp), readers=args.readers)
         try:
             client = bench.client
+            # A reader another process holds a card in (a claim) is left alone and counted.
+            free = [r for r in client.readers() if r["claimed_by_pid"] is None]
+            busy = len(bench.readers) - len(free)
             workers = [
                 ReaderWorker(client, r, [client.create_card(), client.create_card()], stats)
-                for r in bench.readers
+                for r in free
             ]
             started = time.monotonic()
             threads = [
@@ -256,7 +261,8 @@ def main() -> int:
     result = {
         "benchmark": "bench_soak",
         "seconds": round(elapsed, 1),
-        "readers": args.readers,
+        "readers": len(workers),
+        "readers_busy": busy,
         "cycles": stats.cycles,
         "apdus": stats.apdus,
         "faults": dict(sorted(stats.faults.items())),
