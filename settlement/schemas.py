@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -28,8 +29,28 @@ InsuType = Literal["310", "390"]
 CardNo = str
 
 
+#: Bidirectional controls (U+202A..U+202E, U+2066..U+2069): a right-to-left override makes a
+#: name read differently on a screen and in a report than it is stored.
+_BIDI_CONTROLS = frozenset(chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A)))
+
+
+def check_names(model: BaseModel) -> BaseModel:
+    """Refuse a name field (``*name``, ``collected_by``) holding a control character (NUL,
+    newline...) or a bidirectional override: ``422 validation_error`` (issue 16)."""
+    for field, value in model:
+        if not isinstance(value, str) or not (field.endswith("name") or field == "collected_by"):
+            continue
+        if any(ch in _BIDI_CONTROLS or unicodedata.category(ch) == "Cc" for ch in value):
+            raise ValueError(f"{field} holds a control or bidirectional-override character")
+    return model
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _names(self) -> _Body:
+        return check_names(self)
 
 
 class InstitutionIn(_Body):

@@ -34,6 +34,8 @@ from settlement.problems import Problem
 PUBLIC_PATHS = frozenset({"/v1/health", "/v1/openapi.json", "/v1/docs", "/v1/docs/oauth2-redirect"})
 #: The scope entry that carries the authenticated principal to the routes.
 PRINCIPAL_SCOPE_KEY = "sscard.principal"
+#: First bytes of a body in a byte-order-marked encoding (UTF-8 BOM, UTF-16/32 BOMs).
+_NOT_UTF8_START = (b"\xef", b"\xff", b"\xfe")
 _UNAUTHENTICATED = "send a valid API key: Authorization: Bearer sk_..."
 
 
@@ -126,8 +128,8 @@ class FrontDoor:
             if refusal is not None:
                 await send_problem(send, *refusal)
                 return
-        if length is None and not gateway:
-            receive = self._counted(receive)
+        if not gateway and scope["method"] in ("POST", "PUT", "PATCH"):
+            receive = self._checked(receive, counted=length is None)
         await self.app(scope, receive, send)
 
     async def _authenticate(
@@ -159,21 +161,26 @@ class FrontDoor:
                 return problem, {"Retry-After": retry}
         return None
 
-    def _counted(self, receive: Any) -> Any:
-        """``receive`` that refuses a streamed body once it passes the limit."""
+    def _checked(self, receive: Any, counted: bool) -> Any:
+        """``receive`` that refuses a body that is not UTF-8 JSON (a byte-order mark, or the
+        NUL bytes of UTF-16/32, which Python's JSON parser would otherwise accept) and,
+        when ``counted``, a streamed body once it passes the limit."""
         received = 0
         limit = self.max_body
 
-        async def counting_receive() -> dict:
+        async def checking_receive() -> dict:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
+                body = message.get("body", b"")
+                if received == 0 and body and (body[:1] in _NOT_UTF8_START or b"\0" in body[:4]):
+                    raise HTTPException(400, "the request body is not JSON in UTF-8")
+                received += len(body)
+                if counted and received > limit:
                     raise HTTPException(413, f"the request body exceeds {limit} bytes")
             return message
 
-        return counting_receive
+        return checking_receive
 
     def _too_large(self) -> Problem:
         return Problem(413, "body_too_large", f"the request body exceeds {self.max_body} bytes")

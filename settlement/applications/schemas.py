@@ -7,12 +7,18 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from settlement.schemas import check_names
+
 #: Partner banks (card.keystore.DEFAULT_BANKS).
 BankCode = Literal["102", "103", "104", "105", "301"]
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _names(self) -> _Body:
+        return check_names(self)
 
 
 class ApplicationIn(_Body):

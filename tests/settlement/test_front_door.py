@@ -195,3 +195,35 @@ def test_sqlite_files_are_private(tmp_path):
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-8-sig"])
+def test_json_not_in_utf8_is_refused(svc, encoding):
+    body = '{"code": "HX1", "name": "x", "kind": "pharmacy"}'.encode(encoding)
+    answer = svc.client().post(
+        "/v1/institutions", content=body, headers={**idem(), "Content-Type": "application/json"}
+    )
+    assert answer.status_code == 400 and code_of(answer) == "malformed_body", answer.text
+
+
+@pytest.mark.parametrize(
+    "name", ["Evil\u202eexe.txt", "nul\x00byte", "two\nlines", "iso\u2066late"]
+)
+def test_control_and_bidi_characters_in_names_are_refused(svc, name):
+    admin = svc.client()
+    body = {"code": "HX2", "name": name, "kind": "pharmacy"}
+    answer = admin.post("/v1/institutions", json=body, headers=idem())
+    assert answer.status_code == 422 and code_of(answer) == "validation_error", answer.text
+    person = {
+        "psn_no": "PX1",
+        "psn_name": name,
+        "brdy": "1980-01-01",
+        "certno": "430102198001010011",
+    }
+    answer = admin.post("/v1/people", json=person, headers=idem())
+    assert answer.status_code == 422 and code_of(answer) == "validation_error", answer.text
+
+
+def test_ordinary_names_still_pass(svc):
+    body = {"code": "HX3", "name": "长沙市第一医院 (东院)", "kind": "pharmacy"}
+    assert svc.client().post("/v1/institutions", json=body, headers=idem()).status_code == 201
