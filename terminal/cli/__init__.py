@@ -20,7 +20,7 @@ import sys
 
 from terminal import apdu
 from terminal.cardinfo import CardDataError
-from terminal.cli import batch, cards, desk, pins, production, readerlib
+from terminal.cli import batch, cards, desk, pins, production, readerlib, report
 from terminal.cli.common import (
     EXIT_CARD,
     EXIT_CODES_HELP,
@@ -93,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     cards.register_psam(sub)
     desk.register(sub)
+    report.register(sub)
     pins.register(sub)
     cards.register_card_services(sub)
     batch.register(production.register(sub))

@@ -150,3 +150,42 @@ def _render(page: Path, screenshot: Path) -> str:
     )
     assert target.stat().st_size > 1000
     return dom
+
+
+def test_the_day_report_in_chinese_with_a_csv_of_the_settlements(world, tmp_path):
+    from tests.terminal.test_cli_e2e import last_json, terminal
+
+    patient = world.patient()
+    image, hospital = str(patient.image), world.hospital
+    admitted = terminal(
+        world, hospital, image, "admit", "--dept", "骨科", "--diagnosis", "骨折", stdin="123456\n"
+    )
+    mdtrt_id = last_json(admitted)["mdtrt_id"]
+    assert (
+        terminal(world, hospital, None, "fees", mdtrt_id, str(_fee_file(tmp_path))).returncode == 0
+    )
+    settled = terminal(world, hospital, image, "discharge", mdtrt_id, stdin="123456\n")
+    setl_id = last_json(settled)["setl_id"]
+
+    export = tmp_path / "day.csv"
+    clerk = Clerk(["day-report", "--csv", str(export)], _env(world, hospital, "", "zh_CN"))
+    clerk.expect("日结报表")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for shown in (
+        "结算",
+        "冲正",
+        "净额",
+        "笔数",
+        "医疗费总额",
+        "统筹基金支付",
+        "已平衡",
+        "笔结算导出至",
+    ):
+        assert shown in clerk.seen, (shown, clerk.seen)
+    data = export.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # Excel opens UTF-8 with its BOM
+    rows = data.decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("setl_id,mdtrt_id,psn_no,insutype,dept_name,setl_time,medfee_sumamt")
+    mine = [r for r in rows if r.startswith(setl_id)]
+    assert len(mine) == 1, rows
+    assert ",骨科," in mine[0] and ",1050.00," in mine[0], mine[0]
