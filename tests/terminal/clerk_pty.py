@@ -32,8 +32,10 @@ class Clerk:
         self.status: int | None = None
 
     def _read(self, deadline: float) -> bool:
-        ready, _, _ = select.select([self.fd], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
+        # poll, not select: in a long test run the descriptor may be past select's limit of 1024
+        poller = select.poll()
+        poller.register(self.fd, select.POLLIN)
+        if not poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
             return False
         try:
             chunk = os.read(self.fd, 4096)
