@@ -24,6 +24,7 @@ exits before any worker starts.
 | ``SSCARD_KEY_SIGNAL`` | file whose change tells every worker to forget cached API keys (revocation, rotation, expiry) | ``<SQLite file>.keys``, else ``$SSCARD_HOME/keys.signal`` |
 | ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
 | ``SSCARD_ENROLMENT_ENTRY_DELAY_DAYS`` | days from entering an enrolment record until it can be paid (settlement.rules.contributions) | 3 |
+| ``SSCARD_PAYMENT_ORDER_TTL`` | seconds a pending contribution payment order can be confirmed (settlement.rules.contributions) | 1800 |
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ DEFAULT_CARD_AUTH_WINDOW_S = 600
 DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_HEADER_BYTES = 16_384
 DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS = 3
+DEFAULT_PAYMENT_ORDER_TTL_S = 1800
 
 
 class ConfigError(ValueError):
@@ -112,6 +114,7 @@ class Settings:
     rate_burst: int = 0  # 0: twice the rate
     enrolment_entry_delay_days: int = DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS
     key_signal_path: Path | None = None  # None: derived from a SQLite URL (key_signal_path())
+    payment_order_ttl_s: int = DEFAULT_PAYMENT_ORDER_TTL_S
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -133,6 +136,8 @@ class Settings:
             raise ConfigError(
                 f"SSCARD_ENROLMENT_ENTRY_DELAY_DAYS={self.enrolment_entry_delay_days} must be >= 0"
             )
+        if self.payment_order_ttl_s < 60:
+            raise ConfigError(f"SSCARD_PAYMENT_ORDER_TTL={self.payment_order_ttl_s} must be >= 60")
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -180,6 +185,9 @@ class Settings:
             rate_burst=_integer(env, "SSCARD_RATE_BURST", 0, 0),
             enrolment_entry_delay_days=_integer(
                 env, "SSCARD_ENROLMENT_ENTRY_DELAY_DAYS", DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS, 0
+            ),
+            payment_order_ttl_s=_integer(
+                env, "SSCARD_PAYMENT_ORDER_TTL", DEFAULT_PAYMENT_ORDER_TTL_S, 60
             ),
             key_signal_path=Path(env["SSCARD_KEY_SIGNAL"])
             if env.get("SSCARD_KEY_SIGNAL")

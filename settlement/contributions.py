@@ -8,6 +8,8 @@ docs/api.md §Contributions; the dates and states are settlement.rules.contribut
   has paid; the confirmation records the paid person-year (at most one, ever) and the paid
   coverage period settlement relies on. Orders are idempotent by the channel's own order id,
   confirmations by the channel's transaction id.
+- A pending order expires (``SSCARD_PAYMENT_ORDER_TTL``, default 30 minutes): it can no longer
+  be confirmed (``409 order_expired``); the person pays with a new order.
 - Each channel reconciles its business day: our count and sum against its own.
 - The admin may record a person-year as paid (migration of payments made before this service).
 """
@@ -35,6 +37,7 @@ from settlement.schemas import (
 from settlement.service import Principal, audit
 from settlement.store import contributions as store
 from settlement.store import people
+from settlement.store.db import as_utc, utcnow
 
 PRIVILEGED = (CARD_CENTRE, ADMIN)
 NOT_ENROLLED = "not_enrolled"
@@ -194,7 +197,11 @@ def status(
     return {"psn_no": psn_no, "category": record.category, **state.to_json(), "on": on.isoformat()}
 
 
-def _order_json(row: Row) -> dict[str, Any]:
+def _order_json(row: Row, now: datetime, ttl_s: int) -> dict[str, Any]:
+    expires_at = as_utc(row.expires_at) or rules.order_expiry(as_utc(row.created_at), ttl_s)
+    status = rules.order_status(
+        row.status, created_at=as_utc(row.created_at), expires_at=expires_at, now=now
+    )
     return {
         "order_no": row.order_no,
         "channel": row.channel,
@@ -206,7 +213,8 @@ def _order_json(row: Row) -> dict[str, Any]:
         "pension_fen": row.pension_fen,
         "amount_fen": row.amount_fen,
         "rates_version": row.rates_version,
-        "status": row.status,
+        "status": status,
+        "expires_at": expires_at.isoformat(),
         "channel_txn_id": row.channel_txn_id,
         "confirmed_on": row.confirmed_on.isoformat() if row.confirmed_on else None,
     }
@@ -225,14 +233,16 @@ def create_order(
     today: date,
     delay_days: int,
     order_no: str,
+    ttl_s: int = rules.ORDER_TTL_S,
 ) -> tuple[int, dict]:
-    """``POST /v1/payment-orders``: (201, the new order) or (200, the order this channel made
-    with the same ``channel_order_id`` before; another body under that id is refused)."""
+    """``POST /v1/payment-orders``: (201, the new order, pending until ``expires_at``) or
+    (200, the order this channel made with the same ``channel_order_id`` before, whatever its
+    status now; another body under that id is refused)."""
     require_role(principal, PAYMENT_CHANNEL, action="payment_order.create", subject=body.psn_no)
     channel = principal.institution_code
     earlier = store.order_by_channel_id(conn, channel, body.channel_order_id)
     if earlier is not None:
-        return 200, _same_order(earlier, body)
+        return 200, _same_order(earlier, body, now, ttl_s)
     record = store.enrolment(conn, body.psn_no)
     if record is None:
         require_person(conn, body.psn_no)
@@ -263,17 +273,18 @@ def create_order(
         "pension_fen": amount.pension_fen,
         "amount_fen": amount.total_fen,
         "rates_version": amount.rates_version,
-        "status": "pending",
+        "status": rules.PENDING,
         "created_at": now,
+        "created_on": today,
+        "expires_at": rules.order_expiry(now, ttl_s),
     }
     if not store.insert_order(conn, **columns):  # a concurrent twin won the race
-        return 200, _same_order(
-            store.order_by_channel_id(conn, channel, body.channel_order_id), body
-        )
-    return 201, _order_json(store.order(conn, order_no))
+        twin = store.order_by_channel_id(conn, channel, body.channel_order_id)
+        return 200, _same_order(twin, body, now, ttl_s)
+    return 201, _order_json(store.order(conn, order_no), now, ttl_s)
 
 
-def _same_order(earlier: Row, body: PaymentOrderIn) -> dict[str, Any]:
+def _same_order(earlier: Row, body: PaymentOrderIn, now: datetime, ttl_s: int) -> dict[str, Any]:
     if (earlier.psn_no, earlier.year) != (body.psn_no, body.year):
         raise Problem(
             409,
@@ -281,7 +292,7 @@ def _same_order(earlier: Row, body: PaymentOrderIn) -> dict[str, Any]:
             f"channel order id {body.channel_order_id} is order {earlier.order_no} for "
             f"{earlier.psn_no}, year {earlier.year}",
         )
-    return _order_json(earlier)
+    return _order_json(earlier, now, ttl_s)
 
 
 def _own_order(conn: Connection, principal: Principal, order_no: str, *, lock: bool) -> Row:
@@ -291,9 +302,17 @@ def _own_order(conn: Connection, principal: Principal, order_no: str, *, lock: b
     return row
 
 
-def get_order(conn: Connection, principal: Principal, order_no: str) -> dict:
+def get_order(
+    conn: Connection,
+    principal: Principal,
+    order_no: str,
+    now: datetime | None = None,
+    ttl_s: int = rules.ORDER_TTL_S,
+) -> dict:
+    """``GET /v1/payment-orders/{order_no}``: the order, its status as of ``now``."""
     require_role(principal, PAYMENT_CHANNEL, ADMIN, action="payment_order.read", subject=order_no)
-    return _order_json(_own_order(conn, principal, order_no, lock=False))
+    row = _own_order(conn, principal, order_no, lock=False)
+    return _order_json(row, now or utcnow(), ttl_s)
 
 
 def confirm_order(
@@ -304,20 +323,23 @@ def confirm_order(
     now: datetime,
     *,
     today: date,
+    ttl_s: int = rules.ORDER_TTL_S,
 ) -> dict:
     """``POST /v1/payment-orders/{order_no}/confirmation``: the channel's callback once the
     person has paid. Records the paid person-year and its paid coverage period; a repeat with
-    the same transaction id answers the same; the person-year is never paid twice."""
+    the same transaction id answers the same; the person-year is never paid twice; an expired
+    order is refused (``409 order_expired``: the channel refunds, the person pays anew)."""
     require_role(principal, PAYMENT_CHANNEL, action="payment_order.confirm", subject=order_no)
     row = _own_order(conn, principal, order_no, lock=True)
-    if row.status == "confirmed":
+    if row.status == rules.CONFIRMED:
         if row.channel_txn_id != body.channel_txn_id:
             raise Problem(
                 409,
                 "order_already_confirmed",
                 f"order {order_no} was confirmed with transaction {row.channel_txn_id}",
             )
-        return _order_json(row)
+        return _order_json(row, now, ttl_s)
+    _refuse_expired(row, now, ttl_s)
     if body.amount_fen != row.amount_fen:
         raise Problem(
             422,
@@ -350,7 +372,21 @@ def confirm_order(
         )
     store.confirm_order(conn, order_no, at=now, on=today, channel_txn_id=body.channel_txn_id)
     audit(conn, principal, "payment_order.confirm", order_no, detail={"psn_no": row.psn_no})
-    return _order_json(store.order(conn, order_no))
+    return _order_json(store.order(conn, order_no), now, ttl_s)
+
+
+def _refuse_expired(row: Row, now: datetime, ttl_s: int) -> None:
+    created_at = as_utc(row.created_at)
+    expires_at = as_utc(row.expires_at) or rules.order_expiry(created_at, ttl_s)
+    status = rules.order_status(row.status, created_at=created_at, expires_at=expires_at, now=now)
+    if status == rules.EXPIRED:
+        raise Problem(
+            409,
+            "order_expired",
+            f"order {row.order_no} expired at {expires_at.isoformat()} unconfirmed; refund the "
+            "payer and create a new order",
+            audit=("payment_order.confirm", row.order_no),
+        )
 
 
 def record_migrated_payment(
@@ -385,10 +421,14 @@ def reconciliation(
     count: int | None,
     amount_fen: int | None,
     detail: bool,
+    now: datetime | None = None,
+    ttl_s: int = rules.ORDER_TTL_S,
 ) -> dict:
     """``GET /v1/payment-channels/{code}/reconciliation``: the channel's confirmed orders of
     business day ``day``; with the channel's own ``count`` and ``amount_fen``, whether they
-    balance. ``internal_balanced``: every confirmed order paid exactly one person-year."""
+    balance. ``internal_balanced``: every confirmed order paid exactly one person-year.
+    ``created``: the orders created that day by their status as of ``now`` (confirmed,
+    pending, expired; an expired order never counts as paid)."""
     require_role(principal, PAYMENT_CHANNEL, ADMIN, action="payment.reconcile", subject=channel)
     if not principal.is_admin and principal.institution_code != channel:
         raise Problem(404, "not_found", f"payment channel {channel} not found")
@@ -400,6 +440,7 @@ def reconciliation(
         "count": ours[0],
         "amount_fen": ours[1],
         "internal_balanced": ours == paid,
+        "created": _created_by_status(conn, channel, day, now, ttl_s),
     }
     if count is not None or amount_fen is not None:
         answer["balanced"] = (count, amount_fen) == ours
@@ -408,3 +449,21 @@ def reconciliation(
     if detail:
         answer["orders"] = [{**row._asdict()} for row in store.confirmed_orders(conn, channel, day)]
     return answer
+
+
+def _created_by_status(
+    conn: Connection, channel: str, day: date, now: datetime | None, ttl_s: int
+) -> dict[str, int]:
+    now = now or utcnow()
+    counts = {rules.CONFIRMED: 0, rules.PENDING: 0, rules.EXPIRED: 0}
+    for row in store.orders_created(conn, channel, day):
+        created_at = as_utc(row.created_at)
+        status = rules.order_status(
+            row.status,
+            created_at=created_at,
+            expires_at=as_utc(row.expires_at),
+            now=now,
+            ttl_s=ttl_s,
+        )
+        counts[status] += 1
+    return counts

@@ -21,7 +21,11 @@ Project choices (documented in docs/rules.md §Contributions):
 - a person whose coverage starts after 1 July of a year (enrolled mid-year) pays that first
   year from 1 June of its start until its last day (30 June); every later year only in June;
 - the state of a person for a year is ``processing`` (entered, not yet payable),
-  ``payable``, ``paid`` (paid, coverage not started yet on the day asked) or ``covered``.
+  ``payable``, ``paid`` (paid, coverage not started yet on the day asked) or ``covered``;
+- a payment order is ``pending`` until the channel confirms it (``confirmed``); a pending order
+  expires ``order_ttl_s`` seconds after its creation (default 30 minutes,
+  ``SSCARD_PAYMENT_ORDER_TTL``, as the channels' own payment orders do) and is then
+  ``expired``: it can no longer be confirmed, the person pays with a new order.
 
 Pure: no clock, no database. Callers pass the day.
 """
@@ -31,7 +35,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,6 +59,13 @@ PROCESSING = "processing"
 PAYABLE = "payable"
 PAID = "paid"
 COVERED = "covered"
+
+ORDER_TTL_S = 1800
+"""Seconds a pending payment order can be confirmed (the channels' usual 30 minutes)."""
+
+PENDING = "pending"
+CONFIRMED = "confirmed"
+EXPIRED = "expired"
 
 RATES_FILE = Path(__file__).resolve().parent.parent / "policy" / "contribution-rates.toml"
 
@@ -147,6 +158,30 @@ def check_payment(
             f"insurance year {year} ({first.isoformat()} - {last.isoformat()}) is paid from "
             f"{opens.isoformat()} to {closes.isoformat()}; today is {on.isoformat()}",
         )
+
+
+def order_expiry(created_at: datetime, ttl_s: int = ORDER_TTL_S) -> datetime:
+    """When a payment order created at ``created_at`` stops being confirmable."""
+    if ttl_s < 1:
+        raise ValueError("a payment order must live at least one second")
+    return created_at + timedelta(seconds=ttl_s)
+
+
+def order_status(
+    stored: str,
+    *,
+    created_at: datetime,
+    expires_at: datetime | None,
+    now: datetime,
+    ttl_s: int = ORDER_TTL_S,
+) -> str:
+    """``confirmed``, ``pending`` or ``expired``: a stored ``pending`` order whose expiry
+    (``expires_at``, or ``created_at`` + ``ttl_s`` for an order stored without one) is at or
+    before ``now`` is expired."""
+    if stored != PENDING:
+        return stored
+    expiry = expires_at if expires_at is not None else order_expiry(created_at, ttl_s)
+    return EXPIRED if now >= expiry else PENDING
 
 
 @dataclass(frozen=True)

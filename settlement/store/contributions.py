@@ -184,3 +184,14 @@ def paid_by_channel(conn: Connection, channel: str, day: date) -> tuple[int, int
         .where(T_PAYMENT_ORDER.c.channel == channel, T_PAYMENT_ORDER.c.confirmed_on == day)
     ).one()
     return int(row[0]), int(row[1])
+
+
+def orders_created(conn: Connection, channel: str, day: date) -> list[Row]:
+    """(status, created_at, expires_at) of the channel's orders created on business day ``day``."""
+    return list(
+        conn.execute(
+            sa.select(
+                T_PAYMENT_ORDER.c.status, T_PAYMENT_ORDER.c.created_at, T_PAYMENT_ORDER.c.expires_at
+            ).where(T_PAYMENT_ORDER.c.channel == channel, T_PAYMENT_ORDER.c.created_on == day)
+        )
+    )

@@ -457,6 +457,7 @@ class PaymentOrder(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("channel", "channel_order_id"),
         sa.Index("ix_payment_order_channel_confirmed_on", "channel", "confirmed_on"),
+        sa.Index("ix_payment_order_channel_created_on", "channel", "created_on"),
     )
     order_no: str = Field(primary_key=True, max_length=40)
     channel: str = Field(max_length=32)
@@ -468,8 +469,10 @@ class PaymentOrder(SQLModel, table=True):
     pension_fen: int = _money()
     amount_fen: int = _money()
     rates_version: str = Field(max_length=16)
-    status: str = Field(default="pending", max_length=16)  # pending | confirmed
+    status: str = Field(default="pending", max_length=16)  # pending | confirmed (expired: derived)
     created_at: datetime = _time()
+    created_on: date | None = None  # business day of the creation (None: before revision 0175)
+    expires_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     confirmed_at: datetime | None = Field(default=None, sa_type=sa.DateTime(timezone=True))
     confirmed_on: date | None = None  # business day of the confirmation
     channel_txn_id: str | None = Field(default=None, max_length=64)

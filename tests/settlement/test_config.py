@@ -55,6 +55,8 @@ def test_values_from_the_environment(tmp_path) -> None:
         ("SSCARD_CHALLENGE_TTL", "two minutes"),
         ("SSCARD_ADMISSION_BACKDATE_DAYS", "-1"),
         ("SSCARD_ADMISSION_BACKDATE_DAYS", "30.5"),
+        ("SSCARD_PAYMENT_ORDER_TTL", "59"),
+        ("SSCARD_PAYMENT_ORDER_TTL", "30m"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(tmp_path, variable, value) -> None:

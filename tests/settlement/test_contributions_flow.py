@@ -5,7 +5,7 @@ reconciliation, admin migration, and the paid coverage settlement relies on."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -63,18 +63,18 @@ def enter(db, psn_no, today, category="resident", applied_on=None):
         )
 
 
-def order(db, psn_no, today, year=2026, channel=WECHAT, cid=None):
+def order(db, psn_no, today, year=2026, channel=WECHAT, cid=None, now=NOW):
     body = PaymentOrderIn(channel_order_id=cid or f"C{next(_n)}", psn_no=psn_no, year=year)
     with db.write() as conn:
         return core.create_order(
-            conn, channel, body, NOW, today=today, delay_days=3, order_no=f"PO{next(_n)}"
+            conn, channel, body, now, today=today, delay_days=3, order_no=f"PO{next(_n)}"
         )
 
 
-def confirm(db, order_no, txn, amount, today=date(2026, 6, 15), channel=WECHAT):
+def confirm(db, order_no, txn, amount, today=date(2026, 6, 15), channel=WECHAT, now=NOW):
     body = PaymentConfirmationIn(channel_txn_id=txn, amount_fen=amount)
     with db.write() as conn:
-        return core.confirm_order(conn, channel, order_no, body, NOW, today=today)
+        return core.confirm_order(conn, channel, order_no, body, now, today=today)
 
 
 def state(db, psn_no, on, year=None):
@@ -288,3 +288,45 @@ def test_paid_coverage_only_from_payments_once_enrolled(db):
     unpaid = CoverageIn(insutype="390", begndate=date(2026, 7, 1), paid=False)
     with db.write() as conn:
         assert add_coverage(conn, CENTRE, psn, unpaid, NOW)["paid"] is False
+
+
+def test_pending_orders_expire(db):
+    """A pending order lives 30 minutes (SSCARD_PAYMENT_ORDER_TTL): afterwards its callback is
+    refused order_expired, nothing is paid, a new order pays; the reconciliation counts the
+    expired order apart and never as paid."""
+    psn = person(db)
+    enter(db, psn, date(2026, 6, 1))
+    day = date(2026, 6, 16)
+    created = datetime(2026, 6, 16, 2, tzinfo=UTC)
+    _, stale = order(db, psn, day, channel=ALIPAY, cid="EXP-1", now=created)
+    assert stale["status"] == "pending"
+    assert stale["expires_at"] == "2026-06-16T02:30:00+00:00"
+    late = created + timedelta(minutes=30)
+    problem = refused(
+        lambda: confirm(db, stale["order_no"], "X1", stale["amount_fen"], day, ALIPAY, late)
+    )
+    assert (problem.status, problem.code) == (409, "order_expired")
+    with db.read() as conn:
+        assert core.get_order(conn, ALIPAY, stale["order_no"], late)["status"] == "expired"
+        assert core.get_order(conn, ALIPAY, stale["order_no"], created)["status"] == "pending"
+        assert not [p for p in people.coverage_periods(conn, psn) if p.paid]
+    assert state(db, psn, day, 2026)["state"] == "payable"
+    again, same = order(db, psn, day, channel=ALIPAY, cid="EXP-1", now=late)
+    assert (again, same["order_no"], same["status"]) == (200, stale["order_no"], "expired")
+    status, fresh = order(db, psn, day, channel=ALIPAY, cid="EXP-2", now=late)
+    assert status == 201 and fresh["status"] == "pending"
+    done = confirm(db, fresh["order_no"], "X2", fresh["amount_fen"], day, ALIPAY, late)
+    assert done["status"] == "confirmed"
+    with db.read() as conn:
+        recon = core.reconciliation(
+            conn,
+            ALIPAY,
+            "PCALI",
+            day,
+            count=1,
+            amount_fen=fresh["amount_fen"],
+            detail=False,
+            now=late,
+        )
+    assert recon["balanced"] and recon["internal_balanced"]
+    assert recon["created"] == {"confirmed": 1, "pending": 0, "expired": 1}

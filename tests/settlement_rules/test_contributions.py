@@ -1,6 +1,6 @@
 """Table tests for the enrolment and contribution dates (issue 20, docs/rules.md §Contributions)."""
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -17,6 +17,8 @@ from settlement.rules.contributions import (
     correction_deadline,
     load_rates,
     may_correct,
+    order_expiry,
+    order_status,
     payable_from,
     payment_window,
     rates_from_mapping,
@@ -219,3 +221,42 @@ def test_entry_delay_setting():
     assert Settings.from_env("sqlite://", environ={}).enrolment_entry_delay_days == 3
     with pytest.raises(ConfigError):
         Settings.from_env("sqlite://", environ={"SSCARD_ENROLMENT_ENTRY_DELAY_DAYS": "-1"})
+
+
+T0 = datetime(2026, 6, 15, 23, 50, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("stored", "expires_at", "now", "ttl_s", "status"),
+    [
+        ("pending", T0 + timedelta(minutes=30), T0, 1800, "pending"),
+        (
+            "pending",
+            T0 + timedelta(minutes=30),
+            T0 + timedelta(minutes=29, seconds=59),
+            1800,
+            "pending",
+        ),
+        ("pending", T0 + timedelta(minutes=30), T0 + timedelta(minutes=30), 1800, "expired"),
+        ("pending", T0 + timedelta(minutes=30), T0 + timedelta(days=2), 60, "expired"),
+        # an order stored before expiry was recorded: created_at + the setting
+        ("pending", None, T0 + timedelta(minutes=29), 1800, "pending"),
+        ("pending", None, T0 + timedelta(minutes=30), 1800, "expired"),
+        ("pending", None, T0 + timedelta(minutes=2), 60, "expired"),
+        # the stored expiry wins over a changed setting
+        ("pending", T0 + timedelta(hours=2), T0 + timedelta(hours=1), 60, "pending"),
+        # confirmed stays confirmed, whenever asked
+        ("confirmed", T0 + timedelta(minutes=30), T0 + timedelta(days=400), 1800, "confirmed"),
+    ],
+)
+def test_order_status(stored, expires_at, now, ttl_s, status):
+    assert (
+        order_status(stored, created_at=T0, expires_at=expires_at, now=now, ttl_s=ttl_s) == status
+    )
+
+
+def test_order_expiry():
+    assert order_expiry(T0) == T0 + timedelta(minutes=30)  # across midnight UTC
+    assert order_expiry(T0, 60) == T0 + timedelta(minutes=1)
+    with pytest.raises(ValueError):
+        order_expiry(T0, 0)

@@ -128,6 +128,7 @@ def create_payment_order(
                 today=today,
                 delay_days=delay,
                 order_no=new_id("PO", now),
+                ttl_s=svc.settings.payment_order_ttl_s,
             ),
         )
     )
@@ -135,8 +136,11 @@ def create_payment_order(
 
 @router.get("/payment-orders/{order_no}")
 def get_payment_order(order_no: str, principal: Caller, svc: ServiceDep):
+    ttl = svc.settings.payment_order_ttl_s
     return read_audited(
-        svc, principal, lambda conn: contributions.get_order(conn, principal, order_no)
+        svc,
+        principal,
+        lambda conn: contributions.get_order(conn, principal, order_no, utcnow(), ttl),
     )
 
 
@@ -156,7 +160,13 @@ def confirm_payment_order(
         key,
         body.model_dump(mode="json"),
         lambda conn: contributions.confirm_order(
-            conn, principal, order_no, body, utcnow(), today=_today(svc)
+            conn,
+            principal,
+            order_no,
+            body,
+            utcnow(),
+            today=_today(svc),
+            ttl_s=svc.settings.payment_order_ttl_s,
         ),
     )
 
@@ -175,7 +185,15 @@ def channel_reconciliation(
         svc,
         principal,
         lambda conn: contributions.reconciliation(
-            conn, principal, code, day, count=count, amount_fen=amount_fen, detail=detail
+            conn,
+            principal,
+            code,
+            day,
+            count=count,
+            amount_fen=amount_fen,
+            detail=detail,
+            now=utcnow(),
+            ttl_s=svc.settings.payment_order_ttl_s,
         ),
     )
 
