@@ -38,6 +38,7 @@ TITLES: dict[str, str] = {
     "not_covered": "Not covered",
     "already_settled": "Already settled",
     "already_reversed": "Already reversed",
+    "reversal_not_undoable": "Reversal cannot be undone",
     "fee_line_conflict": "Fee line conflict",
     "refund_invalid": "Refund invalid",
     "catalogue_unknown_item": "Item not in the insurance catalogue",

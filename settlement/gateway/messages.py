@@ -56,6 +56,7 @@ CLERK_MESSAGES = {
     "fees_standing": "该就诊尚有费用明细，请先撤销费用明细（2302）再撤销入院",
     "fee_line_unknown": "查无此费用明细流水号，请核对 feedetl_sn",
     "refund_standing": "该明细有对应的退费明细，请先撤销退费明细或整单撤销（0000）",
+    "reversal_not_undoable": "该结算撤销之后已有后续业务（重新入院、费用变动或其他结算），不能冲正",
 }
 
 

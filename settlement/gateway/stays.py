@@ -15,6 +15,7 @@ from settlement.gateway.convert import GatewayError, insutype, local_time, node,
 from settlement.gateway.messages import Act
 from settlement.inpatient import stay
 from settlement.schemas import AdmissionIn
+from settlement.store import gateway as store
 
 
 def _diagnosis(act: Act, data: dict) -> str:
@@ -29,6 +30,22 @@ def _diagnosis(act: Act, data: dict) -> str:
     return ""
 
 
+def _ipt_no(act: Act, data: dict) -> str:
+    """The hospital's admission number (住院号 ``ipt_no``; ``ipt_otp_no`` as some HIS name it),
+    refused when another live stay of this institution carries it (nhsa.md: unique per
+    institution; a stay cancelled by 2404 or undone by 2601 frees it)."""
+    ipt_no = text(data, "ipt_no", max_len=40) or text(data, "ipt_otp_no", max_len=40)
+    if ipt_no:
+        taken = store.stay_of_ipt_no(act.conn, act.principal.institution_code, ipt_no)
+        if taken is not None:
+            raise GatewayError(
+                f"住院号 ipt_no={ipt_no} 已用于本机构的就诊 {taken}，不能重复办理入院；"
+                "如为同一次住院请使用原就诊ID，如需重新登记请先撤销原入院（2404）",
+                "ipt_no_taken",
+            )
+    return ipt_no
+
+
 def admit(act: Act) -> tuple[dict, str | None]:
     """2401: ``mdtrtinfo`` + ``diseinfo[]`` → ``result{mdtrt_id}``; card-only (03 or exemption)."""
     data = node(act.envelope.input, "mdtrtinfo")
@@ -38,6 +55,7 @@ def admit(act: Act) -> tuple[dict, str | None]:
     med_type = text(data, "med_type", max_len=6)
     if med_type and med_type not in ("21", "2101"):
         raise GatewayError(f"医疗类别 med_type={med_type} 不支持，住院请使用 21（普通住院）")
+    ipt_no = _ipt_no(act, data)
     path = holder(act, data, envelope_input=act.envelope.input, pin=False)
     try:
         body = AdmissionIn(
@@ -63,7 +81,9 @@ def admit(act: Act) -> tuple[dict, str | None]:
         settings.admission_backdate_days,
     )
     mdtrt_id = admitted["mdtrt_id"]
-    result = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": text(data, "ipt_no")}
+    if ipt_no:
+        store.set_ipt_no(act.conn, mdtrt_id, ipt_no)
+    result = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_no}
     return {"result": result}, mdtrt_id
 
 

@@ -2,9 +2,12 @@
 (nhsa.md §Transactions; docs/gateway.md §2601).
 
 ``data{psn_no, omsgid, oinfno}`` → no output node. What is undone, by the original's infno:
-2401 (the admission is cancelled, so it must have no standing fee lines), 2402 (the discharge
-is cancelled), 2304 (the settlement is reversed). The original message is marked undone: a
-retry of it is refused from then on, and it cannot be undone twice.
+2401 (the admission is cancelled, so it must have no standing fee lines; its ``ipt_no`` is
+free again), 2402 (the discharge is cancelled), 2304 (the settlement is reversed), 2305 (the
+reversal is undone: the settlement stands again, :mod:`settlement.inpatient.reinstatement`).
+nhsa.md names 2401, 2304 and 2305; a 2301 is taken back by 2302, a 2302 by uploading the
+lines again. The original message is marked undone: a retry of it is refused from then on,
+and it cannot be undone twice (a retry of the 2601 itself gets its first answer).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from settlement import inpatient
 from settlement.gateway.convert import GatewayError, node, text
 from settlement.gateway.messages import Act
 from settlement.inpatient import stay
+from settlement.inpatient.reinstatement import undo_reversal
 from settlement.store import gateway as store
 
 
@@ -28,8 +32,12 @@ def _settlement(act: Act, setl_id: str) -> None:
     inpatient.reverse(act.conn, act.principal, setl_id, "2601", act.now, act.tz)
 
 
+def _reversal(act: Act, revs_setl_id: str) -> None:
+    undo_reversal(act.conn, act.principal, revs_setl_id, "2601", act.now)
+
+
 #: infno of the original → how it is undone (given the id it made).
-UNDO = {"2401": _admission, "2402": _discharge, "2304": _settlement}
+UNDO = {"2401": _admission, "2402": _discharge, "2304": _settlement, "2305": _reversal}
 
 
 def undo(act: Act) -> tuple[dict, str | None]:

@@ -129,3 +129,42 @@ def insert_reversal(
             revs_date=revs_date,
         )
     )
+
+
+# --- a reversal undone (2601 冲正 of a 2305) ------------------------------------------------
+
+
+def find_reversal(conn: Connection, revs_setl_id: str) -> Row | None:
+    """The reversal ``revs_setl_id`` (every column), or None."""
+    return conn.execute(
+        sa.select(T_REVERSAL).where(T_REVERSAL.c.revs_setl_id == revs_setl_id)
+    ).first()
+
+
+def reinstate(conn: Connection, setl_id: str, mdtrt_id: str, revs_setl_id: str) -> bool:
+    """The reversed settlement stands again and its reversal is gone; False if it was not
+    reversed (the UNIQUE ``active_mdtrt_id`` refuses it if another settlement stands)."""
+    changed = conn.execute(
+        T_SETTLEMENT.update()
+        .where(T_SETTLEMENT.c.setl_id == setl_id, T_SETTLEMENT.c.status == "reversed")
+        .values(status="settled", active_mdtrt_id=mdtrt_id)
+    ).rowcount
+    if changed != 1:
+        return False
+    conn.execute(T_REVERSAL.delete().where(T_REVERSAL.c.revs_setl_id == revs_setl_id))
+    return True
+
+
+def person_activity_since(conn: Connection, psn_no: str, since: datetime) -> bool:
+    """Whether a settlement of the person was made or reversed after ``since``."""
+    s, r = T_SETTLEMENT.c, T_REVERSAL.c
+    settled = sa.select(s.setl_id).where(s.psn_no == psn_no, s.setl_time > since).limit(1)
+    if conn.execute(settled).first() is not None:
+        return True
+    reversed_ = (
+        sa.select(r.revs_setl_id)
+        .select_from(T_REVERSAL.join(T_SETTLEMENT, s.setl_id == r.setl_id))
+        .where(s.psn_no == psn_no, r.revs_time > since)
+        .limit(1)
+    )
+    return conn.execute(reversed_).first() is not None

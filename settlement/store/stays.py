@@ -87,3 +87,14 @@ def cancelled_count(conn: Connection, mdtrt_id: str) -> int:
             .where(T_FEE_LINE_CANCELLED.c.mdtrt_id == mdtrt_id)
         ).scalar()
     )
+
+
+def fee_changes_since(conn: Connection, mdtrt_id: str, since: datetime) -> bool:
+    """Whether a fee line of the stay was uploaded or cancelled (2302) after ``since``."""
+    uploaded = sa.select(T_FEE_LINE.c.id).where(
+        T_FEE_LINE.c.mdtrt_id == mdtrt_id, T_FEE_LINE.c.created_at > since
+    )
+    cancelled = sa.select(T_FEE_LINE_CANCELLED.c.id).where(
+        T_FEE_LINE_CANCELLED.c.mdtrt_id == mdtrt_id, T_FEE_LINE_CANCELLED.c.cancelled_at > since
+    )
+    return any(conn.execute(stmt.limit(1)).first() is not None for stmt in (uploaded, cancelled))

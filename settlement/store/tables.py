@@ -205,6 +205,16 @@ class Admission(SQLModel, table=True):
     """An inpatient stay (2401 入院登记) at one institution."""
 
     __tablename__ = "admission"
+    __table_args__ = (
+        sa.Index(
+            "uq_admission_institution_ipt_no",
+            "institution_code",
+            "ipt_no",
+            unique=True,
+            sqlite_where=sa.text("ipt_no IS NOT NULL AND status <> 'cancelled'"),
+            postgresql_where=sa.text("ipt_no IS NOT NULL AND status <> 'cancelled'"),
+        ),
+    )
     mdtrt_id: str = Field(primary_key=True, max_length=40)
     institution_code: str = Field(foreign_key="institution.code", index=True, max_length=32)
     terminal_id: str = Field(max_length=64)
@@ -221,6 +231,9 @@ class Admission(SQLModel, table=True):
     evidence: str | None = None  # JSON of the exemption evidence (audited path)
     status: str = Field(default="admitted", max_length=12)  # admitted|discharged|settled|cancelled
     created_at: datetime = _time()
+    # the hospital's admission number (2401 mdtrtinfo.ipt_no), unique per institution among the
+    # stays not cancelled (migration 0175)
+    ipt_no: str | None = Field(default=None, max_length=40)
 
 
 class FeeLine(SQLModel, table=True):
