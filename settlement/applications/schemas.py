@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from settlement.rules.citizen_id import birth_date_of, is_valid_ssn, sex_of
 from settlement.schemas import check_names
 
 #: Partner banks (card.keystore.DEFAULT_BANKS).
@@ -157,3 +158,32 @@ class LossIn(_Body):
 class ProgressQueryIn(_Body):
     certno: str = Field(min_length=18, max_length=18)
     query_password: str = Field(min_length=1, max_length=32)
+
+
+class CitizenIn(_Body):
+    """A citizen for the simulated police population register (card-production.md §The
+    outside registers): what step 3 compares an application with."""
+
+    certno: str = Field(min_length=18, max_length=18, description="citizen ID number")
+    psn_name: str = Field(min_length=1, max_length=25)
+    gend: Literal["1", "2"]
+    brdy: date
+    naty: str = Field(default="01", pattern=r"^\d{2}$", description="ethnic group code")
+    birthplace: str = Field(pattern=r"^\d{6}$")
+    hukou_no: str = Field(default="", max_length=32, description="household register number")
+
+    @field_validator("certno")
+    @classmethod
+    def _valid_id(cls, value: str) -> str:
+        value = value.upper()
+        if not is_valid_ssn(value):
+            raise ValueError("not a citizen ID number (GB 11643: 17 digits and a check character)")
+        return value
+
+    @model_validator(mode="after")
+    def _agrees_with_id(self) -> CitizenIn:
+        if birth_date_of(self.certno) != self.brdy:
+            raise ValueError("brdy is not the birth date in the ID number")
+        if sex_of(self.certno) != self.gend:
+            raise ValueError("gend is not the sex in the ID number")
+        return self

@@ -20,7 +20,7 @@ import sys
 
 from terminal import apdu
 from terminal.cardinfo import CardDataError
-from terminal.cli import batch, cards, desk, pins, production, readerlib, report
+from terminal.cli import batch, cards, desk, first_desk, pins, production, readerlib, report
 from terminal.cli.common import (
     EXIT_CARD,
     EXIT_CODES_HELP,
@@ -37,6 +37,7 @@ from terminal.cli.common import (
 from terminal.client.http import ServiceRefused, ServiceUnavailable
 from terminal.flows.common import CardRefused
 from terminal.flows.desk import DeskError
+from terminal.flows.first_desk import RegistrationRefused
 from terminal.i18n import LANGUAGES, _, language_from_argv, ngettext, problem_title, use
 from terminal.psam import CardNotGenuine, NotEntitled, PsamError
 from terminal.session import PinBlocked, WrongPin
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.register(sub)
     pins.register(sub)
     cards.register_card_services(sub)
+    first_desk.register(sub)
     batch.register(production.register(sub))
     readerlib.register(sub)
     return parser
@@ -147,6 +149,9 @@ def _failure(exc: Exception) -> int | None:
             _("[red]PIN:[/] {reason}. Nothing was submitted.").format(reason=pin_message(exc))
         )
         return EXIT_PIN
+    if isinstance(exc, RegistrationRefused):
+        err.print(_("[red]refused:[/] {reason}").format(reason=exc))
+        return EXIT_REFUSED
     if isinstance(exc, CardRefused):
         err.print(_("[red]card refused ({code}):[/] {reason}").format(code=exc.code, reason=exc))
         return EXIT_REFUSED

@@ -112,3 +112,11 @@ class ApplicationsClient(HttpClient):
         return self.request(
             "POST", "/v1/card-progress", json={"certno": certno, "query_password": query_password}
         )
+
+    # --- the simulated police register (admin) --------------------------------------
+
+    def add_citizen(self, citizen: dict[str, Any]) -> dict[str, Any]:
+        """Add a citizen to the simulated police population register that step 3 compares
+        with (``certno``, ``psn_name``, ``gend``, ``brdy``, ``naty``, ``birthplace``,
+        ``hukou_no``); admin only."""
+        return self.request("POST", "/v1/police-register/citizens", json=citizen)

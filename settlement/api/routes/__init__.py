@@ -13,6 +13,7 @@ from settlement.api.routes import (
     institutions,
     people,
     pins,
+    police_register,
     proofs,
     reports,
 )
@@ -31,6 +32,7 @@ ROUTERS = (
     inpatient.router,
     reports.router,
     applications.router,
+    police_register.router,
     contributions.router,
     gateway.router,
 )

@@ -1,0 +1,184 @@
+"""A first desk (issue 17): a card image's holder, coverage and card registered through
+``register-card``, and a citizen added to the simulated police register so card
+production's step 3 finds them — typed by a clerk on a pseudo-terminal, in Chinese
+and in English."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+
+import pytest
+
+from card.crypto import Algorithm
+from card.issue import CardHolder, citizen_id, new_blank_card, new_card
+from terminal import cli
+from terminal.client.applications import ApplicationsClient
+from terminal.client.http import RetryPolicy
+from tests.terminal.clerk_pty import Clerk
+from tests.terminal.test_i18n import _env
+
+REGION = "430100"
+
+
+def _card_image(world, *, insutype: str = "390", medical: bool = True):
+    """A card made by the card centre, never registered with the service."""
+    ssn = citizen_id(REGION, date(1991, 3, 9), secrets.randbelow(1000), "2")
+    psn_no = REGION + f"{secrets.randbelow(10**14):014d}"
+    card_no = f"F{secrets.randbelow(10**8):08d}"
+    path = world.tmp / f"{card_no}.json"
+    image = new_card(
+        path,
+        CardHolder(name="欧阳娜娜", ssn=ssn, sex="2"),
+        keystore=world.keystore,
+        region=REGION,
+        card_number=card_no,
+        psn_no=psn_no,
+        insurance_type=insutype,
+        bank_code="102",
+    )
+    if not medical:  # a card whose DF04 was never written
+        image.records.pop("DF04")
+        image.save(path)
+    return path, ssn, psn_no, card_no
+
+
+def _admin_env(world, lang: str) -> dict[str, str]:
+    env = _env(world, world.centre, "", lang)
+    env["SSCARD_API_KEY"] = world.service.admin_key
+    return env
+
+
+def test_register_a_card_image_in_chinese_then_again_in_english_then_admit(world):
+    """The card centre registers the person, a paid coverage period and the card from the
+    image; the same command again changes nothing; the hospital then admits with it."""
+    image, ssn, psn_no, card_no = _card_image(world)
+    env = _env(world, world.centre, "", "zh_CN")
+    clerk = Clerk(["register-card", str(image), "--coverage-from", "2026-01-01"], env)
+    shown = clerk.expect("按卡映像登记")
+    shown = clerk.expect(card_no)
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in ("欧阳娜娜", ssn, psn_no, "城乡居民基本医疗保险", "已登记", "已新增已缴费参保期"):
+        assert text in clerk.seen, (text, clerk.seen)
+    assert "已登记过" not in clerk.seen, shown
+
+    person = world.centre_client.person(psn_no)
+    assert person["certno"] == ssn and person["psn_name"] == "欧阳娜娜"
+    assert [(p["insutype"], p["begndate"], p["paid"]) for p in person["insuinfo"]] == [
+        ("390", "2026-01-01", True)
+    ]
+    assert world.centre_client.card(card_no)["status"] == "active"
+
+    env_en = _env(world, world.centre, "", "en")
+    clerk = Clerk(["register-card", str(image)], env_en)
+    clerk.expect("Registered from the card image")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    assert clerk.seen.count("already registered") == 2 and "already covered today" in clerk.seen
+
+    hospital = _env(world, world.hospital, str(image), "en")
+    clerk = Clerk(["admit", "--dept", "内科", "--diagnosis", "肺炎"], hospital)
+    clerk.expect("social security PIN (社保密码): ")
+    clerk.type("123456")
+    clerk.expect("Admitted: ")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+
+
+def test_register_card_refusals_in_both_languages(world):
+    image, *_ = _card_image(world, medical=False)
+    for lang, shown in (
+        ("zh_CN", "卡内没有医保信息（DF04）：请给出 --psn-no 和 --insutype 310|390"),
+        ("en", "the card holds no medical insurance data (DF04): give --psn-no"),
+    ):
+        clerk = Clerk(["register-card", str(image)], _env(world, world.centre, "", lang))
+        assert clerk.wait() == cli.EXIT_USAGE
+        assert shown in clerk.seen.replace("\r\n", " ").replace("\n", " "), clerk.seen
+
+    blank = world.tmp / "blank-first-desk.json"
+    new_blank_card(blank, keystore=world.keystore, algorithm=Algorithm.SM4, region=REGION)
+    clerk = Clerk(["register-card", str(blank)], _env(world, world.centre, "", "zh_CN"))
+    assert clerk.wait() == cli.EXIT_CARD
+    assert "这是一张空白卡" in clerk.seen, clerk.seen
+
+    # A hospital may not register people: the service refuses, in the clerk's language.
+    image, *_ = _card_image(world)
+    clerk = Clerk(["register-card", str(image)], _env(world, world.hospital, "", "zh_CN"))
+    assert clerk.wait() == cli.EXIT_NOT_ENTITLED, clerk.seen
+    assert "无权办理" in clerk.seen
+
+    clerk = Clerk(
+        ["register-card", str(image), "--balance", "12.345"], _env(world, world.centre, "", "en")
+    )
+    assert clerk.wait() == cli.EXIT_USAGE
+    assert "12.345 is not an amount in yuan" in clerk.seen, clerk.seen
+
+
+def test_police_register_lets_card_production_pass_step_3(world):
+    """Step 3 returns an applicant the police register does not know; once the admin has
+    added the citizen (Chinese desk), a new application passes the comparison."""
+    ssn = citizen_id(REGION, date(1988, 8, 8), secrets.randbelow(1000), "1")
+    centre = ApplicationsClient(
+        world.url, world.centre.api_key, retry=RetryPolicy(attempts=3, backoff_s=0.02)
+    )
+    bank = ApplicationsClient(
+        world.url, world.bank102.api_key, retry=RetryPolicy(attempts=3, backoff_s=0.02)
+    )
+    body = {
+        "certno": ssn,
+        "psn_name": "司马光",
+        "gend": "1",
+        "brdy": "1988-08-08",
+        "birthplace": REGION,
+        "photo_taken": True,
+    }
+    first = centre.apply(body)["application_id"]
+    centre.audit(first)
+    assert bank.compare(first)["returned"]["reason"] == "not_in_police_register"
+    centre.withdraw(first)
+
+    bad = ssn[:17] + ("0" if ssn[17] != "0" else "1")
+    clerk = Clerk(["police-register", "add", bad, "--name", "司马光"], _admin_env(world, "zh_CN"))
+    assert clerk.wait() == cli.EXIT_USAGE
+    assert "不是身份证号码：校验码不对（是否输错？）" in clerk.seen, clerk.seen
+
+    clerk = Clerk(["police-register", "add", ssn, "--name", "司马光"], _admin_env(world, "zh_CN"))
+    clerk.expect("已加入公安人口信息库（模拟）")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in (ssn, "司马光", "男", "1988-08-08", REGION):
+        assert text in clerk.seen, (text, clerk.seen)
+
+    second = centre.apply(body)["application_id"]
+    centre.audit(second)
+    view = bank.compare(second)
+    assert view["status"] == "in_progress" and view["next_step"]["step"] == 4, view
+
+    # Only the admin writes the register (the card centre's key is refused, audited).
+    clerk = Clerk(
+        ["police-register", "add", ssn, "--name", "司马光"], _env(world, world.centre, "", "en")
+    )
+    assert clerk.wait() == cli.EXIT_NOT_ENTITLED
+    assert "not entitled (service)" in clerk.seen, clerk.seen
+
+
+def test_police_register_from_a_card_image_in_english(world):
+    image, ssn, *_ = _card_image(world)
+    clerk = Clerk(["police-register", "add", "--from-card", str(image)], _admin_env(world, "en"))
+    clerk.expect("Added to the police population")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in (ssn, "欧阳娜娜", "female", "1991-03-09"):
+        assert text in clerk.seen, (text, clerk.seen)
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("zh_CN", ["按卡映像登记持卡人、参保和卡片", "模拟公安人口信息库"]),
+        ("en", ["register a card image's holder, coverage and card", "police population"]),
+    ],
+)
+def test_first_desk_help(capsys, lang, words):
+    with pytest.raises(SystemExit):
+        cli.main(["--lang", lang, "--help"])
+    out = capsys.readouterr().out.replace("\n", " ")
+    out = " ".join(out.split())
+    for word in words:
+        assert word in out, out
