@@ -232,7 +232,7 @@ class Admission(SQLModel, table=True):
     status: str = Field(default="admitted", max_length=12)  # admitted|discharged|settled|cancelled
     created_at: datetime = _time()
     # the hospital's admission number (2401 mdtrtinfo.ipt_no), unique per institution among the
-    # stays not cancelled (migration 0175)
+    # stays not cancelled (migration 0176)
     ipt_no: str | None = Field(default=None, max_length=40)
 
 

@@ -4,8 +4,8 @@
 one and are not cancelled (a stay cancelled by 2404 or undone by 2601 frees its number for
 the registration that replaces it).
 
-Revision ID: 0175
-Revises: 0170
+Revision ID: 0176
+Revises: 0175
 Create Date: 2026-11-28 18:20:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0175"
-down_revision = "0170"
+revision = "0176"
+down_revision = "0175"
 branch_labels = None
 depends_on = None
 
