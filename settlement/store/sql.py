@@ -58,6 +58,10 @@ def _sqlite_value(value: Any) -> Any:
     return value
 
 
+#: A value as SQLite stores it through the hand-written SQL (bulk loads use it too).
+sqlite_value = _sqlite_value
+
+
 def _raw(conn: Connection):
     return conn.connection.dbapi_connection
 
