@@ -9,7 +9,7 @@ exits before any worker starts.
 | variable | meaning | default |
 |---|---|---|
 | ``SSCARD_HOME`` | the service's folder | ``~/.sscard`` |
-| ``SSCARD_DATABASE_URL`` | SQLAlchemy URL (SQLite or PostgreSQL) | ``sqlite:///$SSCARD_HOME/settlement.db`` |
+| ``SSCARD_DATABASE_URL`` | SQLAlchemy URL (SQLite or PostgreSQL; several PostgreSQL hosts with ``target_session_attrs=read-write``: :func:`check_database_url`, docs/deploy.md) | ``sqlite:///$SSCARD_HOME/settlement.db`` |
 | ``SSCARD_KEYSTORE`` | the key store file (card.keystore) | ``card.keystore.default_path()`` |
 | ``SSCARD_CHALLENGE_TTL`` | seconds a card-proof challenge lives (settlement.md §Card proof) | 120 |
 | ``SSCARD_CARD_AUTH_WINDOW`` | seconds a networked card authentication stays valid (docs/api.md §Card authentication) | 600 |
@@ -34,7 +34,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 #: The business time zone unless ``SSCARD_TIMEZONE`` says otherwise (China Standard Time).
 DEFAULT_TIMEZONE = "Asia/Shanghai"
@@ -45,6 +49,11 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_HEADER_BYTES = 16_384
 DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS = 3
 DEFAULT_PAYMENT_ORDER_TTL_S = 1800
+#: libpq's ``target_session_attrs`` values; with several hosts the service needs the writable one.
+SESSION_ATTRS = frozenset(
+    {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}
+)
+WRITABLE_SESSION_ATTRS = frozenset({"read-write", "primary"})
 
 
 class ConfigError(ValueError):
@@ -70,6 +79,64 @@ def publish_database_url(url: str) -> None:
     """Put the database URL where the uvicorn workers of ``serve`` read it (they build their
     settings from the environment: ``settlement.asgi``)."""
     os.environ["SSCARD_DATABASE_URL"] = url
+
+
+def _query_values(url: URL, name: str) -> tuple[str, ...]:
+    """The comma- or repeat-separated values of query parameter ``name`` (libpq's multi-host
+    form ``host=h1,h2&port=p1,p2`` or SQLAlchemy's ``host=h1:p1&host=h2:p2``)."""
+    raw = url.query.get(name)
+    if raw is None:
+        return ()
+    items = (raw,) if isinstance(raw, str) else tuple(raw)
+    return tuple(part for item in items for part in item.split(","))
+
+
+def check_database_url(url: str, variable: str = "SSCARD_DATABASE_URL") -> None:
+    """Refuse, with one line, a database URL the service cannot use (docs/deploy.md).
+
+    SQLite or PostgreSQL. For PostgreSQL with several hosts (a primary and its standbys,
+    libpq's multi-host string: ``postgresql+psycopg://u@/db?host=/run/a,/run/b&port=5432,5433``
+    or ``?host=h1:5432&host=h2:5432``): one port or one per host, and
+    ``target_session_attrs=read-write`` (or ``primary``) so that libpq connects to the host that
+    takes writes, which after a failover is the promoted standby; ``connect_timeout`` in whole
+    seconds (a host that does not answer is given up after it).
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(
+            f"{variable} is not a database URL (sqlite:///... or postgresql://...)"
+        ) from None
+    backend = parsed.get_backend_name()
+    shown = unquote(parsed.render_as_string(hide_password=True))
+    if backend == "sqlite":
+        return
+    if backend not in ("postgresql", "postgres"):
+        raise ConfigError(f"{variable}={shown!r}: the service runs on sqlite or postgresql only")
+    hosts = _query_values(parsed, "host")
+    ports = _query_values(parsed, "port")
+    if any(":" in host and not host.startswith("/") for host in hosts):  # host=h1:p1&host=h2:p2
+        if ports:
+            raise ConfigError(f"{variable}={shown!r}: give ports either in host=h:p or in port=")
+        ports = tuple(host.rpartition(":")[2] for host in hosts if ":" in host)
+    for port in ports:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"{variable}={shown!r}: port {port!r} is not a TCP port")
+    if len(ports) > 1 and len(ports) != len(hosts):
+        raise ConfigError(f"{variable}={shown!r}: {len(hosts)} hosts but {len(ports)} ports")
+    attrs = _query_values(parsed, "target_session_attrs")
+    if any(attr not in SESSION_ATTRS for attr in attrs) or len(attrs) > 1:
+        raise ConfigError(
+            f"{variable}={shown!r}: target_session_attrs takes one of {', '.join(sorted(SESSION_ATTRS))}"
+        )
+    if len(hosts) > 1 and not (set(attrs) & WRITABLE_SESSION_ATTRS):
+        raise ConfigError(
+            f"{variable}={shown!r}: with several hosts add target_session_attrs=read-write "
+            "(the service writes; libpq must pick the primary)"
+        )
+    timeout = _query_values(parsed, "connect_timeout")
+    if timeout and (len(timeout) > 1 or not timeout[0].isdigit()):
+        raise ConfigError(f"{variable}={shown!r}: connect_timeout must be whole seconds")
 
 
 def zone(name: str, variable: str = "SSCARD_TIMEZONE") -> ZoneInfo:
@@ -117,6 +184,7 @@ class Settings:
     payment_order_ttl_s: int = DEFAULT_PAYMENT_ORDER_TTL_S
 
     def __post_init__(self) -> None:
+        check_database_url(self.database_url)
         zone(self.timezone)
         if self.challenge_ttl_s < 1:
             raise ConfigError(f"SSCARD_CHALLENGE_TTL={self.challenge_ttl_s} must be >= 1")

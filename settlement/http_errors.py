@@ -22,6 +22,9 @@ from settlement.service import is_busy
 
 log = logging.getLogger("settlement")
 PROBLEM_JSON = "application/problem+json"
+#: Seconds a client waits before it retries a 503 (the database busy, restarting or failing
+#: over to its standby: docs/deploy.md §High availability), sent as ``Retry-After``.
+RETRY_AFTER_S = 1
 
 #: Starlette's own HTTP errors by status: (code, detail).
 HTTP_CODES: dict[int, tuple[str, str]] = {
@@ -37,6 +40,11 @@ def problem_response(problem: Problem, headers: dict[str, str] | None = None) ->
     return JSONResponse(
         problem.body(), status_code=problem.status, media_type=PROBLEM_JSON, headers=headers
     )
+
+
+def retry_after(problem: Problem) -> dict[str, str] | None:
+    """``Retry-After`` for a 503 (the client retries with the same Idempotency-Key), else None."""
+    return {"Retry-After": str(RETRY_AFTER_S)} if problem.status == 503 else None
 
 
 def validation_problem(error: RequestValidationError) -> Problem:
@@ -82,11 +90,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Problem)
     async def _on_problem(_request: Request, problem: Problem) -> JSONResponse:
-        return problem_response(problem)
+        return problem_response(problem, headers=retry_after(problem))
 
     @app.exception_handler(DBAPIError)
     async def _on_db(_request: Request, error: DBAPIError) -> JSONResponse:
-        return problem_response(database_problem(error))
+        problem = database_problem(error)
+        return problem_response(problem, headers=retry_after(problem))
 
     @app.exception_handler(RequestValidationError)
     async def _on_invalid(_request: Request, error: RequestValidationError) -> JSONResponse:

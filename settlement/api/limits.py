@@ -25,9 +25,10 @@ import time
 from typing import Any
 
 import anyio.to_thread
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from settlement.http_errors import database_problem, retry_after
 from settlement.problems import Problem
 
 #: Paths under /v1 that answer without an API key.
@@ -146,8 +147,9 @@ class FrontDoor:
                 principal = await anyio.to_thread.run_sync(service.authenticate, key)
         except Problem as problem:
             return problem, None
-        except OperationalError:
-            return Problem(503, "busy", "the database is unavailable; retry shortly"), None
+        except DBAPIError as error:  # busy, unreachable, failing over: 503 with Retry-After
+            problem = database_problem(error)
+            return problem, retry_after(problem)
         scope[PRINCIPAL_SCOPE_KEY] = principal
         if self.limiter is not None:
             wait = self.limiter.wait_s(principal.key_id)
