@@ -16,6 +16,7 @@ from settlement.api.routes import (
     police_register,
     proofs,
     reports,
+    stays,
 )
 
 #: Every router of the API, in the order ``create_app`` includes them.
@@ -30,6 +31,7 @@ ROUTERS = (
     card_authentications.router,
     catalogue.router,
     inpatient.router,
+    stays.router,
     reports.router,
     applications.router,
     police_register.router,
