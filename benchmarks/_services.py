@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.settlement_load import SAMPLE_CATALOGUE, Card, free_port
+from benchmarks.settlement_load import SAMPLE_CATALOGUE, Card, fee_lines, free_port
 from card.keystore import KeyStore
 
 #: Statuses after which a request is sent again (same Idempotency-Key) on the next process.
@@ -114,6 +114,13 @@ class ServiceProcess:
                 time.sleep(0.05)
         raise RuntimeError(f"service {self.name} did not start; see {self.log_path}")
 
+    def tracebacks(self) -> int:
+        """How many Python tracebacks its log holds (an unexpected error would leave one)."""
+        try:
+            return self.log_path.read_text(errors="replace").count("Traceback")
+        except OSError:
+            return 0
+
     @property
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -146,18 +153,24 @@ class Stats:
     """What the clients met, over all of them (thread-safe counters)."""
 
     statuses: Counter = field(default_factory=Counter)
+    refusals: Counter = field(default_factory=Counter)  # "status code" of every 4xx/5xx
     connection_failures: int = 0
     retries: int = 0
     retry_after_missing: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def saw(self, status: int | None, headers: dict[str, str] | None = None) -> None:
+    def saw(self, result: tuple | None) -> None:
+        """Count one attempt's answer ((status, body, headers), or None: no answer)."""
         with self.lock:
-            if status is None:
+            if result is None:
                 self.connection_failures += 1
                 return
+            status, body, headers = result
             self.statuses[status] += 1
-            if status == 503 and not (headers or {}).get("retry-after"):
+            if status >= 400:
+                code = body.get("code") if isinstance(body, dict) else None
+                self.refusals[f"{status} {code}"] += 1
+            if status == 503 and not headers.get("retry-after"):
                 self.retry_after_missing += 1
 
 
@@ -201,7 +214,7 @@ class RoundRobin:
         """One attempt on the next process, no retry; None when it did not answer."""
         payload = json.dumps(body).encode() if body is not None else b""
         result = self._once(self.ports[next(self.turn)], method, path, payload, key)
-        self.stats.saw(result[0] if result else None, result[2] if result else None)
+        self.stats.saw(result)
         return Answer(*result, attempts=1) if result else None
 
     def call(
@@ -216,7 +229,7 @@ class RoundRobin:
             attempts += 1
             port = self.ports[next(self.turn)]
             result = self._once(port, method, path, payload, key)
-            self.stats.saw(result[0] if result else None, result[2] if result else None)
+            self.stats.saw(result)
             if result is not None:
                 status, answer, headers = result
                 in_progress = status == 409 and (answer or {}).get("code") == (
@@ -265,6 +278,48 @@ def settle_one(client: RoundRobin, card: Card, fee_lines: list[dict]) -> dict:
     body = {"acct_used_flag": True, "proof": proof(client, card, "discharge")}
     answer = client.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", body)
     return must(answer, 201, "settlement")
+
+
+class Terminals:
+    """Terminals settling stays (:func:`settle_one`) in threads until :meth:`stop`, each with its
+    own key and cards, through one round-robin client each."""
+
+    def __init__(self, ports: list[int], keys: list[str], cards: list[Card], stats: Stats):
+        self.ports, self.keys, self.cards, self.stats = ports, keys, cards, stats
+        self.settled: list[dict] = []
+        self.errors: list[str] = []
+        self.lines = fee_lines()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._terminal, args=(i,)) for i in range(len(keys))
+        ]
+
+    def _terminal(self, i: int) -> None:
+        client = RoundRobin(self.ports, self.keys[i], self.stats)
+        mine = self.cards[i :: len(self.keys)]
+        n = 0
+        while not self._stop.is_set():
+            try:
+                setl = settle_one(client, mine[n % len(mine)], self.lines)
+            except Exception as error:  # noqa: BLE001 - reported in the JSON
+                with self._lock:
+                    self.errors.append(str(error)[:300])
+            else:
+                with self._lock:
+                    self.settled.append(setl)
+            n += 1
+
+    def start(self) -> Terminals:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Let every terminal finish the stay it is in, then return."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
 
 
 #: The settlement fields compared between what a client was told and what is stored.

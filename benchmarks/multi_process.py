@@ -42,11 +42,11 @@ from benchmarks._services import (
     RoundRobin,
     ServiceProcess,
     Stats,
+    Terminals,
     admit_with_fees,
     check_stored,
     prepare_database,
     proof,
-    settle_one,
     settlement_cli,
     stored_settlements,
 )
@@ -90,35 +90,16 @@ def killer(services: list[ServiceProcess], mean_s: float, stop: threading.Event,
 
 def run_load(ports, keys, cards, args, services) -> tuple[list[dict], list[str], Stats, list]:
     """Terminals settle stays for ``args.duration`` s while the killer runs; what they saw."""
-    stats, settled, errors, kills = Stats(), [], [], []
-    lines, lock = fee_lines(), threading.Lock()
-    stop_at = time.monotonic() + args.duration
+    stats, kills = Stats(), []
+    terminals = Terminals(ports, keys, cards, stats).start()
     stop = threading.Event()
-
-    def terminal(i: int) -> None:
-        client = RoundRobin(ports, keys[i], stats)
-        mine = cards[i :: len(keys)]
-        n = 0
-        while time.monotonic() < stop_at:
-            try:
-                setl = settle_one(client, mine[n % len(mine)], lines)
-            except Exception as error:  # noqa: BLE001 - reported in the JSON
-                with lock:
-                    errors.append(str(error)[:300])
-            else:
-                with lock:
-                    settled.append(setl)
-            n += 1
-
-    threads = [threading.Thread(target=terminal, args=(i,)) for i in range(len(keys))]
     chaos = threading.Thread(target=killer, args=(services, args.kill_every, stop, kills))
-    for thread in [*threads, chaos]:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    chaos.start()
+    time.sleep(args.duration)
+    terminals.stop()
     stop.set()
     chaos.join()
-    return settled, errors, stats, kills
+    return terminals.settled, terminals.errors, stats, kills
 
 
 def idempotency_across(ports: list[int], api_key: str, card, dsn: str) -> dict:
@@ -202,6 +183,7 @@ def scenario(server: PostgresServer, workdir: Path, args) -> dict:
     finally:
         for service in services:
             service.stop()
+    checked["tracebacks_in_logs"] = sum(service.tracebacks() for service in services)
     return summary(args, elapsed, settled, errors, stats, kills, checked, across, balanced)
 
 
@@ -211,6 +193,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         and checked["missing"] == checked["differing"] == checked["doubled"] == 0
         and checked["stored_not_acknowledged"] == 0
         and stats.statuses.get(500, 0) == 0
+        and checked["tracebacks_in_logs"] == 0
         and across["a_was_running"]
         and across["b_during_status"] == 409
         and across["b_during_code"] == "idempotency_in_progress"
@@ -230,6 +213,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         "client_retries": stats.retries,
         "connection_failures": stats.connection_failures,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
+        "refusals": dict(sorted(stats.refusals.items())),
         "errors": len(errors),
         "first_errors": errors[:3],
         "idempotency_across_processes": {k: v for k, v in across.items() if k != "settlement"},
