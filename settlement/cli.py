@@ -172,17 +172,16 @@ def cmd_report(args) -> int:
     from settlement import reconciliation
     from settlement.store.db import Database
 
-    day = (
-        date.fromisoformat(args.date) if args.date else datetime.now(Settings.from_env().tz).date()
-    )
+    tz = Settings.from_env().tz
+    day = date.fromisoformat(args.date) if args.date else datetime.now(tz).date()
     db = Database(_db_url(args))
     try:
         with db.read() as conn:
             if args.institution:
-                report = reconciliation.daily_report(conn, args.institution, day)
+                report = reconciliation.daily_report(conn, args.institution, day, tz)
                 reports = [report]
             else:
-                report = reconciliation.all_reports(conn, day)
+                report = reconciliation.all_reports(conn, day, tz)
                 reports = report["institutions"]
             ledger = reconciliation.ledger_check(conn) if args.ledger else None
     finally:

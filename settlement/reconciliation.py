@@ -10,10 +10,12 @@ and compare the settled bills with their fee lines. The reads are
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Connection
 
+from settlement.config import DEFAULT_TIMEZONE
 from settlement.problems import Problem
 from settlement.service import Principal
 from settlement.store import reports
@@ -33,7 +35,40 @@ def _identities(sums: dict[str, int]) -> dict[str, bool]:
     }
 
 
-def daily_report(conn: Connection, institution_code: str, day: date) -> dict:
+def _departments(conn: Connection, institution_code: str, day: date) -> list[dict]:
+    """Per department: the day's settlements, reversals and net (count and amounts)."""
+    settled, reversed_ = reports.departments_on(conn, institution_code, day)
+    empty = {"count": 0, **dict.fromkeys(reports.DEPARTMENT_AMOUNTS, 0)}
+    out = []
+    for dept in sorted(settled.keys() | reversed_.keys()):
+        s, r = settled.get(dept, empty), reversed_.get(dept, empty)
+        out.append(
+            {
+                "dept_name": dept,
+                "settlements": s,
+                "reversals": r,
+                "net": {key: s[key] - r[key] for key in s},
+            }
+        )
+    return out
+
+
+def _refusals(conn: Connection, institution_code: str, day: date, tz: ZoneInfo) -> list[dict]:
+    """The day's audited refusals of the institution's requests by code, most frequent first."""
+    start = datetime.combine(day, time(), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+    counts = reports.refusals_between(conn, institution_code, start, end)
+    return [
+        {"code": code, "count": n}
+        for code, n in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
+    ]
+
+
+def daily_report(
+    conn: Connection, institution_code: str, day: date, tz: ZoneInfo | None = None
+) -> dict:
+    """The institution's report of ``day`` (a calendar day in ``tz``, the business zone)."""
+    tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
     settled = reports.settled_on(conn, institution_code, day)
     reversed_ = reports.reversed_on(conn, institution_code, day)
     net = {key: settled[key] - reversed_[key] for key in settled}
@@ -51,11 +86,14 @@ def daily_report(conn: Connection, institution_code: str, day: date) -> dict:
         "net": net,
         "checks": checks,
         "balanced": all(checks.values()),
+        "by_class": reports.classes_of_standing_settled_on(conn, institution_code, day),
+        "by_department": _departments(conn, institution_code, day),
+        "refusals": _refusals(conn, institution_code, day, tz),
     }
 
 
-def all_reports(conn: Connection, day: date) -> dict:
-    reports_ = [daily_report(conn, code, day) for code in reports.hospital_codes(conn)]
+def all_reports(conn: Connection, day: date, tz: ZoneInfo | None = None) -> dict:
+    reports_ = [daily_report(conn, code, day, tz) for code in reports.hospital_codes(conn)]
     return {
         "date": day.isoformat(),
         "institutions": reports_,
@@ -63,7 +101,13 @@ def all_reports(conn: Connection, day: date) -> dict:
     }
 
 
-def report_for(conn: Connection, principal: Principal, day: date, institution: str | None) -> dict:
+def report_for(
+    conn: Connection,
+    principal: Principal,
+    day: date,
+    institution: str | None,
+    tz: ZoneInfo | None = None,
+) -> dict:
     """The daily report the caller may see: a hospital only its own (another institution's
     code answers ``404 not_found``); an admin one institution's, or every institution's."""
     if not principal.is_admin:
@@ -71,8 +115,8 @@ def report_for(conn: Connection, principal: Principal, day: date, institution: s
             raise Problem(404, "not_found", f"institution {institution} not found")
         institution = principal.institution_code
     if institution:
-        return daily_report(conn, institution, day)
-    return all_reports(conn, day)
+        return daily_report(conn, institution, day, tz)
+    return all_reports(conn, day, tz)
 
 
 def _benefit_year_problems(conn: Connection) -> list[str]:

@@ -8,7 +8,7 @@ hold such rows, and the report must still add up — so an overflowing sum is re
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,6 +16,8 @@ from sqlalchemy.engine import Connection
 from settlement.rules.split import SPLIT_AMOUNTS
 from settlement.store.tables import (
     T_ACCOUNT,
+    T_ADMISSION,
+    T_AUDIT,
     T_BENEFIT_YEAR,
     T_FEE_LINE,
     T_INSTITUTION,
@@ -184,3 +186,98 @@ def doubly_settled(conn: Connection) -> list[str]:
             .having(sa.func.count() > 1)
         ).scalars()
     )
+
+
+# --- the day report's breakdowns (issue 17) ------------------------------------------------
+
+#: The amounts of a department's line in the day report.
+DEPARTMENT_AMOUNTS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
+
+
+def _grouped(conn: Connection, key, columns, source, where) -> dict[str, list[int]]:
+    """``{key: [count, sum(column)...]}`` over ``source`` where ``where``, exact past 64 bits."""
+    stmt = (
+        sa.select(key, sa.func.count(), *[sa.func.coalesce(sa.func.sum(c), 0) for c in columns])
+        .select_from(source)
+        .where(where)
+        .group_by(key)
+    )
+    try:
+        return {str(r[0]): [int(v) for v in r[1:]] for r in conn.execute(stmt)}
+    except sa.exc.OperationalError as error:
+        if not _overflowed(error):
+            raise
+    out: dict[str, list[int]] = {}
+    for row in conn.execute(sa.select(key, *columns).select_from(source).where(where)):
+        sums = out.setdefault(str(row[0]), [0] * (len(columns) + 1))
+        sums[0] += 1
+        for i, value in enumerate(row[1:], start=1):
+            sums[i] += int(value)
+    return out
+
+
+def _department_sums(grouped: dict[str, list[int]]) -> dict[str, dict[str, int]]:
+    return {
+        dept: {"count": sums[0], **dict(zip(DEPARTMENT_AMOUNTS, sums[1:], strict=True))}
+        for dept, sums in grouped.items()
+    }
+
+
+def departments_on(
+    conn: Connection, institution_code: str, day: date
+) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
+    """Per department (the admission's ``dept_name``): count and :data:`DEPARTMENT_AMOUNTS`
+    of the settlements the institution made on ``day``, and of those it reversed that day."""
+    columns = [S[f] for f in DEPARTMENT_AMOUNTS]
+    admission = T_ADMISSION.c
+    settled = _grouped(
+        conn,
+        admission.dept_name,
+        columns,
+        T_SETTLEMENT.join(T_ADMISSION, admission.mdtrt_id == S.mdtrt_id),
+        sa.and_(S.institution_code == institution_code, S.setl_date == day),
+    )
+    reversed_ = _grouped(
+        conn,
+        admission.dept_name,
+        columns,
+        T_SETTLEMENT.join(T_REVERSAL, T_REVERSAL.c.setl_id == S.setl_id).join(
+            T_ADMISSION, admission.mdtrt_id == S.mdtrt_id
+        ),
+        sa.and_(T_REVERSAL.c.institution_code == institution_code, T_REVERSAL.c.revs_date == day),
+    )
+    return _department_sums(settled), _department_sums(reversed_)
+
+
+def classes_of_standing_settled_on(
+    conn: Connection, institution_code: str, day: date
+) -> dict[str, int]:
+    """The fees by catalogue class (``list_type`` A 甲 / B 乙 / C 丙) of the settlements the
+    institution made on ``day`` that still stand: the sum of their fee lines' amounts."""
+    active = sa.and_(
+        S.institution_code == institution_code, S.setl_date == day, S.status == "settled"
+    )
+    joined = T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id)
+    grouped = _grouped(
+        conn, T_FEE_LINE.c.list_type, [T_FEE_LINE.c.det_item_fee_sumamt], joined, active
+    )
+    return {letter: grouped.get(letter, [0, 0])[1] for letter in ("A", "B", "C")}
+
+
+def refusals_between(
+    conn: Connection, institution_code: str, start: datetime, end: datetime
+) -> dict[str, int]:
+    """How many requests of the institution's terminals were refused (audited refusals,
+    docs/api.md §Error codes) from ``start`` (inclusive) to ``end``, per code (UTC times)."""
+    audit = T_AUDIT.c
+    rows = conn.execute(
+        sa.select(audit.code, sa.func.count())
+        .where(
+            audit.institution_code == institution_code,
+            audit.outcome == "refused",
+            audit.at >= start,
+            audit.at < end,
+        )
+        .group_by(audit.code)
+    )
+    return {str(code or "unknown"): int(n) for code, n in rows}

@@ -1,7 +1,8 @@
 """The hospital's day report at the desk (docs/api.md §Daily report): settlements,
-reversals (with their money) and the net, in yuan, in the counter's language, and a
-CSV export of the day's standing settlements (``--csv PATH``, UTF-8 with BOM so Excel
-opens it)."""
+reversals (with their money) and the net, in yuan, the fees by class (甲/乙/丙), the money
+by department and the refusals by reason, in the counter's language
+(:mod:`terminal.dayreport`); a printable HTML page (``--html PATH``) and a CSV export of
+the day's standing settlements (``--csv PATH``, UTF-8 with BOM so Excel opens it)."""
 
 from __future__ import annotations
 
@@ -13,14 +14,11 @@ from typing import Any
 
 from rich.table import Table
 
-from terminal.cli.common import EXIT_OK, UsageError, console, open_client, print_json, yuan
+from terminal.cli.common import EXIT_OK, UsageError, console, open_client, print_json
+from terminal.client.http import ServiceRefused
+from terminal.dayreport import SUMS, DayReport, Section
 from terminal.i18n import _
-from terminal.slip import SPLIT, business_zone, local_minute, scheme_name
-
-#: The day's sums a report shows: (label, field).
-SUMS = tuple(
-    (label, key) for label, key in SPLIT if key not in {"balc", "overlmt_selfpay", "act_pay_dedc"}
-)
+from terminal.slip import business_zone, local_minute, scheme_name
 
 
 def settlements_of_day(client: Any, day: date) -> list[dict[str, Any]]:
@@ -60,6 +58,29 @@ def write_csv(path: str, rows: list[dict[str, Any]]) -> None:
             )
 
 
+def hospital_name(client: Any, code: str) -> str:
+    """``name (code)`` of the reporting institution, or its code when it cannot be read."""
+    if not code:
+        return ""
+    try:
+        name = client.institution(code).get("name")
+    except ServiceRefused:
+        return code
+    return f"{name} ({code})" if name else code
+
+
+def print_section(section: Section) -> None:
+    """One section of the day report as a table (counts and money aligned right)."""
+    table = Table(title=section.title, title_justify="left")
+    for i, heading in enumerate(section.headings):
+        table.add_column(heading, justify="right" if i >= section.numeric_from else "left")
+    for row in section.rows:
+        table.add_row(*row)
+    if not section.rows:
+        table.add_row(_("none"), *[""] * (len(section.headings) - 1))
+    console.print(table)
+
+
 def cmd_day_report(args: argparse.Namespace) -> int:
     try:
         day = date.fromisoformat(args.date) if args.date else datetime.now(business_zone()).date()
@@ -70,24 +91,23 @@ def cmd_day_report(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         report = client.daily_report(day)
         rows = settlements_of_day(client, day) if args.csv else []
+        hospital = hospital_name(client, report.get("institution") or "")
     if args.csv:
         write_csv(args.csv, rows)
+    day_report = DayReport(report, hospital=hospital)
+    if args.html:
+        Path(args.html).write_text(day_report.html(), encoding="utf-8")
     if args.json:
         print_json(report)
         return EXIT_OK
-    table = Table(title=_("Day report {date}").format(date=day.isoformat()), title_justify="left")
-    table.add_column(_("item"))
-    for heading in (_("settlements"), _("reversals"), _("net")):
-        table.add_column(heading, justify="right")
-    parts = [report.get(k) or {} for k in ("settlements", "reversals", "net")]
-    table.add_row(_("count"), *[str(p.get("count", 0)) for p in parts])
-    for label, key in SUMS:
-        table.add_row(_(label), *[yuan(p.get(key) or 0) for p in parts])
-    console.print(table)
-    balanced = _("balanced") if report.get("balanced") else _("NOT balanced: see the checks")
-    console.print(balanced, highlight=False)
+    console.print(day_report.title(), style="bold", highlight=False)
+    for section in day_report.sections():
+        print_section(section)
+    console.print(day_report.balanced(), highlight=False)
     if args.csv:
         console.print(_("{n} settlements written to {path}").format(n=len(rows), path=args.csv))
+    if args.html:
+        console.print(_("HTML report written to {path}").format(path=args.html), highlight=False)
     return EXIT_OK
 
 
@@ -96,4 +116,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("day-report", help=_("the day's settlements and reversals in yuan"))
     p.add_argument("--date", help=_("the day, e.g. 2026-11-23 (default today)"))
     p.add_argument("--csv", metavar="PATH", help=_("also export the day's settlements as CSV"))
+    p.add_argument(
+        "--html", metavar="PATH", help=_("also write the report as a printable HTML page")
+    )
     p.set_defaults(func=cmd_day_report)

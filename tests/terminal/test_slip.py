@@ -124,14 +124,15 @@ def test_a_desk_day_in_chinese_with_the_slip_and_a_confirmed_reversal(world, tmp
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
 
     if CHROMIUM:
-        rendered = _render(html, tmp_path / "slip.png")
+        rendered = _render(html, tmp_path / "slip.png", size="800,1100")
         for shown in ("住院结算单", mdtrt_id, patient.card_no, "心内科", "冠心病", "1,050.00"):
             assert shown in rendered, (shown, rendered)
 
 
-def _render(page: Path, screenshot: Path) -> str:
+def _render(page: Path, screenshot: Path, size: str = "800,900") -> str:
     """The page as headless Chromium renders it: its DOM after layout, and a screenshot
-    (kept under SSCARD_SCREENSHOTS when set, to be looked at)."""
+    (``screenshot``, in the test's tmp dir; also copied to SSCARD_SCREENSHOTS when set, to
+    be looked at)."""
     flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
     dom = subprocess.run(
         [*flags, "--dump-dom", page.as_uri()],
@@ -140,15 +141,17 @@ def _render(page: Path, screenshot: Path) -> str:
         timeout=120,
         check=True,
     ).stdout
-    keep = os.environ.get("SSCARD_SCREENSHOTS")
-    target = Path(keep) / screenshot.name if keep else screenshot
     subprocess.run(
-        [*flags, f"--screenshot={target}", "--window-size=800,900", page.as_uri()],
+        [*flags, f"--screenshot={screenshot}", f"--window-size={size}", page.as_uri()],
         capture_output=True,
         timeout=120,
         check=True,
     )
-    assert target.stat().st_size > 1000
+    assert screenshot.stat().st_size > 1000
+    keep = os.environ.get("SSCARD_SCREENSHOTS")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(screenshot, Path(keep) / screenshot.name)
     return dom
 
 
