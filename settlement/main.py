@@ -2,8 +2,9 @@
 
 Assembles the pieces and nothing else: the service from the composition root
 (``settlement.bootstrap``), the problem+json error handlers
-(``settlement.http_errors``) and one router per resource
-(``settlement.api.routes``). ``settlement.asgi:app`` is the instance uvicorn
+(``settlement.http_errors``), one router per resource (``settlement.api.routes``),
+and the OpenAPI document (``settlement.api.openapi``; its offline pages are
+``settlement.api.routes.docs``). ``settlement.asgi:app`` is the instance uvicorn
 workers import.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from settlement import http_errors
+from settlement.api import openapi
 from settlement.api.limits import FrontDoor
 from settlement.api.routes import ROUTERS
 from settlement.bootstrap import bootstrap
@@ -22,10 +24,11 @@ from settlement.service import Service
 def create_app(settings: Settings | None = None, service: Service | None = None) -> FastAPI:
     """The application around ``service`` (default: built from ``settings``, else the environment)."""
     app = FastAPI(
-        title="sscard settlement service",
+        title=openapi.TITLE,
         version="1",
-        docs_url="/v1/docs",
-        openapi_url="/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=openapi.OPENAPI_URL,
     )
     app.state.service = service = service or bootstrap(settings)
     http_errors.install(app)
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     )
     for router in ROUTERS:
         include_flat(app, router)
+    openapi.install(app)
     return app
 
 

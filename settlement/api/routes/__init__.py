@@ -7,6 +7,7 @@ from settlement.api.routes import (
     cards,
     catalogue,
     contributions,
+    docs,
     gateway,
     health,
     inpatient,
@@ -35,4 +36,5 @@ ROUTERS = (
     police_register.router,
     contributions.router,
     gateway.router,
+    docs.router,
 )

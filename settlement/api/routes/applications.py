@@ -10,9 +10,9 @@ needs no Idempotency-Key (like pre-settlement).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.engine import Connection
 
@@ -134,7 +134,7 @@ def list_applications(
     batch_id: str | None = None,
     employer_code: str | None = None,
     status: str | None = None,
-    next_step: int | None = None,
+    next_step: Annotated[int | None, Query(ge=1, le=7)] = None,
     certno: str | None = None,
     limit: int = 500,
 ):
