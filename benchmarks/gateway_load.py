@@ -1,27 +1,28 @@
 """The national-platform gateway against /v1 (issue 15): the same complete inpatient cycles
-through both, in one run, on one server (docs/gateway.md).
+through both, in one run, on one server (docs/gateway.md §Cost).
 
 Starts a real ``python -m settlement serve`` on a fresh SQLite file (as
 ``benchmarks/settlement_load.py`` does, whose provisioning and minimal HTTP client it uses),
 gives the hospital gateway credentials (``python -m settlement gateway-credentials``), and
-drives at a fixed concurrency, first the ``/v1`` cycle of ``settlement_load.py``:
+drives at a fixed concurrency the SAME complete cycle through each path, one after the other:
+the card authenticated on the network as the reader library does it (reader-library.md:
+challenge + card authentication with key 01, challenge + PIN verification with key 02, four
+``/v1`` calls on both paths), then
 
-    challenge (admission) → 2401 admission → 2301 fees (20 lines) → challenge (discharge)
-    → 2304 settlement                                                         (5 requests)
+    /v1:      POST /v1/admissions (the token) → …/fees (20 lines) → …/discharge
+              → …/settlement (the PIN-verified token)                          (4 requests)
+    gateway:  2401 → 2301 (the same 20 lines, in yuan) → 2402 → 2304
+              (TIF-signed envelopes, one 9001 sign-in per operator per run)    (4 messages)
 
-then the HIS's cycle through the gateway (TIF-signed envelopes, one 9001 sign-in per worker),
-with the card authenticated on the network as the reader library does it:
-
-    challenge + card authentication (key 01) → challenge + PIN verification (key 02)
-    → 2401 → 2301 fees (the same 20 lines, in yuan) → 2402 discharge → 2304    (8 requests)
-
+Sign-in (9001) is once per operator per day, not per patient, so it is outside the cycle.
 Both upload the same 20 lines of the shipped sample catalogue (loaded with ``python -m
 settlement catalogue import``), which classes and splits them.
 
 The last line printed is one JSON object: ``v1_ms_per_settlement``,
 ``gateway_ms_per_settlement`` (wall time per settlement at the concurrency), their
-``ratio`` (target ≤ 1.3), both rates and p99 of the settlement call, and the server CPU per
-settlement of each path.
+``ratio`` (target ≤ 1.3), both rates and p99 of the settlement call, the server CPU per
+settlement of each path and their ``cpu_ratio``. The two paths alternate in ``--rounds``
+rounds (after a warm-up of both), so a change of load on the shared machine weighs on both.
 
     .venv/bin/python benchmarks/gateway_load.py [--quick] [--duration 10] [--concurrency 8]
 """
@@ -50,7 +51,6 @@ from benchmarks.settlement_load import (
     Card,
     Http,
     cpu_seconds,
-    cycle,
     must,
     percentile,
     provision,
@@ -127,8 +127,9 @@ def _answer(keystore: KeyStore, card: Card, kid: int, nonce_hex: str) -> str:
     return encrypt_ecb(Algorithm.TDES, key, bytes.fromhex(nonce_hex)).hex().upper()
 
 
-def card_authentication(gw: Gateway, keystore: KeyStore, card: Card) -> None:
-    """What the reader library does around ReadCardBas and VerifyPIN (reader-library.md)."""
+def card_authentication(gw: Http, keystore: KeyStore, card: Card) -> str:
+    """What the reader library does around ReadCardBas and VerifyPIN (reader-library.md);
+    the PIN-verified token."""
     purpose = {"card_no": card.card_no, "purpose": "card_authentication"}
     ch = must(gw.call("POST", "/v1/challenges", purpose), 201, "challenge")
     body = {
@@ -142,6 +143,28 @@ def card_authentication(gw: Gateway, keystore: KeyStore, card: Card) -> None:
     proof = {"challenge_id": ch["challenge_id"], "cryptogram": card.cryptogram(ch["nonce"])}
     path = f"/v1/card-authentications/{token['token']}/pin-verification"
     must(gw.call("POST", path, proof), 200, "PIN verification")
+    return token["token"]
+
+
+def v1_cycle(http: Http, keystore: KeyStore, card: Card, lines: bytes) -> tuple[float, dict]:
+    """The gateway's cycle through /v1 (docs/api.md §Stay lifecycle); (settlement latency
+    in s, the settlement)."""
+    token = card_authentication(http, keystore, card)
+    now = datetime.now(CST)
+    admission = {
+        "psn_no": card.psn_no,
+        "insutype": "310",
+        "begntime": (now - timedelta(hours=1)).isoformat(),
+        "card_authentication": token,
+    }
+    mdtrt_id = must(http.call("POST", "/v1/admissions", admission), 201, "admission")["mdtrt_id"]
+    must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", lines), 200, "fees")
+    path = f"/v1/admissions/{mdtrt_id}/discharge"
+    must(http.call("POST", path, {"endtime": now.isoformat()}), 200, "discharge")
+    body = {"acct_used_flag": True, "card_authentication": token}
+    started = time.perf_counter()
+    setl = must(http.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", body), 201, "settle")
+    return time.perf_counter() - started, setl
 
 
 def gateway_cycle(
@@ -272,20 +295,34 @@ def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, 
 
     def v1_one(i: int, n: int):
         mine = cards[i :: args.concurrency]
-        return cycle(v1[i], mine[n % len(mine)], lines)
+        return v1_cycle(v1[i], keystore, mine[n % len(mine)], lines)
 
     def gw_one(i: int, n: int):
         mine = cards[i :: args.concurrency]
         return gateway_cycle(gws[i], keystore, mine[n % len(mine)], gw_lines)
 
-    run_path(args.concurrency, min(1.0, args.duration / 4), v1_one)  # warm-up
-    results = {}
-    for name, one in (("v1", v1_one), ("gateway", gw_one)):
-        cpu_before = cpu_seconds(process.pid)
-        results[name] = (*run_path(args.concurrency, args.duration, one), cpu_before)
-        cpu_after = cpu_seconds(process.pid)
-        results[name] += (cpu_after - cpu_before if cpu_before is not None and cpu_after else None,)
-    return results
+    warm = min(1.0, args.duration / 4)
+    run_path(args.concurrency, warm, v1_one)  # warm-up: every worker process, both paths
+    run_path(args.concurrency, warm, gw_one)
+    # The paths alternate in rounds, so a change of the machine's load (2 shared cores)
+    # weighs on both alike; each path's figures are the sums over its rounds.
+    results: dict = {name: [0.0, [], [], [], None, 0.0] for name in ("v1", "gateway")}
+    for _ in range(args.rounds):
+        for name, one in (("v1", v1_one), ("gateway", gw_one)):
+            cpu_before = cpu_seconds(process.pid)
+            elapsed, latencies, settled, errors = run_path(
+                args.concurrency, args.duration / args.rounds, one
+            )
+            cpu_after = cpu_seconds(process.pid)
+            total = results[name]
+            total[0] += elapsed
+            for i, part in ((1, latencies), (2, settled), (3, errors)):
+                total[i].extend(part)
+            if cpu_before is None or cpu_after is None or total[5] is None:
+                total[5] = None
+            else:
+                total[5] += cpu_after - cpu_before
+    return {name: tuple(total) for name, total in results.items()}
 
 
 def summary(results: dict, args) -> dict:
@@ -309,10 +346,11 @@ def summary(results: dict, args) -> dict:
     )
     out["cpu_ratio"] = round(cpu_gw / cpu_v1, 3) if cpu_v1 and cpu_gw else None
     out.update(
-        requests_per_cycle={"v1": 5, "gateway": 8},
+        requests_per_cycle={"v1": 8, "gateway": 8},
         concurrency=args.concurrency,
         workers=args.workers,
         duration_s=args.duration,
+        rounds=args.rounds,
         cpus=os.cpu_count(),
         targets={"ratio": 1.3},
     )
@@ -326,9 +364,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument("--people", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=4, help="alternations of the two paths")
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency, args.people = 2.0, 2, 4
+        args.duration, args.concurrency, args.people, args.rounds = 2.0, 2, 4, 2
     return args
 
 

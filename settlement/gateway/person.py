@@ -9,15 +9,17 @@ type: the personal account belongs to 310) and ``idetinfo[]`` (no special identi
 
 from __future__ import annotations
 
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 
 from settlement.gateway.cardonly import recent_authentication
 from settlement.gateway.convert import GatewayError, local_time, node, show_date, text, yuan
 from settlement.gateway.messages import Act
 from settlement.people import load_person
+from settlement.problems import Problem
 from settlement.rules.coverage import age_on
 from settlement.rules.split import ACCOUNT_INSUTYPE
 from settlement.store import cards, people
+from settlement.store import gateway as store
 
 #: The national psn_cert_type of the service's document types (01 resident ID …).
 CERT_TYPES = {
@@ -58,7 +60,15 @@ def find_person(act: Act, data: dict) -> Row:
     return load_person(act.conn, psn_no)
 
 
-def baseinfo(person: Row, on) -> dict:
+def person_base(conn: Connection, psn_no: str) -> store.PersonBase:
+    """The person fields of ``setlinfo`` (``404 person_unknown`` when not registered)."""
+    person = store.person_base(conn, psn_no)
+    if person is None:
+        raise Problem(404, "person_unknown", f"person {psn_no} is not registered")
+    return person
+
+
+def baseinfo(person: Row | store.PersonBase, on) -> dict:
     return {
         "psn_no": person.psn_no,
         "psn_cert_type": CERT_TYPES.get(person.psn_cert_type, "99"),

@@ -71,7 +71,7 @@ def _principal(conn: Connection, caller: auth.Caller, env: Envelope) -> Principa
     )
 
 
-def _replay(conn: Connection, env: Envelope, institution: str) -> dict | None:
+def _replay(conn: Connection, env: Envelope, institution: str) -> str | None:
     seen = store.find_message(conn, institution, env.msgid)
     if seen is None:
         return None
@@ -85,7 +85,7 @@ def _replay(conn: Connection, env: Envelope, institution: str) -> dict | None:
             f"报文ID msgid={env.msgid} 已用于另一笔交易（{seen.infno}），请生成新的 msgid",
             "msgid_reused",
         )
-    return json.loads(seen.answer)
+    return seen.answer
 
 
 def run(
@@ -94,8 +94,9 @@ def run(
     secret_key: bytes,
     request: Request,
     handler: Handler,
-) -> dict:
-    """The answer to ``request`` (raises :class:`GatewayError` / :class:`Problem` to refuse)."""
+) -> str:
+    """The answer to ``request`` as the JSON text sent (raises :class:`GatewayError` /
+    :class:`Problem` to refuse): rendered once, stored in the message log and sent as is."""
     env, now = request.envelope, utcnow()
     caller = auth.authenticate(
         conn, secret_key, request.headers, env.infno, env.fixmedins_code, now
@@ -124,7 +125,7 @@ def run(
         },
         at=now,
     )
-    reply = answer(request.received, utcnow(), tz, principal.region or "", output=output)
+    reply = render(answer(request.received, utcnow(), tz, principal.region or "", output=output))
     store.insert_message(
         conn,
         institution_code=caller.institution_code,
@@ -132,11 +133,16 @@ def run(
         infno=env.infno,
         body_hash=env.body_hash,
         opter=env.opter,
-        answer=json.dumps(reply, ensure_ascii=False),
+        answer=reply,
         subject=subject,
         received_at=now,
     )
     return reply
+
+
+def render(reply: dict) -> str:
+    """The answer envelope as sent: compact UTF-8 JSON (as Starlette's JSONResponse renders)."""
+    return json.dumps(reply, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def refusal(error: Exception) -> str:

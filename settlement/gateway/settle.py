@@ -25,8 +25,7 @@ from settlement.gateway.convert import (
     yuan,
 )
 from settlement.gateway.messages import Act
-from settlement.gateway.person import PSN_TYPES, baseinfo
-from settlement.people import load_person
+from settlement.gateway.person import PSN_TYPES, baseinfo, person_base
 from settlement.schemas import SettlementIn
 from settlement.store.db import as_utc
 
@@ -152,7 +151,7 @@ def pre_settle(act: Act) -> tuple[dict, str | None]:
     admission = inpatient.load_admission(act.conn, act.principal, mdtrt_id)
     split = inpatient.pre_settle(act.conn, act.principal, mdtrt_id, use_account, act.svc.policy)
     _check(data, split, admission)
-    person = load_person(act.conn, admission.psn_no)
+    person = person_base(act.conn, admission.psn_no)
     info = setlinfo(act, person, split, mdtrt_cert_type=text(data, "mdtrt_cert_type"))
     return {"setlinfo": info, "setldetail": setldetail(split)}, mdtrt_id
 
@@ -168,7 +167,7 @@ def settle(act: Act) -> tuple[dict, str | None]:
     # The HIS's sums against the settlement just made: a mismatch refuses the message and
     # rolls the settlement back with it (one transaction).
     _check(data, done, SimpleNamespace(**done))
-    person = load_person(act.conn, done["psn_no"])
+    person = person_base(act.conn, done["psn_no"])
     info = setlinfo(
         act,
         person,
@@ -194,7 +193,7 @@ def reverse(act: Act) -> tuple[dict, str | None]:
     view = inpatient.settlement_view(row)
     negated = {k: -v if isinstance(v, int) else v for k, v in view.items()}
     negated["balc"] = done["balc"]
-    person = load_person(act.conn, row.psn_no)
+    person = person_base(act.conn, row.psn_no)
     info = setlinfo(
         act,
         person,
@@ -212,7 +211,7 @@ def query(act: Act) -> tuple[dict, str | None]:
     setl_id = text(data, "setl_id", required=True, max_len=40)
     row = inpatient.load_settlement(act.conn, act.principal, setl_id)
     view = inpatient.settlement_view(row)
-    person = load_person(act.conn, row.psn_no)
+    person = person_base(act.conn, row.psn_no)
     info = setlinfo(
         act, person, view, setl_id=setl_id, setl_time=show_time(as_utc(row.setl_time), act.tz)
     )

@@ -8,6 +8,7 @@ and operator, on the business day it was given (it expires at local midnight) an
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import date
 
 from sqlalchemy.engine import Connection
@@ -48,15 +49,36 @@ def sign_out(act: Act) -> tuple[dict, str | None]:
     data = node(act.envelope.input, "signOut", required=False)
     sign_no = text(data, "sign_no", max_len=40) or act.envelope.sign_no
     store.sign_out(act.conn, sign_no, act.now)
+    _SIGNED_IN.pop(sign_no, None)
     output = {"signoutoutb": {"sign_no": sign_no, "sign_time": show_time(act.now, act.tz)}}
     return output, sign_no
+
+
+#: sign_no → (the sign-in, monotonic expiry): an HIS sends its sign_no with every message,
+#: so a live sign-in is read once per :data:`CACHE_S` seconds per process. Its business day
+#: is checked on every message (it expires at local midnight whatever the cache holds); a
+#: 9002 in this process forgets it at once, one in another worker process within CACHE_S.
+_SIGNED_IN: dict[str, tuple[store.SignIn, float]] = {}
+CACHE_S = 30.0
+
+
+def _sign_in_of(conn: Connection, sign_no: str) -> store.SignIn | None:
+    seen = _SIGNED_IN.get(sign_no)
+    if seen is not None and seen[1] > time.monotonic():
+        return seen[0]
+    record = store.find_sign_in(conn, sign_no)
+    if record is not None and record.signed_out_at is None:
+        if len(_SIGNED_IN) > 10_000:
+            _SIGNED_IN.clear()
+        _SIGNED_IN[sign_no] = (record, time.monotonic() + CACHE_S)
+    return record
 
 
 def require(conn: Connection, envelope, institution_code: str, today: date) -> None:
     """The envelope's ``sign_no`` is a live sign-in of its operator at its institution today."""
     if not envelope.sign_no:
         raise GatewayError("未签到：请先调用 9001 签到，并在报文中填写 sign_no", "sign_in_required")
-    record = store.find_sign_in(conn, envelope.sign_no)
+    record = _sign_in_of(conn, envelope.sign_no)
     if record is None or record.institution_code != institution_code:
         raise GatewayError(f"签到编号 sign_no={envelope.sign_no} 无效，请重新签到（9001）")
     if record.signed_out_at is not None:

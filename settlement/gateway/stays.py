@@ -14,6 +14,7 @@ from settlement.gateway.cardonly import holder
 from settlement.gateway.convert import GatewayError, insutype, local_time, node, text
 from settlement.gateway.messages import Act
 from settlement.inpatient import stay
+from settlement.inpatient.admissions import load_admission_for_billing
 from settlement.schemas import AdmissionIn
 from settlement.store import gateway as store
 
@@ -90,9 +91,11 @@ def admit(act: Act) -> tuple[dict, str | None]:
 def _stay(act: Act, name: str) -> tuple[dict, str]:
     data = node(act.envelope.input, name)
     mdtrt_id = text(data, "mdtrt_id", required=True, max_len=40)
-    admission = inpatient.load_admission(act.conn, act.principal, mdtrt_id)
     psn_no = text(data, "psn_no", max_len=32)
-    if psn_no and psn_no != admission.psn_no:
+    if not psn_no:
+        return data, mdtrt_id
+    admission = load_admission_for_billing(act.conn, act.principal, mdtrt_id)
+    if psn_no != admission.psn_no:
         raise GatewayError(f"人员编号 psn_no={psn_no} 与就诊 {mdtrt_id} 不一致")
     return data, mdtrt_id
 

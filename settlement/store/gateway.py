@@ -76,17 +76,16 @@ def insert_credential(
 # --- nonces ------------------------------------------------------------------------------
 
 
-_INSERT_NONCE = sql.Sql("INSERT INTO gateway_nonce (credential, nonce, seen_at) VALUES (?, ?, ?)")
-_NONCE_SEEN = sql.Sql("SELECT nonce FROM gateway_nonce WHERE credential = ? AND nonce = ?")
+_INSERT_NONCE = sql.Sql(
+    "INSERT INTO gateway_nonce (credential, nonce, seen_at) VALUES (?, ?, ?)"
+    " ON CONFLICT (credential, nonce) DO NOTHING"
+)
 
 
 def accept_nonce(conn: Connection, credential: str, nonce: str, at: datetime) -> bool:
-    """Record ``nonce`` as used by ``credential``; False if it was used before (a replay: the
-    caller refuses the message and its transaction is rolled back)."""
-    if sql.first(conn, _NONCE_SEEN, (credential, nonce)) is not None:
-        return False
-    sql.execute(conn, _INSERT_NONCE, (credential, nonce, at))
-    return True
+    """Record ``nonce`` as used by ``credential`` (one statement); False if it was used
+    before (a replay: the caller refuses the message and its transaction is rolled back)."""
+    return sql.execute(conn, _INSERT_NONCE, (credential, nonce, at)).rowcount == 1
 
 
 def forget_nonces_before(conn: Connection, before: datetime) -> None:
@@ -275,3 +274,32 @@ def stay_of_ipt_no(conn: Connection, institution_code: str, ipt_no: str) -> str 
 def set_ipt_no(conn: Connection, mdtrt_id: str, ipt_no: str) -> None:
     """Keep ``ipt_no`` with the stay (the unique index refuses a second live one)."""
     sql.execute(conn, _SET_IPT_NO, (ipt_no, mdtrt_id))
+
+
+# --- what setlinfo shows of the person (2303/2304/2305/5203) -------------------------------
+
+
+@dataclass(frozen=True)
+class PersonBase:
+    """The person fields of ``setlinfo`` / ``baseinfo``."""
+
+    psn_no: str
+    psn_cert_type: str
+    certno: str
+    psn_name: str
+    gend: str
+    brdy: date
+
+
+_PERSON_BASE = sql.Sql(
+    "SELECT psn_no, psn_cert_type, certno, psn_name, gend, brdy FROM person WHERE psn_no = ?"
+)
+
+
+def person_base(conn: Connection, psn_no: str) -> PersonBase | None:
+    row = sql.first(conn, _PERSON_BASE, (psn_no,))
+    if row is None:
+        return None
+    return PersonBase(
+        row.psn_no, row.psn_cert_type, row.certno, row.psn_name, row.gend, as_date(row.brdy)
+    )

@@ -8,7 +8,7 @@ failures: a body over :data:`MAX_BODY` bytes is ``413`` (with a −1 envelope to
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from settlement.api.deps import service_of
 from settlement.gateway import pipeline
@@ -24,8 +24,9 @@ router = APIRouter(prefix="/fsi/api", include_in_schema=False)
 MAX_BODY = 1_000_000
 
 
-def _reply(body: dict, status: int = 200) -> JSONResponse:
-    return JSONResponse(body, status_code=status, media_type="application/json;charset=UTF-8")
+def _reply(body: dict | str, status: int = 200) -> Response:
+    text = body if isinstance(body, str) else pipeline.render(body)
+    return Response(text.encode(), status_code=status, media_type="application/json;charset=UTF-8")
 
 
 async def _body(request: Request) -> bytes | None:
@@ -50,7 +51,7 @@ def _gateway_key(request: Request) -> bytes:
     return key
 
 
-async def _handle(request: Request, infno: str | None) -> JSONResponse:
+async def _handle(request: Request, infno: str | None) -> Response:
     received = utcnow()
     svc = service_of(request)
     tz = svc.settings.tz
@@ -76,12 +77,12 @@ async def _handle(request: Request, infno: str | None) -> JSONResponse:
 
 
 @router.post("/rsfComIfsService/callService")
-async def call_service(request: Request) -> JSONResponse:
+async def call_service(request: Request) -> Response:
     """One endpoint, ``infno`` in the body."""
     return await _handle(request, None)
 
 
 @router.post("/{infno}")
-async def call_infno(infno: str, request: Request) -> JSONResponse:
+async def call_infno(infno: str, request: Request) -> Response:
     """Base + infno (``…/2401``)."""
     return await _handle(request, infno)
