@@ -296,7 +296,7 @@ def cmd_catalogue_list(args) -> int:
 
 def cmd_demo_setup(args) -> int:
     from settlement.config import sscard_home
-    from settlement.demo import DemoError, demo_setup, describe
+    from settlement.demo import DemoError, demo_setup, describe, desk_env
 
     if args.people < 1:
         print(f"error: --people {args.people}: give a number from 1 to 10000", file=sys.stderr)
@@ -307,6 +307,9 @@ def cmd_demo_setup(args) -> int:
     except DemoError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    if args.env:
+        print(desk_env(world, args.env))
+        return 0
     print(json.dumps(world, ensure_ascii=False) if args.json else describe(world))
     return 0
 
@@ -381,6 +384,11 @@ def _add_demo_commands(sub, add) -> None:
     p.add_argument("--home", help="the world's folder (default: $SSCARD_HOME)")
     p.add_argument("--people", type=int, default=5, help="insured people to make (default 5)")
     p.add_argument("--json", action="store_true", help="print exactly one JSON object")
+    p.add_argument(
+        "--env",
+        choices=("hospital", "bank_branch", "card_centre", "admin"),
+        help="print only the export lines of this desk (eval them in a shell)",
+    )
     p.set_defaults(func=cmd_demo_setup)
 
 

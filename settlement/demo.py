@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -341,3 +342,15 @@ def describe(world: dict) -> str:
         f"export SSCARD_READER={world['people'][0]['card_image']}",
     ]
     return "\n".join(lines)
+
+
+def desk_env(world: dict, role: str) -> str:
+    """``export`` lines that make the terminal CLI one desk of the world: its API key, its
+    PSAM and the first demo card as the reader (the admin: the key only). For
+    ``eval "$(python -m settlement demo-setup --env hospital)"``; the service URL keeps the
+    terminal's default (http://127.0.0.1:8000) unless SSCARD_SERVICE_URL says otherwise."""
+    values = {"SSCARD_API_KEY": world["api_keys"][role]}
+    if role != "admin":
+        values["SSCARD_PSAM"] = world["psam"][role]
+        values["SSCARD_READER"] = world["people"][0]["card_image"]
+    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in values.items())

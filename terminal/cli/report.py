@@ -71,7 +71,8 @@ def hospital_name(client: Any, code: str) -> str:
 
 def print_section(section: Section) -> None:
     """One section of the day report as a table (counts and money aligned right)."""
-    table = Table(title=section.title, title_justify="left")
+    console.print(section.title, style="bold", highlight=False)  # a table title would wrap
+    table = Table()
     for i, heading in enumerate(section.headings):
         table.add_column(heading, justify="right" if i >= section.numeric_from else "left")
     for row in section.rows:

@@ -15,9 +15,17 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Clerk:
-    """One command on a pseudo-terminal; :meth:`expect` waits for text, :meth:`type` answers."""
+    """One command (``python -m terminal``, or ``module``) on a pseudo-terminal; :meth:`expect`
+    waits for text, :meth:`type` answers."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], timeout: float = 60.0) -> None:
+    def __init__(
+        self,
+        argv: list[str],
+        env: dict[str, str],
+        timeout: float = 60.0,
+        module: str = "terminal",
+        cwd: str | None = None,
+    ) -> None:
         self.timeout = timeout
         self.seen = ""  # everything the terminal showed so far (decoded)
         self._raw = b""
@@ -25,7 +33,9 @@ class Clerk:
         pid, fd = pty.fork()
         if pid == 0:  # the child: the pty is its controlling terminal, getpass reads it
             try:
-                os.execve(sys.executable, [sys.executable, "-m", "terminal", *argv], env)
+                if cwd:
+                    os.chdir(cwd)
+                os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
             finally:
                 os._exit(127)
         self.pid, self.fd = pid, fd
