@@ -183,7 +183,9 @@ def cmd_report(args) -> int:
             else:
                 report = reconciliation.all_reports(conn, day, tz)
                 reports = report["institutions"]
-            ledger = reconciliation.ledger_check(conn) if args.ledger else None
+            ledger = None
+            if args.ledger or args.day_ledger:
+                ledger = reconciliation.ledger_check(conn, None if args.ledger else day)
     finally:
         db.dispose()
     if args.json:
@@ -471,13 +473,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grace", type=int, default=0, help="rotate: seconds the old secret stays")
     p.add_argument("--at", help="expire: when, ISO 8601 with offset")
     p.add_argument("--never", action="store_true", help="expire: remove the expiry")
-    p = add("report", cmd_report, "print the daily reconciliation report")
+    _add_report_command(add("report", cmd_report, "print the daily reconciliation report"))
+    _add_demo_commands(sub, add)
+    return parser
+
+
+def _add_report_command(p: argparse.ArgumentParser) -> None:
     p.add_argument("--date")
     p.add_argument("--institution")
     p.add_argument("--json", action="store_true")
-    p.add_argument("--ledger", action="store_true", help="also check ceilings and accounts")
-    _add_demo_commands(sub, add)
-    return parser
+    ledger = p.add_mutually_exclusive_group()
+    ledger.add_argument(
+        "--ledger", action="store_true", help="also check every ceiling and account (all history)"
+    )
+    ledger.add_argument(
+        "--day-ledger",
+        action="store_true",
+        help="also check the ceilings and accounts of the people the day's settlements and "
+        "reversals touched (fast on a long history)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,20 +64,20 @@ def _refusals(conn: Connection, institution_code: str, day: date, tz: ZoneInfo) 
     ]
 
 
-def daily_report(
-    conn: Connection, institution_code: str, day: date, tz: ZoneInfo | None = None
+def _report(
+    conn: Connection,
+    institution_code: str,
+    day: date,
+    tz: ZoneInfo,
+    sums: tuple[dict[str, int], dict[str, int], tuple[list[int], list[int]] | None],
 ) -> dict:
-    """The institution's report of ``day`` (a calendar day in ``tz``, the business zone)."""
-    tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
-    settled = reports.settled_on(conn, institution_code, day)
-    reversed_ = reports.reversed_on(conn, institution_code, day)
+    settled, reversed_, bills = sums
     net = {key: settled[key] - reversed_[key] for key in settled}
-    # Bills still standing that were settled today must equal their fee lines, part by part.
-    bills, lines = reports.standing_bills_settled_on(conn, institution_code, day)
     checks = {}
     for name, ok in _identities(settled).items():
         checks[name] = ok and _identities(reversed_)[name] and _identities(net)[name]
-    checks["fees_match_settlements"] = bills == lines
+    # Bills still standing that were settled today must equal their fee lines, part by part.
+    checks["fees_match_settlements"] = bills is None or bills[0] == bills[1]
     return {
         "date": day.isoformat(),
         "institution": institution_code,
@@ -92,8 +92,38 @@ def daily_report(
     }
 
 
+def _reports(
+    conn: Connection, day: date, tz: ZoneInfo | None, codes: list[str], only: str | None
+) -> list[dict]:
+    """The reports of ``codes``: their totals and checks in three queries whatever their
+    number (grouped by institution, on the indexes of (institution, day)); the breakdowns per
+    institution."""
+    tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
+    settled = reports.settled_on(conn, day, only)
+    reversed_ = reports.reversed_on(conn, day, only)
+    bills = reports.standing_bills_settled_on(conn, day, only)
+    empty = reports.empty_sums()
+    return [
+        _report(
+            conn,
+            code,
+            day,
+            tz,
+            (settled.get(code, empty), reversed_.get(code, empty), bills.get(code)),
+        )
+        for code in codes
+    ]
+
+
+def daily_report(
+    conn: Connection, institution_code: str, day: date, tz: ZoneInfo | None = None
+) -> dict:
+    """The institution's report of ``day`` (a calendar day in ``tz``, the business zone)."""
+    return _reports(conn, day, tz, [institution_code], institution_code)[0]
+
+
 def all_reports(conn: Connection, day: date, tz: ZoneInfo | None = None) -> dict:
-    reports_ = [daily_report(conn, code, day, tz) for code in reports.hospital_codes(conn)]
+    reports_ = _reports(conn, day, tz, reports.hospital_codes(conn), None)
     return {
         "date": day.isoformat(),
         "institutions": reports_,
@@ -119,12 +149,12 @@ def report_for(
     return all_reports(conn, day, tz)
 
 
-def _benefit_year_problems(conn: Connection) -> list[str]:
+def _benefit_year_problems(conn: Connection, people) -> list[str]:
     """Each benefit year's ``ceiling_used`` = the fund payments of its standing settlements,
     ``settled_admissions`` = their count."""
     problems: list[str] = []
-    standing = reports.standing_by_benefit_year(conn)
-    for r in reports.benefit_years(conn):
+    standing = reports.standing_by_benefit_year(conn, people)
+    for r in reports.benefit_years(conn, people):
         fund, n = standing.pop((r.psn_no, r.insutype, r.year), (0, 0))
         if (int(r.ceiling_used), r.settled_admissions) != (fund, n):
             problems.append(
@@ -136,14 +166,14 @@ def _benefit_year_problems(conn: Connection) -> list[str]:
     return problems
 
 
-def _account_problems(conn: Connection) -> list[str]:
+def _account_problems(conn: Connection, people) -> list[str]:
     """Each personal account balance = the sum of its entries, and the entries of settlements /
     reversals = minus the standing settlements' ``acct_pay``."""
     problems: list[str] = []
-    entries = reports.account_entry_totals(conn)
-    acct_standing = reports.standing_account_payments(conn)
-    moved = reports.account_entry_totals(conn, kinds=("settlement", "reversal"))
-    for r in reports.account_balances(conn):
+    entries = reports.account_entry_totals(conn, people=people)
+    acct_standing = reports.standing_account_payments(conn, people)
+    moved = reports.account_entry_totals(conn, kinds=("settlement", "reversal"), people=people)
+    for r in reports.account_balances(conn, people):
         if int(r.acct_balance) != entries.get(r.psn_no, 0):
             problems.append(
                 f"account {r.psn_no}: balance {r.acct_balance} != entries {entries.get(r.psn_no, 0)}"
@@ -156,21 +186,28 @@ def _account_problems(conn: Connection) -> list[str]:
     return problems
 
 
-def ledger_check(conn: Connection) -> dict:
-    """Whole-database invariants: ceiling use and account balances equal their settlements.
+def ledger_check(conn: Connection, day: date | None = None) -> dict:
+    """Ledger invariants: ceiling use and account balances equal their settlements.
 
     - each benefit year's ``ceiling_used`` = sum of fund payments of its standing settlements,
       ``settled_admissions`` = their count;
     - each personal account balance = the sum of its account entries, and the entries of
       settlements / reversals equal the standing settlements' ``acct_pay``;
     - at most one standing settlement per admission.
+
+    Over the whole database (``day`` None: every person, a read of the whole history), or over
+    the people whose money a settlement or reversal of ``day`` moved (their whole ledger, so
+    the time depends on the day's activity, not on the length of the history).
     """
-    problems = _benefit_year_problems(conn) + _account_problems(conn)
+    people = None if day is None else reports.people_of_day(day)
+    problems = _benefit_year_problems(conn, people) + _account_problems(conn, people)
     problems += [
-        f"admission {m} has more than one standing settlement" for m in reports.doubly_settled(conn)
+        f"admission {m} has more than one standing settlement"
+        for m in reports.doubly_settled(conn, people)
     ]
-    totals = reports.standing_sums(conn)
+    totals = reports.standing_sums(conn, people)
     for name, ok in _identities(totals).items():
         if not ok:
             problems.append(f"identity {name} broken on the standing settlements")
-    return {"ok": not problems, "problems": problems, "standing": totals}
+    scope = "all" if day is None else f"people of {day.isoformat()}"
+    return {"ok": not problems, "problems": problems, "standing": totals, "scope": scope}

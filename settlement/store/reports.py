@@ -33,63 +33,80 @@ def _overflowed(error: Exception) -> bool:
     return "overflow" in str(error).lower()
 
 
-def _sums(conn: Connection, where, join=None) -> dict[str, int]:
-    source = T_SETTLEMENT if join is None else join
+def _grouped(conn: Connection, key, columns, source, where) -> dict[str, list[int]]:
+    """Per value of ``key``: [row count, ``sum(column)`` for each column], exact past 64 bits
+    (``key`` None: one total under the key None).
+
+    One query for every institution at once (a report over many hospitals costs one round trip,
+    not one per hospital).
+    """
+    keys = [] if key is None else [key]
+    sums = [sa.func.coalesce(sa.func.sum(c), 0) for c in columns]
     try:
-        row = conn.execute(
-            sa.select(
-                sa.func.count(), *[sa.func.coalesce(sa.func.sum(S[f]), 0) for f in SPLIT_AMOUNTS]
-            )
-            .select_from(source)
-            .where(where)
-        ).one()
+        stmt = sa.select(*keys, sa.func.count(), *sums).select_from(source).where(where)
+        if key is None:  # one row, also when nothing matches
+            return {None: [int(v) for v in conn.execute(stmt).one()]}
+        rows = conn.execute(stmt.group_by(key)).all()
+        return {str(row[0]): [int(v) for v in row[1:]] for row in rows}
     except sa.exc.OperationalError as error:
         if not _overflowed(error):
             raise
-        rows = conn.execute(
-            sa.select(*[S[f] for f in SPLIT_AMOUNTS]).select_from(source).where(where)
-        ).all()
-        row = (len(rows), *(sum(int(r[i]) for r in rows) for i in range(len(SPLIT_AMOUNTS))))
-    return {
-        "count": int(row[0]),
-        **{f: int(v) for f, v in zip(SPLIT_AMOUNTS, row[1:], strict=True)},
-    }
+    totals: dict[str | None, list[int]] = {}
+    if key is None:
+        totals[None] = [0] * (len(columns) + 1)
+        keys = [sa.null()]
+    for row in conn.execute(sa.select(*keys, *columns).select_from(source).where(where)):
+        acc = totals.setdefault(None if key is None else str(row[0]), [0] * (len(columns) + 1))
+        acc[0] += 1
+        for i, value in enumerate(row[1:], 1):
+            acc[i] += int(value)
+    return totals
 
 
-def _total(conn: Connection, column, source, where) -> int:
-    """``sum(column)``, exact even past 64 bits."""
-    try:
-        return int(
-            conn.execute(
-                sa.select(sa.func.coalesce(sa.func.sum(column), 0)).select_from(source).where(where)
-            ).scalar()
-        )
-    except sa.exc.OperationalError as error:
-        if not _overflowed(error):
-            raise
-        return sum(
-            int(v)
-            for v in conn.execute(sa.select(column).select_from(source).where(where)).scalars()
-        )
+def _split_sums(totals: list[int] | None) -> dict[str, int]:
+    totals = totals or [0] * (len(SPLIT_AMOUNTS) + 1)
+    return {"count": totals[0], **dict(zip(SPLIT_AMOUNTS, totals[1:], strict=True))}
 
 
-def settled_on(conn: Connection, institution_code: str, day: date) -> dict[str, int]:
-    """Count and amount sums of the settlements the institution made on ``day``."""
-    return _sums(conn, sa.and_(S.institution_code == institution_code, S.setl_date == day))
+def _scope(column, institution_code: str | None):
+    return sa.true() if institution_code is None else column == institution_code
 
 
-def reversed_on(conn: Connection, institution_code: str, day: date) -> dict[str, int]:
-    """Count and amount sums of the settlements the institution reversed on ``day``."""
-    return _sums(
-        conn,
-        sa.and_(T_REVERSAL.c.institution_code == institution_code, T_REVERSAL.c.revs_date == day),
-        join=T_SETTLEMENT.join(T_REVERSAL, T_REVERSAL.c.setl_id == S.setl_id),
+def settled_on(
+    conn: Connection, day: date, institution_code: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Per institution (only ``institution_code``, if given), the count and amount sums of the
+    settlements it made on ``day`` (institutions without any are left out)."""
+    where = sa.and_(S.setl_date == day, _scope(S.institution_code, institution_code))
+    amounts = [S[f] for f in SPLIT_AMOUNTS]
+    found = _grouped(conn, S.institution_code, amounts, T_SETTLEMENT, where)
+    return {code: _split_sums(totals) for code, totals in found.items()}
+
+
+def reversed_on(
+    conn: Connection, day: date, institution_code: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Per institution, the count and amount sums of the settlements it reversed on ``day``."""
+    R = T_REVERSAL.c
+    where = sa.and_(R.revs_date == day, _scope(R.institution_code, institution_code))
+    joined = T_SETTLEMENT.join(T_REVERSAL, R.setl_id == S.setl_id)
+    amounts = [S[f] for f in SPLIT_AMOUNTS]
+    found = _grouped(conn, R.institution_code, amounts, joined, where)
+    return {code: _split_sums(totals) for code, totals in found.items()}
+
+
+def empty_sums() -> dict[str, int]:
+    """The sums of no settlements."""
+    return _split_sums(None)
+
+
+def standing_sums(conn: Connection, people=None) -> dict[str, int]:
+    """Count and amount sums of every standing settlement (of ``people`` only, if given: a
+    subquery of ``psn_no``)."""
+    where = sa.and_(S.status == "settled", _of(S.psn_no, people))
+    return _split_sums(
+        _grouped(conn, None, [S[f] for f in SPLIT_AMOUNTS], T_SETTLEMENT, where)[None]
     )
-
-
-def standing_sums(conn: Connection) -> dict[str, int]:
-    """Count and amount sums of every standing settlement."""
-    return _sums(conn, S.status == "settled")
 
 
 #: A settlement's amount and the fee-line part it is the sum of (issue 14).
@@ -103,17 +120,41 @@ BILL_PARTS = (
 
 
 def standing_bills_settled_on(
-    conn: Connection, institution_code: str, day: date
-) -> tuple[list[int], list[int]]:
-    """The sums of :data:`BILL_PARTS` of the settlements the institution made on ``day``
+    conn: Connection, day: date, institution_code: str | None = None
+) -> dict[str, tuple[list[int], list[int]]]:
+    """Per institution, the sums of :data:`BILL_PARTS` of the settlements it made on ``day``
     that still stand, and the sums of the matching parts of their fee lines."""
     active = sa.and_(
-        S.institution_code == institution_code, S.setl_date == day, S.status == "settled"
+        S.setl_date == day, S.status == "settled", _scope(S.institution_code, institution_code)
     )
-    bills = [_total(conn, S[bill], T_SETTLEMENT, active) for bill, _ in BILL_PARTS]
+    bills = _grouped(
+        conn, S.institution_code, [S[bill] for bill, _ in BILL_PARTS], T_SETTLEMENT, active
+    )
     joined = T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id)
-    lines = [_total(conn, T_FEE_LINE.c[part], joined, active) for _, part in BILL_PARTS]
-    return [int(v) for v in bills], [int(v) for v in lines]
+    lines = _grouped(
+        conn, S.institution_code, [T_FEE_LINE.c[part] for _, part in BILL_PARTS], joined, active
+    )
+    none = [0] * len(BILL_PARTS)
+    return {
+        code: (bills.get(code, [0, *none])[1:], lines.get(code, [0, *none])[1:])
+        for code in set(bills) | set(lines)
+    }
+
+
+def people_of_day(day: date):
+    """The people whose money a settlement or a reversal of ``day`` moved (a subquery of
+    ``psn_no``, for the day's ledger check)."""
+    settled = sa.select(S.psn_no).where(S.setl_date == day)
+    reversed_ = (
+        sa.select(S.psn_no)
+        .select_from(T_SETTLEMENT.join(T_REVERSAL, T_REVERSAL.c.setl_id == S.setl_id))
+        .where(T_REVERSAL.c.revs_date == day)
+    )
+    return sa.union(settled, reversed_).subquery().select()
+
+
+def _of(column, people):
+    return sa.true() if people is None else column.in_(people)
 
 
 def hospital_codes(conn: Connection) -> list[str]:
@@ -126,9 +167,11 @@ def hospital_codes(conn: Connection) -> list[str]:
     )
 
 
-def standing_by_benefit_year(conn: Connection) -> dict[tuple[str, str, int], tuple[int, int]]:
+def standing_by_benefit_year(
+    conn: Connection, people=None
+) -> dict[tuple[str, str, int], tuple[int, int]]:
     """(sum of ``fund_pay_sumamt``, count) of the standing settlements per
-    (``psn_no``, ``insutype``, benefit year)."""
+    (``psn_no``, ``insutype``, benefit year); of ``people`` only, if given (as below)."""
     return {
         (r.psn_no, r.insutype, r.benefit_year): (int(r.fund), int(r.n))
         for r in conn.execute(
@@ -139,49 +182,58 @@ def standing_by_benefit_year(conn: Connection) -> dict[tuple[str, str, int], tup
                 sa.func.sum(S.fund_pay_sumamt).label("fund"),
                 sa.func.count().label("n"),
             )
-            .where(S.status == "settled")
+            .where(S.status == "settled", _of(S.psn_no, people))
             .group_by(S.psn_no, S.insutype, S.benefit_year)
         )
     }
 
 
-def benefit_years(conn: Connection) -> list:
+def benefit_years(conn: Connection, people=None) -> list:
     """Every benefit-year row (``psn_no``, ``insutype``, ``year``, ``ceiling_used``,
-    ``settled_admissions``)."""
-    return conn.execute(sa.select(T_BENEFIT_YEAR)).all()
+    ``settled_admissions``), of ``people`` only if given."""
+    return conn.execute(sa.select(T_BENEFIT_YEAR).where(_of(T_BENEFIT_YEAR.c.psn_no, people))).all()
 
 
-def account_entry_totals(conn: Connection, kinds: tuple[str, ...] | None = None) -> dict[str, int]:
-    """Per person, the sum of the account entries (of ``kinds`` only, if given)."""
-    stmt = sa.select(T_ACCOUNT.c.psn_no, sa.func.sum(T_ACCOUNT.c.amount).label("total"))
+def account_entry_totals(
+    conn: Connection, kinds: tuple[str, ...] | None = None, people=None
+) -> dict[str, int]:
+    """Per person (of ``people`` only, if given), the sum of the account entries (of ``kinds``
+    only, if given)."""
+    stmt = sa.select(T_ACCOUNT.c.psn_no, sa.func.sum(T_ACCOUNT.c.amount).label("total")).where(
+        _of(T_ACCOUNT.c.psn_no, people)
+    )
     if kinds is not None:
         stmt = stmt.where(T_ACCOUNT.c.kind.in_(kinds))
     return {r.psn_no: int(r.total) for r in conn.execute(stmt.group_by(T_ACCOUNT.c.psn_no))}
 
 
-def standing_account_payments(conn: Connection) -> dict[str, int]:
-    """Per person, the sum of ``acct_pay`` of their standing settlements."""
+def standing_account_payments(conn: Connection, people=None) -> dict[str, int]:
+    """Per person (of ``people`` only, if given), the sum of ``acct_pay`` of their standing
+    settlements."""
     return {
         r.psn_no: int(r.total)
         for r in conn.execute(
             sa.select(S.psn_no, sa.func.sum(S.acct_pay).label("total"))
-            .where(S.status == "settled")
+            .where(S.status == "settled", _of(S.psn_no, people))
             .group_by(S.psn_no)
         )
     }
 
 
-def account_balances(conn: Connection) -> list:
-    """(``psn_no``, ``acct_balance``) of every person."""
-    return conn.execute(sa.select(T_PERSON.c.psn_no, T_PERSON.c.acct_balance)).all()
+def account_balances(conn: Connection, people=None) -> list:
+    """(``psn_no``, ``acct_balance``) of every person (of ``people`` only, if given)."""
+    return conn.execute(
+        sa.select(T_PERSON.c.psn_no, T_PERSON.c.acct_balance).where(_of(T_PERSON.c.psn_no, people))
+    ).all()
 
 
-def doubly_settled(conn: Connection) -> list[str]:
-    """Admissions with more than one standing settlement (there should be none)."""
+def doubly_settled(conn: Connection, people=None) -> list[str]:
+    """Admissions (of ``people`` only, if given) with more than one standing settlement (there
+    should be none)."""
     return list(
         conn.execute(
             sa.select(S.mdtrt_id)
-            .where(S.status == "settled")
+            .where(S.status == "settled", _of(S.psn_no, people))
             .group_by(S.mdtrt_id)
             .having(sa.func.count() > 1)
         ).scalars()
@@ -192,28 +244,6 @@ def doubly_settled(conn: Connection) -> list[str]:
 
 #: The amounts of a department's line in the day report.
 DEPARTMENT_AMOUNTS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
-
-
-def _grouped(conn: Connection, key, columns, source, where) -> dict[str, list[int]]:
-    """``{key: [count, sum(column)...]}`` over ``source`` where ``where``, exact past 64 bits."""
-    stmt = (
-        sa.select(key, sa.func.count(), *[sa.func.coalesce(sa.func.sum(c), 0) for c in columns])
-        .select_from(source)
-        .where(where)
-        .group_by(key)
-    )
-    try:
-        return {str(r[0]): [int(v) for v in r[1:]] for r in conn.execute(stmt)}
-    except sa.exc.OperationalError as error:
-        if not _overflowed(error):
-            raise
-    out: dict[str, list[int]] = {}
-    for row in conn.execute(sa.select(key, *columns).select_from(source).where(where)):
-        sums = out.setdefault(str(row[0]), [0] * (len(columns) + 1))
-        sums[0] += 1
-        for i, value in enumerate(row[1:], start=1):
-            sums[i] += int(value)
-    return out
 
 
 def _department_sums(grouped: dict[str, list[int]]) -> dict[str, dict[str, int]]:

@@ -276,6 +276,10 @@ class Settlement(SQLModel, table=True):
     """
 
     __tablename__ = "settlement"
+    __table_args__ = (  # migration 0180: the daily report and the day's ledger check
+        sa.Index("ix_settlement_institution_day", "institution_code", "setl_date"),
+        sa.Index("ix_settlement_person_year", "psn_no", "insutype", "benefit_year"),
+    )
     setl_id: str = Field(primary_key=True, max_length=40)
     mdtrt_id: str = Field(foreign_key="admission.mdtrt_id", index=True, max_length=40)
     active_mdtrt_id: str | None = Field(default=None, unique=True, max_length=40)
@@ -308,6 +312,7 @@ class Reversal(SQLModel, table=True):
     """A settlement reversal (2305); one per settlement (UNIQUE ``setl_id``)."""
 
     __tablename__ = "reversal"
+    __table_args__ = (sa.Index("ix_reversal_institution_day", "institution_code", "revs_date"),)
     revs_setl_id: str = Field(primary_key=True, max_length=40)
     setl_id: str = Field(foreign_key="settlement.setl_id", unique=True, max_length=40)
     mdtrt_id: str = Field(max_length=40)
@@ -334,6 +339,7 @@ class AuditEntry(SQLModel, table=True):
     """Append-only audit log (UPDATE and DELETE are refused by database triggers)."""
 
     __tablename__ = "audit_log"
+    __table_args__ = (sa.Index("ix_audit_log_institution_at", "institution_code", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = _time()
     key_id: str | None = Field(default=None, max_length=32)
