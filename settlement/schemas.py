@@ -356,6 +356,34 @@ class ReversalIn(_Body):
     reason: str = Field(default="", max_length=200)
 
 
+def _aware_time(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("a time needs a UTC offset, e.g. 2026-11-23T08:00:00+08:00")
+    return value
+
+
+class DischargeIn(_Body):
+    """2402 discharge (docs/api.md §Stay lifecycle): ``endtime`` (default now)."""
+
+    endtime: datetime | None = None
+    _aware = field_validator("endtime")(_aware_time)
+
+
+class AdmissionChangeIn(_Body):
+    """2403 admission change: what is given changes (``begntime`` within its window)."""
+
+    begntime: datetime | None = None
+    dept_name: str = Field(default="", max_length=100)
+    dise_name: str = Field(default="", max_length=200)
+    _aware = field_validator("begntime")(_aware_time)
+
+
+class FeeCancelIn(_Body):
+    """2302 fee cancel: one line's ``feedetl_sn``, or ``"0000"`` for every standing line."""
+
+    feedetl_sn: str = Field(min_length=1, max_length=40)
+
+
 # --- contributions (issue 20, docs/api.md §Contributions) ---------------------------------
 
 ContributionCategory = Literal["resident", "flexible_worker"]

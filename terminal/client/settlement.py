@@ -122,6 +122,46 @@ class SettlementClient(HttpClient):
             idempotency_key=idempotency_key,
         )
 
+    # --- the stay lifecycle (docs/api.md §Stay lifecycle) ----------------------------
+
+    def discharge(
+        self, mdtrt_id: str, endtime: str | None = None, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """2402 discharge at ``endtime`` (ISO 8601 with offset; default now)."""
+        body = {"endtime": endtime} if endtime else {}
+        return self._stay_step(mdtrt_id, "discharge", body, idempotency_key)
+
+    def cancel_discharge(
+        self, mdtrt_id: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """2405 discharge cancel: the unsettled stay is admitted again."""
+        return self._stay_step(mdtrt_id, "discharge/cancellation", None, idempotency_key)
+
+    def cancel_admission(
+        self, mdtrt_id: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """2404 admission cancel (no standing fee lines)."""
+        return self._stay_step(mdtrt_id, "cancellation", None, idempotency_key)
+
+    def change_admission(
+        self, mdtrt_id: str, changes: dict[str, Any], *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """2403 admission change: ``begntime``, ``dept_name``, ``dise_name``."""
+        return self._stay_step(mdtrt_id, "changes", changes, idempotency_key)
+
+    def cancel_fees(
+        self, mdtrt_id: str, feedetl_sn: str, *, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """2302 fee cancel: one line, or ``"0000"`` for every standing line."""
+        body = {"feedetl_sn": feedetl_sn}
+        return self._stay_step(mdtrt_id, "fees/cancellation", body, idempotency_key)
+
+    def _stay_step(
+        self, mdtrt_id: str, step: str, body: dict[str, Any] | None, key: str | None
+    ) -> dict[str, Any]:
+        path = f"/v1/admissions/{mdtrt_id}/{step}"
+        return self.request("POST", path, json=body, idempotency_key=key)
+
     # --- cards, PINs and passwords ---------------------------------------------------
 
     def report_pin_operation(

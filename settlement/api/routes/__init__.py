@@ -17,6 +17,7 @@ from settlement.api.routes import (
     police_register,
     proofs,
     reports,
+    stays,
 )
 
 #: Every router of the API, in the order ``create_app`` includes them.
@@ -31,6 +32,7 @@ ROUTERS = (
     card_authentications.router,
     catalogue.router,
     inpatient.router,
+    stays.router,
     reports.router,
     applications.router,
     police_register.router,
