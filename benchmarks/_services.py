@@ -202,6 +202,7 @@ class Stats:
     connection_failures: int = 0
     retries: int = 0
     retry_after_missing: int = 0
+    not_problem_json: int = 0  # refusals not sent as problem+json
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw(self, result: tuple | None) -> None:
@@ -215,6 +216,8 @@ class Stats:
             if status >= 400:
                 code = body.get("code") if isinstance(body, dict) else None
                 self.refusals[f"{status} {code}"] += 1
+                if not headers.get("content-type", "").startswith("application/problem+json"):
+                    self.not_problem_json += 1
             if status == 503 and not headers.get("retry-after"):
                 self.retry_after_missing += 1
 

@@ -164,7 +164,7 @@ def summary(args, terminals, stats, checked, outage, timing, balanced) -> dict:
         and checked["acknowledged"] > 0
         and not any(status >= 500 and status != 503 for status in stats.statuses)
         and set(unavailable) <= {"503 busy"}
-        and stats.retry_after_missing == 0
+        and stats.retry_after_missing == stats.not_problem_json == 0
         and outage["seconds_without_service"] is not None
         and outage["tracebacks_in_logs"] == 0
         and balanced
@@ -179,6 +179,7 @@ def summary(args, terminals, stats, checked, outage, timing, balanced) -> dict:
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "refusals": dict(sorted(stats.refusals.items())),
         "retry_after_missing": stats.retry_after_missing,
+        "not_problem_json": stats.not_problem_json,
         "client_retries": stats.retries,
         "errors": len(terminals.errors),
         "first_errors": terminals.errors[:3],

@@ -193,6 +193,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         and checked["missing"] == checked["differing"] == checked["doubled"] == 0
         and checked["stored_not_acknowledged"] == 0
         and stats.statuses.get(500, 0) == 0
+        and stats.retry_after_missing == stats.not_problem_json == 0
         and checked["tracebacks_in_logs"] == 0
         and across["a_was_running"]
         and across["b_during_status"] == 409
@@ -214,6 +215,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         "connection_failures": stats.connection_failures,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "refusals": dict(sorted(stats.refusals.items())),
+        "not_problem_json": stats.not_problem_json,
         "errors": len(errors),
         "first_errors": errors[:3],
         "idempotency_across_processes": {k: v for k, v in across.items() if k != "settlement"},

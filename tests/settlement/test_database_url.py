@@ -4,6 +4,11 @@ answers 503 ``busy`` with ``Retry-After``, never 500."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -70,3 +75,21 @@ def test_an_unreachable_database_is_503_with_retry_after(tmp_path):
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["code"] == "busy"
     assert health.status_code == 503 and health.headers["Retry-After"] == "1"
+
+
+def test_serve_refuses_a_multi_host_url_without_read_write_in_one_line(tmp_path):
+    """``python -m settlement serve`` stops before any worker starts (exit 2, one line)."""
+    url = f"postgresql+psycopg://postgres@/sscard?host={tmp_path}/a,{tmp_path}/b&port=5432,5433"
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-m", "settlement", "serve", "--database-url", url, "--no-migrate"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo), "SSCARD_HOME": str(tmp_path)},
+        cwd=repo,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().count("\n") == 0
+    assert "target_session_attrs=read-write" in done.stderr
