@@ -63,7 +63,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--concurrency", type=int, default=6, help="terminals at once")
     parser.add_argument("--people", type=int, default=24)
+    parser.add_argument("--processes", type=int, default=2, help="service processes (>= 2)")
     args = parser.parse_args(argv)
+    if args.processes < 2:
+        parser.error("--processes must be 2 or more")
     if args.quick:
         args.before, args.after, args.concurrency, args.people = 3.0, 4.0, 4, 8
     return args
@@ -132,7 +135,7 @@ def switch(pair: Replicated, promote_after: float) -> dict:
 def scenario(pair: Replicated, workdir: Path, args) -> dict:
     pair.create_database("failover")
     env, admin, keystore = prepare_database(workdir, pair.url("failover"))
-    services = [ServiceProcess(name, env, workdir) for name in ("a", "b")]
+    services = [ServiceProcess(f"p{i}", env, workdir) for i in range(args.processes)]
     try:
         start_all(services)
         ports = [service.port for service in services]
@@ -185,7 +188,7 @@ def summary(args, terminals, stats, checked, outage, timing, balanced) -> dict:
         "first_errors": terminals.errors[:3],
         **{k: v for k, v in outage.items() if k != "seconds_without_service"},
         "reconciled": balanced,
-        "processes": 2,
+        "processes": args.processes,
         "concurrency": args.concurrency,
         "load_s": args.before + args.promote_after + args.after,
     }

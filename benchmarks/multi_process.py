@@ -1,4 +1,4 @@
-"""Two ``settlement serve`` processes on one PostgreSQL, one of them killed at random (#19).
+"""Two (``--processes N``) ``settlement serve`` processes on one PostgreSQL, killed at random (#19).
 
 The scenario of docs/deploy.md §One city: a private PostgreSQL server (benchmarks/_pg.py), two
 service processes (``python -m settlement serve --workers 1``, one port each) sharing the database
@@ -19,6 +19,7 @@ started again on its port a little later. Then:
 Prints one JSON line; exit status 0 when every check holds.
 
     .venv/bin/python benchmarks/multi_process.py [--quick] [--duration 30] [--concurrency 6]
+        [--processes 2] [--kill-every 3]
 """
 
 from __future__ import annotations
@@ -64,8 +65,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--kill-every", type=float, default=3.0, help="mean seconds between two kills"
     )
     parser.add_argument("--people", type=int, default=24)
+    parser.add_argument("--processes", type=int, default=2, help="service processes (>= 2)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
+    if args.processes < 2:
+        parser.error("--processes must be 2 or more")
     if args.quick:
         args.duration, args.concurrency, args.people, args.kill_every = 6.0, 4, 8, 1.5
     return args
@@ -108,7 +112,7 @@ def idempotency_across(ports: list[int], api_key: str, card, dsn: str) -> dict:
     """The first request of a key still running on process A: process B answers 409; after it
     finished, B replays A's answer (module docstring)."""
     stats = Stats()
-    first, second = RoundRobin(ports[:1], api_key, stats), RoundRobin(ports[1:], api_key, stats)
+    first, second = RoundRobin(ports[:1], api_key, stats), RoundRobin(ports[1:2], api_key, stats)
     mdtrt_id = admit_with_fees(first, card, fee_lines()[:3])
     path = f"/v1/admissions/{mdtrt_id}/settlement"
     body = {"acct_used_flag": True, "proof": proof(first, card, "discharge")}
@@ -168,7 +172,7 @@ def scenario(server: PostgresServer, workdir: Path, args) -> dict:
     url = server.create_database("multi")
     dsn = server.dsn(database_name(url))
     env, admin, keystore = prepare_database(workdir, url)
-    services = [ServiceProcess(name, env, workdir) for name in ("a", "b")]
+    services = [ServiceProcess(f"p{i}", env, workdir) for i in range(args.processes)]
     try:
         start_all(services)
         ports = [service.port for service in services]
@@ -220,7 +224,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         "first_errors": errors[:3],
         "idempotency_across_processes": {k: v for k, v in across.items() if k != "settlement"},
         "reconciled": balanced,
-        "processes": 2,
+        "processes": args.processes,
         "concurrency": args.concurrency,
         "duration_s": round(elapsed, 2),
     }
