@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -9,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -27,6 +29,33 @@ QUANTITY_MAX = 100_000
 Money = Annotated[int, Field(strict=True, ge=0, le=MONEY_MAX)]
 InsuType = Literal["310", "390"]
 CardNo = str
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_ISO_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}")
+
+
+def calendar_day(value: object) -> object:
+    """A date as ``YYYY-MM-DD`` only: pydantic alone reads ``0`` or ``1764288000`` as a Unix
+    time (``date=0`` was 1970-01-01); anything else is ``422 validation_error`` (issue 16)."""
+    if isinstance(value, str) and _ISO_DAY.fullmatch(value):
+        return value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    raise ValueError("expected a calendar date as YYYY-MM-DD, e.g. 2026-11-23")
+
+
+def instant(value: object) -> object:
+    """A date and time as ISO 8601 text only (no Unix time number)."""
+    if isinstance(value, str) and _ISO_INSTANT.match(value) or isinstance(value, datetime):
+        return value
+    raise ValueError("expected a date and time in ISO 8601, e.g. 2026-11-23T08:00:00+08:00")
+
+
+#: A calendar date in a body or a query parameter (docs/api.md §Errors).
+Day = Annotated[date, BeforeValidator(calendar_day)]
+#: A point in time in a body: ISO 8601 text.
+Instant = Annotated[datetime, BeforeValidator(instant)]
 
 
 #: Bidirectional controls (U+202A..U+202E, U+2066..U+2069): a right-to-left override makes a
@@ -88,20 +117,20 @@ class KeyRotationIn(_Body):
 class KeyExpiryIn(_Body):
     """``PUT /v1/api-keys/{key_id}/expiry``: when the key stops working (null: never)."""
 
-    expires_at: AwareDatetime | None
+    expires_at: Annotated[AwareDatetime, BeforeValidator(instant)] | None
 
 
 class DocumentIn(_Body):
     document_type: Literal["resident_id", "passport", "hk_macao_permit", "taiwan_permit"]
     document_number: str = Field(min_length=1, max_length=64)
-    valid_until: date | None = None
+    valid_until: Day | None = None
 
 
 class PersonIn(_Body):
     psn_no: str = Field(min_length=1, max_length=32)
     psn_name: str = Field(min_length=1, max_length=100)
     gend: Literal["1", "2", "9"] = "9"
-    brdy: date
+    brdy: Day
     certno: str = Field(min_length=1, max_length=32)
     psn_cert_type: Literal[
         "resident_id", "id_card", "passport", "hk_macao_permit", "taiwan_permit"
@@ -114,8 +143,8 @@ class PersonIn(_Body):
 
 class CoverageIn(_Body):
     insutype: InsuType
-    begndate: date
-    enddate: date | None = None
+    begndate: Day
+    enddate: Day | None = None
     paid: StrictBool = True
 
     @model_validator(mode="after")
@@ -126,7 +155,7 @@ class CoverageIn(_Body):
 
 
 class EnrolmentIn(_Body):
-    applied_on: date
+    applied_on: Day
     paid: StrictBool = True
 
 
@@ -150,8 +179,8 @@ class CardIn(_Body):
     card_id_code: str = Field(pattern=r"^[0-9A-Fa-f]{32}$")
     algorithm: Literal["3des", "sm4"]
     region: str = Field(pattern=r"^\d{6}$")
-    expiry: date
-    issue_date: date | None = None
+    expiry: Day
+    issue_date: Day | None = None
     bank_code: str | None = Field(default=None, max_length=8)
     psn_no: str | None = Field(default=None, max_length=32)
     status: Literal["issued", "active"] = "issued"
@@ -268,7 +297,7 @@ class _Authenticated(_Body):
 class AdmissionIn(_Authenticated):
     psn_no: str = Field(min_length=1, max_length=32)
     insutype: InsuType
-    begntime: datetime | None = None
+    begntime: Instant | None = None
     dept_name: str = Field(default="", max_length=100)
     dise_name: str = Field(default="", max_length=200)
 
@@ -349,7 +378,7 @@ class PreSettlementIn(_Body):
 
 class SettlementIn(_Authenticated):
     acct_used_flag: StrictBool = False
-    endtime: datetime | None = None
+    endtime: Instant | None = None
 
 
 class ReversalIn(_Body):
@@ -393,13 +422,13 @@ InsuranceYear = Annotated[int, Field(strict=True, ge=2000, le=2100)]
 class EnrolmentRecordIn(_Body):
     psn_no: str = Field(min_length=1, max_length=32)
     category: ContributionCategory = "resident"
-    applied_on: date | None = None  # None: the business day of entry
-    entered_on: date | None = None  # admin only: a record migrated from an earlier system
+    applied_on: Day | None = None  # None: the business day of entry
+    entered_on: Day | None = None  # admin only: a record migrated from an earlier system
 
 
 class EnrolmentCorrectionIn(_Body):
     category: ContributionCategory | None = None
-    applied_on: date | None = None
+    applied_on: Day | None = None
 
 
 class PaymentOrderIn(_Body):

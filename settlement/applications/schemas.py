@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from settlement.rules.citizen_id import birth_date_of, is_valid_ssn, sex_of
-from settlement.schemas import check_names
+from settlement.schemas import Day, Instant, check_names
 
 #: Partner banks (card.keystore.DEFAULT_BANKS).
 BankCode = Literal["102", "103", "104", "105", "301"]
@@ -28,7 +28,7 @@ class ApplicationIn(_Body):
     certno: str = Field(min_length=18, max_length=18, description="citizen ID number = SSN")
     psn_name: str = Field(min_length=1, max_length=25)
     gend: Literal["1", "2"]
-    brdy: date
+    brdy: Day
     naty: str = Field(default="01", pattern=r"^\d{2}$", description="ethnic group code")
     birthplace: str = Field(pattern=r"^\d{6}$")
     psn_cert_type: Literal["id_card", "household_register"] = "id_card"
@@ -38,7 +38,7 @@ class ApplicationIn(_Body):
     region: str = Field(default="430100", pattern=r"^\d{6}$")
     bank_code: BankCode = "102"
     query_password: str | None = Field(default=None, min_length=6, max_length=32)
-    applied_at: datetime | None = Field(
+    applied_at: Instant | None = Field(
         default=None,
         description="when a paper application was accepted (e.g. at a community office); "
         "default: now. The service target counts from this day.",
@@ -69,7 +69,7 @@ class BatchIn(_Body):
     employer_code: str = Field(min_length=1, max_length=32)
     employer_name: str = Field(default="", max_length=200)
     applications: list[ApplicationIn] = Field(min_length=1, max_length=2000)
-    applied_at: datetime | None = Field(
+    applied_at: Instant | None = Field(
         default=None, description="when the employer handed the batch in (default: now)"
     )
 
@@ -86,7 +86,7 @@ class CorrectionIn(_Body):
 
     psn_name: str | None = Field(default=None, min_length=1, max_length=25)
     gend: Literal["1", "2"] | None = None
-    brdy: date | None = None
+    brdy: Day | None = None
     naty: str | None = Field(default=None, pattern=r"^\d{2}$")
     birthplace: str | None = Field(default=None, pattern=r"^\d{6}$")
     psn_cert_type: Literal["id_card", "household_register"] | None = None
@@ -126,8 +126,8 @@ class PersonalisedIn(_Body):
     card_no: str = Field(min_length=1, max_length=16)
     card_id_code: str = Field(pattern=r"^[0-9A-Fa-f]{32}$")
     algorithm: Literal["3des", "sm4"]
-    issue_date: date
-    expiry_date: date
+    issue_date: Day
+    expiry_date: Day
     read_back_matches: Literal[True] = Field(
         description="the terminal compared what it read back through a reader with the order"
     )
@@ -140,7 +140,7 @@ class AccountOpenedIn(_Body):
 
 class IssueIn(_Body):
     collected_by: str = Field(min_length=1, max_length=100)
-    collected_at: datetime | None = None
+    collected_at: Instant | None = None
 
     @field_validator("collected_at")
     @classmethod
@@ -167,7 +167,7 @@ class CitizenIn(_Body):
     certno: str = Field(min_length=18, max_length=18, description="citizen ID number")
     psn_name: str = Field(min_length=1, max_length=25)
     gend: Literal["1", "2"]
-    brdy: date
+    brdy: Day
     naty: str = Field(default="01", pattern=r"^\d{2}$", description="ethnic group code")
     birthplace: str = Field(pattern=r"^\d{6}$")
     hukou_no: str = Field(default="", max_length=32, description="household register number")

@@ -21,6 +21,7 @@ from settlement.api.deps import (
 from settlement.inpatient.common import new_id
 from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE, PAYMENT_CHANNEL
 from settlement.schemas import (
+    Day,
     EnrolmentCorrectionIn,
     EnrolmentRecordIn,
     MigratedPaymentIn,
@@ -88,7 +89,7 @@ def correct_enrolment(
 
 @router.get("/people/{psn_no}/contributions")
 def contribution_status(
-    psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None, year: int | None = None
+    psn_no: str, principal: Caller, svc: ServiceDep, on: Day | None = None, year: int | None = None
 ):
     guard(
         svc,
@@ -176,7 +177,7 @@ def channel_reconciliation(
     code: str,
     principal: Caller,
     svc: ServiceDep,
-    day: date,
+    day: Day,
     count: int | None = Query(default=None, ge=0),
     amount_fen: int | None = Query(default=None, ge=0),
     detail: bool = False,

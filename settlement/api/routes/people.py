@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from fastapi import APIRouter, Request
 
 from settlement import people
 from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, guard, mutate
 from settlement.applications import progress
+from settlement.authority import query_password_allowed
 from settlement.problems import Problem
 from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 from settlement.schemas import (
     AccountCreditIn,
     CoverageIn,
+    Day,
     EnrolmentIn,
     PasswordCheckIn,
     PersonIn,
     QueryPasswordIn,
 )
 from settlement.security import secret_fingerprint
-from settlement.service import Service
+from settlement.service import Principal, Service
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
@@ -47,7 +49,7 @@ def _today(svc: Service) -> date:
 
 
 @router.get("/people/{psn_no}")
-def person_1101(psn_no: str, principal: Caller, svc: ServiceDep, on: date | None = None):
+def person_1101(psn_no: str, principal: Caller, svc: ServiceDep, on: Day | None = None):
     with svc.db.read() as conn:
         return people.lookup(
             conn,
@@ -64,7 +66,7 @@ def person_1101_by(
     svc: ServiceDep,
     card_no: str | None = None,
     certno: str | None = None,
-    on: date | None = None,
+    on: Day | None = None,
 ):
     with svc.db.read() as conn:
         return people.lookup(
@@ -153,14 +155,41 @@ def query_password(
         "mode": body.mode,
         "digest": secret_fingerprint(fingerprint_key, body.old_password, body.new_password),
     }
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        payload,
-        lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()),
-    )
+    # A change checks the old password: it shares the person's one attempt counter with the
+    # verification and the card-progress query (issue 16), counted before the check in its
+    # own transaction (the refused change rolls back, the failure stays) and taken back
+    # unless the old password was wrong.
+    attempt = None
+    if body.mode == "change" and query_password_allowed(principal):
+        attempt = _reserve_attempt(svc, principal, psn_no, utcnow())
+    try:
+        answer = mutate(
+            request,
+            svc,
+            principal,
+            key,
+            payload,
+            lambda conn: people.set_query_password(conn, principal, psn_no, body, utcnow()),
+        )
+    except Problem as problem:
+        if attempt is not None and problem.code != "password_invalid":
+            svc.db.run_write(lambda conn: progress.release_progress_attempt(conn, attempt))
+        raise
+    if attempt is not None:  # changed, or the stored answer of an earlier request replayed
+        svc.db.run_write(lambda conn: progress.release_progress_attempt(conn, attempt))
+    return answer
+
+
+def _reserve_attempt(svc: Service, principal: Principal, psn_no: str, now: datetime) -> int:
+    """Count one password check of ``psn_no`` before it is made (``429 too_many_attempts``
+    past the limit, audited): the attempt's id, for taking it back when the password is right."""
+    with svc.db.read() as conn:
+        certno = people.load_person(conn, psn_no).certno
+    try:
+        return svc.db.run_write(lambda conn: progress.reserve_progress_attempt(conn, certno, now))
+    except Problem as problem:
+        svc.audit_refusal(principal, problem)
+        raise
 
 
 @router.post("/people/{psn_no}/query-password/verification")
@@ -177,16 +206,7 @@ def query_password_check(psn_no: str, body: PasswordCheckIn, principal: Caller, 
     # One attempt counter per person for every query-password check (issue 16): the wrong
     # guesses here and in the card-progress query share its 5-try limit, counted before
     # the check (429 too_many_attempts past it) and taken back when the password is right.
-    now = utcnow()
-    with svc.db.read() as conn:
-        certno = people.load_person(conn, psn_no).certno
-    try:
-        attempt = svc.db.run_write(
-            lambda conn: progress.reserve_progress_attempt(conn, certno, now)
-        )
-    except Problem as problem:
-        svc.audit_refusal(principal, problem)
-        raise
+    attempt = _reserve_attempt(svc, principal, psn_no, utcnow())
     with svc.db.read() as conn:
         valid = people.check_query_password(conn, psn_no, body.password)
     if valid:
