@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
-from settlement.config import ConfigError, Settings, default_database_url, publish_database_url
+from settlement.config import (
+    ConfigError,
+    Settings,
+    default_database_url,
+    publish_database_url,
+    publish_setting,
+)
 from settlement.rules.roles import CHANNEL_KINDS, INSTITUTION_KINDS
 
 
@@ -27,31 +35,54 @@ def cmd_migrate(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
+    from settlement import logs
+    from settlement.server import PROTOCOLS
+
     url = _db_url(args)
+    if args.log_level:
+        publish_setting("SSCARD_LOG_LEVEL", args.log_level)  # the workers read it
     settings = Settings.from_env(url)  # an invalid setting stops here, before any worker starts
     publish_database_url(url)  # the workers read it
+    logs.configure(settings)
     if args.migrate:
         from settlement.migrate import upgrade
 
         upgrade(url)
-    uvicorn.run(
-        "settlement.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=args.access_log,
-        # Hostile clients (docs/api.md §Limits): idle keep-alive connections are closed,
-        # a connection that has not finished its headers within the keep-alive timeout is
-        # dropped by h11, headers over the limit are refused before they are parsed (h11;
-        # the application refuses them too), and connections beyond --limit-concurrency
-        # get 503 instead of memory.
-        http=args.http,
-        timeout_keep_alive=args.timeout_keep_alive,
-        h11_max_incomplete_event_size=settings.max_header_bytes,
-        limit_concurrency=args.limit_concurrency or None,
-    )
+    metrics_dir = _metrics_dir(settings, args.workers)
+    logs.log_start(settings, args.host, args.port, args.workers, service_version())
+    try:
+        uvicorn.run(
+            "settlement.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,  # settlement.logs: the same lines as the workers' (SSCARD_LOG_*)
+            log_level=None,
+            access_log=args.access_log,
+            # Hostile clients (docs/api.md §Limits): idle keep-alive connections are closed,
+            # a request head that is not complete within SSCARD_HEADER_TIMEOUT or is too
+            # large is refused and its connection closed (settlement.server), headers over
+            # the limit are refused before the application reads a body (the front door),
+            # and connections beyond --limit-concurrency get 503 instead of memory.
+            http=PROTOCOLS[args.http],
+            timeout_keep_alive=args.timeout_keep_alive,
+            h11_max_incomplete_event_size=settings.max_header_bytes,
+            limit_concurrency=args.limit_concurrency or None,
+        )
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _metrics_dir(settings: Settings, workers: int) -> Path | None:
+    """With several workers, a fresh private folder where each keeps its metrics (0700, removed
+    when the service stops; settlement.metrics), unless PROMETHEUS_MULTIPROC_DIR names one."""
+    if workers < 2 or settings.metrics_dir is not None:
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="sscard-metrics-"))
+    publish_setting("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    return folder
 
 
 def _with_db(args, fn):
@@ -427,7 +458,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--log-level", default="warning")
+    p.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help="default: $SSCARD_LOG_LEVEL or info (one line per request)",
+    )
     p.add_argument("--access-log", action="store_true")
     p.add_argument(
         "--http",

@@ -25,10 +25,17 @@ exits before any worker starts.
 | ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
 | ``SSCARD_ENROLMENT_ENTRY_DELAY_DAYS`` | days from entering an enrolment record until it can be paid (settlement.rules.contributions) | 3 |
 | ``SSCARD_PAYMENT_ORDER_TTL`` | seconds a pending contribution payment order can be confirmed (settlement.rules.contributions) | 1800 |
+| ``SSCARD_LOG_LEVEL`` | ``debug``, ``info`` (one line per request), ``warning`` or ``error`` (settlement.logs) | ``info`` |
+| ``SSCARD_LOG_FORMAT`` | ``json`` (one JSON object a line) or ``text`` | ``json`` |
+| ``SSCARD_LOG_FILE`` | append the log to this file (created 0600, its folder 0700) instead of stderr | stderr |
+| ``SSCARD_HEADER_TIMEOUT`` | seconds a connection may take to send a request line and headers before it is closed (settlement.server) | 10 |
+| ``PROMETHEUS_MULTIPROC_DIR`` | folder where the worker processes keep their metrics (``serve`` makes one per run; settlement.metrics) | made by ``serve`` |
+| ``SSCARD_METRICS_ALLOW`` | client networks that may read ``/metrics`` (comma-separated CIDRs; ``none``: nobody) | ``127.0.0.0/8,::1/128`` |
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -49,6 +56,11 @@ DEFAULT_MAX_BODY_BYTES = 1_000_000
 DEFAULT_MAX_HEADER_BYTES = 16_384
 DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS = 3
 DEFAULT_PAYMENT_ORDER_TTL_S = 1800
+DEFAULT_HEADER_TIMEOUT_S = 10
+LOG_LEVELS = ("debug", "info", "warning", "error")
+LOG_FORMATS = ("json", "text")
+#: Who may read /metrics unless ``SSCARD_METRICS_ALLOW`` says otherwise: this machine only.
+DEFAULT_METRICS_ALLOW = ("127.0.0.0/8", "::1/128")
 #: libpq's ``target_session_attrs`` values; with several hosts the service needs the writable one.
 SESSION_ATTRS = frozenset(
     {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"}
@@ -139,6 +151,12 @@ def check_database_url(url: str, variable: str = "SSCARD_DATABASE_URL") -> None:
         raise ConfigError(f"{variable}={shown!r}: connect_timeout must be whole seconds")
 
 
+def publish_setting(variable: str, value: str) -> None:
+    """Put a setting the command line gave (``serve --log-level``, the metrics folder of
+    ``serve``) where the uvicorn workers read their settings: the environment."""
+    os.environ[variable] = value
+
+
 def zone(name: str, variable: str = "SSCARD_TIMEZONE") -> ZoneInfo:
     """The IANA time zone ``name``; :class:`ConfigError` if there is none of that name."""
     try:
@@ -182,6 +200,12 @@ class Settings:
     enrolment_entry_delay_days: int = DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS
     key_signal_path: Path | None = None  # None: derived from a SQLite URL (key_signal_path())
     payment_order_ttl_s: int = DEFAULT_PAYMENT_ORDER_TTL_S
+    log_level: str = "info"
+    log_format: str = "json"
+    log_file: Path | None = None  # None: stderr
+    header_timeout_s: int = DEFAULT_HEADER_TIMEOUT_S
+    metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW
+    metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the workers' shared metrics
 
     def __post_init__(self) -> None:
         check_database_url(self.database_url)
@@ -206,6 +230,29 @@ class Settings:
             )
         if self.payment_order_ttl_s < 60:
             raise ConfigError(f"SSCARD_PAYMENT_ORDER_TTL={self.payment_order_ttl_s} must be >= 60")
+        self._check_operations()
+
+    def _check_operations(self) -> None:
+        """The logging, connection and metrics settings (docs/operations.md)."""
+        if self.log_level not in LOG_LEVELS:
+            raise ConfigError(f"SSCARD_LOG_LEVEL={self.log_level!r} must be one of {LOG_LEVELS}")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(f"SSCARD_LOG_FORMAT={self.log_format!r} must be json or text")
+        if self.header_timeout_s < 1:
+            raise ConfigError(f"SSCARD_HEADER_TIMEOUT={self.header_timeout_s} must be >= 1")
+        for network in self.metrics_allow:
+            try:
+                ipaddress.ip_network(network, strict=False)
+            except ValueError:
+                raise ConfigError(
+                    f"SSCARD_METRICS_ALLOW={','.join(self.metrics_allow)!r}: {network!r} is not "
+                    "a network (e.g. 10.0.0.0/8)"
+                ) from None
+
+    @cached_property
+    def metrics_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The client networks that may read ``/metrics``."""
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.metrics_allow)
 
     @cached_property
     def tz(self) -> ZoneInfo:
@@ -260,12 +307,34 @@ class Settings:
             key_signal_path=Path(env["SSCARD_KEY_SIGNAL"])
             if env.get("SSCARD_KEY_SIGNAL")
             else key_signal_path(database_url or default_database_url(env), home),
+            **_operations_from(env),
         )
 
     @property
     def key_signal(self) -> Path | None:
         """The key-change signal file (``SSCARD_KEY_SIGNAL``; module docstring)."""
         return self.key_signal_path or key_signal_path(self.database_url, None)
+
+
+def _operations_from(env: Mapping[str, str]) -> dict:
+    """The logging, connection and metrics settings of ``env`` (module docstring)."""
+    allow = env.get("SSCARD_METRICS_ALLOW")
+    if allow is None or allow.strip() == "":
+        networks = DEFAULT_METRICS_ALLOW
+    elif allow.strip().lower() == "none":
+        networks = ()
+    else:
+        networks = tuple(part.strip() for part in allow.split(",") if part.strip())
+    return {
+        "log_level": (env.get("SSCARD_LOG_LEVEL") or "info").lower(),
+        "log_format": (env.get("SSCARD_LOG_FORMAT") or "json").lower(),
+        "log_file": Path(env["SSCARD_LOG_FILE"]) if env.get("SSCARD_LOG_FILE") else None,
+        "header_timeout_s": _integer(env, "SSCARD_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT_S, 1),
+        "metrics_allow": networks,
+        "metrics_dir": Path(env["PROMETHEUS_MULTIPROC_DIR"])
+        if env.get("PROMETHEUS_MULTIPROC_DIR")
+        else None,
+    }
 
 
 def key_signal_path(database_url: str, home: Path | None) -> Path | None:

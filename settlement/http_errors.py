@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException
 
+from settlement import metrics
 from settlement.problems import Problem
 from settlement.schemas import EvidenceConflict
 from settlement.service import is_busy
@@ -71,6 +72,8 @@ def database_problem(error: DBAPIError) -> Problem:
     (retry with the same Idempotency-Key; the first request after a PostgreSQL restart
     finds its pooled connection dead), a constraint → ``409 conflict``, else ``500``."""
     reason = type(error.orig).__name__ if error.orig is not None else type(error).__name__
+    if isinstance(error, OperationalError | InterfaceError) or error.connection_invalidated:
+        metrics.DATABASE_BUSY.inc()
     if isinstance(error, OperationalError) and is_busy(error):
         return Problem(503, "busy", "the database is busy; retry with the same Idempotency-Key")
     if error.connection_invalidated or isinstance(error, OperationalError | InterfaceError):

@@ -15,6 +15,7 @@ from fastapi import APIRouter, FastAPI
 from settlement import http_errors
 from settlement.api import openapi
 from settlement.api.limits import FrontDoor
+from settlement.api.observe import Observer
 from settlement.api.routes import ROUTERS
 from settlement.bootstrap import bootstrap
 from settlement.config import Settings
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
         rate_limit=config.rate_limit,
         rate_burst=config.rate_burst,
     )
+    app.add_middleware(Observer)  # outermost: logs and counts every answer (settlement.logs)
     for router in ROUTERS:
         include_flat(app, router)
     openapi.install(app)

@@ -57,6 +57,11 @@ def test_values_from_the_environment(tmp_path) -> None:
         ("SSCARD_ADMISSION_BACKDATE_DAYS", "30.5"),
         ("SSCARD_PAYMENT_ORDER_TTL", "59"),
         ("SSCARD_PAYMENT_ORDER_TTL", "30m"),
+        ("SSCARD_LOG_LEVEL", "verbose"),
+        ("SSCARD_LOG_FORMAT", "xml"),
+        ("SSCARD_HEADER_TIMEOUT", "0"),
+        ("SSCARD_HEADER_TIMEOUT", "10s"),
+        ("SSCARD_METRICS_ALLOW", "10.0.0.0/8,intranet"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(tmp_path, variable, value) -> None:

@@ -12,6 +12,7 @@ from settlement.api.routes import (
     health,
     inpatient,
     institutions,
+    metrics,
     people,
     pins,
     police_register,
@@ -39,4 +40,5 @@ ROUTERS = (
     contributions.router,
     gateway.router,
     docs.router,
+    metrics.router,
 )
