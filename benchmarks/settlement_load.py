@@ -19,12 +19,21 @@ with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 ``baseline_writes_per_s``, ``ratio_to_baseline`` and more.
 
     .venv/bin/python benchmarks/settlement_load.py [--quick] [--duration 20] [--concurrency 16] [--workers 2]
+        [--database postgresql] [--history 500000]
+
+``--database postgresql`` (issue #19) also starts a private PostgreSQL server
+(``benchmarks/_pg.py``, PostgreSQL's durable defaults) and measures 1, 2 and 4
+service processes on it, after SQLite, in the same run; ``--history N`` also
+measures each database loaded with N settled stays of the past year
+(``benchmarks/history.py``) beside the empty one (``history_to_empty``: the
+ratio of settlements/s). Then the JSON line carries the first (SQLite, empty)
+run's figures and every run under ``runs``.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
+import contextlib
 import json
 import os
 import secrets
@@ -44,6 +53,9 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CATALOGUE = REPO / "settlement" / "data" / "catalogue-sample.csv"
 sys.path.insert(0, str(REPO))
 
+from benchmarks._http import Http
+from benchmarks._pg import PostgresServer
+from benchmarks.history import load as load_history
 from card.crypto import Algorithm, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore
 
@@ -54,85 +66,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-class Http:
-    """One keep-alive HTTP/1.1 connection on a plain socket; JSON in and out.
-
-    A minimal client (request line, headers, ``Content-Length`` body) so that the
-    load generator, which shares the cores with the server, costs as little CPU as
-    possible; every request is still a real HTTP request over TCP.
-    """
-
-    _run = secrets.token_hex(4)
-    _counter = itertools.count()
-
-    def __init__(self, port: int, api_key: str) -> None:
-        self.port = port
-        self.fixed = (
-            f"Host: 127.0.0.1:{port}\r\nAuthorization: Bearer {api_key}\r\n"
-            "Content-Type: application/json\r\n"
-        )
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-
-    def _connect(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=60)
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.buffer = b""
-        return sock
-
-    def call(
-        self, method: str, path: str, body: dict | bytes | None = None, idempotent: bool = True
-    ):
-        payload = (
-            body
-            if isinstance(body, bytes)
-            else (json.dumps(body).encode() if body is not None else b"")
-        )
-        head = f"{method} {path} HTTP/1.1\r\n{self.fixed}Content-Length: {len(payload)}\r\n"
-        if idempotent:
-            head += f"Idempotency-Key: {self._run}-{next(self._counter)}\r\n"
-        request = head.encode() + b"\r\n" + payload
-        for attempt in range(2):
-            try:
-                if self.sock is None:
-                    self.sock = self._connect()
-                self.sock.sendall(request)
-                return self._response()
-            except OSError:
-                if self.sock is not None:
-                    self.sock.close()
-                self.sock = None
-                if attempt:
-                    raise
-        raise RuntimeError("unreachable")
-
-    def _response(self) -> tuple[int, object]:
-        sock, data = self.sock, self.buffer
-        while (end := data.find(b"\r\n\r\n")) < 0:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            data += chunk
-        head = data[:end].decode("latin-1")
-        status = int(head[9:12])
-        length = 0
-        for line in head.split("\r\n")[1:]:
-            name, _, value = line.partition(":")
-            name = name.lower()
-            if name == "content-length":
-                length = int(value)
-            elif name == "transfer-encoding":
-                raise RuntimeError("chunked responses are not expected from the service")
-        start = end + 4
-        while len(data) - start < length:
-            chunk = sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("server closed the connection")
-            data += chunk
-        content, self.buffer = data[start : start + length], data[start + length :]
-        return status, json.loads(content) if content else None
 
 
 def must(result, status: int, what: str):
@@ -153,8 +86,12 @@ class Card:
         return encrypt_ecb(Algorithm.TDES, self.key, bytes.fromhex(nonce_hex)).hex()
 
 
-def start_server(workdir: Path, workers: int) -> tuple[subprocess.Popen, int, str, Path]:
-    db = f"sqlite:///{workdir / 'settlement.db'}"
+def start_server(
+    workdir: Path, workers: int, db: str | None = None
+) -> tuple[subprocess.Popen, int, str, Path]:
+    """Migrate ``db`` (default: a fresh SQLite file in ``workdir``), load the sample catalogue,
+    make an admin key and start ``settlement serve`` with ``workers`` processes on it."""
+    db = db or f"sqlite:///{workdir / 'settlement.db'}"
     keystore_path = workdir / "keystore.json"
     KeyStore.generate().save(keystore_path)
     env = dict(
@@ -451,9 +388,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="uvicorn worker processes (default: 2, one per core of the target machine)",
     )
     parser.add_argument("--people", type=int, default=200)
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="postgresql: also start a private PostgreSQL (durable settings) and measure 1, 2 "
+        "and 4 service processes on it, beside SQLite in the same run",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=0,
+        help="also measure on a database loaded with this many settled stays of the past year "
+        "(benchmarks/history.py), beside the empty one",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.concurrency, args.people = 2.0, 4, 8
+        args.history = min(args.history, 200)
     return args
 
 
@@ -480,8 +432,9 @@ def measure(process: subprocess.Popen, port: int, admin: str, keystore: KeyStore
     )
 
 
-def reconciles(workdir: Path, keystore_path: Path, settled: list[dict]) -> bool:
-    """The day's report and ledger check balance and match what the clients were told."""
+def reconciles(workdir: Path, keystore_path: Path, settled: list[dict], db: str) -> bool:
+    """The day's report and the ledger of the day's people balance and match what the clients
+    were told (``--day-ledger``: on a loaded history the whole ledger is not the point)."""
     env = dict(
         os.environ,
         PYTHONPATH=str(REPO),
@@ -491,9 +444,8 @@ def reconciles(workdir: Path, keystore_path: Path, settled: list[dict]) -> bool:
     day = datetime.now(timezone(timedelta(hours=8))).date().isoformat()
     report = subprocess.run(
         [
-            *(sys.executable, "-m", "settlement", "report", "--json", "--ledger"),
-            *("--date", day, "--institution", "BENCHH"),
-            *("--database-url", f"sqlite:///{workdir / 'settlement.db'}"),
+            *(sys.executable, "-m", "settlement", "report", "--json", "--day-ledger"),
+            *("--date", day, "--institution", "BENCHH", "--database-url", db),
         ],
         check=False,
         env=env,
@@ -549,18 +501,79 @@ def summary(run: Run, reconciled: bool, args: argparse.Namespace) -> dict:
     }
 
 
+def one_run(workdir: Path, db: str | None, workers: int, args) -> dict:
+    """Start the service on ``db`` with ``workers`` processes, measure, check, stop: its
+    summary."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    process, port, admin, keystore_path = start_server(workdir, workers, db)
+    try:
+        run = measure(process, port, admin, KeyStore.load(keystore_path), args)
+        db = db or f"sqlite:///{workdir / 'settlement.db'}"
+        reconciled = reconciles(workdir, keystore_path, run.settled, db)
+    finally:
+        stop_server(process)
+    return {**summary(run, reconciled, args), "workers": workers}
+
+
+def plan(args) -> list[tuple[str, int, int]]:
+    """The runs asked for: (database, service processes, stays of history)."""
+    runs = [("sqlite", args.workers, 0)]
+    if args.history and not (args.quick and args.database == "postgresql"):
+        runs.append(("sqlite", args.workers, args.history))
+    if args.database == "postgresql":  # --quick: 2 processes only (the suite's short form)
+        runs += [("postgresql", n, 0) for n in ((args.workers,) if args.quick else (1, 2, 4))]
+        if args.history:
+            runs.append(("postgresql", args.workers, args.history))
+    return runs
+
+
+def run_all(args, tmp: Path) -> list[dict]:
+    """Every run of :func:`plan`, each on a fresh database (loaded first, with history)."""
+    results = []
+    with contextlib.ExitStack() as stack:
+        server = None
+        for n, (database, workers, history) in enumerate(plan(args)):
+            db = None
+            if database == "postgresql":
+                server = server or stack.enter_context(PostgresServer(durable=True))
+                db = server.create_database(f"bench_{n}")
+            elif history:
+                db = f"sqlite:///{tmp / f'run{n}' / 'settlement.db'}"
+            loaded = load_history(db, history, history) if history else None
+            result = one_run(tmp / f"run{n}", db, workers, args)
+            results.append({"database": database, "history": loaded, **result})
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    return results
+
+
+def ratios(results: list[dict]) -> dict:
+    """Per database, settlements/s with history ÷ without (same number of processes)."""
+    out = {}
+    for loaded in (r for r in results if r["history"]):
+        empty = next(
+            r
+            for r in results
+            if r["database"] == loaded["database"]
+            and r["workers"] == loaded["workers"]
+            and not r["history"]
+        )
+        rate = empty["settlements_per_s"]
+        out[loaded["database"]] = round(loaded["settlements_per_s"] / rate, 3) if rate else None
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="sscard-bench-") as tmp:
-        workdir = Path(tmp)
-        process, port, admin, keystore_path = start_server(workdir, args.workers)
-        try:
-            run = measure(process, port, admin, KeyStore.load(keystore_path), args)
-            reconciled = reconciles(workdir, keystore_path, run.settled)
-        finally:
-            stop_server(process)
-    print(json.dumps(summary(run, reconciled, args)))
-    return 0 if reconciled and not run.errors else 1
+        if args.database == "sqlite" and not args.history:
+            results = [one_run(Path(tmp), None, args.workers, args)]
+            print(json.dumps(results[0]))
+        else:  # the first (SQLite, empty) run's figures on top, every run in "runs"
+            results = run_all(args, Path(tmp))
+            line = {**results[0], "runs": results, "history_to_empty": ratios(results)}
+            print(json.dumps(line))
+    ok = all(r["reconciled"] and not r["errors"] for r in results)
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
