@@ -36,6 +36,7 @@ from terminal.cli.common import (
 from terminal.cli.production import STEP_NAMES
 from terminal.client.applications import ApplicationsClient
 from terminal.client.http import ServiceRefused
+from terminal.i18n import _
 from terminal.production import ProductionError, open_account, personalise
 from terminal.psam import Psam, Role
 
@@ -79,7 +80,7 @@ class BatchRun:
     def advance(self, application_id: str) -> str:
         """Move one application as far as this institution can; a short outcome text."""
         centre = self.psam.role is Role.CARD_CENTRE
-        for _ in range(7):
+        for _round in range(7):
             view = self.client.application(application_id)
             if view["status"] == "issued":
                 return f"issued: card {view['card_no']}"
@@ -131,6 +132,34 @@ class BatchRun:
         return None
 
 
+def outcome_words(text: str) -> str:
+    """An application's outcome (``issued: card X``, ``waiting: ...``; English in --json)
+    in the counter's language: the outcome itself and the waits this module says."""
+    kind, _sep, detail = text.partition(": ")
+    kinds = {
+        "issued": _("issued"),
+        "returned": _("returned"),
+        "waiting": _("waiting"),
+        "failed": _("failed"),
+        "in progress": _("in progress"),
+        "withdrawn": _("withdrawn"),
+    }
+    details = {
+        "no blank cards left in the tray": _("no blank cards left in the tray"),
+    }
+    if detail.startswith("card ") and kind == "issued":
+        detail = _("card {card_no}").format(card_no=detail.removeprefix("card "))
+    elif detail.endswith(") is for the bank"):
+        detail = _("step {step} is for the bank").format(step=detail.split()[1])
+    elif detail.endswith(") is for the card centre"):
+        detail = _("step {step} is for the card centre").format(step=detail.split()[1])
+    elif detail.endswith(" not in the tray"):
+        detail = _("card {card_no} not in the tray").format(card_no=detail.split()[1])
+    detail = details.get(detail, detail)
+    shown = kinds.get(kind, kind)
+    return _("{outcome}: {detail}").format(outcome=shown, detail=detail) if detail else shown
+
+
 def _run_with_progress(run: BatchRun, batch_id: str, ids: list[str], quiet: bool) -> dict:
     outcome: dict[str, str] = {}
     columns = (
@@ -140,7 +169,7 @@ def _run_with_progress(run: BatchRun, batch_id: str, ids: list[str], quiet: bool
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, disable=quiet) as progress:
-        task = progress.add_task(f"batch {batch_id}", total=len(ids))
+        task = progress.add_task(_("batch {batch_id}").format(batch_id=batch_id), total=len(ids))
         for application_id in ids:
             try:
                 outcome[application_id] = run.advance(application_id)
@@ -156,14 +185,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
         psam = load_psam(args)
         tray = Path(args.cards)
         if not tray.is_dir():
-            raise UsageError(f"--cards {tray}: not a directory (the card tray)")
+            raise UsageError(_("--cards {tray}: not a directory (the card tray)").format(tray=tray))
         # A batch holds up to 2000 applications: ask for all of them (the list's default is 500).
         listing = client.applications(batch_id=args.batch_id, limit=5000)
         ids = [a["application_id"] for a in listing["applications"]]
         if not ids:
-            raise UsageError(f"batch {args.batch_id} has no applications (or not yours to see)")
+            raise UsageError(
+                _("batch {batch_id} has no applications (or not yours to see)").format(
+                    batch_id=args.batch_id
+                )
+            )
         bank_pin = (
-            secret(args, "initial bank PIN for the batch's cards: ")
+            secret(args, _("initial bank PIN for the batch's cards: "))
             if psam.role is Role.BANK_BRANCH
             else None
         )
@@ -182,22 +215,29 @@ def cmd_batch(args: argparse.Namespace) -> int:
             )
         )
     else:
-        table = Table(title=f"batch {args.batch_id}")
-        table.add_column("application")
-        table.add_column("outcome")
+        table = Table(title=_("batch {batch_id}").format(batch_id=args.batch_id))
+        table.add_column(_("application"))
+        table.add_column(_("outcome"))
         for application_id, text in outcome.items():
-            table.add_row(application_id, text)
+            table.add_row(application_id, outcome_words(text))
         console.print(table)
-        console.print(", ".join(f"{k}: {v}" for k, v in sorted(summary.items())))
+        console.print(
+            _(", ").join(
+                _("{outcome}: {n}").format(outcome=outcome_words(k), n=v)
+                for k, v in sorted(summary.items())
+            )
+        )
     return EXIT_OK if not summary.get("failed") else EXIT_REFUSED
 
 
 def register(psub: argparse._SubParsersAction) -> None:
     """``production batch`` (``psub``: the production subcommands)."""
-    batch = psub.add_parser("batch", help="batch mode: every step this institution may do")
+    batch = psub.add_parser("batch", help=_("batch mode: every step this institution may do"))
     batch.add_argument("batch_id")
-    batch.add_argument("--cards", required=True, help="the card tray directory")
+    batch.add_argument("--cards", required=True, help=_("the card tray directory"))
     batch.add_argument(
-        "--collected-by", default="employer's agent", help="who collects the batch's cards (step 7)"
+        "--collected-by",
+        default="employer's agent",
+        help=_("who collects the batch's cards (step 7)"),
     )
     batch.set_defaults(func=cmd_batch)

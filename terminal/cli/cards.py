@@ -20,7 +20,21 @@ from terminal.cli.common import (
 )
 from terminal.flows import centre
 from terminal.flows.common import card_expired, read_card
+from terminal.i18n import _
 from terminal.psam import Psam, PsamError, Role
+from terminal.slip import scheme_name
+
+
+def card_status(status: str) -> str:
+    """A card state of the service (docs/api.md §Cards) in the counter's words."""
+    words = {
+        "issued": _("issued, not collected"),
+        "active": _("active"),
+        "lost": _("reported lost"),
+        "replaced": _("replaced"),
+        "cancelled": _("cancelled"),
+    }
+    return words.get(status, status)
 
 
 def cmd_psam_provision(args: argparse.Namespace) -> int:
@@ -51,11 +65,17 @@ def show_psam(args: argparse.Namespace, psam: Psam, path: str | Path | None) -> 
     show(
         f"PSAM {psam.psam_id}" + (f" ({path})" if path else ""),
         [
-            ("institution", psam.institution),
-            ("role", psam.role.value + (" with PIN service" if psam.pin_service else "")),
-            ("SSSE keys", " ".join(f"{kid:02X}" for kid in psam.key_ids)),
-            ("key scope", f"city {psam.city}" if psam.city else "master keys"),
-            ("bank issuer keys", psam.bank_code or "none"),
+            (_("institution"), psam.institution),
+            (
+                _("role"),
+                psam.role.value + (_(" with PIN service") if psam.pin_service else ""),
+            ),
+            (_("SSSE keys"), " ".join(f"{kid:02X}" for kid in psam.key_ids)),
+            (
+                _("key scope"),
+                _("city {city}").format(city=psam.city) if psam.city else _("master keys"),
+            ),
+            (_("bank issuer keys"), psam.bank_code or _("none")),
         ],
         args,
         {
@@ -89,19 +109,19 @@ def cmd_read(args: argparse.Namespace) -> int:
     with card_session(args, psam) as session:
         card = read_card(session)
     rows: list[tuple[str, Any]] = [
-        ("card number", card.issuance.card_number),
-        ("identification code", card.identity.identification_code.hex().upper()),
-        ("algorithm", card.identity.algorithm.value),
-        ("genuine", "yes (internal authentication 01 checked by the PSAM)"),
+        (_("card number"), card.issuance.card_number),
+        (_("identification code"), card.identity.identification_code.hex().upper()),
+        (_("algorithm"), card.identity.algorithm.value),
+        (_("genuine"), _("yes (internal authentication 01 checked by the PSAM)")),
         (
-            "issued / expires",
+            _("issued / expires"),
             f"{card.issuance.issue_date} / {card.issuance.expiry_date}"
-            + (" (expired)" if card_expired(card) else ""),
+            + (_(" (expired)") if card_expired(card) else ""),
         ),
-        ("holder", card.holder.name),
-        ("SSN", card.holder.ssn),
-        ("sex", {"1": "male", "2": "female"}.get(card.holder.sex, card.holder.sex)),
-        ("birth date", card.holder.birth_date),
+        (_("holder"), card.holder.name),
+        (_("ID number"), card.holder.ssn),
+        (_("sex"), {"1": _("male"), "2": _("female")}.get(card.holder.sex, card.holder.sex)),
+        (_("birth date"), card.holder.birth_date),
     ]
     data: dict[str, Any] = {
         "card_no": card.issuance.card_number,
@@ -118,9 +138,9 @@ def cmd_read(args: argparse.Namespace) -> int:
     }
     if card.medical:
         rows += [
-            ("insured region", card.medical.insured_region),
-            ("insurance type", card.medical.insurance_type),
-            ("psn_no", card.medical.psn_no),
+            (_("insured region"), card.medical.insured_region),
+            (_("scheme"), scheme_name(card.medical.insurance_type)),
+            (_("person no."), card.medical.psn_no),
         ]
         data |= {
             "insuplc_admdvs": card.medical.insured_region,
@@ -131,13 +151,16 @@ def cmd_read(args: argparse.Namespace) -> int:
         with open_client(args) as client:
             record = client.card(card.issuance.card_number)
         rows.append(
-            ("status online", record["status"] + (" (expired)" if record.get("expired") else ""))
+            (
+                _("status online"),
+                card_status(record["status"]) + (_(" (expired)") if record.get("expired") else ""),
+            )
         )
         data |= {
             "card_status": record["status"],
             "expired": card_expired(card) or bool(record.get("expired")),
         }
-    show("Social security card", rows, args, data)
+    show(_("Social security card"), rows, args, data)
     return EXIT_OK
 
 
@@ -145,11 +168,11 @@ def cmd_report_lost(args: argparse.Namespace) -> int:
     with open_client(args) as client:
         answer = client.report_loss(args.card_no, args.reason)
     show(
-        "Card reported lost",
+        _("Card reported lost"),
         [
-            ("card number", answer["card_no"]),
-            ("status", answer["status"]),
-            ("replacement receipt (补卡回执)", answer["replacement_receipt_no"]),
+            (_("card number"), answer["card_no"]),
+            (_("status"), card_status(answer["status"])),
+            (_("replacement receipt (补卡回执)"), answer["replacement_receipt_no"]),
         ],
         args,
         {
@@ -168,12 +191,12 @@ def cmd_update_holder(args: argparse.Namespace) -> int:
         if getattr(args, field) is not None
     }
     if not changes:
-        raise UsageError("nothing to update: give at least one of --name, --sex, ...")
+        raise UsageError(_("nothing to update: give at least one of --name, --sex, ..."))
     psam = load_psam(args)
     psam.require_role_key(KEY_MAINTENANCE, "update card data")
     with card_session(args, psam) as session:
         update = centre.update_holder(session, changes)
-    rows = [("card number", update.card_no), ("records written", update.records_written)]
+    rows = [(_("card number"), update.card_no), (_("records written"), update.records_written)]
     data: dict[str, Any] = {
         "card_no": update.card_no,
         "records_written": update.records_written,
@@ -183,39 +206,39 @@ def cmd_update_holder(args: argparse.Namespace) -> int:
         before, after = getattr(update.before, field), getattr(update.after, field)
         rows.append((field, f"{before} → {after}"))
         data["changes"][field] = {"before": before, "after": after}
-    show("Cardholder data updated (key 04)", rows, args, data)
+    show(_("Cardholder data updated (key 04)"), rows, args, data)
     return EXIT_OK
 
 
 def register_psam(sub: argparse._SubParsersAction) -> None:
     """``psam provision`` / ``psam show``, ``readers`` and ``read``."""
-    psam = sub.add_parser("psam", help="provision or show a PSAM image (card centre)")
+    psam = sub.add_parser("psam", help=_("provision or show a PSAM image (card centre)"))
     psam_sub = psam.add_subparsers(dest="psam_command", required=True)
-    prov = psam_sub.add_parser("provision", help="cut a PSAM for one institution")
-    prov.add_argument("out", help="where to write the PSAM image (mode 0600)")
-    prov.add_argument("--institution", required=True, help="institution code")
+    prov = psam_sub.add_parser("provision", help=_("cut a PSAM for one institution"))
+    prov.add_argument("out", help=_("where to write the PSAM image (mode 0600)"))
+    prov.add_argument("--institution", required=True, help=_("institution code"))
     prov.add_argument("--role", required=True, choices=[r.value for r in Role])
-    prov.add_argument("--pin-service", action="store_true", help="designated PIN service")
-    prov.add_argument("--bank", help="bank code of a bank branch (102, 103, ...)")
-    prov.add_argument("--city", help="hold city keys for this region instead of master keys")
-    prov.add_argument("--keystore", help="issuer key store (default $SSCARD_KEYSTORE)")
+    prov.add_argument("--pin-service", action="store_true", help=_("designated PIN service"))
+    prov.add_argument("--bank", help=_("bank code of a bank branch (102, 103, ...)"))
+    prov.add_argument("--city", help=_("hold city keys for this region instead of master keys"))
+    prov.add_argument("--keystore", help=_("issuer key store (default $SSCARD_KEYSTORE)"))
     prov.set_defaults(func=cmd_psam_provision)
-    show_p = psam_sub.add_parser("show", help="what a PSAM may do (never its keys)")
+    show_p = psam_sub.add_parser("show", help=_("what a PSAM may do (never its keys)"))
     show_p.add_argument("path")
     show_p.set_defaults(func=cmd_psam_show)
 
-    sub.add_parser("readers", help="list PC/SC readers").set_defaults(func=cmd_readers)
-    sub.add_parser("read", help="read and authenticate the card").set_defaults(func=cmd_read)
+    sub.add_parser("readers", help=_("list PC/SC readers")).set_defaults(func=cmd_readers)
+    sub.add_parser("read", help=_("read and authenticate the card")).set_defaults(func=cmd_read)
 
 
 def register_card_services(sub: argparse._SubParsersAction) -> None:
     """``report-lost`` and ``update-holder`` (bank branch, card centre)."""
-    lost = sub.add_parser("report-lost", help="report a card lost (bank branch, card centre)")
+    lost = sub.add_parser("report-lost", help=_("report a card lost (bank branch, card centre)"))
     lost.add_argument("card_no")
-    lost.add_argument("--reason")
+    lost.add_argument("--reason", help=_("why (optional, for the record)"))
     lost.set_defaults(func=cmd_report_lost)
 
-    upd = sub.add_parser("update-holder", help="update cardholder data (card centre, key 04)")
+    upd = sub.add_parser("update-holder", help=_("update cardholder data (card centre, key 04)"))
     for field in centre.EF06_FIELDS:
         upd.add_argument(f"--{field.replace('_', '-')}", dest=field)
     upd.set_defaults(func=cmd_update_holder)

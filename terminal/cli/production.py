@@ -41,6 +41,7 @@ from terminal.cli.common import (
     show,
 )
 from terminal.client.http import ServiceRefused, ServiceUnavailable
+from terminal.i18n import _
 from terminal.production import open_account, personalise
 from terminal.psam import Psam, Role
 
@@ -58,6 +59,35 @@ STEP_NAMES = {
 }
 
 
+def step_name(step: int) -> str:
+    """A production step's name in the counter's language (docs/card-production.md)."""
+    names = {
+        1: _("accepted"),
+        2: _("audit"),
+        3: _("comparison"),
+        4: _("pre-check"),
+        5: _("personalisation"),
+        6: _("account opening"),
+        7: _("issuance"),
+    }
+    return names.get(step, str(step))
+
+
+def status_words(status: str) -> str:
+    """An application's or a step's state in the counter's language."""
+    words = {
+        "in_progress": _("in progress"),
+        "returned": _("returned to the applicant"),
+        "issued": _("issued"),
+        "withdrawn": _("withdrawn"),
+        "done": _("done"),
+        "carried_over": _("carried over"),
+        "current": _("current"),
+        "pending": _("pending"),
+    }
+    return words.get(status, status)
+
+
 # --- output --------------------------------------------------------------------------------
 
 
@@ -68,36 +98,58 @@ def show_application(view: dict[str, Any], args: argparse.Namespace) -> None:
         return
     deadline = view["deadline"]
     rows: list[tuple[str, Any]] = [
-        ("application", f"{view['application_id']} ({view['kind']})"),
-        ("applicant", f"{view['psn_name']} {view['certno']}"),
-        ("status", view["status"]),
-        ("next step", view["next_step"]["name"] if view["next_step"] else "-"),
-        (
-            "due",
-            f"{deadline['due_on']} ({deadline['target_working_days']} working days)"
-            + (" LATE" if deadline["late"] else "")
-            + (
-                f" provisional: holidays known only through {deadline['calendar_through']}"
-                if deadline.get("provisional")
-                else ""
-            ),
-        ),
+        (_("application"), f"{view['application_id']} ({view['kind']})"),
+        (_("applicant"), f"{view['psn_name']} {view['certno']}"),
+        (_("status"), status_words(view["status"])),
+        (_("next step"), step_name(view["next_step"]["step"]) if view["next_step"] else "-"),
+        (_("due"), _due(deadline)),
     ]
     if view.get("returned"):
         r = view["returned"]
-        rows.append(("returned", f"step {r['step']}: {r['reason']} — {r['detail']}"))
-    for key in ("card_no", "replaces_card_no", "replacement_receipt_no", "collected_by"):
+        rows.append(
+            (
+                _("returned"),
+                _("step {step}: {reason} — {detail}").format(
+                    step=r["step"], reason=r["reason"], detail=r["detail"]
+                ),
+            )
+        )
+    labels = {
+        "card_no": _("card number"),
+        "replaces_card_no": _("replaces card"),
+        "replacement_receipt_no": _("replacement receipt (补卡回执)"),
+        "collected_by": _("collected by"),
+    }
+    for key, label in labels.items():
         if view.get(key):
-            rows.append((key.replace("_", " "), view[key]))
-    show("Card application", rows, args)
-    table = Table(title="Steps")
-    for column in ("#", "step", "state", "when", "by"):
+            rows.append((label, view[key]))
+    show(_("Card application"), rows, args)
+    table = Table(title=_("Steps"))
+    for column in ("#", _("step"), _("state"), _("when"), _("by")):
         table.add_column(column)
     for step in view["steps"]:
         table.add_row(
-            str(step["step"]), step["label"], step["state"], _local(step["at"]), step["by"] or ""
+            str(step["step"]),
+            step_name(step["step"]),
+            status_words(step["state"]),
+            _local(step["at"]),
+            step["by"] or "",
         )
     console.print(table)
+
+
+def _due(deadline: dict[str, Any]) -> str:
+    """The due day, its working days, late and provisional, in words."""
+    text = _("{due_on} ({days} working days)").format(
+        due_on=deadline["due_on"], days=deadline["target_working_days"]
+    )
+    if deadline["late"]:
+        text += " " + _("LATE")
+    if deadline.get("provisional"):
+        text += " " + _("provisional: holidays known only through {day}").format(
+            day=deadline["calendar_through"]
+        )
+    return text
 
 
 def _local(moment: str | None) -> str:
@@ -132,7 +184,7 @@ def _application_body(args: argparse.Namespace, password: str | None) -> dict[st
 
 def cmd_apply(args: argparse.Namespace) -> int:
     password = (
-        secret(args, "query password for the progress query: ") if args.query_password else None
+        secret(args, _("query password for the progress query: ")) if args.query_password else None
     )
     with open_applications(args) as client:
         view = client.apply(_application_body(args, password))
@@ -146,27 +198,37 @@ def read_applicants(path: str) -> list[dict[str, Any]]:
         # utf-8-sig: a roster saved by a spreadsheet starts with a byte-order mark.
         text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read the roster {path}: {exc}") from exc
+        raise UsageError(
+            _("cannot read the roster {path}: {reason}").format(path=path, reason=exc)
+        ) from exc
     text = text.lstrip("\ufeff")
     if text.lstrip().startswith("["):
         try:
             rows = json.loads(text)
         except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}: not valid JSON ({exc})") from exc
+            raise UsageError(
+                _("{path}: not valid JSON ({reason})").format(path=path, reason=exc)
+            ) from exc
     else:
         rows = list(csv.DictReader(text.splitlines()))
     out = []
     for number, row in enumerate(rows, start=1):
         if not isinstance(row, dict):
-            raise UsageError(f"{path}: applicant {number} is not an object with named fields")
+            raise UsageError(
+                _("{path}: applicant {n} is not an object with named fields").format(
+                    path=path, n=number
+                )
+            )
         if None in row:
-            raise UsageError(f"{path}: row {number} has more fields than the header")
+            raise UsageError(
+                _("{path}: row {n} has more fields than the header").format(path=path, n=number)
+            )
         item = {k: v for k, v in row.items() if v not in (None, "")}
         if "photo_taken" in item and isinstance(item["photo_taken"], str):
             item["photo_taken"] = item["photo_taken"].strip().lower() in ("1", "true", "yes", "y")
         out.append(item)
     if not out:
-        raise UsageError(f"{path}: no applicants")
+        raise UsageError(_("{path}: no applicants").format(path=path))
     return out
 
 
@@ -178,12 +240,12 @@ def cmd_batch_apply(args: argparse.Namespace) -> int:
         print_json(answer)
     else:
         show(
-            "Batch accepted",
+            _("Batch accepted"),
             [
-                ("batch", answer["batch_id"]),
-                ("employer", answer["employer_code"]),
-                ("applications", answer["count"]),
-                ("due (30 working days)", answer["due_on"]),
+                (_("batch"), answer["batch_id"]),
+                (_("employer"), answer["employer_code"]),
+                (_("applications"), answer["count"]),
+                (_("due (30 working days)"), answer["due_on"]),
             ],
             args,
         )
@@ -217,30 +279,42 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print_json(answer)
         return EXIT_OK
-    table = Table(title=f"{answer['count']} applications")
-    for column in ("application", "kind", "name", "status", "next", "reason", "card", "due"):
-        table.add_column(column, no_wrap=column in ("application", "due", "card"))
+    table = Table(title=_("{n} applications").format(n=answer["count"]))
+    columns = (
+        _("application"),
+        _("kind"),
+        _("name"),
+        _("status"),
+        _("next"),
+        _("reason"),
+        _("card"),
+        _("due"),
+    )
+    for i, column in enumerate(columns):
+        table.add_column(column, no_wrap=i in (0, 6, 7))
     for a in answer["applications"]:
         table.add_row(
             a["application_id"],
             a["kind"],
             a["psn_name"],
-            a["status"],
-            STEP_NAMES.get(a["next_step"], "-") if a["next_step"] else "-",
+            status_words(a["status"]),
+            step_name(a["next_step"]) if a["next_step"] else "-",
             a["reason"] or "",
             a["card_no"] or "",
-            a["due_on"] + (" LATE" if a["late"] else ""),
+            a["due_on"] + (" " + _("LATE") if a["late"] else ""),
         )
     console.print(table)
     if answer.get("truncated"):
         console.print(
-            f"only the first {answer['count']}: narrow the filters (batch, status, next step)"
+            _("only the first {n}: narrow the filters (batch, status, next step)").format(
+                n=answer["count"]
+            )
         )
     return EXIT_OK
 
 
 def cmd_progress(args: argparse.Namespace) -> int:
-    password = secret(args, "query password: ")
+    password = secret(args, _("query password: "))
     try:
         with open_applications(args) as client:
             answer = client.progress(args.certno, password)
@@ -255,7 +329,7 @@ def cmd_progress(args: argparse.Namespace) -> int:
     for view in answer["applications"]:
         show_application(view, args)
     if not answer["applications"]:
-        console.print("no card applications for this SSN")
+        console.print(_("no card applications for this ID number"))
     return EXIT_OK
 
 
@@ -285,7 +359,7 @@ def cmd_personalise(args: argparse.Namespace) -> int:
 
 def cmd_open_account(args: argparse.Namespace) -> int:
     psam = load_psam(args, Role.BANK_BRANCH)
-    bank_pin = secret(args, "new bank PIN (chosen by the holder): ")
+    bank_pin = secret(args, _("new bank PIN (chosen by the holder): "))
     with open_reader_by_name(args.reader) as reader, open_applications(args) as client:
         view = open_account(client, psam, reader, args.application_id, bank_pin)
     show_application(view, args)
@@ -298,7 +372,9 @@ def _collected_at(text: str) -> str:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a date and time like 2026-11-20T15:30 (+08:00 if no offset)"
+            _("{text} is not a date and time like 2026-11-20T15:30 (+08:00 if no offset)").format(
+                text=repr(text)
+            )
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=LOCAL_TIME)
@@ -356,12 +432,12 @@ def cmd_report_loss(args: argparse.Namespace) -> int:
         return EXIT_OK
     replacement = answer["replacement_application"]
     show(
-        "Card reported lost",
+        _("Card reported lost"),
         [
-            ("card", f"{answer['card_no']} — blocked for settlement"),
-            ("replacement receipt", answer["replacement_receipt_no"]),
-            ("replacement application", replacement["application_id"]),
-            ("due", replacement["deadline"]["due_on"]),
+            (_("card"), _("{card_no} — blocked for settlement").format(card_no=answer["card_no"])),
+            (_("replacement receipt (补卡回执)"), answer["replacement_receipt_no"]),
+            (_("replacement application"), replacement["application_id"]),
+            (_("due"), replacement["deadline"]["due_on"]),
         ],
         args,
     )
@@ -372,39 +448,43 @@ def cmd_report_loss(args: argparse.Namespace) -> int:
 
 
 def _register_apply(psub: argparse._SubParsersAction) -> None:
-    apply_p = psub.add_parser("apply", help="step 1: a single application (card centre)")
-    apply_p.add_argument("--certno", required=True, help="citizen ID number (the SSN)")
+    apply_p = psub.add_parser("apply", help=_("step 1: a single application (card centre)"))
+    apply_p.add_argument("--certno", required=True, help=_("citizen ID number (the SSN)"))
     apply_p.add_argument("--name", required=True)
     apply_p.add_argument("--sex", required=True, choices=["1", "2"])
-    apply_p.add_argument("--birth", required=True, type=date.fromisoformat, help="YYYY-MM-DD")
-    apply_p.add_argument("--nation", default="01", help="ethnic group code (default 01)")
-    apply_p.add_argument("--birthplace", required=True, help="6-digit region code")
-    apply_p.add_argument("--region", default="430100", help="insured region (default 430100)")
+    apply_p.add_argument("--birth", required=True, type=date.fromisoformat, help=_("YYYY-MM-DD"))
+    apply_p.add_argument("--nation", default="01", help=_("ethnic group code (default 01)"))
+    apply_p.add_argument("--birthplace", required=True, help=_("6-digit region code"))
+    apply_p.add_argument("--region", default="430100", help=_("insured region (default 430100)"))
     apply_p.add_argument("--insutype", default="310", choices=["310", "390"])
-    apply_p.add_argument("--bank", default="102", help="partner bank code (default 102)")
-    apply_p.add_argument("--hukou-no", help="household register number")
+    apply_p.add_argument("--bank", default="102", help=_("partner bank code (default 102)"))
+    apply_p.add_argument("--hukou-no", help=_("household register number"))
     apply_p.add_argument(
-        "--no-id-card", action="store_true", help="apply with the household register"
+        "--no-id-card", action="store_true", help=_("apply with the household register")
     )
-    apply_p.add_argument("--no-photo", action="store_true", help="photo not taken yet")
+    apply_p.add_argument("--no-photo", action="store_true", help=_("photo not taken yet"))
     apply_p.add_argument(
         "--query-password",
         action="store_true",
-        help="ask the applicant for a query password (prompt / --pin-stdin)",
+        help=_("ask the applicant for a query password (prompt / --pin-stdin)"),
     )
     apply_p.set_defaults(func=cmd_apply)
 
-    batch_apply = psub.add_parser("batch-apply", help="step 1 for an employer's batch (CSV/JSON)")
-    batch_apply.add_argument("file", help="applicants: JSON list or CSV with the API's field names")
-    batch_apply.add_argument("--employer", required=True, help="employer code")
+    batch_apply = psub.add_parser(
+        "batch-apply", help=_("step 1 for an employer's batch (CSV/JSON)")
+    )
+    batch_apply.add_argument(
+        "file", help=_("applicants: JSON list or CSV with the API's field names")
+    )
+    batch_apply.add_argument("--employer", required=True, help=_("employer code"))
     batch_apply.add_argument("--employer-name")
     batch_apply.set_defaults(func=cmd_batch_apply)
 
-    show_p = psub.add_parser("show", help="one application with every step")
+    show_p = psub.add_parser("show", help=_("one application with every step"))
     show_p.add_argument("application_id")
     show_p.set_defaults(func=cmd_show)
 
-    list_p = psub.add_parser("list", help="applications by batch, employer, status, next step")
+    list_p = psub.add_parser("list", help=_("applications by batch, employer, status, next step"))
     list_p.add_argument("--batch")
     list_p.add_argument("--employer")
     list_p.add_argument("--status", choices=["in_progress", "returned", "issued", "withdrawn"])
@@ -415,46 +495,46 @@ def _register_apply(psub: argparse._SubParsersAction) -> None:
 
 def _register_steps(psub: argparse._SubParsersAction) -> None:
     for name, method, text in (
-        ("audit", "audit", "step 2: data entry and audit (card centre)"),
-        ("compare", "compare", "step 3: police register + bank (bank)"),
-        ("pre-check", "pre_check", "step 4: pre-check against the card base"),
-        ("withdraw", "withdraw", "withdraw the application"),
+        ("audit", "audit", _("step 2: data entry and audit (card centre)")),
+        ("compare", "compare", _("step 3: police register + bank (bank)")),
+        ("pre-check", "pre_check", _("step 4: pre-check against the card base")),
+        ("withdraw", "withdraw", _("withdraw the application")),
     ):
         p = psub.add_parser(name, help=text)
         p.add_argument("application_id")
         p.set_defaults(func=_simple(method))
 
-    perso = psub.add_parser("personalise", help="step 5: write the blank card in --reader")
+    perso = psub.add_parser("personalise", help=_("step 5: write the blank card in --reader"))
     perso.add_argument("application_id")
-    perso.add_argument("--medical-psam", help="a PSAM with key 07 to read DF04 back too")
+    perso.add_argument("--medical-psam", help=_("a PSAM with key 07 to read DF04 back too"))
     perso.set_defaults(func=cmd_personalise)
 
-    bank = psub.add_parser("open-account", help="step 6: open the account, write the bank app")
+    bank = psub.add_parser("open-account", help=_("step 6: open the account, write the bank app"))
     bank.add_argument("application_id")
     bank.set_defaults(func=cmd_open_account)
 
-    issue = psub.add_parser("issue", help="step 7: issuance registration (card collected)")
+    issue = psub.add_parser("issue", help=_("step 7: issuance registration (card collected)"))
     issue.add_argument("application_id")
-    issue.add_argument("--collected-by", required=True, help="who collected the card")
+    issue.add_argument("--collected-by", required=True, help=_("who collected the card"))
     issue.add_argument(
         "--collected-at",
         type=_collected_at,
-        help="when it was collected, if not now (e.g. 2026-11-20T15:30; local time +08:00)",
+        help=_("when it was collected, if not now (e.g. 2026-11-20T15:30; local time +08:00)"),
     )
     issue.set_defaults(func=cmd_issue)
 
 
 def _register_returns(psub: argparse._SubParsersAction) -> None:
-    reject = psub.add_parser("reject", help="record a rejection with its reason")
+    reject = psub.add_parser("reject", help=_("record a rejection with its reason"))
     reject.add_argument("application_id")
     reject.add_argument("--step", type=int, required=True, choices=range(2, 7))
     reject.add_argument(
-        "--reason", required=True, help="e.g. missing_photo, personalisation_failed"
+        "--reason", required=True, help=_("e.g. missing_photo, personalisation_failed")
     )
     reject.add_argument("--detail")
     reject.set_defaults(func=cmd_reject)
 
-    correct = psub.add_parser("correct", help="the applicant's correction; resumes the flow")
+    correct = psub.add_parser("correct", help=_("the applicant's correction; resumes the flow"))
     correct.add_argument("application_id")
     for opt in CORRECTION_FIELDS:
         correct.add_argument(f"--{opt.replace('_', '-')}", dest=opt)
@@ -462,12 +542,14 @@ def _register_returns(psub: argparse._SubParsersAction) -> None:
     correct.add_argument("--note")
     correct.set_defaults(func=cmd_correct)
 
-    loss = psub.add_parser("report-loss", help="loss at the issuing bank: block, receipt, replace")
+    loss = psub.add_parser(
+        "report-loss", help=_("loss at the issuing bank: block, receipt, replace")
+    )
     loss.add_argument("card_no")
     loss.add_argument("--reason")
     loss.set_defaults(func=cmd_report_loss)
 
-    prog = psub.add_parser("progress", help="制卡进度查询: SSN + query password")
+    prog = psub.add_parser("progress", help=_("制卡进度查询: SSN + query password"))
     prog.add_argument("--certno", required=True)
     prog.set_defaults(func=cmd_progress)
 
@@ -476,7 +558,9 @@ def register(sub: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """Add ``production`` and its subcommands; the subcommand parsers, for ``batch``."""
     production = sub.add_parser(
         "production",
-        help="card production: applications, steps 1-7, loss and replacement (card centre, bank)",
+        help=_(
+            "card production: applications, steps 1-7, loss and replacement (card centre, bank)"
+        ),
     )
     psub = production.add_subparsers(dest="production_command", required=True, metavar="STEP")
     _register_apply(psub)

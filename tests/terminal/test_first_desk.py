@@ -5,6 +5,7 @@ and in English."""
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import date
 
@@ -182,3 +183,73 @@ def test_first_desk_help(capsys, lang, words):
     out = " ".join(out.split())
     for word in words:
         assert word in out, out
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        (
+            "zh_CN",
+            {
+                "title": "制卡申请",
+                "shown": ["办理中", "预判和登记", "数据比对", "制卡环节", "个工作日", "沿用"],
+                "card": [
+                    "社会保障卡",
+                    "持卡人",
+                    "身份证号码",
+                    "性别",
+                    "男",
+                    "真（PSAM 已校验",
+                    "已启用",
+                ],
+                "help": "第 3 环节：公安人口信息 + 银行比对（银行）",
+            },
+        ),
+        (
+            "en",
+            {
+                "title": "Card application",
+                "shown": ["in progress", "pre-check", "comparison", "Steps", "working days"],
+                "card": ["Social security card", "holder", "ID number", "sex", "male", "active"],
+                "help": "step 3: police register + bank (bank)",
+            },
+        ),
+    ],
+)
+def test_the_card_centre_desk_in_both_languages(world, lang, words):
+    """Card production by hand at the card centre and the bank, as typed: the application,
+    its steps and the card read back in the clerk's language."""
+    ssn = citizen_id(REGION, date(1979, 4, 4), secrets.randbelow(1000), "2")
+    admin = _admin_env(world, lang)
+    clerk = Clerk(["police-register", "add", ssn, "--name", "林黛玉"], admin)
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    centre = _env(world, world.centre, "", lang)
+    clerk = Clerk(
+        ["production", "apply", "--certno", ssn, "--name", "林黛玉", "--sex", "2",
+         "--birth", "1979-04-04", "--birthplace", REGION],
+        centre,
+    )  # fmt: skip
+    clerk.expect(words["title"])
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    application_id = re.search(r"(AP\w+)", clerk.seen).group(1)
+    clerk = Clerk(["production", "audit", application_id], centre)
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    clerk = Clerk(["production", "compare", application_id], _env(world, world.bank102, "", lang))
+    clerk.expect(words["title"])
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in words["shown"][:2]:
+        assert text in clerk.seen, (text, clerk.seen)
+    clerk = Clerk(["production", "show", application_id], centre)
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in words["shown"]:
+        if lang == "en" or text != "沿用":
+            assert text in clerk.seen, (text, clerk.seen)
+
+    clerk = Clerk(["read"], _env(world, world.centre, str(world.patient().image), lang))
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for text in words["card"]:
+        assert text in clerk.seen, (text, clerk.seen)
+
+    clerk = Clerk(["production", "--help"], centre)
+    assert clerk.wait() == 0
+    assert words["help"] in " ".join(clerk.seen.split()), clerk.seen
