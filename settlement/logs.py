@@ -24,6 +24,7 @@ import os
 import sys
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from logging.handlers import WatchedFileHandler
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
@@ -99,12 +100,22 @@ def private_log_file(path: Path) -> Path:
     return path
 
 
+class PrivateLogFile(WatchedFileHandler):
+    """Appends to the log file and reopens it when logrotate has moved it away, the new file
+    created 0600 like the first (:func:`private_log_file`)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(private_log_file(path), encoding="utf-8")
+
+    def _open(self):  # type: ignore[override]  # logging's hook for (re)opening the file
+        private_log_file(Path(self.baseFilename))
+        return super()._open()
+
+
 def handler_for(settings: Settings) -> logging.Handler:
     """The handler ``settings`` ask for: stderr or the log file, JSON lines or text."""
     if settings.log_file is not None:
-        handler: logging.Handler = logging.FileHandler(
-            private_log_file(settings.log_file), encoding="utf-8"
-        )
+        handler: logging.Handler = PrivateLogFile(settings.log_file)
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines() if settings.log_format == "json" else PlainText())

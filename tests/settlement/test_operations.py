@@ -261,3 +261,70 @@ def test_metrics_answer_only_the_allowed_networks(tmp_path, allow, client, statu
     else:
         assert "sscard_http_requests_total" in answer.text
     app.state.service.db.dispose()
+
+
+@pytest.fixture
+def own_logging():
+    """configure() changes process-wide loggers: put them back after the test."""
+    import logging
+
+    from settlement.logs import LOGGERS
+
+    saved = [
+        (logging.getLogger(n), logging.getLogger(n).handlers[:], logging.getLogger(n).level)
+        for n in LOGGERS
+    ]
+    propagate = [logging.getLogger(n).propagate for n in LOGGERS]
+    flags = (logging.logThreads, logging.logProcesses, logging.logMultiprocessing)
+    yield
+    for (logger, handlers, level), prop in zip(saved, propagate, strict=True):
+        for handler in logger.handlers:
+            if handler not in handlers:
+                handler.close()
+        logger.handlers, logger.level, logger.propagate = handlers, level, prop
+    logging.logThreads, logging.logProcesses, logging.logMultiprocessing = flags
+
+
+def test_log_file_reopened_after_rotation_is_private_and_lines_are_json(tmp_path, own_logging):
+    import logging
+    import os
+
+    from settlement import logs
+    from settlement.config import Settings
+
+    path = tmp_path / "var" / "log" / "service.log"
+    settings = Settings.from_env(
+        f"sqlite:///{tmp_path / 'x.db'}",
+        environ={"SSCARD_HOME": str(tmp_path), "SSCARD_LOG_FILE": str(path)},
+    )
+    old_umask = os.umask(0o022)
+    try:
+        logs.configure(settings)
+        logging.getLogger("settlement").info("before rotation")
+        path.rename(path.with_suffix(".log.1"))  # logrotate's move
+        logging.getLogger("settlement.access").warning("after rotation")
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    [line] = [json.loads(text) for text in path.read_text().splitlines()]
+    assert line["message"] == "after rotation" and line["logger"] == "settlement.access"
+    assert json.loads(path.with_suffix(".log.1").read_text())["message"] == "before rotation"
+
+
+def test_text_format_and_level(tmp_path, own_logging, capsys):
+    import logging
+
+    from settlement import logs
+    from settlement.config import Settings
+
+    settings = Settings.from_env(
+        f"sqlite:///{tmp_path / 'x.db'}",
+        environ={"SSCARD_LOG_FORMAT": "text", "SSCARD_LOG_LEVEL": "warning"},
+    )
+    logs.configure(settings)
+    logging.getLogger("settlement.access").info("a request")  # below the level: no line
+    logs.log_fields(logging.getLogger("settlement"), logging.ERROR, "boom", {"status": 500})
+    err = capsys.readouterr().err
+    assert "a request" not in err
+    assert err.endswith("error settlement boom status=500\n") and err[:4].isdigit()
