@@ -56,6 +56,7 @@ sys.path.insert(0, str(REPO))
 from benchmarks._http import Http
 from benchmarks._pg import PostgresServer
 from benchmarks.history import load as load_history
+from benchmarks.history import measure as measure_history
 from card.crypto import Algorithm, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore
 
@@ -539,7 +540,10 @@ def run_all(args, tmp: Path) -> list[dict]:
                 db = server.create_database(f"bench_{n}")
             elif history:
                 db = f"sqlite:///{tmp / f'run{n}' / 'settlement.db'}"
-            loaded = load_history(db, history, history) if history else None
+            loaded = None
+            if history:  # the report and ledger times on the loaded history, too
+                loaded = load_history(db, history, history)
+                loaded.update(measure_history(db))
             result = one_run(tmp / f"run{n}", db, workers, args)
             results.append({"database": database, "history": loaded, **result})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
