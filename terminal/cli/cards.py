@@ -193,7 +193,7 @@ def cmd_update_holder(args: argparse.Namespace) -> int:
     if not changes:
         raise UsageError(_("nothing to update: give at least one of --name, --sex, ..."))
     psam = load_psam(args)
-    psam.require_role_key(KEY_MAINTENANCE, "update card data")
+    psam.require_role_key(KEY_MAINTENANCE, _("update card data"))
     with card_session(args, psam) as session:
         update = centre.update_holder(session, changes)
     rows = [(_("card number"), update.card_no), (_("records written"), update.records_written)]

@@ -129,7 +129,11 @@ def load_psam(args: argparse.Namespace, role: Role | None = None) -> Psam:
     except PsamError as exc:
         raise UsageError(str(exc)) from exc
     if role is not None and psam.role is not role:
-        raise UsageError(f"this step needs a {role.value} PSAM; {args.psam} is {psam.describe()}")
+        raise UsageError(
+            _("this step needs a {role} PSAM; {path} is {psam}").format(
+                role=role.value, path=args.psam, psam=psam.describe()
+            )
+        )
     return psam
 
 

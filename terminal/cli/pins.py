@@ -107,14 +107,14 @@ def cmd_pin(args: argparse.Namespace) -> int:
             with card_session(args, psam) as session:
                 result = pins.change_ssse_pin(session, client, old, new)
         elif args.operation == "reset":
-            psam.require_role_key(KEY_PIN_UNBLOCK, "reset the SSSE PIN")
+            psam.require_role_key(KEY_PIN_UNBLOCK, _("reset the social security PIN"))
             certno = ask_holder_id(args)
             new = pins.new_pin_entry(entry, _("social security PIN"), tell=err.print)
             with card_session(args, psam) as session:
                 check_holder(session, certno)
                 result = pins.unblock_ssse_pin(session, client, new_pin=new)
         else:
-            psam.require_role_key(KEY_PIN_UNBLOCK, "unblock the SSSE PIN")
+            psam.require_role_key(KEY_PIN_UNBLOCK, _("unblock the social security PIN"))
             certno = ask_holder_id(args)
             with card_session(args, psam) as session:
                 check_holder(session, certno)
