@@ -15,6 +15,7 @@ from terminal.cli.common import (
     UsageError,
     card_session,
     console,
+    err,
     id_number_reason,
     load_psam,
     open_client,
@@ -28,6 +29,7 @@ from terminal.client.settlement import SettlementClient
 from terminal.feefile import FeeFileError, parse_fee_file
 from terminal.flows import desk
 from terminal.i18n import _
+from terminal.pdf import PdfError, print_to_pdf
 from terminal.slip import Slip, local_minute, scheme_name
 
 
@@ -63,6 +65,13 @@ def show_receipt(slip: Slip, args: argparse.Namespace) -> None:
     console.print(slip.text(), highlight=False, markup=False)
     if getattr(args, "html", None):
         console.print(_("HTML slip written to {path}").format(path=args.html), highlight=False)
+    if getattr(args, "pdf", None):
+        try:
+            print_to_pdf(slip.html(), args.pdf)
+        except PdfError as exc:  # the settlement stands; only its printout is missing
+            err.print(_("[yellow]PDF slip not written:[/] {reason}").format(reason=exc))
+        else:
+            console.print(_("PDF slip written to {path}").format(path=args.pdf), highlight=False)
 
 
 #: An admission's fields a desk shows, with their labels.
@@ -366,7 +375,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     slip = sub.add_parser("slip", help=_("print a settlement slip (结算单) again"))
     slip.add_argument("setl_id")
-    slip.add_argument("--html", metavar="PATH", help=_("also write the slip as an HTML page"))
-    slip.set_defaults(func=cmd_slip)
-    for p in (pre, dis, dis_ex):
+    for p in (slip, pre, dis, dis_ex):
         p.add_argument("--html", metavar="PATH", help=_("also write the slip as an HTML page"))
+        p.add_argument(
+            "--pdf", metavar="PATH", help=_("also print the slip to a PDF file (Chromium)")
+        )
+    slip.set_defaults(func=cmd_slip)

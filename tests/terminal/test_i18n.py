@@ -40,7 +40,7 @@ def test_every_message_in_the_code_has_a_chinese_translation(tmp_path):
     sources = sorted(
         str(p.relative_to(ROOT))
         for p in [*ROOT.glob("terminal/cli/*.py"), *ROOT.glob("terminal/flows/*.py")]
-    ) + ["terminal/i18n.py", "terminal/slip.py", "terminal/dayreport.py"]
+    ) + ["terminal/i18n.py", "terminal/slip.py", "terminal/dayreport.py", "terminal/pdf.py"]
     subprocess.run(
         ["xgettext", "--from-code=UTF-8", "-L", "Python", "-k_", "-kngettext:1,2", "-o", pot]
         + sources,

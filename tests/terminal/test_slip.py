@@ -5,8 +5,10 @@ reversal only after the clerk confirms it at the terminal."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
+import zlib
 from pathlib import Path
 
 import pytest
@@ -86,8 +88,8 @@ def test_a_desk_day_in_chinese_with_the_slip_and_a_confirmed_reversal(world, tmp
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
     assert "预结算单（未入账）" in clerk.seen and "None" not in clerk.seen
 
-    html = tmp_path / "slip.html"
-    clerk = Clerk(["discharge", mdtrt_id, "--html", str(html)], env)
+    html, pdf = tmp_path / "slip.html", tmp_path / "slip.pdf"
+    clerk = Clerk(["discharge", mdtrt_id, "--html", str(html), "--pdf", str(pdf)], env)
     clerk.expect("请输入社保密码：")
     clerk.type("123456")
     clerk.expect("住院结算单")
@@ -127,6 +129,28 @@ def test_a_desk_day_in_chinese_with_the_slip_and_a_confirmed_reversal(world, tmp
         rendered = _render(html, tmp_path / "slip.png", size="800,1100")
         for shown in ("住院结算单", mdtrt_id, patient.card_no, "心内科", "冠心病", "1,050.00"):
             assert shown in rendered, (shown, rendered)
+        assert "PDF 结算单已写入" in slip
+        fonts, characters = _pdf_fonts_and_characters(pdf)
+        assert any("WenQuanYi" in f or "Noto" in f for f in fonts), fonts
+        assert set("住院结算单心内科冠心病结算流水号") <= characters
+
+
+def _pdf_fonts_and_characters(pdf: Path) -> tuple[set[str], set[str]]:
+    """The fonts a PDF embeds and the characters its ToUnicode maps give text for: the
+    Chinese of the page was laid out with a CJK font and is in the file as text."""
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF-")
+    fonts = {f.decode() for f in re.findall(rb"/FontName\s*/([A-Za-z0-9+_-]+)", data)}
+    characters: set[str] = set()
+    for match in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", data, re.DOTALL):
+        try:
+            stream = zlib.decompress(match.group(1))
+        except zlib.error:
+            continue
+        if b"beginbfchar" in stream or b"beginbfrange" in stream:
+            for code in re.findall(rb"<([0-9A-Fa-f]{4})>", stream):
+                characters.add(chr(int(code, 16)))
+    return fonts, characters
 
 
 def _render(page: Path, screenshot: Path, size: str = "800,900") -> str:
