@@ -23,7 +23,7 @@ other server binary (``pg_basebackup``, ``pg_ctl promote``) as the right user.
 :meth:`PostgresServer.stop` stops the server and removes the temp dir (also at interpreter exit).
 
 Manual try-out: ``python benchmarks/_pg.py [--durable]`` starts one, prints its URL, and stops
-it on Ctrl-C.
+it on Ctrl-C or ``kill PID`` (SIGTERM).
 """
 
 from __future__ import annotations
@@ -178,7 +178,15 @@ class PostgresServer:
                 os.chown(path, owner.pw_uid, owner.pw_gid)
 
     def start(self) -> PostgresServer:
-        """initdb into a fresh temp dir and start the server on a free 127.0.0.1 port."""
+        """initdb into a fresh temp dir and start the server on a free 127.0.0.1 port; if that
+        is interrupted (Ctrl-C, a signal), nothing is left behind."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> PostgresServer:
         began = time.monotonic()
         self._make_base()
         init = self.run_tool(
@@ -288,6 +296,12 @@ def main() -> None:
     parser.add_argument("--durable", action="store_true", help="keep fsync and durable commits")
     parser.add_argument("--database", default="sscard", help="database to create (sscard)")
     args = parser.parse_args()
+
+    def stop(_signum, _frame) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)  # kill PID stops the server too (and SIGINT, Ctrl-C)
+    signal.signal(signal.SIGINT, stop)
     with PostgresServer(durable=args.durable) as server:
         print(server.create_database(args.database), flush=True)
         try:
