@@ -60,7 +60,6 @@ def provision(url: str, admin_key: str, keystore: KeyStore, folder: Path) -> tup
     admin.register_institution({"code": centre, "name": centre, "kind": "card_centre"})
     key = admin.register_terminal(hospital, f"{hospital}-T1", "reader")["api_key"]
     centre_key = admin.register_terminal(centre, f"{centre}-T1", "centre")["api_key"]
-    admin.close()
     holder = sample_holder(REGION)
     psn_no = REGION + f"{secrets.randbelow(10**14):014d}"
     card_no = f"X{secrets.randbelow(10**8):08d}"
@@ -68,7 +67,10 @@ def provision(url: str, admin_key: str, keystore: KeyStore, folder: Path) -> tup
         cc.register_person(
             {"psn_no": psn_no, "psn_name": holder.name, "brdy": "1980-05-17", "certno": holder.ssn}
         )
-        cc.add_coverage(psn_no, {"insutype": "310", "begndate": "2020-01-01", "paid": True})
+        admin.migrate_coverage(  # a paid period: the admin's migration (docs/api.md)
+            {"psn_no": psn_no, "insutype": "310", "begndate": "2020-01-01", "reason": "bench"}
+        )
+        admin.close()
         image = new_card(
             folder / "card.json",
             holder,

@@ -162,7 +162,7 @@ def provision(port: int, admin: str, keystore: KeyStore, terminals: int, people:
     hospital = {"name": "hospital", "kind": "hospital", "hospital_level": 3}
     keys = add_institution(root, "BENCHH", hospital, terminals)
     cc = Http(port, cc_key)
-    return keys, [add_insured_card(cc, keystore, f"BP{i:08d}", i) for i in range(people)]
+    return keys, [add_insured_card(cc, root, keystore, f"BP{i:08d}", i) for i in range(people)]
 
 
 def add_institution(root: Http, code: str, fields: dict, terminals: int) -> list[str]:
@@ -178,8 +178,9 @@ def add_institution(root: Http, code: str, fields: dict, terminals: int) -> list
     ]
 
 
-def add_insured_card(cc: Http, keystore: KeyStore, psn_no: str, i: int) -> Card:
-    """A person with employee coverage (310) and an active 3DES card, through the card centre."""
+def add_insured_card(cc: Http, root: Http, keystore: KeyStore, psn_no: str, i: int) -> Card:
+    """A person with employee coverage (310) and an active 3DES card, through the card centre;
+    the paid coverage period through the admin's migration (``root``, docs/api.md)."""
     person = {
         "psn_no": psn_no,
         "psn_name": "bench",
@@ -188,8 +189,8 @@ def add_insured_card(cc: Http, keystore: KeyStore, psn_no: str, i: int) -> Card:
         "acct_balance": 10_000_000,
     }
     must(cc.call("POST", "/v1/people", person), 201, "person")
-    coverage = {"insutype": "310", "begndate": "2020-01-01"}
-    must(cc.call("POST", f"/v1/people/{psn_no}/coverage", coverage), 201, "coverage")
+    coverage = {"psn_no": psn_no, "insutype": "310", "begndate": "2020-01-01", "reason": "bench"}
+    must(root.call("POST", "/v1/admin/coverage-migrations", coverage), 201, "coverage")
     card = Card(keystore, psn_no)
     record = {
         "card_no": card.card_no,

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 from rich.console import Console
 
@@ -116,6 +118,12 @@ def parser() -> argparse.ArgumentParser:
     pay.add_argument("--speedup", type=float, default=2000.0, help="× the peak rate (2000)")
     pay.add_argument("--seed", type=int, default=1, help="seed (1)")
     pay.add_argument("--workdir", type=Path, help="where the database and logs go")
+    pay.add_argument(
+        "--day",
+        type=date.fromisoformat,
+        help="the payment day (default: 15 June before the current insurance year); the "
+        "run's service takes it as its business date (SSCARD_TODAY, simulation only)",
+    )
     return top
 
 
@@ -124,7 +132,7 @@ def payment_day(args: argparse.Namespace, console: Console) -> int:
     import tempfile
 
     from card.keystore import KeyStore
-    from hospital_sim.payments import run_payment_day
+    from hospital_sim.payments import payment_day_of, run_payment_day
     from hospital_sim.service import start_in_process
 
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="sscard-payday-"))
@@ -132,7 +140,9 @@ def payment_day(args: argparse.Namespace, console: Console) -> int:
     keystore = workdir / "keystore.json"
     if not keystore.exists():
         KeyStore.generate().save(keystore)
-    with start_in_process(workdir, f"sqlite:///{workdir / 'settlement.db'}", keystore) as svc:
+    day = args.day or payment_day_of(datetime.now(ZoneInfo("Asia/Shanghai")).date())
+    url = f"sqlite:///{workdir / 'settlement.db'}"
+    with start_in_process(workdir, url, keystore, today=day) as svc:
         day = run_payment_day(
             svc.url,
             svc.admin_key,
@@ -145,7 +155,7 @@ def payment_day(args: argparse.Namespace, console: Console) -> int:
         console.print(f"{log.code}: {len(log.confirmed)} confirmed, refused {log.refused}")
     for name, (ok, detail) in day.invariants.items():
         console.print(f"{'[green]ok[/green]' if ok else '[red]FAILED[/red]'} {name}: {detail}")
-    console.print(f"insurance year {day.year}, {day.elapsed_s:.1f} s")
+    console.print(f"payment day {day.day}, insurance year {day.year}, {day.elapsed_s:.1f} s")
     return EXIT_OK if day.ok else EXIT_INVARIANT
 
 

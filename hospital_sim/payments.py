@@ -16,9 +16,12 @@ twice. Invariants afterwards:
 - ``channels_balance``: each channel's reconciliation of the day equals what the channel saw
   confirmed (count and sum) and is internally balanced.
 
-The day's date is the service's own clock: the June window itself is covered by the dated
-tests (tests/settlement/test_contributions_flow.py); here the people pay their first insurance
-year, which is open whatever the date (docs/rules.md §Contributions).
+The day is the service's business date (``GET /v1/health``'s ``business_date``): ``python -m
+hospital_sim payment-day`` starts its service on a June day of the simulated insurance year
+(:func:`payment_day_of`, the service's ``SSCARD_TODAY``, simulation only), so the people pay
+the coming insurance year inside its 1–30 June window, as the city's residents do; a fourth
+invariant, ``paid_in_window``, checks that every confirmed payment was made on that day and
+inside that window.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from settlement.rules.contributions import year_of
+from settlement.rules.contributions import payment_window, year_of
 from terminal.client.contributions import EnrolmentClient, PaymentChannelClient
 from terminal.client.http import ServiceRefused
 from terminal.client.settlement import SettlementClient
@@ -59,18 +62,29 @@ class PaymentDay:
     channels: list[ChannelLog]
     invariants: dict[str, tuple[bool, str]] = field(default_factory=dict)
     elapsed_s: float = 0.0
+    coverage_start: date | None = None  # of everyone's enrolment (the window depends on it)
 
     @property
     def ok(self) -> bool:
         return all(ok for ok, _ in self.invariants.values())
 
 
+def payment_day_of(today: date) -> date:
+    """The simulated payment day: 15 June before the insurance year that contains ``today``
+    (the window of that year is 1–30 June)."""
+    return date(year_of(today), 6, 15)
+
+
 def enrolment_dates(today: date) -> tuple[date, date, int]:
     """(entered_on, applied_on, year): entered three days ago, payable today."""
     entered = today - timedelta(days=3)
     applied = entered.replace(day=min(entered.day, 24))
-    start = date(applied.year + applied.month // 12, applied.month % 12 + 1, 1)
-    return entered, applied, year_of(start)
+    return entered, applied, year_of(coverage_start(applied))
+
+
+def coverage_start(applied: date) -> date:
+    """The 1st of the month after ``applied`` (days 1–24: docs/rules.md §Coverage)."""
+    return date(applied.year + applied.month // 12, applied.month % 12 + 1, 1)
 
 
 def _setup(url: str, admin_key: str, payments: int, channels: int, seed: int):
@@ -83,7 +97,7 @@ def _setup(url: str, admin_key: str, payments: int, channels: int, seed: int):
             {"code": code, "name": CHANNEL_NAMES[i % 3], "kind": "payment_channel"}
         )
         keys.append((code, admin.register_terminal(code, f"{code}-1", "callback")["api_key"]))
-    today = datetime.now(CST).date()
+    today = date.fromisoformat(admin.health().get("business_date") or _local_today())
     entered, applied, year = enrolment_dates(today)
     enrol = EnrolmentClient.like(admin)
     people = []
@@ -97,6 +111,10 @@ def _setup(url: str, admin_key: str, payments: int, channels: int, seed: int):
         people.append(psn_no)
     admin.close()
     return keys, people, year, today
+
+
+def _local_today() -> str:
+    return datetime.now(CST).date().isoformat()
 
 
 def _pay(client: PaymentChannelClient, log: ChannelLog, psn_no: str, year: int, dup: bool):
@@ -145,7 +163,9 @@ def run_payment_day(
         thread.start()
     for thread in threads:
         thread.join()
-    day = PaymentDay(year, today, people, logs, elapsed_s=time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    day = PaymentDay(year, today, people, logs, elapsed_s=elapsed)
+    day.coverage_start = coverage_start(enrolment_dates(today)[1])
     day.invariants = check(day, clients[0], clients)
     for client in clients:
         client.close()
@@ -184,4 +204,17 @@ def check(day: PaymentDay, reader: PaymentChannelClient, clients) -> dict[str, t
         if (total[0], total[1]) != (count, amount) or not total[2]:
             unbalanced.append(f"{log.code}: ours {count}/{amount}, service {total}")
     result["channels_balance"] = (not unbalanced, "; ".join(unbalanced) or "all balance")
+    result["paid_in_window"] = paid_in_window(day, orders)
     return result
+
+
+def paid_in_window(day: PaymentDay, orders: list[dict]) -> tuple[bool, str]:
+    """Every confirmed payment was made on the payment day, inside its year's window."""
+    outside = []
+    for o in orders:
+        paid_on = date.fromisoformat(o["confirmed_on"])
+        opens, closes = payment_window(o["year"], day.coverage_start or date(o["year"], 7, 1))
+        if paid_on != day.day or not opens <= paid_on <= closes:
+            outside.append(f"{o['order_no']} paid {paid_on}")
+    what = f"{len(orders)} paid on {day.day.isoformat()} for insurance year {day.year}"
+    return not outside, "; ".join(outside[:5]) or what

@@ -34,6 +34,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Self
 
@@ -240,14 +241,17 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0]
 
 
-def start_in_process(workdir: Path, database_url: str, keystore: Path) -> ServiceHandle:
+def start_in_process(
+    workdir: Path, database_url: str, keystore: Path, *, today: date | None = None
+) -> ServiceHandle:
     """Migrate, bootstrap an admin key and serve the ASGI app in a thread of this process.
 
     Uses the settlement package's public entry points only (``settlement.migrate.upgrade``,
     ``settlement.store.db.Database``, ``settlement.institutions.insert_admin_key``,
     ``settlement.main.create_app``, ``settlement.config.Settings``); the settings
     are those of ``Settings.from_env`` with this run's database and key store, so
-    no environment variable of this process is changed.
+    no environment variable of this process is changed. ``today`` fixes the service's
+    business date (``SSCARD_TODAY``: the payment day's June date, simulation only).
     """
     from settlement.config import Settings
     from settlement.main import create_app
@@ -256,6 +260,7 @@ def start_in_process(workdir: Path, database_url: str, keystore: Path) -> Servic
     settings = dataclasses.replace(
         Settings.from_env(database_url, home=workdir),  # the run's outside registers
         keystore_path=str(keystore),
+        fixed_today=today,
     )
     app = create_app(settings)
     log_path = workdir / "service.log"

@@ -191,15 +191,15 @@ def _register_person(
     admin: SettlementClient, person: Person, population: Population, *, register_card: bool = True
 ) -> None:
     admin.register_person(_person_body(person))
-    for period in person.coverage:
-        admin.add_coverage(
-            person.psn_no,
+    for period in person.coverage:  # paid before the run: the admin's migration (docs/api.md)
+        admin.migrate_coverage(
             {
+                "psn_no": person.psn_no,
                 "insutype": period.scheme,
                 "begndate": period.start.isoformat(),
                 "enddate": period.end.isoformat() if period.end else None,
-                "paid": True,
-            },
+                "reason": "simulated population: paid before the run",
+            }
         )
     if person.kind is PatientKind.LAPSED and person.scheme == SCHEME_RESIDENT:
         # Enrolled for this insurance year but never paid: not covered (settlement.md).
@@ -212,7 +212,6 @@ def _register_person(
                     "insutype": SCHEME_RESIDENT,
                     "begndate": start.isoformat(),
                     "enddate": date(start.year + 1, 6, 30).isoformat(),
-                    "paid": False,
                 },
             )
     plan = person.card

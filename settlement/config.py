@@ -24,6 +24,7 @@ exits before any worker starts.
 | ``SSCARD_KEY_SIGNAL`` | file whose change tells every worker to forget cached API keys (revocation, rotation, expiry) | ``<SQLite file>.keys``, else ``$SSCARD_HOME/keys.signal`` |
 | ``SSCARD_RATE_BURST`` | requests a key may send at once before the rate applies | 2 x the rate |
 | ``SSCARD_ENROLMENT_ENTRY_DELAY_DAYS`` | days from entering an enrolment record until it can be paid (settlement.rules.contributions) | 3 |
+| ``SSCARD_TODAY`` | **simulation and tests only**: fixes the business date of the contribution flow and of 1101 (enrolment entry, payment window, an order's business day, the contribution state) to this ISO date; ``GET /v1/health`` and ``serve``'s start-up line say so | unset: today in the business time zone |
 | ``SSCARD_PAYMENT_ORDER_TTL`` | seconds a pending contribution payment order can be confirmed (settlement.rules.contributions) | 1800 |
 | ``SSCARD_LOG_LEVEL`` | ``debug``, ``info`` (one line per request), ``warning`` or ``error`` (settlement.logs) | ``info`` |
 | ``SSCARD_LOG_FORMAT`` | ``json`` (one JSON object a line) or ``text`` | ``json`` |
@@ -39,6 +40,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date, datetime
 from functools import cached_property
 from pathlib import Path
 from urllib.parse import unquote
@@ -180,6 +182,18 @@ def _integer(env: Mapping[str, str], variable: str, default: int, minimum: int) 
     return value
 
 
+def _day(env: Mapping[str, str], variable: str) -> date | None:
+    raw = env.get(variable)
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{variable}={raw!r} must be a date such as 2026-06-15 (simulation and tests only)"
+        ) from None
+
+
 @dataclass(frozen=True)
 class Settings:
     """The settings of one service process (module docstring: variables and defaults)."""
@@ -206,6 +220,7 @@ class Settings:
     header_timeout_s: int = DEFAULT_HEADER_TIMEOUT_S
     metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the workers' shared metrics
+    fixed_today: date | None = None  # SSCARD_TODAY: simulation and tests only
 
     def __post_init__(self) -> None:
         check_database_url(self.database_url)
@@ -254,6 +269,11 @@ class Settings:
         """The client networks that may read ``/metrics``."""
         return tuple(ipaddress.ip_network(n, strict=False) for n in self.metrics_allow)
 
+    def business_date(self, now: datetime) -> date:
+        """The business date at ``now``: its date in the business time zone, or
+        ``SSCARD_TODAY`` when set (simulation and tests only; module docstring)."""
+        return self.fixed_today or now.astimezone(self.tz).date()
+
     @cached_property
     def tz(self) -> ZoneInfo:
         """The business time zone (local dates of admissions, reports and deadlines)."""
@@ -301,6 +321,7 @@ class Settings:
             enrolment_entry_delay_days=_integer(
                 env, "SSCARD_ENROLMENT_ENTRY_DELAY_DAYS", DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS, 0
             ),
+            fixed_today=_day(env, "SSCARD_TODAY"),
             payment_order_ttl_s=_integer(
                 env, "SSCARD_PAYMENT_ORDER_TTL", DEFAULT_PAYMENT_ORDER_TTL_S, 60
             ),

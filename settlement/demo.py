@@ -30,11 +30,11 @@ from card.keystore import KeyStore, write_secret_json
 from settlement.cards import register_card
 from settlement.catalogue import load_sample_catalogue
 from settlement.gateway.credentials import new_credentials, store_credentials
-from settlement.people import add_coverage, register_person
+from settlement.people import migrate_coverage, register_person
 from settlement.rules.citizen_id import make_ssn
 from settlement.rules.policy import load_policy
 from settlement.rules.roles import ADMIN
-from settlement.schemas import CardIn, CoverageIn, InstitutionIn, PersonIn
+from settlement.schemas import CardIn, CoverageMigrationIn, InstitutionIn, PersonIn
 from settlement.security import hash_secret, new_api_key, split_api_key
 from settlement.service import Principal
 from settlement.store import cards as card_store
@@ -188,9 +188,13 @@ def _person(conn, person: DemoPerson, now: datetime) -> None:
         )
         register_person(conn, _ACTOR, body, now)
         start = date(now.year - 1, 1, 1)
-        add_coverage(
-            conn, _ACTOR, person.psn_no, CoverageIn(insutype=person.insutype, begndate=start), now
+        paid = CoverageMigrationIn(  # paid before the demo: the admin's migration
+            psn_no=person.psn_no,
+            insutype=person.insutype,
+            begndate=start,
+            reason="demo world: paid before the demo",
         )
+        migrate_coverage(conn, _ACTOR, paid, now)
     if card_store.find(conn, person.card_no) is None:
         issued = date(now.year - 1, 3, 1)
         card = CardIn(

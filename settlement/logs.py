@@ -162,7 +162,9 @@ def shown_url(database_url: str) -> str:
 
 
 def log_start(settings: Settings, host: str, port: int, workers: int, version: str) -> None:
-    """The start-up line: where the service listens and on which database."""
+    """The start-up line: where the service listens and on which database; a warning line
+    when the business date is fixed (``SSCARD_TODAY``, simulation and tests only)."""
+    fixed = settings.fixed_today
     logging.getLogger("settlement").info(
         "settlement service listening on http://%s:%d with %d worker(s), database %s",
         host,
@@ -177,6 +179,14 @@ def log_start(settings: Settings, host: str, port: int, workers: int, version: s
                 "database": shown_url(settings.database_url),
                 "version": version,
                 "pid": os.getpid(),
+                "business_date_fixed": fixed.isoformat() if fixed else None,
             }
         },
     )
+    if fixed:  # SSCARD_TODAY: never silent (docs/api.md §CLI)
+        logging.getLogger("settlement").warning(
+            "SSCARD_TODAY=%s fixes the business date of the contribution flow and 1101 "
+            "(simulation and tests only)",
+            fixed.isoformat(),
+            extra={FIELDS: {"event": "business_date_fixed", "business_date": fixed.isoformat()}},
+        )

@@ -9,11 +9,12 @@ from sqlalchemy.engine import Connection, Row
 from settlement import contributions
 from settlement.authority import query_password_allowed, require_role
 from settlement.problems import Problem
-from settlement.rules.contributions import ENTRY_DELAY_DAYS
+from settlement.rules.contributions import ENTRY_DELAY_DAYS, INSUTYPE_OF
 from settlement.rules.coverage import (
     EnrolmentRefused,
     age_on,
     is_covered,
+    paid_overlap,
     resident_enrolment,
 )
 from settlement.rules.exemptions import PersonFacts
@@ -22,6 +23,7 @@ from settlement.schemas import (
     MONEY_MAX,
     AccountCreditIn,
     CoverageIn,
+    CoverageMigrationIn,
     EnrolmentIn,
     PersonIn,
     QueryPasswordIn,
@@ -178,35 +180,85 @@ def lookup(
 def add_coverage(
     conn: Connection, principal: Principal, psn_no: str, body: CoverageIn, now: datetime
 ) -> dict:
+    """``POST /v1/people/{psn_no}/coverage``: an unpaid coverage period. A paid one comes only
+    from a confirmed payment order or the admin's migration (:func:`migrate_coverage`):
+    ``"paid": true`` here is ``409 paid_by_payment_only`` (docs/api.md §Contributions)."""
     require_role(principal, *PRIVILEGED, action="coverage.add", subject=psn_no)
     load_person(conn, psn_no)
-    if body.paid and not principal.is_admin and contributions_store.enrolment(conn, psn_no):
+    if body.paid:
         raise Problem(
             409,
             "paid_by_payment_only",
-            f"person {psn_no} pays through the contribution flow: a paid period comes only "
-            "from a confirmed payment order (or the admin's migration), docs/api.md "
-            "§Contributions",
+            f"a paid coverage period of person {psn_no} comes only from a confirmed payment "
+            "order, or from the admin's migration (POST /v1/admin/coverage-migrations), "
+            "docs/api.md §Contributions",
             audit=("coverage.add", psn_no),
         )
     coverage_id = people.insert_coverage(
-        conn, psn_no, body.insutype, body.begndate, body.enddate, body.paid, now
+        conn, psn_no, body.insutype, body.begndate, body.enddate, False, now
     )
     audit(conn, principal, "coverage.add", psn_no, detail=body.model_dump(mode="json"), at=now)
+    return _period_json(coverage_id, psn_no, body.insutype, body.begndate, body.enddate, False)
+
+
+def _period_json(
+    coverage_id: int, psn_no: str, insutype: str, begndate: date, enddate: date | None, paid: bool
+) -> dict:
     return {
         "id": coverage_id,
         "psn_no": psn_no,
-        "insutype": body.insutype,
-        "begndate": body.begndate.isoformat(),
-        "enddate": body.enddate.isoformat() if body.enddate else None,
-        "paid": body.paid,
+        "insutype": insutype,
+        "begndate": begndate.isoformat(),
+        "enddate": enddate.isoformat() if enddate else None,
+        "paid": paid,
     }
+
+
+def migrate_coverage(
+    conn: Connection, principal: Principal, body: CoverageMigrationIn, now: datetime
+) -> dict:
+    """``POST /v1/admin/coverage-migrations`` (admin): a paid coverage period from another
+    system (an employee's, paid through the employer; a resident's, paid before this service),
+    audited as ``coverage.migrate`` with the reason. A person with an enrolment record has
+    the paid insurance year of their category migrated instead (``POST
+    /v1/contribution-payments``, ``409 migrate_contribution_year``), so a person-year is never
+    paid twice; a period overlapping a paid one of the same scheme is ``409 already_covered``."""
+    psn_no = body.psn_no
+    require_role(principal, ADMIN, action="coverage.migrate", subject=psn_no)
+    load_person(conn, psn_no)
+    record = contributions_store.enrolment(conn, psn_no)
+    if record is not None and INSUTYPE_OF[record.category] == body.insutype:
+        raise Problem(
+            409,
+            "migrate_contribution_year",
+            f"person {psn_no} has an enrolment record: migrate the paid insurance year "
+            "(POST /v1/contribution-payments)",
+            audit=("coverage.migrate", psn_no),
+        )
+    periods = people.coverage_periods(conn, psn_no)
+    clash = paid_overlap(periods, body.insutype, body.begndate, body.enddate)
+    if clash is not None:
+        raise Problem(
+            409,
+            "already_covered",
+            f"person {psn_no} has a paid {body.insutype} period from {clash.start} "
+            f"to {clash.end or 'open'} overlapping {body.begndate} - {body.enddate or 'open'}",
+            audit=("coverage.migrate", psn_no),
+        )
+    coverage_id = people.insert_coverage(
+        conn, psn_no, body.insutype, body.begndate, body.enddate, True, now
+    )
+    detail = {**body.model_dump(mode="json"), "migration": True, "coverage_id": coverage_id}
+    audit(conn, principal, "coverage.migrate", psn_no, detail=detail, at=now)
+    answer = _period_json(coverage_id, psn_no, body.insutype, body.begndate, body.enddate, True)
+    return {**answer, "source": "migration", "reason": body.reason}
 
 
 def resident_enrol(
     conn: Connection, principal: Principal, psn_no: str, body: EnrolmentIn, now: datetime
 ) -> dict:
-    """Resident (390) enrolment: days 1–24, effective the 1st of next month to 30 June."""
+    """Resident (390) enrolment: days 1–24, effective the 1st of next month to 30 June; the
+    period is unpaid until a payment (or the admin's migration) pays it."""
     require_role(principal, *PRIVILEGED, action="coverage.enrol", subject=psn_no)
     load_person(conn, psn_no)
     try:

@@ -145,7 +145,7 @@ class CoverageIn(_Body):
     insutype: InsuType
     begndate: Day
     enddate: Day | None = None
-    paid: StrictBool = True
+    paid: StrictBool = False  # true only through a payment or a migration (docs/api.md)
 
     @model_validator(mode="after")
     def _order(self) -> CoverageIn:
@@ -156,7 +156,25 @@ class CoverageIn(_Body):
 
 class EnrolmentIn(_Body):
     applied_on: Day
-    paid: StrictBool = True
+    paid: StrictBool = False  # true only through a payment or a migration (docs/api.md)
+
+
+class CoverageMigrationIn(_Body):
+    """A paid coverage period recorded by the admin from another system (docs/api.md
+    §Contributions, migration): an employee's period paid through the employer, a resident's
+    paid before this service."""
+
+    psn_no: str = Field(min_length=1, max_length=32)
+    insutype: InsuType
+    begndate: Day
+    enddate: Day | None = None
+    reason: str = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _order(self) -> CoverageMigrationIn:
+        if self.enddate is not None and self.enddate < self.begndate:
+            raise ValueError("enddate is before begndate")
+        return self
 
 
 class AccountCreditIn(_Body):

@@ -61,6 +61,19 @@ def is_covered(periods: Iterable[CoveragePeriod], insutype: str, on: date) -> bo
     return any(period.insutype == insutype and period.covers(on) for period in periods)
 
 
+def paid_overlap(
+    periods: Iterable[CoveragePeriod], insutype: str, start: date, end: date | None
+) -> CoveragePeriod | None:
+    """The first paid period of ``insutype`` sharing a day with ``start`` – ``end`` (``None``:
+    open-ended), or None: a day is never paid twice."""
+    for period in periods:
+        if period.insutype != insutype or not period.paid:
+            continue
+        if (end is None or period.start <= end) and (period.end is None or start <= period.end):
+            return period
+    return None
+
+
 def insurance_year(day: date) -> tuple[date, date]:
     """The resident insurance year containing ``day``: (1 July, 30 June of the next year)."""
     first_year = day.year if day.month >= 7 else day.year - 1

@@ -6,7 +6,8 @@ subcommands: :mod:`~terminal.cli.cards` (PSAMs, readers, reading a card, loss,
 holder data), :mod:`~terminal.cli.desk` (the hospital's inpatient desk),
 :mod:`~terminal.cli.pins` (PINs and the query password),
 :mod:`~terminal.cli.production` and :mod:`~terminal.cli.batch` (card
-production). :mod:`~terminal.cli.common` holds what they share: configuration
+production), :mod:`~terminal.cli.contributions` (the enrolment office and the
+payment channels). :mod:`~terminal.cli.common` holds what they share: configuration
 (options or environment, see there), the reader, the PSAM, the service
 clients, output and the exit codes. This module assembles the parser and maps
 every failure to its exit code.
@@ -20,7 +21,17 @@ import sys
 
 from terminal import apdu
 from terminal.cardinfo import CardDataError
-from terminal.cli import batch, cards, desk, first_desk, pins, production, readerlib, report
+from terminal.cli import (
+    batch,
+    cards,
+    contributions,
+    desk,
+    first_desk,
+    pins,
+    production,
+    readerlib,
+    report,
+)
 from terminal.cli.common import (
     EXIT_CARD,
     EXIT_CODES_HELP,
@@ -98,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     pins.register(sub)
     cards.register_card_services(sub)
     first_desk.register(sub)
+    contributions.register(sub)
     batch.register(production.register(sub))
     readerlib.register(sub)
     return parser

@@ -1,9 +1,10 @@
 """Setting up a first desk (issue 17): ``register-card`` registers a card image's holder,
-their coverage and the card with the service (card centre or admin key), and
+their coverage and the card with the service (card centre or admin key; the paid coverage
+period is the admin's migration, issue 20: docs/api.md §Contributions), and
 ``police-register add`` puts a citizen in the simulated police register that card
 production's step 3 checks (admin key; docs/card-production.md §The outside registers).
 
-    python -m terminal --api-key $CENTRE_KEY register-card cards/X00000019.json
+    python -m terminal --api-key $ADMIN_KEY register-card cards/X00000019.json
     python -m terminal --api-key $ADMIN_KEY police-register add 430102198005170011 --name 张三
 """
 

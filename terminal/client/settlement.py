@@ -222,8 +222,13 @@ class SettlementClient(HttpClient):
         return self.request("POST", "/v1/people", json=body)
 
     def add_coverage(self, psn_no: str, body: dict[str, Any]) -> dict[str, Any]:
-        """One coverage period (``insutype``, ``begndate``, ``enddate``, ``paid``)."""
+        """One unpaid coverage period (``insutype``, ``begndate``, ``enddate``)."""
         return self.request("POST", f"/v1/people/{psn_no}/coverage", json=body)
+
+    def migrate_coverage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Admin: a paid coverage period from another system (``psn_no``, ``insutype``,
+        ``begndate``, ``enddate``, ``reason``; docs/api.md §Contributions, migration)."""
+        return self.request("POST", "/v1/admin/coverage-migrations", json=body)
 
     def register_card(self, body: dict[str, Any]) -> dict[str, Any]:
         """A card made outside the application flow (``card_no``, ``card_id_code``, ...)."""

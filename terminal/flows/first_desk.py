@@ -5,7 +5,8 @@ The card centre made the card image (``python -m card new``, or card production'
 so it reads the image's records as written: EF05 (card number, identification code,
 dates), EF06 (holder: ID number, name, sex, birth date, nation, birthplace) and DF04
 (insured region, insurance type, person number) — card.md §SSSE files. The service then
-gets the person (docs/api.md §People), a paid coverage period (§People and coverage) and
+gets the person (docs/api.md §People), a paid coverage period (the admin's migration,
+§Contributions: an admin key) and
 the card (§Cards), each only when it does not have it yet, so running it twice changes
 nothing.
 """
@@ -173,9 +174,14 @@ def register_from_image(
     person, made = register_person(client, data, psn_no, acct_balance)
     outcome.done.append(("person", made))
     covered = needs_coverage(person, insutype)
-    if covered:
-        client.add_coverage(
-            psn_no, {"insutype": insutype, "begndate": coverage_from.isoformat(), "paid": True}
+    if covered:  # a paid period comes only from a payment or the admin's migration (#20)
+        client.migrate_coverage(
+            {
+                "psn_no": psn_no,
+                "insutype": insutype,
+                "begndate": coverage_from.isoformat(),
+                "reason": f"first desk: card {data.issuance.card_number} registered",
+            }
         )
     outcome.done.append(("coverage", covered))
     outcome.done.append(("card", register_card(client, data, psn_no, collected)))

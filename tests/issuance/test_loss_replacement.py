@@ -39,10 +39,10 @@ def _proof(w, card, card_no: str, purpose: str) -> dict:
 
 def _insure(w, psn_no: str) -> None:
     """Employee basic medical insurance (310) since 2020, paid, no end."""
-    w.post(
-        w.centre,
-        f"/v1/people/{psn_no}/coverage",
-        {"insutype": "310", "begndate": "2020-01-01", "enddate": None, "paid": True},
+    w.post(  # a paid period: the admin's migration (docs/api.md §Contributions)
+        w.admin,
+        "/v1/admin/coverage-migrations",
+        {"psn_no": psn_no, "insutype": "310", "begndate": "2020-01-01", "reason": "test"},
         201,
     )
 

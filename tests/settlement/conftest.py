@@ -118,10 +118,22 @@ class World:
         }
         answer = self.centre.post("/v1/people", json=body, headers=idem())
         assert answer.status_code == 201, answer.text
-        if covered:
+        if covered and paid:  # paid periods come from payments or the admin's migration
+            answer = self.admin.post(
+                "/v1/admin/coverage-migrations",
+                json={
+                    "psn_no": psn_no,
+                    "insutype": insutype,
+                    "begndate": "2020-01-01",
+                    "reason": "test fixture",
+                },
+                headers=idem(),
+            )
+            assert answer.status_code == 201, answer.text
+        elif covered:
             answer = self.centre.post(
                 f"/v1/people/{psn_no}/coverage",
-                json={"insutype": insutype, "begndate": "2020-01-01", "paid": paid},
+                json={"insutype": insutype, "begndate": "2020-01-01"},
                 headers=idem(),
             )
             assert answer.status_code == 201, answer.text

@@ -228,15 +228,17 @@ def test_not_covered_refusals(world):
     assert code_of(answer) == "not_covered"
     # covered on the admission date is what counts (a stay begun within the back-dating window)
     psn_no, card = world.insured(covered=False)
-    world.centre.post(
-        f"/v1/people/{psn_no}/coverage",
+    world.admin.post(  # a paid period: the admin's migration (docs/api.md §Contributions)
+        "/v1/admin/coverage-migrations",
         json={
+            "psn_no": psn_no,
             "insutype": "310",
             "begndate": (today() - timedelta(days=400)).isoformat(),
             "enddate": (today() - timedelta(days=10)).isoformat(),
+            "reason": "employer register",
         },
         headers=idem(),
-    )
+    ).raise_for_status()
     answer = desk.post(
         "/v1/admissions",
         json={"psn_no": psn_no, "insutype": "310", "proof": world.proof(desk, card, "admission")},
@@ -282,6 +284,19 @@ def test_resident_enrolment_window(world):
         headers=idem(),
     )
     assert ok.status_code == 201 and ok.json()["begndate"] == first.isoformat(), ok.text
+    assert ok.json()["paid"] is False  # enrolled, not paid: only a payment (or migration) pays
+    paid = world.admin.post(
+        "/v1/admin/coverage-migrations",
+        json={
+            "psn_no": recent,
+            "insutype": "390",
+            "begndate": first.isoformat(),
+            "enddate": ok.json()["enddate"],
+            "reason": "paid at the counter before this service",
+        },
+        headers=idem(),
+    )
+    assert paid.status_code == 201, paid.text
     desk = world.terminal()
     card = world.card(recent)
     before_time = datetime.combine(first - timedelta(days=1), time(23, 0), CHINA)

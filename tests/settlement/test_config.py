@@ -62,6 +62,8 @@ def test_values_from_the_environment(tmp_path) -> None:
         ("SSCARD_HEADER_TIMEOUT", "0"),
         ("SSCARD_HEADER_TIMEOUT", "10s"),
         ("SSCARD_METRICS_ALLOW", "10.0.0.0/8,intranet"),
+        ("SSCARD_TODAY", "15 June"),
+        ("SSCARD_TODAY", "2026-06-31"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(tmp_path, variable, value) -> None:
@@ -121,3 +123,15 @@ def test_admission_backdate_limit_is_a_setting(settlement_service_factory) -> No
     assert "more than 3 days in the past" in answer.json()["detail"]
     ok = world.admit(desk, psn_no, card, begntime=(now - timedelta(days=2)).isoformat())
     assert ok["adm_date"] == (now - timedelta(days=2)).date().isoformat()
+
+
+def test_a_fixed_business_date_is_for_simulation_and_tests(tmp_path) -> None:
+    """SSCARD_TODAY fixes the business date (the June payment day of the simulation); unset,
+    it is today in the business time zone."""
+    from datetime import UTC, date, datetime
+
+    fixed = Settings.from_env(environ={"SSCARD_HOME": str(tmp_path), "SSCARD_TODAY": "2026-06-15"})
+    late = datetime(2026, 11, 28, 17, 30, tzinfo=UTC)  # 01:30 on the 29th in Shanghai
+    assert fixed.business_date(late) == date(2026, 6, 15)
+    real = Settings.from_env(environ={"SSCARD_HOME": str(tmp_path)})
+    assert (real.fixed_today, real.business_date(late)) == (None, date(2026, 11, 29))

@@ -47,3 +47,33 @@ def test_channel_flow_refusals_and_reconciliation(world):
         "not_found"
     )
     assert code_of(other.get("/v1/payment-orders/PO1")) == "not_found"
+
+
+def test_only_payments_and_the_admins_migration_set_paid(world):
+    """docs/api.md §Contributions, "Which call sets paid": the coverage routes record unpaid
+    periods, the admin's migration a paid one (audited), and 1101 answers accordingly."""
+    psn = world.person(covered=False)
+    coverage = {"insutype": "310", "begndate": "2020-01-01"}
+    paid = world.centre.post(
+        f"/v1/people/{psn}/coverage", json={**coverage, "paid": True}, headers=idem()
+    )
+    assert paid.status_code == 409 and code_of(paid) == "paid_by_payment_only"
+    unpaid = world.centre.post(f"/v1/people/{psn}/coverage", json=coverage, headers=idem())
+    assert unpaid.status_code == 201 and unpaid.json()["paid"] is False
+    info = world.centre.get(f"/v1/people/{psn}").json()
+    assert [p["covered"] for p in info["insuinfo"]] == [False]
+
+    body = {"psn_no": psn, "insutype": "310", "begndate": "2021-01-01", "reason": "payroll"}
+    centre = world.centre.post("/v1/admin/coverage-migrations", json=body, headers=idem())
+    assert centre.status_code == 403 and code_of(centre) == "not_entitled"
+    moved = world.admin.post("/v1/admin/coverage-migrations", json=body, headers=idem())
+    assert moved.status_code == 201, moved.text
+    assert (moved.json()["paid"], moved.json()["source"]) == (True, "migration")
+    info = world.centre.get(f"/v1/people/{psn}").json()
+    assert sorted(p["covered"] for p in info["insuinfo"]) == [False, True]
+    again = world.admin.post("/v1/admin/coverage-migrations", json=body, headers=idem())
+    assert again.status_code == 409 and code_of(again) == "already_covered"
+    bad = world.admin.post(
+        "/v1/admin/coverage-migrations", json={**body, "reason": ""}, headers=idem()
+    )
+    assert bad.status_code == 422

@@ -273,21 +273,64 @@ def test_1101_answers_the_insured_state(db):
     assert [p["covered"] for p in info["insuinfo"] if p["insutype"] == "390"] == [True]
 
 
-def test_paid_coverage_only_from_payments_once_enrolled(db):
-    from settlement.people import add_coverage
-    from settlement.schemas import CoverageIn
+def test_paid_coverage_only_from_payments_or_the_admins_migration(db):
+    """Issue 20: the paid flag is set only by a confirmed payment or by the admin for
+    migration. The coverage route records unpaid periods for everyone (the admin's own
+    paid periods go through the migration now); the migration is admin-only, audited as
+    coverage.migrate with its reason, never overlaps a paid period, and sends an enrolled
+    person's insurance year to the contribution migration."""
+    import json
+
+    from settlement.people import add_coverage, migrate_coverage
+    from settlement.schemas import CoverageIn, CoverageMigrationIn
+    from settlement.store import audit
 
     psn = person(db)
     enter(db, psn, date(2026, 6, 10))
-    paid = CoverageIn(insutype="390", begndate=date(2026, 7, 1), enddate=date(2027, 6, 30))
-    with db.write() as conn:
-        problem = refused(lambda: add_coverage(conn, CENTRE, psn, paid, NOW))
-    assert problem.code == "paid_by_payment_only"
-    with db.write() as conn:
-        assert add_coverage(conn, ADMIN, psn, paid, NOW)["paid"] is True  # migration
-    unpaid = CoverageIn(insutype="390", begndate=date(2026, 7, 1), paid=False)
+    paid = CoverageIn(
+        insutype="390", begndate=date(2026, 7, 1), enddate=date(2027, 6, 30), paid=True
+    )
+    employee = person(db)  # no enrolment record: the employer pays
+    for who, principal in ((psn, CENTRE), (psn, ADMIN), (employee, CENTRE), (employee, ADMIN)):
+        with db.write() as conn:
+            problem = refused(lambda: add_coverage(conn, principal, who, paid, NOW))  # noqa: B023
+        assert (problem.status, problem.code) == (409, "paid_by_payment_only")
+    unpaid = CoverageIn(insutype="390", begndate=date(2026, 7, 1))
     with db.write() as conn:
         assert add_coverage(conn, CENTRE, psn, unpaid, NOW)["paid"] is False
+    with db.read() as conn:
+        assert not is_covered(people.coverage_periods(conn, psn), "390", date(2026, 8, 1))
+
+    moved = CoverageMigrationIn(
+        psn_no=employee, insutype="310", begndate=date(2020, 1, 1), reason="employer register"
+    )
+    with db.write() as conn:
+        assert refused(lambda: migrate_coverage(conn, CENTRE, moved, NOW)).code == "not_entitled"
+    with db.write() as conn:
+        answer = migrate_coverage(conn, ADMIN, moved, NOW)
+    assert (answer["paid"], answer["source"], answer["enddate"]) == (True, "migration", None)
+    with db.read() as conn:
+        assert is_covered(people.coverage_periods(conn, employee), "310", date(2026, 8, 1))
+        entry = audit.last_accepted(conn, employee, "coverage.migrate")
+    detail = json.loads(entry.detail) if isinstance(entry.detail, str) else entry.detail
+    assert detail["migration"] is True and detail["reason"] == "employer register"
+    overlapping = moved.model_copy(update={"begndate": date(2025, 1, 1)})
+    with db.write() as conn:
+        assert refused(lambda: migrate_coverage(conn, ADMIN, overlapping, NOW)).code == (
+            "already_covered"
+        )
+    enrolled = CoverageMigrationIn(
+        psn_no=psn, insutype="390", begndate=date(2026, 7, 1), reason="legacy"
+    )
+    with db.write() as conn:
+        assert refused(lambda: migrate_coverage(conn, ADMIN, enrolled, NOW)).code == (
+            "migrate_contribution_year"
+        )
+    nobody = moved.model_copy(update={"psn_no": "NOBODY"})
+    with db.write() as conn:
+        assert refused(lambda: migrate_coverage(conn, ADMIN, nobody, NOW)).code == (
+            "person_unknown"
+        )
 
 
 def test_pending_orders_expire(db):

@@ -12,6 +12,7 @@ from settlement.rules import (
     is_covered,
     resident_enrolment,
 )
+from settlement.rules.coverage import paid_overlap
 
 D = date
 EMPLOYEE_OPEN = CoveragePeriod("310", D(2020, 3, 1), None, paid=True)
@@ -166,3 +167,20 @@ def test_benefit_year_unknown_scheme():
 
     with pytest.raises(ValueError, match="scheme"):
         benefit_year("999", D(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("periods", "scheme", "start", "end", "clash"),
+    [
+        ([EMPLOYEE_OPEN], "310", D(2019, 1, 1), D(2020, 2, 29), None),  # ends the day before
+        ([EMPLOYEE_OPEN], "310", D(2019, 1, 1), D(2020, 3, 1), EMPLOYEE_OPEN),  # shares a day
+        ([EMPLOYEE_OPEN], "310", D(2030, 1, 1), None, EMPLOYEE_OPEN),  # inside an open period
+        ([EMPLOYEE_OPEN], "390", D(2030, 1, 1), None, None),  # another scheme
+        ([RESIDENT_YEAR], "390", D(2027, 7, 1), D(2028, 6, 30), None),  # the next year
+        ([RESIDENT_YEAR], "390", D(2027, 6, 30), None, RESIDENT_YEAR),  # open from its last day
+        ([RESIDENT_YEAR], "390", D(2020, 1, 1), None, RESIDENT_YEAR),  # open, starts before
+        ([RESIDENT_UNPAID], "390", D(2027, 7, 1), D(2028, 6, 30), None),  # unpaid never clashes
+    ],
+)
+def test_paid_overlap(periods, scheme, start, end, clash):
+    assert paid_overlap(periods, scheme, start, end) == clash

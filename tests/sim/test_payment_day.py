@@ -3,7 +3,9 @@ in-process service: everyone pays once, duplicates are refused, the channels bal
 
 from __future__ import annotations
 
-from hospital_sim.payments import run_payment_day
+from datetime import date
+
+from hospital_sim.payments import payment_day_of, run_payment_day
 from hospital_sim.service import start_in_process
 
 
@@ -12,7 +14,9 @@ def test_payment_day_invariants_hold(tmp_path):
 
     keystore = tmp_path / "keystore.json"
     KeyStore.generate().save(keystore)
-    handle = start_in_process(tmp_path, f"sqlite:///{tmp_path / 'db.sqlite'}", keystore)
+    june = payment_day_of(date.today())
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    handle = start_in_process(tmp_path, url, keystore, today=june)
     try:
         day = run_payment_day(
             handle.url, handle.admin_key, payments=40, channels=2, speedup=100_000, seed=3
@@ -20,7 +24,14 @@ def test_payment_day_invariants_hold(tmp_path):
     finally:
         handle.stop()
     assert day.ok, day.invariants
-    assert set(day.invariants) == {"no_double_payment", "one_person_year_each", "channels_balance"}
+    # paid_in_window: issue 20 wants the payment day to be a June day of the simulated year
+    assert set(day.invariants) == {
+        "no_double_payment",
+        "one_person_year_each",
+        "channels_balance",
+        "paid_in_window",
+    }
+    assert (day.day, day.day.month, day.year) == (june, 6, june.year)
     confirmed = sum(len(log.confirmed) for log in day.channels)
     assert confirmed == 40
     refused = {}

@@ -69,6 +69,9 @@ class World:
         )
         self.centre = self._institution(f"CC{tag}", "card_centre", Role.CARD_CENTRE)
         self.centre_client = self.centre.client(self.url)
+        self.admin_client = SettlementClient(
+            self.url, service.admin_key, retry=RetryPolicy(attempts=3, backoff_s=0.02)
+        )
 
     def _institution(self, code: str, kind: str, role: Role, **fields) -> Institution:
         key = self.service.add_terminal(code, kind=kind, region=REGION, **fields)
@@ -115,10 +118,16 @@ class World:
                 **(extra or {}),
             },
         )
-        client.request(
+        self.admin_client.request(  # a paid period: the admin's migration (docs/api.md)
             "POST",
-            f"/v1/people/{psn_no}/coverage",
-            json={"insutype": insutype, "begndate": "2020-01-01", "enddate": None, "paid": True},
+            "/v1/admin/coverage-migrations",
+            json={
+                "psn_no": psn_no,
+                "insutype": insutype,
+                "begndate": "2020-01-01",
+                "enddate": None,
+                "reason": "test fixture",
+            },
         )
         image_path = self.tmp / f"{card_no}.json"
         image = new_card(

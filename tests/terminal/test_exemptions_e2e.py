@@ -21,10 +21,10 @@ from .conftest import REGION
 def person(world, **fields) -> str:
     psn_no = REGION + f"{secrets.randbelow(10**14):014d}"
     world.centre_client.request("POST", "/v1/people", json={"psn_no": psn_no, **fields})
-    world.centre_client.request(
+    world.admin_client.request(  # a paid period: the admin's migration (docs/api.md)
         "POST",
-        f"/v1/people/{psn_no}/coverage",
-        json={"insutype": "390", "begndate": "2020-01-01", "enddate": None, "paid": True},
+        "/v1/admin/coverage-migrations",
+        json={"psn_no": psn_no, "insutype": "390", "begndate": "2020-01-01", "reason": "test"},
     )
     return psn_no
 

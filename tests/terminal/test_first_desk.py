@@ -51,10 +51,11 @@ def _admin_env(world, lang: str) -> dict[str, str]:
 
 
 def test_register_a_card_image_in_chinese_then_again_in_english_then_admit(world):
-    """The card centre registers the person, a paid coverage period and the card from the
-    image; the same command again changes nothing; the hospital then admits with it."""
+    """The admin registers the person, a paid coverage period (a migration: only a payment or
+    the admin's migration sets paid, issue 20) and the card from the image; the same command
+    again changes nothing; the hospital then admits with it."""
     image, ssn, psn_no, card_no = _card_image(world)
-    env = _env(world, world.centre, "", "zh_CN")
+    env = _admin_env(world, "zh_CN")
     clerk = Clerk(["register-card", str(image), "--coverage-from", "2026-01-01"], env)
     shown = clerk.expect("按卡映像登记")
     shown = clerk.expect(card_no)
@@ -70,7 +71,7 @@ def test_register_a_card_image_in_chinese_then_again_in_english_then_admit(world
     ]
     assert world.centre_client.card(card_no)["status"] == "active"
 
-    env_en = _env(world, world.centre, "", "en")
+    env_en = _admin_env(world, "en")
     clerk = Clerk(["register-card", str(image)], env_en)
     clerk.expect("Registered from the card image")
     assert clerk.wait() == cli.EXIT_OK, clerk.seen

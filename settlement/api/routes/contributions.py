@@ -35,8 +35,8 @@ router = APIRouter(prefix="/v1")
 
 
 def _today(svc: Service) -> date:
-    """Today in the business time zone."""
-    return utcnow().astimezone(svc.settings.tz).date()
+    """The business date (today in the business time zone, or ``SSCARD_TODAY``)."""
+    return svc.settings.business_date(utcnow())
 
 
 def _dates(svc: Service) -> dict:
@@ -112,7 +112,7 @@ def create_payment_order(
     body: PaymentOrderIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
 ):
     now = utcnow()
-    today = now.astimezone(svc.settings.tz).date()
+    today = svc.settings.business_date(now)
     delay = svc.settings.enrolment_entry_delay_days
     return respond(
         svc.mutate(

@@ -15,7 +15,14 @@ router = APIRouter(prefix="/v1")
 @router.get("/health")
 def health(svc: ServiceDep) -> dict:
     liveness.check_database(svc.db)
-    return {"status": "ok", "database": svc.db.dialect, "policy_version": svc.policy.version}
+    return {
+        "status": "ok",
+        "database": svc.db.dialect,
+        "policy_version": svc.policy.version,
+        # SSCARD_TODAY (simulation and tests only) is never silent: docs/api.md §Setup.
+        "business_date": svc.settings.business_date(utcnow()).isoformat(),
+        "business_date_fixed": svc.settings.fixed_today is not None,
+    }
 
 
 @router.post("/probe", status_code=201)

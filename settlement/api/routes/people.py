@@ -15,6 +15,7 @@ from settlement.rules.roles import ADMIN, BANK_BRANCH, CARD_CENTRE
 from settlement.schemas import (
     AccountCreditIn,
     CoverageIn,
+    CoverageMigrationIn,
     Day,
     EnrolmentIn,
     PasswordCheckIn,
@@ -44,8 +45,8 @@ def register_person(
 
 
 def _today(svc: Service) -> date:
-    """Today in the business time zone."""
-    return utcnow().astimezone(svc.settings.tz).date()
+    """The business date (today in the business time zone, or ``SSCARD_TODAY``)."""
+    return svc.settings.business_date(utcnow())
 
 
 @router.get("/people/{psn_no}")
@@ -95,6 +96,25 @@ def add_coverage(
         key,
         body.model_dump(mode="json"),
         lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()),
+        201,
+    )
+
+
+@router.post("/admin/coverage-migrations", status_code=201)
+def migrate_coverage(
+    body: CoverageMigrationIn,
+    request: Request,
+    principal: Caller,
+    svc: ServiceDep,
+    key: IdemKey = None,
+):
+    return mutate(
+        request,
+        svc,
+        principal,
+        key,
+        body.model_dump(mode="json"),
+        lambda conn: people.migrate_coverage(conn, principal, body, utcnow()),
         201,
     )
 
