@@ -59,16 +59,28 @@ def node(container: dict, name: str, *, required: bool = True) -> dict:
 def text(data: dict, field: str, *, required: bool = False, max_len: int = 200) -> str:
     """A string field (numbers accepted as their text); ``""`` when absent and optional."""
     value = data.get(field)
-    if is_blank(value):
+    if value.__class__ is str:  # the usual case, checked without the general path
+        result = value.strip()
+        if not result:
+            if required:
+                raise GatewayError(f"{field} 不能为空", "field_missing")
+            return ""
+    elif value is None:
         if required:
             raise GatewayError(f"{field} 不能为空", "field_missing")
         return ""
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    elif isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise GatewayError(f"{field} 应为字符串，收到 {type(value).__name__}", "field_invalid")
-    result = str(value).strip()
+    else:
+        result = str(value).strip()
     if len(result) > max_len:
         raise GatewayError(f"{field} 超长（最多 {max_len} 个字符）", "field_invalid")
     return result
+
+
+#: The quantum of each number of decimals, and the largest magnitude a number may have.
+_QUANTA = {places: Decimal(1).scaleb(-places) for places in range(9)}
+_LIMIT = Decimal(10) ** 12
 
 
 def decimal(data: dict, field: str, *, required: bool = True, places: int = 2) -> Decimal | None:
@@ -81,15 +93,16 @@ def decimal(data: dict, field: str, *, required: bool = True, places: int = 2) -
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         raise GatewayError(f"{field} 应为数字，收到 {value!r}", "field_invalid")
     try:
-        number = Decimal(str(value).strip())
+        number = Decimal(value.strip() if value.__class__ is str else str(value))
     except InvalidOperation:
         raise GatewayError(f"{field} 应为数字，收到 {value!r}", "field_invalid") from None
     if not number.is_finite():
         raise GatewayError(f"{field} 应为数字，收到 {value!r}", "field_invalid")
-    if number != number.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):
-        raise GatewayError(f"{field} 最多 {places} 位小数，收到 {value!r}", "field_invalid")
-    if abs(number) >= Decimal(10) ** 12:
+    if abs(number) >= _LIMIT:  # before quantize, which cannot hold 1e30 to 6 places
         raise GatewayError(f"{field} 超出范围：{value!r}", "field_invalid")
+    quantum = _QUANTA.get(places) or Decimal(1).scaleb(-places)
+    if number != number.quantize(quantum, rounding=ROUND_HALF_UP):
+        raise GatewayError(f"{field} 最多 {places} 位小数，收到 {value!r}", "field_invalid")
     return number
 
 
