@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=_(
             "Social security card terminal: registration desk, bank branch, card centre."
         ),
-        epilog=_(EXIT_CODES_HELP),
+        epilog=_(EXIT_CODES_HELP) + "\n" + demo_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     env = os.environ.get
@@ -113,6 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
     batch.register(production.register(sub))
     readerlib.register(sub)
     return parser
+
+
+def demo_help() -> str:
+    """The test cards' PINs, where a new clerk looks first (``--help``)."""
+    return _(
+        "test cards:\n"
+        "  the demo world (python -m settlement demo-setup) gives every card the social\n"
+        "  security PIN 123456 and lists each card's bank PIN; python -m card new makes\n"
+        "  cards with both PINs 123456 unless --ssse-pin / --bank-pin say otherwise.\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -173,8 +173,15 @@ def test_police_register_from_a_card_image_in_english(world):
 @pytest.mark.parametrize(
     ("lang", "words"),
     [
-        ("zh_CN", ["按卡映像登记持卡人、参保和卡片", "模拟公安人口信息库"]),
-        ("en", ["register a card image's holder, coverage and card", "police population"]),
+        ("zh_CN", ["按卡映像登记持卡人、参保和卡片", "模拟公安人口信息库", "社保密码都是 123456"]),
+        (
+            "en",
+            [
+                "register a card image's holder, coverage and card",
+                "police population",
+                "security PIN 123456",
+            ],
+        ),
     ],
 )
 def test_first_desk_help(capsys, lang, words):
