@@ -181,7 +181,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     """``register-card`` and ``police-register add``."""
     reg = sub.add_parser(
         "register-card",
-        help=_("register a card image's holder, coverage and card (card centre, admin)"),
+        help=_(
+            "register a card image's holder, coverage and card (admin key: the paid coverage "
+            "is a migration)"
+        ),
         description=_(
             "Reads the card image's holder data (EF06), card data (EF05) and medical "
             "insurance data (DF04) and registers with the service what it lacks: the person, "
