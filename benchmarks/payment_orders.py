@@ -5,7 +5,9 @@ under 10 minutes of load on 2 cores (>= 59 payments a second). Starts a real
 ``python -m settlement serve`` on a fresh SQLite file (``benchmarks/settlement_load.py``'s
 server and minimal HTTP client), a card centre and a ``payment_channel``, and ``--people``
 people with enrolment records (entered by the admin as migrated records three days ago, so
-they are payable today; their first insurance year is open for payment whatever the date).
+they are payable). The server's business date is the payment day of the simulation, 15 June
+before the current insurance year (``SSCARD_TODAY``, hospital_sim.payments.payment_day_of),
+so everyone pays the coming year inside its June window, as on the city's peak day.
 Then ``--concurrency`` workers pay, each payment being what a channel does:
 
     POST /v1/payment-orders → POST /v1/payment-orders/{order_no}/confirmation   (2 requests)
@@ -47,7 +49,7 @@ from benchmarks.settlement_load import (
     start_server,
     stop_server,
 )
-from hospital_sim.payments import enrolment_dates
+from hospital_sim.payments import enrolment_dates, payment_day_of
 
 CST = timezone(timedelta(hours=8))
 CHANNEL = "BENCHPAY"
@@ -168,7 +170,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    today = datetime.now(CST).date()
+    today = payment_day_of(datetime.now(CST).date())
+    os.environ["SSCARD_TODAY"] = today.isoformat()  # the server's business date: a June day
     with tempfile.TemporaryDirectory(prefix="sscard-paybench-") as tmp:
         process, port, admin, _ = start_server(Path(tmp), args.workers)
         try:
