@@ -510,6 +510,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--never", action="store_true", help="expire: remove the expiry")
     _add_report_command(add("report", cmd_report, "print the daily reconciliation report"))
     _add_demo_commands(sub, add)
+    from settlement import coverage_import
+
+    coverage_import.register(sub)  # coverage migrate FILE (issue 20)
     return parser
 
 
