@@ -33,6 +33,7 @@ from terminal.cli.common import (
     EXIT_REFUSED,
     UsageError,
     console,
+    id_number_reason,
     load_psam,
     open_applications,
     open_reader_by_name,
@@ -182,7 +183,26 @@ def _application_body(args: argparse.Namespace, password: str | None) -> dict[st
     return body
 
 
+def check_applicant(args: argparse.Namespace) -> None:
+    """What the clerk typed agrees with the ID number (GB 11643: its check digit, the birth
+    date in digits 7-14, the sex by the parity of digit 17) before anything is sent."""
+    certno = args.certno.strip().upper()
+    reason = id_number_reason(certno)
+    if reason:
+        raise UsageError(_("--certno {certno}: {reason}").format(certno=certno, reason=reason))
+    if args.birth.strftime("%Y%m%d") != certno[6:14]:
+        raise UsageError(
+            _("--birth {birth} is not the birth date in the ID number ({digits})").format(
+                birth=args.birth.isoformat(), digits=certno[6:14]
+            )
+        )
+    if args.sex != ("1" if int(certno[16]) % 2 else "2"):
+        raise UsageError(_("--sex {sex} is not the sex the ID number says").format(sex=args.sex))
+    args.certno = certno
+
+
 def cmd_apply(args: argparse.Namespace) -> int:
+    check_applicant(args)
     password = (
         secret(args, _("query password for the progress query: ")) if args.query_password else None
     )

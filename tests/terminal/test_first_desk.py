@@ -261,3 +261,26 @@ def test_the_card_centre_desk_in_both_languages(world, lang, words):
     clerk = Clerk(["production", "--help"], centre)
     assert clerk.wait() == 0
     assert words["help"] in " ".join(clerk.seen.split()), clerk.seen
+
+
+def test_an_application_is_checked_where_the_clerk_types_it(world):
+    """Step 1 at the counter: an ID number with a wrong check digit, a birth date or sex the
+    ID number contradicts are said before anything is sent (issue 17)."""
+    ssn = citizen_id(REGION, date(1985, 6, 1), secrets.randbelow(1000), "1")
+    bad = ssn[:17] + ("0" if ssn[17] != "0" else "1")
+    base = ["production", "apply", "--name", "贾宝玉", "--birthplace", REGION]
+    cases = (
+        ("zh_CN", ["--certno", bad, "--sex", "1", "--birth", "1985-06-01"], "校验码不对"),
+        ("en", ["--certno", ssn, "--sex", "1", "--birth", "1985-06-02"], "is not the birth date"),
+        (
+            "zh_CN",
+            ["--certno", ssn, "--sex", "2", "--birth", "1985-06-01"],
+            "与身份证号码所示性别不符",
+        ),
+    )
+    for lang, typed, said in cases:
+        clerk = Clerk([*base, *typed], _env(world, world.centre, "", lang))
+        assert clerk.wait() == cli.EXIT_USAGE, clerk.seen
+        assert said in " ".join(clerk.seen.split()), clerk.seen
+    listing = world.centre_client.request("GET", "/v1/applications", params={"certno": ssn})
+    assert listing["applications"] == []
