@@ -108,10 +108,13 @@ class FrontDoor:
         headers = scope["headers"]
         size = 0
         length = None
+        media = b""
         for name, value in headers:
             size += len(name) + len(value) + 4
             if name == b"content-length":
                 length = value
+            elif name == b"content-type":
+                media = value
         if size > self.max_header:
             await send_problem(send, Problem(431, "headers_too_large", self._header_detail()))
             return
@@ -130,7 +133,10 @@ class FrontDoor:
                 await send_problem(send, *refusal)
                 return
         if not gateway and scope["method"] in ("POST", "PUT", "PATCH"):
-            receive = self._checked(receive, counted=length is None)
+            # Only a JSON body must be UTF-8 without a BOM: a catalogue file (text/csv) may
+            # start with the BOM Excel writes.
+            text = not media or b"json" in media.lower()
+            receive = self._checked(receive, counted=length is None, text=text)
         await self.app(scope, receive, send)
 
     async def _authenticate(
@@ -163,10 +169,10 @@ class FrontDoor:
                 return problem, {"Retry-After": retry}
         return None
 
-    def _checked(self, receive: Any, counted: bool) -> Any:
-        """``receive`` that refuses a body that is not UTF-8 JSON (a byte-order mark, or the
-        NUL bytes of UTF-16/32, which Python's JSON parser would otherwise accept) and,
-        when ``counted``, a streamed body once it passes the limit."""
+    def _checked(self, receive: Any, counted: bool, text: bool = True) -> Any:
+        """``receive`` that refuses, when ``text``, a body that is not UTF-8 JSON (a byte-order
+        mark, or the NUL bytes of UTF-16/32, which Python's JSON parser would otherwise
+        accept) and, when ``counted``, a streamed body once it passes the limit."""
         received = 0
         limit = self.max_body
 
@@ -175,7 +181,8 @@ class FrontDoor:
             message = await receive()
             if message["type"] == "http.request":
                 body = message.get("body", b"")
-                if received == 0 and body and (body[:1] in _NOT_UTF8_START or b"\0" in body[:4]):
+                first = received == 0 and text and body
+                if first and (body[:1] in _NOT_UTF8_START or b"\0" in body[:4]):
                     raise HTTPException(400, "the request body is not JSON in UTF-8")
                 received += len(body)
                 if counted and received > limit:

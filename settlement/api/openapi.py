@@ -12,7 +12,12 @@ one place, what the routes do not say themselves:
 - every refusal the front door (``settlement.api.limits``), the error handlers
   (``settlement.http_errors``) and the domain can answer, as ``application/problem+json``
   with a :data:`Problem <PROBLEM_SCHEMA>` schema whose ``code`` is the enum of the codes of
-  that status (:data:`PROBLEM_CODES`) and an example.
+  that status (:data:`PROBLEM_CODES`) and an example;
+- each operation's 2xx answer: the model of :data:`settlement.api.responses.SUCCESS`
+  with a real answer of the service as its example (``settlement/api/responses/examples.json``).
+  The models are declared, not applied: the routes (the hot ones above all) send their
+  answers as they are, so the document costs no time per request; Schemathesis and
+  ``tests/settlement/test_openapi.py`` check the answers against it.
 """
 
 from __future__ import annotations
@@ -21,8 +26,10 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from pydantic.json_schema import models_json_schema
 
 from settlement.api.limits import PUBLIC_PATHS
+from settlement.api.responses import ALSO, EXAMPLES, SUCCESS
 from settlement.problems import PROBLEM_BASE, TITLES
 
 TITLE = "sscard settlement service"
@@ -65,6 +72,7 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "card_auth_unknown",
         "fee_line_unknown",
     ),
+    408: ("request_timeout",),
     409: (
         "conflict",
         "idempotency_in_progress",
@@ -74,7 +82,8 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "card_state",
         "key_revoked",
         "stay_cancelled",
-        "cancel_admission",
+        "stay_discharged",
+        "stay_not_discharged",
         "fees_standing",
         "refund_standing",
         "account_not_opened",
@@ -97,6 +106,8 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "order_already_confirmed",
         "order_expired",
         "paid_by_payment_only",
+        "already_covered",
+        "migrate_contribution_year",
     ),
     413: ("body_too_large", "validation_error"),
     415: ("unsupported_media_type",),
@@ -130,6 +141,7 @@ _DESCRIPTIONS = {
     401: "No API key, or an unknown, revoked or expired one.",
     403: "The caller's role, the card's state or its proof does not allow this (audited).",
     404: "Unknown id, or another institution's object.",
+    408: "The request line and headers did not arrive within SSCARD_HEADER_TIMEOUT.",
     409: "The request conflicts with the stored state (or its Idempotency-Key is in use).",
     413: "The body exceeds SSCARD_MAX_BODY_BYTES.",
     415: "The body is not sent as application/json.",
@@ -213,7 +225,7 @@ def problem_response(status: int) -> dict[str, Any]:
 
 def refusals(path: str, method: str, operation: dict[str, Any]) -> set[int]:
     """The statuses an operation can refuse with (see the module docstring)."""
-    statuses = {431, 500, 503}
+    statuses = {408, 431, 500, 503}
     if path in PUBLIC_PATHS or not path.startswith("/v1/"):
         return statuses
     statuses |= {401, 403, 429}
@@ -235,10 +247,41 @@ def describe(schema: dict[str, Any]) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
     components["securitySchemes"] = SECURITY_SCHEMES
+    components["responses"] = {f"Problem{s}": problem_response(s) for s in PROBLEM_CODES}
+    schemas.update(_success_schemas())
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             _describe_operation(path, method, operation)
+            _describe_success(path, method, operation)
     return schema
+
+
+def _success_schemas() -> dict[str, Any]:
+    """The components of every model of :data:`SUCCESS` (names are the models' own)."""
+    models = sorted(set(SUCCESS.values()), key=lambda model: model.__name__)
+    _, top = models_json_schema(
+        [(model, "serialization") for model in models],
+        ref_template="#/components/schemas/{model}",
+    )
+    return top.get("$defs", {})
+
+
+def _describe_success(path: str, method: str, operation: dict[str, Any]) -> None:
+    """Point the operation's 2xx answer at its model, with its example."""
+    model = SUCCESS.get((method.upper(), path))
+    if model is None:
+        return
+    responses = operation["responses"]
+    for status in ALSO.get((method.upper(), path), ()):
+        responses[status] = {"description": "Successful Response"}
+    for status, answer in responses.items():
+        if status.startswith("2"):
+            media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
+            example = EXAMPLES.get(f"{method.upper()} {path}")
+            if example is not None:
+                media["example"] = example
+            answer["content"] = {"application/json": media}
+    operation["responses"] = dict(sorted(responses.items()))
 
 
 def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> None:
@@ -254,7 +297,7 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)
     for status in sorted(refusals(path, method, operation)):
-        responses[str(status)] = problem_response(status)
+        responses[str(status)] = {"$ref": f"#/components/responses/Problem{status}"}
 
 
 def install(app: FastAPI) -> None:

@@ -206,6 +206,21 @@ def test_json_not_in_utf8_is_refused(svc, encoding):
     assert answer.status_code == 400 and code_of(answer) == "malformed_body", answer.text
 
 
+def test_a_catalogue_file_may_start_with_a_byte_order_mark(svc):
+    """Only JSON bodies must be BOM-free: the catalogue file (text/csv) is read UTF-8 with or
+    without BOM (Excel's "CSV UTF-8"); the front door refused it as malformed JSON."""
+    csv = "med_list_codg,med_list_name,chrgitm_lv,med_chrgitm_type,selfpay_prop,pric_uplmt_amt\n"
+    csv += "BOM1,带 BOM 的目录,01,09,,\n"
+    answer = svc.client().post(
+        "/v1/catalogue",
+        params={"source": "excel.csv"},
+        content=csv.encode("utf-8-sig"),
+        headers={**idem(), "Content-Type": "text/csv"},
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["entry_count"] == 1
+
+
 @pytest.mark.parametrize(
     "name", ["Evil\u202eexe.txt", "nul\x00byte", "two\nlines", "iso\u2066late"]
 )
