@@ -179,6 +179,7 @@ def insert_fee_lines(
     conn: Connection, mdtrt_id: str, items: list[ClassedLine], created_at: datetime
 ) -> None:
     """Store classed lines; ``cnt``/``pric`` get the legacy whole units (rounded half up)."""
+    created_at = sql.stored(conn, created_at)  # converted once, not once per line
     rows = []
     for item in items:
         line, parts = item.line, item.parts

@@ -61,6 +61,10 @@ def _sqlite_value(value: Any) -> Any:
 #: A value as SQLite stores it through the hand-written SQL (bulk loads use it too).
 sqlite_value = _sqlite_value
 
+#: Types SQLite stores unchanged (``bool`` is not among them: it is stored as 0/1, and an exact
+#: type check keeps it out).
+_STORED_AS_IS = frozenset({str, int, type(None), float, bytes})
+
 
 def _raw(conn: Connection):
     return conn.connection.dbapi_connection
@@ -76,10 +80,25 @@ def _wrapped(conn: Connection, text: str, params, error: Exception) -> Exception
     return sa_exc.DBAPIError.instance(text, params, error, conn.dialect.loaded_dbapi.Error)
 
 
+def _sqlite_params(params: tuple) -> tuple:
+    """``params`` as SQLite stores them; the same tuple when every value is stored as it is
+    (text, integers, ``None``: most statements), without building a new one."""
+    for value in params:
+        if type(value) not in _STORED_AS_IS:
+            return tuple(_sqlite_value(v) for v in params)
+    return params
+
+
+def stored(conn: Connection, value: Any) -> Any:
+    """``value`` as the driver of ``conn`` stores it (SQLite: a time as its text): lets a
+    caller convert a value shared by many rows once, for :func:`execute_many`."""
+    return _sqlite_value(value) if _sqlite(conn) else value
+
+
 def execute(conn: Connection, sql: Sql, params: tuple = ()):
     """Run one statement; the DBAPI cursor (``rowcount``, ``fetchone``...)."""
     if _sqlite(conn):
-        text, params = sql.sqlite, tuple(_sqlite_value(v) for v in params)
+        text, params = sql.sqlite, _sqlite_params(params)
     else:
         text = sql.postgresql
     try:
@@ -94,9 +113,7 @@ def execute_many(conn: Connection, sql: Sql, rows: list[tuple]) -> None:
         return
     try:
         if _sqlite(conn):
-            _raw(conn).executemany(
-                sql.sqlite, [tuple(_sqlite_value(v) for v in row) for row in rows]
-            )
+            _raw(conn).executemany(sql.sqlite, [_sqlite_params(row) for row in rows])
         else:
             cursor = _raw(conn).cursor()
             try:
