@@ -127,6 +127,7 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "refund_exceeds_charges",
         "enrolment_refused",
         "amount_mismatch",
+        "migration_file_invalid",
     ),
     428: ("idempotency_key_required",),
     429: ("rate_limited", "too_many_attempts"),
