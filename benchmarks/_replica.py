@@ -18,6 +18,7 @@ same set-up for a real deployment. Built on :class:`benchmarks._pg.PostgresServe
 
 from __future__ import annotations
 
+import atexit
 import time
 from typing import Self
 
@@ -70,6 +71,7 @@ class Standby(PostgresServer):
             tail = self.log_tail()
             self._cleanup()
             raise PostgresUnavailable(f"the standby did not start:\n{started.stderr}\n{tail}")
+        atexit.register(self.stop)  # as the primary: stopped even if the caller does not
         self.start_seconds = time.monotonic() - began
         return self
 

@@ -203,6 +203,7 @@ class Stats:
     retries: int = 0
     retry_after_missing: int = 0
     not_problem_json: int = 0  # refusals not sent as problem+json
+    replays: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def saw(self, result: tuple | None) -> None:
@@ -213,6 +214,8 @@ class Stats:
                 return
             status, body, headers = result
             self.statuses[status] += 1
+            if headers.get("idempotent-replay") == "true":
+                self.replays += 1  # a retry answered with the first attempt's stored answer
             if status >= 400:
                 code = body.get("code") if isinstance(body, dict) else None
                 self.refusals[f"{status} {code}"] += 1

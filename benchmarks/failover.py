@@ -184,6 +184,7 @@ def summary(args, terminals, stats, checked, outage, timing, balanced) -> dict:
         "retry_after_missing": stats.retry_after_missing,
         "not_problem_json": stats.not_problem_json,
         "client_retries": stats.retries,
+        "replayed_answers": stats.replays,
         "errors": len(terminals.errors),
         "first_errors": terminals.errors[:3],
         **{k: v for k, v in outage.items() if k != "seconds_without_service"},

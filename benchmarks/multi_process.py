@@ -216,6 +216,7 @@ def summary(args, elapsed, settled, errors, stats, kills, checked, across, balan
         "restart_failures": sum("error" in k for k in kills),
         **checked,
         "client_retries": stats.retries,
+        "replayed_answers": stats.replays,
         "connection_failures": stats.connection_failures,
         "statuses": {str(k): v for k, v in sorted(stats.statuses.items())},
         "refusals": dict(sorted(stats.refusals.items())),
