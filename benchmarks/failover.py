@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.processes < 2:
         parser.error("--processes must be 2 or more")
     if args.quick:
-        args.before, args.after, args.concurrency, args.people = 3.0, 4.0, 4, 8
+        args.before, args.after, args.concurrency, args.people = 2.0, 3.0, 4, 8
     return args
 
 
