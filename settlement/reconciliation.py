@@ -10,6 +10,7 @@ and compare the settled bills with their fee lines. The reads are
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -35,9 +36,8 @@ def _identities(sums: dict[str, int]) -> dict[str, bool]:
     }
 
 
-def _departments(conn: Connection, institution_code: str, day: date) -> list[dict]:
+def _departments(settled: dict[str, dict], reversed_: dict[str, dict]) -> list[dict]:
     """Per department: the day's settlements, reversals and net (count and amounts)."""
-    settled, reversed_ = reports.departments_on(conn, institution_code, day)
     empty = {"count": 0, **dict.fromkeys(reports.DEPARTMENT_AMOUNTS, 0)}
     out = []
     for dept in sorted(settled.keys() | reversed_.keys()):
@@ -53,66 +53,74 @@ def _departments(conn: Connection, institution_code: str, day: date) -> list[dic
     return out
 
 
-def _refusals(conn: Connection, institution_code: str, day: date, tz: ZoneInfo) -> list[dict]:
+def _refusals(counts: dict[str, int]) -> list[dict]:
     """The day's audited refusals of the institution's requests by code, most frequent first."""
-    start = datetime.combine(day, time(), tz).astimezone(UTC)
-    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
-    counts = reports.refusals_between(conn, institution_code, start, end)
     return [
         {"code": code, "count": n}
         for code, n in sorted(counts.items(), key=lambda i: (-i[1], i[0]))
     ]
 
 
-def _report(
-    conn: Connection,
-    institution_code: str,
-    day: date,
-    tz: ZoneInfo,
-    sums: tuple[dict[str, int], dict[str, int], tuple[list[int], list[int]] | None],
-) -> dict:
-    settled, reversed_, bills = sums
+@dataclass(frozen=True)
+class _Day:
+    """What the day's queries found, per institution (a few grouped queries for them all)."""
+
+    settled: dict[str, dict[str, int]]
+    reversed_: dict[str, dict[str, int]]
+    bills: dict[str, tuple[list[int], list[int]]]
+    classes: dict[str, dict[str, int]]
+    departments: tuple[dict[str, dict], dict[str, dict]]
+    refusals: dict[str, dict[str, int]]
+
+
+def _read_day(conn: Connection, day: date, tz: ZoneInfo, only: str | None) -> _Day:
+    start = datetime.combine(day, time(), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+    return _Day(
+        settled=reports.settled_on(conn, day, only),
+        reversed_=reports.reversed_on(conn, day, only),
+        bills=reports.standing_bills_settled_on(conn, day, only),
+        classes=reports.classes_of_standing_settled_on(conn, day, only),
+        departments=reports.departments_on(conn, day, only),
+        refusals=reports.refusals_between(conn, start, end, only),
+    )
+
+
+def _report(code: str, day: date, found: _Day) -> dict:
+    empty = reports.empty_sums()
+    settled, reversed_ = found.settled.get(code, empty), found.reversed_.get(code, empty)
+    bills = found.bills.get(code)
     net = {key: settled[key] - reversed_[key] for key in settled}
     checks = {}
     for name, ok in _identities(settled).items():
         checks[name] = ok and _identities(reversed_)[name] and _identities(net)[name]
     # Bills still standing that were settled today must equal their fee lines, part by part.
     checks["fees_match_settlements"] = bills is None or bills[0] == bills[1]
+    classes = found.classes.get(code, {})
+    settled_by_dept, reversed_by_dept = found.departments
     return {
         "date": day.isoformat(),
-        "institution": institution_code,
+        "institution": code,
         "settlements": settled,
         "reversals": reversed_,
         "net": net,
         "checks": checks,
         "balanced": all(checks.values()),
-        "by_class": reports.classes_of_standing_settled_on(conn, institution_code, day),
-        "by_department": _departments(conn, institution_code, day),
-        "refusals": _refusals(conn, institution_code, day, tz),
+        "by_class": {letter: classes.get(letter, 0) for letter in ("A", "B", "C")},
+        "by_department": _departments(
+            settled_by_dept.get(code, {}), reversed_by_dept.get(code, {})
+        ),
+        "refusals": _refusals(found.refusals.get(code, {})),
     }
 
 
 def _reports(
     conn: Connection, day: date, tz: ZoneInfo | None, codes: list[str], only: str | None
 ) -> list[dict]:
-    """The reports of ``codes``: their totals and checks in three queries whatever their
-    number (grouped by institution, on the indexes of (institution, day)); the breakdowns per
-    institution."""
-    tz = tz or ZoneInfo(DEFAULT_TIMEZONE)
-    settled = reports.settled_on(conn, day, only)
-    reversed_ = reports.reversed_on(conn, day, only)
-    bills = reports.standing_bills_settled_on(conn, day, only)
-    empty = reports.empty_sums()
-    return [
-        _report(
-            conn,
-            code,
-            day,
-            tz,
-            (settled.get(code, empty), reversed_.get(code, empty), bills.get(code)),
-        )
-        for code in codes
-    ]
+    """The reports of ``codes`` from six grouped queries whatever their number (on the
+    indexes of (institution, day))."""
+    found = _read_day(conn, day, tz or ZoneInfo(DEFAULT_TIMEZONE), only)
+    return [_report(code, day, found) for code in codes]
 
 
 def daily_report(

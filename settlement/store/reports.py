@@ -33,32 +33,35 @@ def _overflowed(error: Exception) -> bool:
     return "overflow" in str(error).lower()
 
 
-def _grouped(conn: Connection, key, columns, source, where) -> dict[str, list[int]]:
-    """Per value of ``key``: [row count, ``sum(column)`` for each column], exact past 64 bits
-    (``key`` None: one total under the key None).
+def _grouped(conn: Connection, key, columns, source, where) -> dict:
+    """Per value of ``key``: [row count, ``sum(column)`` for each column], exact past 64 bits.
 
-    One query for every institution at once (a report over many hospitals costs one round trip,
-    not one per hospital).
+    ``key`` a column (values as ``str``), a tuple of columns (a tuple of ``str`` each), or None
+    (one total, under the key None). One query for every institution at once: a report over
+    many hospitals costs one round trip, not one per hospital.
     """
-    keys = [] if key is None else [key]
+    keys = [] if key is None else list(key) if isinstance(key, tuple) else [key]
+    width = len(keys)
+
+    def name(row):
+        if key is None:
+            return None
+        return tuple(str(v) for v in row[:width]) if isinstance(key, tuple) else str(row[0])
+
     sums = [sa.func.coalesce(sa.func.sum(c), 0) for c in columns]
     try:
         stmt = sa.select(*keys, sa.func.count(), *sums).select_from(source).where(where)
         if key is None:  # one row, also when nothing matches
             return {None: [int(v) for v in conn.execute(stmt).one()]}
-        rows = conn.execute(stmt.group_by(key)).all()
-        return {str(row[0]): [int(v) for v in row[1:]] for row in rows}
+        return {name(r): [int(v) for v in r[width:]] for r in conn.execute(stmt.group_by(*keys))}
     except sa.exc.OperationalError as error:
         if not _overflowed(error):
             raise
-    totals: dict[str | None, list[int]] = {}
-    if key is None:
-        totals[None] = [0] * (len(columns) + 1)
-        keys = [sa.null()]
+    totals: dict = {None: [0] * (len(columns) + 1)} if key is None else {}
     for row in conn.execute(sa.select(*keys, *columns).select_from(source).where(where)):
-        acc = totals.setdefault(None if key is None else str(row[0]), [0] * (len(columns) + 1))
+        acc = totals.setdefault(name(row), [0] * (len(columns) + 1))
         acc[0] += 1
-        for i, value in enumerate(row[1:], 1):
+        for i, value in enumerate(row[width:], 1):
             acc[i] += int(value)
     return totals
 
@@ -246,68 +249,82 @@ def doubly_settled(conn: Connection, people=None) -> list[str]:
 DEPARTMENT_AMOUNTS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
 
 
-def _department_sums(grouped: dict[str, list[int]]) -> dict[str, dict[str, int]]:
-    return {
-        dept: {"count": sums[0], **dict(zip(DEPARTMENT_AMOUNTS, sums[1:], strict=True))}
-        for dept, sums in grouped.items()
-    }
+def _by_institution(grouped: dict[tuple[str, str], list[int]], shape) -> dict[str, dict]:
+    """``{(institution, key): sums}`` as ``{institution: {key: shape(sums)}}``."""
+    out: dict[str, dict] = {}
+    for (code, key), sums in grouped.items():
+        out.setdefault(code, {})[key] = shape(sums)
+    return out
+
+
+def _department(sums: list[int]) -> dict[str, int]:
+    return {"count": sums[0], **dict(zip(DEPARTMENT_AMOUNTS, sums[1:], strict=True))}
 
 
 def departments_on(
-    conn: Connection, institution_code: str, day: date
-) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, int]]]:
-    """Per department (the admission's ``dept_name``): count and :data:`DEPARTMENT_AMOUNTS`
-    of the settlements the institution made on ``day``, and of those it reversed that day."""
+    conn: Connection, day: date, institution_code: str | None = None
+) -> tuple[dict[str, dict[str, dict[str, int]]], dict[str, dict[str, dict[str, int]]]]:
+    """Per institution (only ``institution_code``, if given) and department (the admission's
+    ``dept_name``): count and :data:`DEPARTMENT_AMOUNTS` of the settlements it made on ``day``,
+    and of those it reversed that day."""
     columns = [S[f] for f in DEPARTMENT_AMOUNTS]
-    admission = T_ADMISSION.c
+    admission, R = T_ADMISSION.c, T_REVERSAL.c
     settled = _grouped(
         conn,
-        admission.dept_name,
+        (S.institution_code, admission.dept_name),
         columns,
         T_SETTLEMENT.join(T_ADMISSION, admission.mdtrt_id == S.mdtrt_id),
-        sa.and_(S.institution_code == institution_code, S.setl_date == day),
+        sa.and_(S.setl_date == day, _scope(S.institution_code, institution_code)),
     )
     reversed_ = _grouped(
         conn,
-        admission.dept_name,
+        (R.institution_code, admission.dept_name),
         columns,
-        T_SETTLEMENT.join(T_REVERSAL, T_REVERSAL.c.setl_id == S.setl_id).join(
+        T_SETTLEMENT.join(T_REVERSAL, R.setl_id == S.setl_id).join(
             T_ADMISSION, admission.mdtrt_id == S.mdtrt_id
         ),
-        sa.and_(T_REVERSAL.c.institution_code == institution_code, T_REVERSAL.c.revs_date == day),
+        sa.and_(R.revs_date == day, _scope(R.institution_code, institution_code)),
     )
-    return _department_sums(settled), _department_sums(reversed_)
+    return _by_institution(settled, _department), _by_institution(reversed_, _department)
 
 
 def classes_of_standing_settled_on(
-    conn: Connection, institution_code: str, day: date
-) -> dict[str, int]:
-    """The fees by catalogue class (``list_type`` A 甲 / B 乙 / C 丙) of the settlements the
-    institution made on ``day`` that still stand: the sum of their fee lines' amounts."""
+    conn: Connection, day: date, institution_code: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Per institution, the fees by catalogue class (``list_type`` A 甲 / B 乙 / C 丙) of the
+    settlements it made on ``day`` that still stand: the sum of their fee lines' amounts."""
     active = sa.and_(
-        S.institution_code == institution_code, S.setl_date == day, S.status == "settled"
+        S.setl_date == day, S.status == "settled", _scope(S.institution_code, institution_code)
     )
     joined = T_FEE_LINE.join(T_SETTLEMENT, T_FEE_LINE.c.mdtrt_id == S.mdtrt_id)
     grouped = _grouped(
-        conn, T_FEE_LINE.c.list_type, [T_FEE_LINE.c.det_item_fee_sumamt], joined, active
+        conn,
+        (S.institution_code, T_FEE_LINE.c.list_type),
+        [T_FEE_LINE.c.det_item_fee_sumamt],
+        joined,
+        active,
     )
-    return {letter: grouped.get(letter, [0, 0])[1] for letter in ("A", "B", "C")}
+    return _by_institution(grouped, lambda sums: sums[1])
 
 
 def refusals_between(
-    conn: Connection, institution_code: str, start: datetime, end: datetime
-) -> dict[str, int]:
-    """How many requests of the institution's terminals were refused (audited refusals,
+    conn: Connection, start: datetime, end: datetime, institution_code: str | None = None
+) -> dict[str, dict[str, int]]:
+    """Per institution, how many requests of its terminals were refused (audited refusals,
     docs/api.md §Error codes) from ``start`` (inclusive) to ``end``, per code (UTC times)."""
     audit = T_AUDIT.c
     rows = conn.execute(
-        sa.select(audit.code, sa.func.count())
+        sa.select(audit.institution_code, audit.code, sa.func.count())
         .where(
-            audit.institution_code == institution_code,
+            _scope(audit.institution_code, institution_code),
+            audit.institution_code.is_not(None),
             audit.outcome == "refused",
             audit.at >= start,
             audit.at < end,
         )
-        .group_by(audit.code)
+        .group_by(audit.institution_code, audit.code)
     )
-    return {str(code or "unknown"): int(n) for code, n in rows}
+    out: dict[str, dict[str, int]] = {}
+    for code, problem, n in rows:
+        out.setdefault(code, {})[str(problem or "unknown")] = int(n)
+    return out
