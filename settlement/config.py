@@ -255,6 +255,10 @@ class Settings:
             raise ConfigError(f"SSCARD_LOG_FORMAT={self.log_format!r} must be json or text")
         if self.header_timeout_s < 1:
             raise ConfigError(f"SSCARD_HEADER_TIMEOUT={self.header_timeout_s} must be >= 1")
+        if self.metrics_dir is not None and not self.metrics_dir.is_dir():
+            raise ConfigError(
+                f"PROMETHEUS_MULTIPROC_DIR={str(self.metrics_dir)!r} is not a folder (make it, empty)"
+            )
         for network in self.metrics_allow:
             try:
                 ipaddress.ip_network(network, strict=False)

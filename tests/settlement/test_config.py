@@ -64,6 +64,7 @@ def test_values_from_the_environment(tmp_path) -> None:
         ("SSCARD_METRICS_ALLOW", "10.0.0.0/8,intranet"),
         ("SSCARD_TODAY", "15 June"),
         ("SSCARD_TODAY", "2026-06-31"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/metrics"),
     ],
 )
 def test_an_invalid_value_is_one_line_naming_the_variable(tmp_path, variable, value) -> None:
