@@ -196,6 +196,22 @@ SECURITY_SCHEMES = {
 }
 _SECURITY = [{"bearerAuth": []}, {"apiKeyHeader": []}]
 _RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "string"}}}
+#: Every answer names its request (settlement.api.observe): the client's sane X-Request-ID or a
+#: new one. Not required: the server's own 408/431 for a head that never completes go out
+#: before a request exists.
+_REQUEST_ID = {
+    "X-Request-ID": {
+        "description": "the request's id (the client's when it sent a sane one), also in the log",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
+    }
+}
+#: A stored answer sent again for the same Idempotency-Key and request (docs/api.md §Idempotency).
+_REPLAY = {
+    "Idempotent-Replay": {
+        "description": "`true` when this is the stored answer of an earlier request with this key",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
 
 
 def problem_response(status: int) -> dict[str, Any]:
@@ -217,10 +233,9 @@ def problem_response(status: int) -> dict[str, Any]:
     }
     answer: dict[str, Any] = {
         "description": _DESCRIPTIONS[status],
+        "headers": {**_REQUEST_ID, **(_RETRY_AFTER if status == 429 else {})},
         "content": {PROBLEM_JSON: {"schema": schema, "example": example}},
     }
-    if status == 429:
-        answer["headers"] = _RETRY_AFTER
     return answer
 
 
@@ -275,8 +290,10 @@ def _describe_success(path: str, method: str, operation: dict[str, Any]) -> None
     responses = operation["responses"]
     for status in ALSO.get((method.upper(), path), ()):
         responses[status] = {"description": "Successful Response"}
+    idempotent = any(p.get("name") == IDEMPOTENCY_HEADER for p in operation.get("parameters", []))
     for status, answer in responses.items():
         if status.startswith("2"):
+            answer["headers"] = {**_REQUEST_ID, **(_REPLAY if idempotent else {})}
             media: dict[str, Any] = {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}
             example = EXAMPLES.get(f"{method.upper()} {path}")
             if example is not None:
