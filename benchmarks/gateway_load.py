@@ -65,6 +65,20 @@ CST = timezone(timedelta(hours=8))
 HOSPITAL = "BENCHH"
 ENDPOINT = "/fsi/api/rsfComIfsService/callService"
 
+#: Wall time of each step of the cycles (label → seconds), for the medians in the summary.
+STEPS: dict[str, list[float]] = {}
+_STEPS_LOCK = threading.Lock()
+
+
+def timed(label: str, call: Callable, *args):
+    """``call(*args)``, its wall time recorded under ``label``."""
+    started = time.perf_counter()
+    result = call(*args)
+    elapsed = time.perf_counter() - started
+    with _STEPS_LOCK:
+        STEPS.setdefault(label, []).append(elapsed)
+    return result
+
 
 class Gateway(Http):
     """:class:`Http` with TIF-signed envelope posts."""
@@ -149,7 +163,7 @@ def card_authentication(gw: Http, keystore: KeyStore, card: Card) -> str:
 def v1_cycle(http: Http, keystore: KeyStore, card: Card, lines: bytes) -> tuple[float, dict]:
     """The gateway's cycle through /v1 (docs/api.md §Stay lifecycle); (settlement latency
     in s, the settlement)."""
-    token = card_authentication(http, keystore, card)
+    token = timed("v1 card authentication (4 calls)", card_authentication, http, keystore, card)
     now = datetime.now(CST)
     admission = {
         "psn_no": card.psn_no,
@@ -157,13 +171,17 @@ def v1_cycle(http: Http, keystore: KeyStore, card: Card, lines: bytes) -> tuple[
         "begntime": (now - timedelta(hours=1)).isoformat(),
         "card_authentication": token,
     }
-    mdtrt_id = must(http.call("POST", "/v1/admissions", admission), 201, "admission")["mdtrt_id"]
-    must(http.call("POST", f"/v1/admissions/{mdtrt_id}/fees", lines), 200, "fees")
-    path = f"/v1/admissions/{mdtrt_id}/discharge"
-    must(http.call("POST", path, {"endtime": now.isoformat()}), 200, "discharge")
+    answer = timed("v1 admission", http.call, "POST", "/v1/admissions", admission)
+    mdtrt_id = must(answer, 201, "admission")["mdtrt_id"]
+    path = f"/v1/admissions/{mdtrt_id}"
+    must(timed("v1 fees", http.call, "POST", f"{path}/fees", lines), 200, "fees")
+    discharge = {"endtime": now.isoformat()}
+    must(timed("v1 discharge", http.call, "POST", f"{path}/discharge", discharge), 200, "out")
     body = {"acct_used_flag": True, "card_authentication": token}
     started = time.perf_counter()
-    setl = must(http.call("POST", f"/v1/admissions/{mdtrt_id}/settlement", body), 201, "settle")
+    setl = must(
+        timed("v1 settlement", http.call, "POST", f"{path}/settlement", body), 201, "settle"
+    )
     return time.perf_counter() - started, setl
 
 
@@ -171,7 +189,7 @@ def gateway_cycle(
     gw: Gateway, keystore: KeyStore, card: Card, lines: list[dict]
 ) -> tuple[float, dict]:
     """One complete stay through the gateway; (2304 latency in s, the settlement in fen)."""
-    card_authentication(gw, keystore, card)
+    timed("gateway card authentication (4 calls)", card_authentication, gw, keystore, card)
     now = datetime.now(CST)
     certificate = {"mdtrt_cert_type": "03", "mdtrt_cert_no": card.card_no}
     admission = {
@@ -181,13 +199,14 @@ def gateway_cycle(
         "med_type": "21",
         **certificate,
     }
-    mdtrt_id = gw.envelope("2401", {"mdtrtinfo": admission, "diseinfo": []})["result"]["mdtrt_id"]
+    admitted = timed("gateway 2401", gw.envelope, "2401", {"mdtrtinfo": admission, "diseinfo": []})
+    mdtrt_id = admitted["result"]["mdtrt_id"]
     stay = {"mdtrt_id": mdtrt_id, "psn_no": card.psn_no}
     feedetail = [{**line, **stay} for line in lines]
-    result = gw.envelope("2301", {"feedetail": feedetail})["result"]
+    result = timed("gateway 2301", gw.envelope, "2301", {"feedetail": feedetail})["result"]
     medfee = sum(round(line["det_item_fee_sumamt"] * 100) for line in result)
     endtime = now.strftime("%Y-%m-%d %H:%M:%S")
-    gw.envelope("2402", {"dscginfo": {**stay, "endtime": endtime}})
+    timed("gateway 2402", gw.envelope, "2402", {"dscginfo": {**stay, "endtime": endtime}})
     data = {
         **stay,
         **certificate,
@@ -198,7 +217,7 @@ def gateway_cycle(
         "mid_setl_flag": "0",
     }
     started = time.perf_counter()
-    info = gw.envelope("2304", {"data": data})["setlinfo"]
+    info = timed("gateway 2304", gw.envelope, "2304", {"data": data})["setlinfo"]
     latency = time.perf_counter() - started
     fen = {k: round(info[k] * 100) for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")}
     return latency, fen
@@ -304,6 +323,7 @@ def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, 
     warm = min(1.0, args.duration / 4)
     run_path(args.concurrency, warm, v1_one)  # warm-up: every worker process, both paths
     run_path(args.concurrency, warm, gw_one)
+    STEPS.clear()
     # The paths alternate in rounds, so a change of the machine's load (2 shared cores)
     # weighs on both alike; each path's figures are the sums over its rounds.
     results: dict = {name: [0.0, [], [], [], None, 0.0] for name in ("v1", "gateway")}
@@ -345,6 +365,9 @@ def summary(results: dict, args) -> dict:
         out["gateway_server_cpu_ms_per_settlement"],
     )
     out["cpu_ratio"] = round(cpu_gw / cpu_v1, 3) if cpu_v1 and cpu_gw else None
+    out["step_median_ms"] = {
+        label: round(percentile(times, 50) * 1000, 2) for label, times in sorted(STEPS.items())
+    }
     out.update(
         requests_per_cycle={"v1": 8, "gateway": 8},
         concurrency=args.concurrency,
