@@ -463,12 +463,17 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="default: $SSCARD_LOG_LEVEL or info (one line per request)",
     )
-    p.add_argument("--access-log", action="store_true")
+    p.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also uvicorn's own access line: the raw path and query string, which can hold "
+        "ID numbers (the service's own line per request has the route template only)",
+    )
     p.add_argument(
         "--http",
         choices=["auto", "h11", "httptools"],
         default="auto",
-        help="HTTP parser (h11 also caps the header section at SSCARD_MAX_HEADER_BYTES)",
+        help="HTTP parser; both get the request-head deadline and size cap (settlement.server)",
     )
     p.add_argument(
         "--timeout-keep-alive", type=int, default=5, help="seconds an idle connection stays open"
