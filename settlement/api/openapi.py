@@ -308,9 +308,10 @@ def _describe_operation(path: str, method: str, operation: dict[str, Any]) -> No
     for parameter in operation.get("parameters", []):
         if parameter.get("in") == "header" and parameter.get("name") == IDEMPOTENCY_HEADER:
             parameter["required"] = True
-            parameter["schema"] = {"type": "string", "minLength": 1, "maxLength": 128}
+            parameter["schema"] = {"type": "string", "pattern": "^[!-~]([ -~]{0,126}[!-~])?$"}
             parameter["description"] = (
-                "any unique string (1-128 printable characters); reuse it when retrying"
+                "any unique string (1-128 printable characters, e.g. a UUID); reuse it when "
+                "retrying"
             )
     responses = operation.setdefault("responses", {})
     responses.pop("422", None)

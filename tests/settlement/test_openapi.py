@@ -71,7 +71,7 @@ def test_idempotency_key_is_required_where_the_service_requires_it(document):
             assert not keys, (method, path)
             continue
         assert len(keys) == 1 and keys[0]["required"] is True, (method, path)
-        assert keys[0]["schema"]["maxLength"] == 128
+        assert keys[0]["schema"]["pattern"] == "^[!-~]([ -~]{0,126}[!-~])?$"
         assert operation["responses"]["428"] == {"$ref": "#/components/responses/Problem428"}
         answer = document["components"]["responses"]["Problem428"]["content"][PROBLEM_JSON]
         assert answer["schema"]["allOf"][1]["properties"]["code"]["enum"] == [
@@ -114,6 +114,12 @@ def test_every_operation_declares_its_success(document):
             assert "example" in media, (method, path)
             schema = {"$ref": reference, "components": document["components"]}
             jsonschema_rs.validator_for(schema).validate(media["example"])
+            headers = operation["responses"][status]["headers"]
+            assert "X-Request-ID" in headers, (method, path)
+            idempotent = any(
+                p["name"] == "Idempotency-Key" for p in operation.get("parameters", [])
+            )
+            assert ("Idempotent-Replay" in headers) == idempotent, (method, path)
 
 
 def _problem_literals() -> set[tuple[int, str]]:
