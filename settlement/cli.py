@@ -438,23 +438,8 @@ def service_version() -> str:
     return f"{release} (schema {heads[-1] if heads else '?'})"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m settlement", description="sscard settlement service"
-    )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    def add(name, fn, help_):
-        p = sub.add_parser(name, help=help_)
-        p.add_argument(
-            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
-        )
-        p.set_defaults(func=fn)
-        return p
-
-    add("migrate", cmd_migrate, "apply the database migrations")
-    p = add("serve", cmd_serve, "run the HTTP service under uvicorn")
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    """``serve``'s options (docs/operations.md)."""
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1)
@@ -490,6 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="do not apply migrations before serving",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m settlement", description="sscard settlement service"
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {service_version()}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name, fn, help_):
+        p = sub.add_parser(name, help=help_)
+        p.add_argument(
+            "--database-url", help="default: $SSCARD_DATABASE_URL or SQLite in $SSCARD_HOME"
+        )
+        p.set_defaults(func=fn)
+        return p
+
+    add("migrate", cmd_migrate, "apply the database migrations")
+    _add_serve(add("serve", cmd_serve, "run the HTTP service under uvicorn"))
     p = add("bootstrap-admin", cmd_bootstrap_admin, "create an admin API key and print it")
     p.add_argument("--name", default="admin")
     p.add_argument("--json", action="store_true")
