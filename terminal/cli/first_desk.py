@@ -79,7 +79,13 @@ def _checked_image(args: argparse.Namespace) -> tuple[ImageData, str, str]:
 
 WORDS = {
     "person": lambda made: _("registered") if made else _("already registered"),
-    "coverage": lambda made: _("paid coverage added") if made else _("already covered today"),
+    "coverage": lambda made: (
+        _("not recorded: a paid period comes from a payment or the admin's migration")
+        if made is None
+        else _("paid coverage added")
+        if made
+        else _("already covered today")
+    ),
     "card": lambda made: _("registered") if made else _("already registered"),
 }
 

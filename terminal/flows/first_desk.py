@@ -74,11 +74,12 @@ def read_image(path: str | Path) -> ImageData:
 
 @dataclass
 class Registration:
-    """What the service was given: (item, "registered" | "already there") in order."""
+    """What the service was given: (item, True "registered" | False "already there" | None
+    "not recorded": a paid coverage period with a key other than the admin's) in order."""
 
     psn_no: str
     card_no: str
-    done: list[tuple[str, bool]] = field(default_factory=list)
+    done: list[tuple[str, bool | None]] = field(default_factory=list)
 
 
 def _missing(exc: ServiceRefused, *codes: str) -> bool:
@@ -173,16 +174,21 @@ def register_from_image(
     outcome = Registration(psn_no, data.issuance.card_number)
     person, made = register_person(client, data, psn_no, acct_balance)
     outcome.done.append(("person", made))
-    covered = needs_coverage(person, insutype)
+    covered: bool | None = needs_coverage(person, insutype)
     if covered:  # a paid period comes only from a payment or the admin's migration (#20)
-        client.migrate_coverage(
-            {
-                "psn_no": psn_no,
-                "insutype": insutype,
-                "begndate": coverage_from.isoformat(),
-                "reason": f"first desk: card {data.issuance.card_number} registered",
-            }
-        )
+        try:
+            client.migrate_coverage(
+                {
+                    "psn_no": psn_no,
+                    "insutype": insutype,
+                    "begndate": coverage_from.isoformat(),
+                    "reason": f"first desk: card {data.issuance.card_number} registered",
+                }
+            )
+        except ServiceRefused as exc:
+            if exc.code != "not_entitled":
+                raise
+            covered = None  # a card centre's key: the person pays, or the admin migrates
     outcome.done.append(("coverage", covered))
     outcome.done.append(("card", register_card(client, data, psn_no, collected)))
     return outcome

@@ -85,6 +85,19 @@ def test_register_a_card_image_in_chinese_then_again_in_english_then_admit(world
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
 
 
+def test_the_card_centre_registers_person_and_card_but_not_a_paid_period(world):
+    """Issue 20: only a payment or the admin's migration sets paid. With the card centre's
+    key the person and the card are registered and the coverage row says why it is not."""
+    image, _ssn, psn_no, card_no = _card_image(world)
+    clerk = Clerk(["register-card", str(image)], _env(world, world.centre, "", "zh_CN"))
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    assert "未登记：已缴费参保期只能由缴费或管理员迁移产生" in clerk.seen, clerk.seen
+    person = world.centre_client.person(psn_no)
+    assert person["insuinfo"] == [] and world.centre_client.card(card_no)["psn_no"] == psn_no
+    clerk = Clerk(["register-card", str(image)], _admin_env(world, "en"))  # the admin migrates
+    assert clerk.wait() == cli.EXIT_OK and "paid coverage added" in clerk.seen, clerk.seen
+
+
 def test_register_card_refusals_in_both_languages(world):
     image, *_ = _card_image(world, medical=False)
     for lang, shown in (
