@@ -240,7 +240,11 @@ def problem_response(status: int) -> dict[str, Any]:
 
 
 def refusals(path: str, method: str, operation: dict[str, Any]) -> set[int]:
-    """The statuses an operation can refuse with (see the module docstring)."""
+    """The statuses an operation can refuse with, by what it is: any request 408/431 (the
+    server and front door), 500/503; an authenticated one 401/403/429; one with parameters
+    or a body 404/422 (an unknown id, a bad value); a write 400/409/413/415 (a body that is
+    not JSON, a conflict, too large, not JSON); one taking an Idempotency-Key 428. The codes
+    per status are :data:`PROBLEM_CODES` (all of that status, not only this route's)."""
     statuses = {408, 431, 500, 503}
     if path in PUBLIC_PATHS or not path.startswith("/v1/"):
         return statuses
