@@ -168,13 +168,19 @@ class Database:
             with self.engine.begin() as conn:
                 yield conn
             return
-        with self._write_lock, self._process_lock(), self.engine.connect() as conn:
+        with self.engine.connect() as conn, self._sqlite_write_on(conn, durable):
+            yield conn
+
+    @contextmanager
+    def _sqlite_write_on(self, conn: Connection, durable: bool) -> Iterator[None]:
+        """A SQLite write transaction on ``conn`` under the write locks (:meth:`write`)."""
+        with self._write_lock, self._process_lock():
             raw = conn.connection.dbapi_connection
             if not durable:
                 raw.execute("PRAGMA synchronous=NORMAL")
             try:
                 with conn.begin():
-                    yield conn
+                    yield
             finally:
                 if not durable:
                     raw.execute("PRAGMA synchronous=FULL")
@@ -237,6 +243,10 @@ class Database:
                 yield conn
 
     def dispose(self) -> None:
+        with self._committer_lock:
+            committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.stop()
         self.engine.dispose()
         if self._lock_file is not None:
             os.close(self._lock_file)
@@ -250,6 +260,9 @@ class _GroupCommitter:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: The writer's own connection, kept between batches: no pool check-out and check-in
+        #: per batch, and its page cache stays valid while no other connection writes.
+        self.conn: Connection | None = None
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name="sqlite-group-commit", daemon=True)
         self.thread.start()
@@ -260,25 +273,50 @@ class _GroupCommitter:
         self.queue.put((work, durable, done))
         return done
 
+    def stop(self) -> None:
+        """End the writer thread after the work queued so far; its connection is closed."""
+        self.queue.put(None)
+        self.thread.join(timeout=30)
+
     def _run(self) -> None:
         while True:
             batch = [self.queue.get()]
-            while len(batch) < self.MAX_BATCH:
+            while len(batch) < self.MAX_BATCH and batch[-1] is not None:
                 try:
                     batch.append(self.queue.get_nowait())
                 except queue.Empty:
                     break
-            self._commit(batch)
+            stopping = batch[-1] is None
+            if stopping:
+                batch.pop()
+            if batch:
+                self._commit(batch)
+            if stopping:
+                self._close()
+                return
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            conn, self.conn = self.conn, None
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
+                conn.invalidate()
 
     def _commit(self, batch: list) -> None:
         durable = any(item[1] for item in batch)
         outcomes: list[tuple[Future, object, BaseException | None]] = []
         try:
-            with self.db.write(durable=durable) as conn:
+            if self.conn is None:
+                self.conn = self.db.engine.connect()
+            conn = self.conn
+            with self.db._sqlite_write_on(conn, durable):
                 # Plain SQL savepoints on the driver connection: the same semantics as
                 # ``conn.begin_nested()`` at a fraction of the cost per piece of work.
                 raw = conn.connection.dbapi_connection
                 for work, _durable, done in batch:
+                    if not done.set_running_or_notify_cancel():
+                        continue  # its caller is gone (cancelled): not run, nothing to answer
                     raw.execute("SAVEPOINT group_commit_piece")
                     try:
                         result = work(conn)
@@ -290,8 +328,9 @@ class _GroupCommitter:
                         raw.execute("RELEASE SAVEPOINT group_commit_piece")
                         outcomes.append((done, result, None))
         except BaseException as error:  # noqa: BLE001 - the commit itself failed: nobody's work stands
+            self._close()  # the next batch starts on a fresh connection
             for _work, _durable, done in batch:
-                if not done.done():
+                if not done.done():  # (a cancelled future is done)
                     done.set_exception(error)
             return
         for done, result, error in outcomes:
