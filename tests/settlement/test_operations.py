@@ -29,10 +29,9 @@ def ops(settlement_service_factory, tmp_path_factory):
         "SSCARD_LOG_FORMAT": "json",
         "SSCARD_HEADER_TIMEOUT": str(HEADER_TIMEOUT_S),
     }
-    try:
-        service = settlement_service_factory(workers=2, extra_env=env)
-    except RuntimeError:  # two workers did not start within 30 s on a loaded machine: again
-        service = settlement_service_factory(workers=2, extra_env=env)
+    # Two workers import the whole service each: on a loaded 2-core machine (load 20+) that
+    # took more than 30 s.
+    service = settlement_service_factory(workers=2, extra_env=env, start_timeout=120)
     service.log_file = log_file  # type: ignore[attr-defined]
     return service
 
