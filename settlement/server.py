@@ -81,7 +81,7 @@ class HeadDeadline:
             self._head_timer = None
 
     def data_received(self, data: bytes) -> None:
-        if self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
+        if self._head_timer is None and self._between_messages():
             self._await_head()
         super().data_received(data)  # type: ignore[misc]
         if self._head_timer is None:
@@ -100,6 +100,15 @@ class HeadDeadline:
                     f"the request head exceeds {head_limits()[1]} bytes",
                 )
             )
+
+    def _between_messages(self) -> bool:
+        """No request is under way: the next bytes begin a new request head.
+
+        A request answered before its body was read (413, 401 at the front door)
+        is still being received until its last body byte: those bytes are body,
+        not the head of the next request on the connection."""
+        cycle = self.cycle
+        return cycle is None or (cycle.response_complete and not cycle.more_body)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_done()
