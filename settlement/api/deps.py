@@ -11,11 +11,13 @@ checks a read's role and audits a refusal.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, Header, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
 from settlement.api.limits import PRINCIPAL_SCOPE_KEY
@@ -112,6 +114,33 @@ def mutate(
         return status, operation(conn)
 
     return respond(svc.mutate(principal, key, request.method, request_path(request), payload, run))
+
+
+@dataclass(frozen=True)
+class Write:
+    """One idempotent write of a thread-pool route: what :func:`mutate` needs besides the
+    payload and the operation (the request, its caller, the service, the Idempotency-Key)."""
+
+    request: Request
+    svc: Service
+    principal: Principal
+    key: str | None
+
+    def __call__(self, payload: Any, operation: Operation, status: int = 200) -> JSONResponse:
+        """:func:`mutate` with ``payload`` (a request model is hashed as its JSON form)."""
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
+        return mutate(self.request, self.svc, self.principal, self.key, payload, operation, status)
+
+
+async def _write(
+    request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+) -> Write:
+    return Write(request, svc, principal, key)
+
+
+#: A route's idempotent write (``write(body, lambda conn: ..., 201)``).
+WriteDep = Annotated[Write, Depends(_write)]
 
 
 async def amutate(

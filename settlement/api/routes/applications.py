@@ -12,16 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
 from sqlalchemy.engine import Connection
 
 from settlement.api.deps import (
     Caller,
-    IdemKey,
     RegistersDep,
     ServiceDep,
-    mutate,
+    Write,
+    WriteDep,
     read_audited,
 )
 from settlement.applications import (
@@ -47,7 +46,7 @@ from settlement.applications.schemas import (
     RejectionIn,
 )
 from settlement.problems import Problem
-from settlement.service import Principal, Service
+from settlement.service import Principal
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1", tags=["card production"])
@@ -78,21 +77,14 @@ def _hide_password(body: ApplicationIn) -> dict:
 @router.post("/applications", status_code=201)
 def accept(
     body: ApplicationIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
     [password_hash] = intake.hash_query_passwords([body])  # outside the write transaction
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
+    return write(
         _hide_password(body),
         lambda conn: intake.accept(
-            conn, principal, regs, body, utcnow(), password_hash=password_hash
+            conn, write.principal, regs, body, utcnow(), password_hash=password_hash
         ),
         201,
     )
@@ -101,11 +93,8 @@ def accept(
 @router.post("/application-batches", status_code=201)
 def accept_batch(
     body: BatchIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
     payload = {
         "employer_code": body.employer_code,
@@ -113,14 +102,10 @@ def accept_batch(
         "applications": [_hide_password(a) for a in body.applications],
     }
     hashes = intake.hash_query_passwords(body.applications)  # outside the write transaction
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
+    return write(
         payload,
         lambda conn: intake.accept_batch(
-            conn, principal, regs, body, utcnow(), password_hashes=hashes
+            conn, write.principal, regs, body, utcnow(), password_hashes=hashes
         ),
         201,
     )
@@ -168,21 +153,9 @@ def get_application(application_id: str, principal: Caller, svc: ServiceDep, reg
 def _step(name: str, function) -> None:
     """POST /applications/{id}/<name> for a step without a body."""
 
-    def endpoint(
-        application_id: str,
-        request: Request,
-        principal: Caller,
-        svc: ServiceDep,
-        regs: RegistersDep,
-        key: IdemKey = None,
-    ):
-        return mutate(
-            request,
-            svc,
-            principal,
-            key,
-            {},
-            lambda conn: function(conn, principal, regs, application_id, utcnow()),
+    def endpoint(application_id: str, write: WriteDep, regs: RegistersDep):
+        return write(
+            {}, lambda conn: function(conn, write.principal, regs, application_id, utcnow())
         )
 
     endpoint.__name__ = f"step_{name.replace('-', '_')}"
@@ -195,47 +168,26 @@ _step("bank-account", production.open_account)
 _step("withdrawal", corrections.withdraw)
 
 
-def _body_step(
-    request: Request,
-    svc: Service,
-    principal: Principal,
-    regs: Registers,
-    key: str | None,
-    application_id: str,
-    body,
-    step: BodyStep,
-) -> JSONResponse:
+def _body_step(write: Write, regs: Registers, application_id: str, body, step: BodyStep):
     """``step(conn, principal, registers, application_id, body, now)`` in one idempotent
     write transaction."""
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        _dump(body),
-        lambda conn: step(conn, principal, regs, application_id, body, utcnow()),
+    return write(
+        _dump(body), lambda conn: step(conn, write.principal, regs, application_id, body, utcnow())
     )
 
 
 @router.post("/applications/{application_id}/pre-check")
 def pre_check(
     application_id: str,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
     body: PreCheckIn | None = None,
 ):
     body = body or PreCheckIn()
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
+    return write(
         _dump(body),
         lambda conn: checks.precheck_step(
-            conn, principal, regs, application_id, utcnow(), card_no=body.card_no
+            conn, write.principal, regs, application_id, utcnow(), card_no=body.card_no
         ),
     )
 
@@ -257,73 +209,50 @@ def personalisation_order(
 def personalised(
     application_id: str,
     body: PersonalisedIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return _body_step(
-        request, svc, principal, regs, key, application_id, body, production.personalised_step
-    )
+    return _body_step(write, regs, application_id, body, production.personalised_step)
 
 
 @router.post("/applications/{application_id}/account-opening")
 def account_opened(
     application_id: str,
     body: AccountOpenedIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return _body_step(
-        request, svc, principal, regs, key, application_id, body, production.account_opened_step
-    )
+    return _body_step(write, regs, application_id, body, production.account_opened_step)
 
 
 @router.post("/applications/{application_id}/issuance")
 def issuance(
     application_id: str,
     body: IssueIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return _body_step(
-        request, svc, principal, regs, key, application_id, body, production.issue_step
-    )
+    return _body_step(write, regs, application_id, body, production.issue_step)
 
 
 @router.post("/applications/{application_id}/rejections")
 def rejection(
     application_id: str,
     body: RejectionIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return _body_step(
-        request, svc, principal, regs, key, application_id, body, production.reject_step
-    )
+    return _body_step(write, regs, application_id, body, production.reject_step)
 
 
 @router.post("/applications/{application_id}/corrections")
 def correction(
     application_id: str,
     body: CorrectionIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return _body_step(request, svc, principal, regs, key, application_id, body, corrections.correct)
+    return _body_step(write, regs, application_id, body, corrections.correct)
 
 
 # --- loss and the progress query -----------------------------------------------------------
@@ -332,19 +261,12 @@ def correction(
 @router.post("/card-losses", status_code=201)
 def card_loss(
     body: LossIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     regs: RegistersDep,
-    key: IdemKey = None,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
+    return write(
         _dump(body),
-        lambda conn: loss.report_card_loss(conn, principal, regs, body, utcnow()),
+        lambda conn: loss.report_card_loss(conn, write.principal, regs, body, utcnow()),
         201,
     )
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from settlement import cards, proof
-from settlement.api.deps import Caller, IdemKey, ServiceDep, mutate
+from settlement.api.deps import Caller, ServiceDep, WriteDep
 from settlement.schemas import CardActionIn, CardIn
 from settlement.store.db import utcnow
 
@@ -14,17 +14,10 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/cards", status_code=201)
 def register_card(
-    body: CardIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+    body: CardIn,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: cards.register_card(conn, principal, body, utcnow()),
-        201,
-    )
+    return write(body, lambda conn: cards.register_card(conn, write.principal, body, utcnow()), 201)
 
 
 @router.get("/cards/{card_no}")
@@ -39,40 +32,24 @@ def card_status(card_no: str, principal: Caller, svc: ServiceDep):
 @router.post("/cards/{card_no}/collection")
 def collect(
     card_no: str,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
     body: CardActionIn | None = None,
 ):
     body = body or CardActionIn()
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: cards.collect_card(conn, principal, card_no, body, utcnow()),
+    return write(
+        body, lambda conn: cards.collect_card(conn, write.principal, card_no, body, utcnow())
     )
 
 
 @router.post("/cards/{card_no}/loss")
 def loss(
     card_no: str,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
     body: CardActionIn | None = None,
 ):
     body = body or CardActionIn()
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: cards.report_loss(conn, principal, card_no, body, utcnow()),
+    return write(
+        body, lambda conn: cards.report_loss(conn, write.principal, card_no, body, utcnow())
     )
 
 
@@ -80,37 +57,20 @@ def loss(
 def replacement(
     card_no: str,
     body: CardIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: cards.replace_card(conn, principal, card_no, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: cards.replace_card(conn, write.principal, card_no, body, utcnow()), 201
     )
 
 
 @router.post("/cards/{card_no}/cancellation")
 def cancellation(
     card_no: str,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
     body: CardActionIn | None = None,
 ):
     body = body or CardActionIn()
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: cards.cancel_card(conn, principal, card_no, body, utcnow()),
+    return write(
+        body, lambda conn: cards.cancel_card(conn, write.principal, card_no, body, utcnow())
     )

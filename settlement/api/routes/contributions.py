@@ -12,6 +12,7 @@ from settlement.api.deps import (
     Caller,
     IdemKey,
     ServiceDep,
+    WriteDep,
     guard,
     mutate,
     read_audited,
@@ -202,17 +203,10 @@ def channel_reconciliation(
 @router.post("/contribution-payments", status_code=201)
 def migrate_payment(
     body: MigratedPaymentIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: contributions.record_migrated_payment(conn, principal, body, utcnow()),
+    return write(
+        body,
+        lambda conn: contributions.record_migrated_payment(conn, write.principal, body, utcnow()),
         201,
     )

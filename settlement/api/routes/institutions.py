@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from settlement import institutions
-from settlement.api.deps import Caller, IdemKey, ServiceDep, mutate
+from settlement.api.deps import Caller, IdemKey, ServiceDep, WriteDep, mutate
 from settlement.schemas import InstitutionIn, TerminalIn
 
 router = APIRouter(prefix="/v1")
@@ -36,19 +36,12 @@ def get_institution(code: str, principal: Caller, svc: ServiceDep):
 def create_terminal(
     code: str,
     body: TerminalIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
+    return write(
+        body,
         lambda conn: institutions.create_terminal(
-            conn, principal, code, body.terminal_id, body.name
+            conn, write.principal, code, body.terminal_id, body.name
         ),
         201,
     )

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from fastapi import APIRouter, Request
 
 from settlement import people
-from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, guard, mutate
+from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, WriteDep, guard, mutate
 from settlement.applications import progress
 from settlement.authority import query_password_allowed
 from settlement.problems import Problem
@@ -31,16 +31,11 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/people", status_code=201)
 def register_person(
-    body: PersonIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+    body: PersonIn,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: people.register_person(conn, principal, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: people.register_person(conn, write.principal, body, utcnow()), 201
     )
 
 
@@ -84,38 +79,20 @@ def person_1101_by(
 def add_coverage(
     psn_no: str,
     body: CoverageIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: people.add_coverage(conn, principal, psn_no, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: people.add_coverage(conn, write.principal, psn_no, body, utcnow()), 201
     )
 
 
 @router.post("/admin/coverage-migrations", status_code=201)
 def migrate_coverage(
     body: CoverageMigrationIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: people.migrate_coverage(conn, principal, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: people.migrate_coverage(conn, write.principal, body, utcnow()), 201
     )
 
 
@@ -123,19 +100,10 @@ def migrate_coverage(
 def enrol(
     psn_no: str,
     body: EnrolmentIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: people.resident_enrol(conn, principal, psn_no, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: people.resident_enrol(conn, write.principal, psn_no, body, utcnow()), 201
     )
 
 
@@ -143,19 +111,10 @@ def enrol(
 def credit(
     psn_no: str,
     body: AccountCreditIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
-    key: IdemKey = None,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: people.credit_account(conn, principal, psn_no, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: people.credit_account(conn, write.principal, psn_no, body, utcnow()), 201
     )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
 from settlement import pins
-from settlement.api.deps import Caller, IdemKey, ServiceDep, mutate
+from settlement.api.deps import Caller, ServiceDep, WriteDep
 from settlement.schemas import PinOperationIn
 from settlement.store.db import utcnow
 
@@ -16,16 +16,11 @@ router = APIRouter(prefix="/v1")
 
 @router.post("/pin-operations", status_code=201)
 def pin_operation(
-    body: PinOperationIn, request: Request, principal: Caller, svc: ServiceDep, key: IdemKey = None
+    body: PinOperationIn,
+    write: WriteDep,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: pins.record_pin_operation(conn, principal, body, utcnow()),
-        201,
+    return write(
+        body, lambda conn: pins.record_pin_operation(conn, write.principal, body, utcnow()), 201
     )
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from settlement.api.deps import Caller, IdemKey, RegistersDep, ServiceDep, mutate
+from settlement.api.deps import RegistersDep, WriteDep
 from settlement.applications import police
 from settlement.applications.schemas import CitizenIn
 
@@ -14,18 +14,7 @@ router = APIRouter(prefix="/v1", tags=["card production"])
 @router.post("/police-register/citizens", status_code=201)
 def add_citizen(
     body: CitizenIn,
-    request: Request,
-    principal: Caller,
-    svc: ServiceDep,
+    write: WriteDep,
     registers: RegistersDep,
-    key: IdemKey = None,
 ):
-    return mutate(
-        request,
-        svc,
-        principal,
-        key,
-        body.model_dump(mode="json"),
-        lambda conn: police.add_citizen(conn, principal, registers, body),
-        201,
-    )
+    return write(body, lambda conn: police.add_citizen(conn, write.principal, registers, body), 201)
