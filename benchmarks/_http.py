@@ -48,7 +48,11 @@ class Http:
         head = f"{method} {path} HTTP/1.1\r\n{self.fixed}Content-Length: {len(payload)}\r\n"
         if idempotent:
             head += f"Idempotency-Key: {self._run}-{next(self._counter)}\r\n"
-        request = head.encode() + b"\r\n" + payload
+        return self.send(head.encode() + b"\r\n" + payload)
+
+    def send(self, request: bytes) -> tuple[int, object]:
+        """Send one whole request and read its answer; reconnect once if the kept-alive
+        connection was closed."""
         for attempt in range(2):
             try:
                 if self.sock is None:

@@ -120,20 +120,7 @@ class Gateway(Http):
 
     def _post(self, path: str, payload: bytes, extra: str):
         head = f"POST {path} HTTP/1.1\r\n{self.fixed}{extra}Content-Length: {len(payload)}\r\n"
-        request = head.encode() + b"\r\n" + payload
-        for attempt in range(2):
-            try:
-                if self.sock is None:
-                    self.sock = self._connect()
-                self.sock.sendall(request)
-                return self._response()
-            except OSError:
-                if self.sock is not None:
-                    self.sock.close()
-                self.sock = None
-                if attempt:
-                    raise
-        raise RuntimeError("unreachable")
+        return self.send(head.encode() + b"\r\n" + payload)
 
 
 def _answer(keystore: KeyStore, card: Card, kid: int, nonce_hex: str) -> str:
