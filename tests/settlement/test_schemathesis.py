@@ -97,8 +97,11 @@ def test_schemathesis_finds_nothing(fuzzed, role, tmp_path: Path):
         EXAMPLES,
         "--seed",
         SEED,
+        # One worker: with threads, Hypothesis' concurrent ast parsing hits CPython 3.11's
+        # "AST constructor recursion depth mismatch" (a Runtime Error of Schemathesis itself,
+        # seen once in a clean-clone run), not a finding about the service.
         "--workers",
-        "2",
+        "1",
         "--no-color",
         "--output-truncate",
         "false",
