@@ -130,20 +130,21 @@ class Replicated:
 
     def stop_primary(self) -> float:
         """``pg_ctl stop -m immediate`` of the primary; the seconds it took."""
-        began = time.monotonic()
-        done = self.primary.run_tool(
-            "pg_ctl", "-D", str(self.primary.data_dir), "-m", "immediate", "-w", "stop"
+        return _timed_pg_ctl(
+            self.primary, "the primary did not stop", "-m", "immediate", "-w", "stop"
         )
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"the primary did not stop: {done.stderr}")
-        return time.monotonic() - began
 
     def promote(self) -> float:
         """``pg_ctl promote`` of the standby (waits until it takes writes); the seconds."""
-        began = time.monotonic()
-        done = self.standby.run_tool(
-            "pg_ctl", "-D", str(self.standby.data_dir), "-w", "-t", "60", "promote"
+        return _timed_pg_ctl(
+            self.standby, "the standby was not promoted", "-w", "-t", "60", "promote"
         )
-        if done.returncode != 0:
-            raise PostgresUnavailable(f"the standby was not promoted: {done.stderr}")
-        return time.monotonic() - began
+
+
+def _timed_pg_ctl(server: PostgresServer, failure: str, *args: str) -> float:
+    """``pg_ctl -D <server's data dir> ARGS`` (raises ``failure: <stderr>``); the seconds."""
+    began = time.monotonic()
+    done = server.run_tool("pg_ctl", "-D", str(server.data_dir), *args)
+    if done.returncode != 0:
+        raise PostgresUnavailable(f"{failure}: {done.stderr}")
+    return time.monotonic() - began

@@ -6,6 +6,8 @@ describes the deployment they try out:
 
 - :func:`prepare_database` runs what an operator runs once (``python -m settlement migrate``,
   ``catalogue import``, ``bootstrap-admin``) against the database URL, with a fresh key store;
+- :func:`deployment` does that, starts the service processes and provisions a hospital's
+  terminals and insured cards through them (both scripts' set-up);
 - :class:`ServiceProcess` is one ``python -m settlement serve --workers 1`` on its own port that
   can be killed (``SIGKILL``) and started again on the same port;
 - :class:`RoundRobin` sends each request to the next process in turn and, as a careful client
@@ -18,6 +20,7 @@ describes the deployment they try out:
 
 from __future__ import annotations
 
+import argparse
 import http.client
 import itertools
 import json
@@ -29,6 +32,8 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from benchmarks.settlement_load import SAMPLE_CATALOGUE, Card, fee_lines, free_port
+from benchmarks.settlement_load import SAMPLE_CATALOGUE, Card, fee_lines, free_port, provision
 from card.keystore import KeyStore
 
 #: Statuses after which a request is sent again (same Idempotency-Key) on the next process.
@@ -70,10 +75,11 @@ def stop_all(services: list[ServiceProcess]) -> None:
         service.stop()
 
 
-def settlement_cli(env: dict[str, str], *args: str) -> str:
-    """``python -m settlement ARGS`` (raises with its stderr when it fails); its stdout."""
+def _python(env: dict[str, str], argv: list[str], what: str) -> str:
+    """``python ARGV`` in the deployment's environment (raises ``what: <its stderr>`` when it
+    fails); its stdout."""
     done = subprocess.run(
-        [sys.executable, "-m", "settlement", *args],
+        [sys.executable, *argv],
         env=env,
         capture_output=True,
         text=True,
@@ -81,8 +87,24 @@ def settlement_cli(env: dict[str, str], *args: str) -> str:
         check=False,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"settlement {' '.join(args)}: {done.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{what}: {done.stderr.strip()[-800:]}")
     return done.stdout
+
+
+def settlement_cli(env: dict[str, str], *args: str) -> str:
+    """``python -m settlement ARGS`` (raises with its stderr when it fails); its stdout."""
+    return _python(env, ["-m", "settlement", *args], f"settlement {' '.join(args)}")
+
+
+def reconciled(env: dict[str, str]) -> bool:
+    """Today's report of the benchmark hospital balances and the ledger check holds (the CLI
+    exits non-zero otherwise)."""
+    try:
+        report = settlement_cli(env, "report", "--json", "--ledger", "--institution", "BENCHH")
+    except RuntimeError:
+        return False
+    data = json.loads(report)
+    return bool(data["balanced"] and data["ledger"]["ok"])
 
 
 #: What an operator runs once, in one interpreter: ``python -m settlement migrate``,
@@ -102,17 +124,60 @@ def prepare_database(workdir: Path, url: str) -> tuple[dict[str, str], str, KeyS
     keystore = KeyStore.generate()
     keystore.save(keystore_path)
     env = settlement_env(workdir, keystore_path, url)
-    done = subprocess.run(
-        [sys.executable, "-c", _SETUP, str(SAMPLE_CATALOGUE)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"setting up the database failed: {done.stderr.strip()[-800:]}")
-    return env, done.stdout.strip().splitlines()[-1], keystore
+    out = _python(env, ["-c", _SETUP, str(SAMPLE_CATALOGUE)], "setting up the database failed")
+    return env, out.strip().splitlines()[-1], keystore
+
+
+@dataclass
+class Deployment:
+    """What :func:`deployment` set up: the shared environment, the admin's key, the key store,
+    the running service processes, the hospital terminals' API keys and the insured cards."""
+
+    env: dict[str, str]
+    admin: str
+    keystore: KeyStore
+    services: list[ServiceProcess]
+    keys: list[str]
+    cards: list[Card]
+
+    @property
+    def ports(self) -> list[int]:
+        return [service.port for service in self.services]
+
+    def tracebacks(self) -> int:
+        """Python tracebacks in the service processes' logs (none expected)."""
+        return sum(service.tracebacks() for service in self.services)
+
+
+@contextmanager
+def deployment(
+    workdir: Path, url: str, processes: int, terminals: int, people: int
+) -> Iterator[Deployment]:
+    """The database at ``url`` prepared (:func:`prepare_database`), ``processes`` service
+    processes started, and a card centre, a hospital with ``terminals`` terminals and
+    ``people`` insured cards provisioned through the first; the processes are stopped on exit."""
+    env, admin, keystore = prepare_database(workdir, url)
+    services = [ServiceProcess(f"p{i}", env, workdir) for i in range(processes)]
+    try:
+        start_all(services)
+        keys, cards = provision(services[0].port, admin, keystore, terminals, people)
+        yield Deployment(env, admin, keystore, services, keys, cards)
+    finally:
+        stop_all(services)
+
+
+def add_deployment_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both scenario scripts take: --quick, --concurrency, --people, --processes."""
+    parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
+    parser.add_argument("--concurrency", type=int, default=6, help="terminals at once")
+    parser.add_argument("--people", type=int, default=24)
+    parser.add_argument("--processes", type=int, default=2, help="service processes (>= 2)")
+
+
+def check_processes(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse fewer than two service processes (the scenarios need one to fail over to)."""
+    if args.processes < 2:
+        parser.error("--processes must be 2 or more")
 
 
 class ServiceProcess:

@@ -35,24 +35,22 @@ sys.path.insert(0, str(REPO))
 from benchmarks._replica import SUPERUSER, Replicated
 from benchmarks._services import (
     RoundRobin,
-    ServiceProcess,
     Stats,
     Terminals,
+    add_deployment_arguments,
+    check_processes,
     check_stored,
-    prepare_database,
-    settlement_cli,
-    start_all,
-    stop_all,
+    deployment,
+    reconciled,
     stored_settlements,
 )
-from benchmarks.settlement_load import provision
 
 PROBE_EVERY_S = 0.05
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
+    add_deployment_arguments(parser)
     parser.add_argument("--before", type=float, default=10.0, help="seconds of load before")
     parser.add_argument("--after", type=float, default=10.0, help="seconds of load after")
     parser.add_argument(
@@ -61,12 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=1.0,
         help="seconds from the primary's stop to the standby's promotion (failure detection)",
     )
-    parser.add_argument("--concurrency", type=int, default=6, help="terminals at once")
-    parser.add_argument("--people", type=int, default=24)
-    parser.add_argument("--processes", type=int, default=2, help="service processes (>= 2)")
     args = parser.parse_args(argv)
-    if args.processes < 2:
-        parser.error("--processes must be 2 or more")
+    check_processes(parser, args)
     if args.quick:
         args.before, args.after, args.concurrency, args.people = 2.0, 3.0, 4, 8
     return args
@@ -114,15 +108,6 @@ def _count(values) -> dict[str, int]:
     return dict(sorted(counts.items()))
 
 
-def reconciled(env: dict[str, str]) -> bool:
-    try:
-        report = settlement_cli(env, "report", "--json", "--ledger", "--institution", "BENCHH")
-    except RuntimeError:
-        return False
-    data = json.loads(report)
-    return bool(data["balanced"] and data["ledger"]["ok"])
-
-
 def switch(pair: Replicated, promote_after: float) -> dict:
     """Stop the primary (immediate), wait, promote the standby; when and how long."""
     stopped_at = time.monotonic()
@@ -134,15 +119,11 @@ def switch(pair: Replicated, promote_after: float) -> dict:
 
 def scenario(pair: Replicated, workdir: Path, args) -> dict:
     pair.create_database("failover")
-    env, admin, keystore = prepare_database(workdir, pair.url("failover"))
-    services = [ServiceProcess(f"p{i}", env, workdir) for i in range(args.processes)]
-    try:
-        start_all(services)
-        ports = [service.port for service in services]
-        keys, cards = provision(ports[0], admin, keystore, args.concurrency, args.people)
+    url = pair.url("failover")
+    with deployment(workdir, url, args.processes, args.concurrency, args.people) as setup:
         stats = Stats()
-        terminals = Terminals(ports, keys, cards, stats).start()
-        probe = Probe(ports, admin).start()
+        terminals = Terminals(setup.ports, setup.keys, setup.cards, stats).start()
+        probe = Probe(setup.ports, setup.admin).start()
         time.sleep(args.before)
         timing = switch(pair, args.promote_after)
         time.sleep(args.after)
@@ -150,11 +131,9 @@ def scenario(pair: Replicated, workdir: Path, args) -> dict:
         probe.stop()
         new_primary = f"postgresql://{SUPERUSER}@127.0.0.1:{pair.standby.port}/failover"
         checked = check_stored(terminals.settled, stored_settlements(new_primary))
-        balanced = reconciled(env)
-    finally:
-        stop_all(services)
+        balanced = reconciled(setup.env)
     outage = probe.outage(timing["stopped_at"])
-    outage["tracebacks_in_logs"] = sum(service.tracebacks() for service in services)
+    outage["tracebacks_in_logs"] = setup.tracebacks()
     return summary(args, terminals, stats, checked, outage, timing, balanced)
 
 

@@ -44,32 +44,28 @@ from benchmarks._services import (
     ServiceProcess,
     Stats,
     Terminals,
+    add_deployment_arguments,
     admit_with_fees,
+    check_processes,
     check_stored,
-    prepare_database,
+    deployment,
     proof,
-    settlement_cli,
-    start_all,
-    stop_all,
+    reconciled,
     stored_settlements,
 )
-from benchmarks.settlement_load import fee_lines, provision
+from benchmarks.settlement_load import fee_lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="a few seconds, for the test suite")
+    add_deployment_arguments(parser)
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
-    parser.add_argument("--concurrency", type=int, default=6, help="terminals at once")
     parser.add_argument(
         "--kill-every", type=float, default=3.0, help="mean seconds between two kills"
     )
-    parser.add_argument("--people", type=int, default=24)
-    parser.add_argument("--processes", type=int, default=2, help="service processes (>= 2)")
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args(argv)
-    if args.processes < 2:
-        parser.error("--processes must be 2 or more")
+    check_processes(parser, args)
     if args.quick:
         args.duration, args.concurrency, args.people, args.kill_every = 6.0, 4, 8, 1.5
     return args
@@ -157,37 +153,21 @@ def _wait_for_lock_waiter(dsn: str, timeout: float = 20) -> bool:
     return False
 
 
-def reconciled(env: dict[str, str]) -> bool:
-    """Today's report of the hospital balances and the ledger check holds (the CLI exits
-    non-zero otherwise)."""
-    try:
-        report = settlement_cli(env, "report", "--json", "--ledger", "--institution", "BENCHH")
-    except RuntimeError:
-        return False
-    data = json.loads(report)
-    return bool(data["balanced"] and data["ledger"]["ok"])
-
-
 def scenario(server: PostgresServer, workdir: Path, args) -> dict:
     url = server.create_database("multi")
     dsn = server.dsn(database_name(url))
-    env, admin, keystore = prepare_database(workdir, url)
-    services = [ServiceProcess(f"p{i}", env, workdir) for i in range(args.processes)]
-    try:
-        start_all(services)
-        ports = [service.port for service in services]
-        keys, cards = provision(ports[0], admin, keystore, args.concurrency + 1, args.people)
+    with deployment(workdir, url, args.processes, args.concurrency + 1, args.people) as setup:
+        ports, keys, cards = setup.ports, setup.keys, setup.cards
         across = idempotency_across(ports, keys[-1], cards[-1], dsn)
         began = time.monotonic()
-        settled, errors, stats, kills = run_load(ports, keys[:-1], cards[:-1], args, services)
+        load = run_load(ports, keys[:-1], cards[:-1], args, setup.services)
+        settled, errors, stats, kills = load
         elapsed = time.monotonic() - began
         if across["settlement"] is not None:
             settled.append(across["settlement"])
         checked = check_stored(settled, stored_settlements(dsn))
-        balanced = reconciled(env)
-    finally:
-        stop_all(services)
-    checked["tracebacks_in_logs"] = sum(service.tracebacks() for service in services)
+        balanced = reconciled(setup.env)
+    checked["tracebacks_in_logs"] = setup.tracebacks()
     return summary(args, elapsed, settled, errors, stats, kills, checked, across, balanced)
 
 
