@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.benchmarks import run_quick
 
 
 def test_settlement_load_quick():
-    proc = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "settlement_load.py"), "--quick"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=REPO,
-    )
-    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result = run_quick("settlement_load.py", timeout=180)
     for key in (
         "settlements_per_s",
         "p50_ms",

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -20,9 +18,9 @@ import pytest
 
 from settlement.api.limits import PUBLIC_PATHS
 from settlement.api.openapi import PROBLEM_CODES, PROBLEM_JSON
+from tests.fixtures.chromium import CHROMIUM, dump_dom
 
 REPO = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: POSTs without an Idempotency-Key (docs/api.md §Idempotency): the read-only pre-settlement,
 #: the two password-checked queries and the benchmark's probe.
 NOT_IDEMPOTENT = {
@@ -182,13 +180,6 @@ def test_docs_are_served_offline(settlement_service):
 @pytest.mark.skipif(not CHROMIUM, reason="chromium not installed")
 def test_docs_render_in_a_browser_without_internet(settlement_service):
     """Swagger UI builds the page from the local bundle and the document (no network here)."""
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-    dom = subprocess.run(
-        [*flags, "--virtual-time-budget=15000", "--dump-dom", settlement_service.url + "/docs"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    ).stdout
+    dom = dump_dom(settlement_service.url + "/docs", "--virtual-time-budget=15000", check=False)
     for shown in ("sscard settlement service", "/v1/admissions/{mdtrt_id}/settlement", "Authorize"):
         assert shown in dom, (shown, dom[-3000:])

@@ -14,10 +14,10 @@ import pytest
 from terminal import cli
 from terminal.client.http import ServiceRefused
 from terminal.psam import Role
+from tests.fixtures.chromium import CHROMIUM, render
 from tests.terminal.clerk_pty import Clerk
 from tests.terminal.test_cli_e2e import last_json, terminal
 from tests.terminal.test_i18n import _env
-from tests.terminal.test_slip import CHROMIUM, _render
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def test_the_day_report_at_the_desk_in_chinese_with_its_html_page(world, day):
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and hospital.code in text
     if CHROMIUM:
-        rendered = _render(page, tmp / "day-report.png", size="900,1400")
+        rendered = render(page, tmp / "day-report.png", size="900,1400")
         for shown in ("日结报表", "甲类", "乙类", "丙类", "心内科", "骨科", "无参保待遇"):
             assert shown in rendered, (shown, rendered)
         assert "1,080.00" in rendered and "1,000.00" in rendered

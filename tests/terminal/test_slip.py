@@ -4,10 +4,7 @@ reversal only after the clerk confirms it at the terminal."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
 import zlib
 from pathlib import Path
 
@@ -15,10 +12,9 @@ import pytest
 
 from terminal import cli, i18n
 from terminal.slip import Slip, local_minute, scheme_name, stay_days
+from tests.fixtures.chromium import CHROMIUM, render
 from tests.terminal.clerk_pty import Clerk
 from tests.terminal.test_i18n import _env
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(autouse=True)
@@ -126,7 +122,7 @@ def test_a_desk_day_in_chinese_with_the_slip_and_a_confirmed_reversal(world, tmp
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
 
     if CHROMIUM:
-        rendered = _render(html, tmp_path / "slip.png", size="800,1100")
+        rendered = render(html, tmp_path / "slip.png", size="800,1100")
         for shown in ("住院结算单", mdtrt_id, patient.card_no, "心内科", "冠心病", "1,050.00"):
             assert shown in rendered, (shown, rendered)
         assert "PDF 结算单已写入" in slip
@@ -151,32 +147,6 @@ def _pdf_fonts_and_characters(pdf: Path) -> tuple[set[str], set[str]]:
             for code in re.findall(rb"<([0-9A-Fa-f]{4})>", stream):
                 characters.add(chr(int(code, 16)))
     return fonts, characters
-
-
-def _render(page: Path, screenshot: Path, size: str = "800,900") -> str:
-    """The page as headless Chromium renders it: its DOM after layout, and a screenshot
-    (``screenshot``, in the test's tmp dir; also copied to SSCARD_SCREENSHOTS when set, to
-    be looked at)."""
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-    dom = subprocess.run(
-        [*flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    ).stdout
-    subprocess.run(
-        [*flags, f"--screenshot={screenshot}", f"--window-size={size}", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    assert screenshot.stat().st_size > 1000
-    keep = os.environ.get("SSCARD_SCREENSHOTS")
-    if keep:
-        Path(keep).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(screenshot, Path(keep) / screenshot.name)
-    return dom
 
 
 def test_the_day_report_in_chinese_with_a_csv_of_the_settlements(world, tmp_path):

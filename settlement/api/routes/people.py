@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
+from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
 
 from settlement import people
-from settlement.api.deps import Caller, FingerprintKey, IdemKey, ServiceDep, WriteDep, guard, mutate
+from settlement.api.deps import (
+    Caller,
+    FingerprintKey,
+    IdemKey,
+    ServiceDep,
+    Write,
+    WriteDep,
+    guard,
+    mutate,
+)
 from settlement.applications import progress
 from settlement.authority import query_password_allowed
 from settlement.problems import Problem
@@ -30,13 +42,14 @@ router = APIRouter(prefix="/v1")
 
 
 @router.post("/people", status_code=201)
-def register_person(
-    body: PersonIn,
-    write: WriteDep,
-):
-    return write(
-        body, lambda conn: people.register_person(conn, write.principal, body, utcnow()), 201
-    )
+def register_person(body: PersonIn, write: WriteDep):
+    return _written(write, people.register_person, body)
+
+
+def _written(write: Write, action: Callable[..., Any], *args: Any) -> JSONResponse:
+    """``action(conn, caller, *args, now)`` as the route's idempotent write, answered 201; the
+    request body (the last of ``args``) is what the Idempotency-Key is bound to."""
+    return write(args[-1], lambda conn: action(conn, write.principal, *args, utcnow()), 201)
 
 
 def _today(svc: Service) -> date:
@@ -76,46 +89,23 @@ def person_1101_by(
 
 
 @router.post("/people/{psn_no}/coverage", status_code=201)
-def add_coverage(
-    psn_no: str,
-    body: CoverageIn,
-    write: WriteDep,
-):
-    return write(
-        body, lambda conn: people.add_coverage(conn, write.principal, psn_no, body, utcnow()), 201
-    )
+def add_coverage(psn_no: str, body: CoverageIn, write: WriteDep):
+    return _written(write, people.add_coverage, psn_no, body)
 
 
 @router.post("/admin/coverage-migrations", status_code=201)
-def migrate_coverage(
-    body: CoverageMigrationIn,
-    write: WriteDep,
-):
-    return write(
-        body, lambda conn: people.migrate_coverage(conn, write.principal, body, utcnow()), 201
-    )
+def migrate_coverage(body: CoverageMigrationIn, write: WriteDep):
+    return _written(write, people.migrate_coverage, body)
 
 
 @router.post("/people/{psn_no}/resident-enrolment", status_code=201)
-def enrol(
-    psn_no: str,
-    body: EnrolmentIn,
-    write: WriteDep,
-):
-    return write(
-        body, lambda conn: people.resident_enrol(conn, write.principal, psn_no, body, utcnow()), 201
-    )
+def enrol(psn_no: str, body: EnrolmentIn, write: WriteDep):
+    return _written(write, people.resident_enrol, psn_no, body)
 
 
 @router.post("/people/{psn_no}/account-credits", status_code=201)
-def credit(
-    psn_no: str,
-    body: AccountCreditIn,
-    write: WriteDep,
-):
-    return write(
-        body, lambda conn: people.credit_account(conn, write.principal, psn_no, body, utcnow()), 201
-    )
+def credit(psn_no: str, body: AccountCreditIn, write: WriteDep):
+    return _written(write, people.credit_account, psn_no, body)
 
 
 @router.post("/people/{psn_no}/query-password")
