@@ -6,7 +6,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 
@@ -35,7 +34,7 @@ def cmd_migrate(args) -> int:
 def cmd_serve(args) -> int:
     import uvicorn
 
-    from settlement import logs
+    from settlement import logs, metrics_dirs
     from settlement.server import PROTOCOLS
 
     url = _db_url(args)
@@ -48,7 +47,7 @@ def cmd_serve(args) -> int:
         from settlement.migrate import upgrade
 
         upgrade(url)
-    metrics_dir = _metrics_dir(settings, args.workers)
+    metrics_dir = metrics_dirs.prepare(settings, args.workers)
     logs.log_start(settings, args.host, args.port, args.workers, service_version())
     try:
         uvicorn.run(
@@ -73,16 +72,6 @@ def cmd_serve(args) -> int:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
-
-
-def _metrics_dir(settings: Settings, workers: int) -> Path | None:
-    """With several workers, a fresh private folder where each keeps its metrics (0700, removed
-    when the service stops; settlement.metrics), unless PROMETHEUS_MULTIPROC_DIR names one."""
-    if workers < 2 or settings.metrics_dir is not None:
-        return None
-    folder = Path(tempfile.mkdtemp(prefix="sscard-metrics-"))
-    publish_setting("PROMETHEUS_MULTIPROC_DIR", str(folder))
-    return folder
 
 
 def _with_db(args, fn):
