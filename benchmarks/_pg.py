@@ -14,7 +14,8 @@ How it works: the newest ``/usr/lib/postgresql/<ver>/bin`` is used (override wit
 ``SSCARD_PG_BIN=/path/to/bin``); ``initdb`` (trust auth, no sync) into a temp dir under /tmp,
 owned by the ``postgres`` user and run through ``runuser`` when we run as root (PostgreSQL
 refuses to run as root); the server listens on 127.0.0.1 on a free port with its unix socket in
-the temp dir. By default durability is switched off (``fsync=off``, ``synchronous_commit=off``,
+the temp dir (``data_from``: a copy of a stopped cluster's data directory instead of ``initdb``,
+e.g. a cached history, see ``benchmarks/_history_cache.py``). By default durability is switched off (``fsync=off``, ``synchronous_commit=off``,
 ``full_page_writes=off``: fine for throw-away test data); ``durable=True`` keeps PostgreSQL's
 own durable defaults (what a service runs with, and what a benchmark should measure).
 ``settings`` adds or overrides ``-c name=value`` server settings (``wal_level``,
@@ -101,8 +102,10 @@ class PostgresServer:
         *,
         durable: bool = False,
         settings: dict[str, str] | None = None,
+        data_from: Path | None = None,
     ) -> None:
         self.bin_dir = bin_dir or find_pg_bin()
+        self.data_from = data_from
         self.base_dir: Path | None = None
         self.port: int | None = None
         self.start_seconds: float | None = None
@@ -189,6 +192,9 @@ class PostgresServer:
     def _start(self) -> PostgresServer:
         began = time.monotonic()
         self._make_base()
+        if self.data_from is not None:
+            self._copy_data()
+            return self._launch(began)
         init = self.run_tool(
             "initdb",
             "-D", str(self.data_dir),
@@ -202,6 +208,21 @@ class PostgresServer:
         if init.returncode != 0:
             self._cleanup()
             raise PostgresUnavailable(f"initdb failed:\n{init.stdout}\n{init.stderr}")
+        return self._launch(began)
+
+    def _copy_data(self) -> None:
+        """A copy of the stopped cluster ``data_from`` (``cp -a``: its owner and modes kept)."""
+        copied = subprocess.run(
+            ["cp", "-a", str(self.data_from), str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if copied.returncode != 0:
+            self._cleanup()
+            raise PostgresUnavailable(f"copying {self.data_from} failed: {copied.stderr}")
+
+    def _launch(self, began: float) -> PostgresServer:
         last_error = ""
         for _attempt in range(3):  # another process may grab the free port in between
             self.port = free_port()

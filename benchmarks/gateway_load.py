@@ -22,7 +22,8 @@ The last line printed is one JSON object: ``v1_ms_per_settlement``,
 ``gateway_ms_per_settlement`` (wall time per settlement at the concurrency), their
 ``ratio`` (target ≤ 1.3), both rates and p99 of the settlement call, the server CPU per
 settlement of each path and their ``cpu_ratio``. The two paths alternate in ``--rounds``
-rounds (after a warm-up of both), so a change of load on the shared machine weighs on both.
+rounds, the order flipping every round (after a warm-up of both; :mod:`benchmarks._rounds`),
+so a change of load on the shared machine weighs on both.
 
     .venv/bin/python benchmarks/gateway_load.py [--quick] [--duration 10] [--concurrency 8]
 """
@@ -46,15 +47,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._rounds import Side, alternate, percentile, warm_up
 from benchmarks.settlement_load import (
     REGION,
     Card,
     Http,
-    cpu_seconds,
     must,
-    percentile,
     provision,
-    run_workers,
     start_server,
     stop_server,
 )
@@ -210,34 +209,6 @@ def gateway_cycle(
     return latency, fen
 
 
-def run_path(
-    concurrency: int, duration: float, one: Callable[[int, int], tuple[float, dict]]
-) -> tuple[float, list[float], list[dict], list[str]]:
-    """``one(worker, n)`` repeatedly in ``concurrency`` threads for ``duration`` s."""
-    latencies: list[float] = []
-    settled: list[dict] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + duration
-
-    def worker(i: int) -> None:
-        n = 0
-        while time.perf_counter() < stop_at:
-            try:
-                latency, setl = one(i, n)
-            except Exception as error:  # noqa: BLE001 - reported in the JSON
-                with lock:
-                    errors.append(str(error)[:300])
-                continue
-            finally:
-                n += 1
-            with lock:
-                latencies.append(latency)
-                settled.append(setl)
-
-    return run_workers(worker, concurrency), latencies, settled, errors
-
-
 SAMPLE = REPO / "settlement" / "data" / "catalogue-sample.csv"
 
 
@@ -307,34 +278,29 @@ def measure(process, port: int, admin: str, keystore_path: Path, workdir: Path, 
         mine = cards[i :: args.concurrency]
         return gateway_cycle(gws[i], keystore, mine[n % len(mine)], gw_lines)
 
-    warm = min(1.0, args.duration / 4)
-    run_path(args.concurrency, warm, v1_one)  # warm-up: every worker process, both paths
-    run_path(args.concurrency, warm, gw_one)
+    # The paths alternate in rounds, the order flipping every round, so a change of the
+    # machine's load (2 shared cores) weighs on both alike; each path's figures are the sums
+    # over its rounds (after a warm-up of every worker process on both paths).
+    sides = [
+        Side("v1", v1_one, {"server": process.pid}),
+        Side("gateway", gw_one, {"server": process.pid}),
+    ]
+    warm_up(sides, args.concurrency, min(1.0, args.duration / 4))
     STEPS.clear()
-    # The paths alternate in rounds, so a change of the machine's load (2 shared cores)
-    # weighs on both alike; each path's figures are the sums over its rounds.
-    results: dict = {name: [0.0, [], [], [], None, 0.0] for name in ("v1", "gateway")}
-    for _ in range(args.rounds):
-        for name, one in (("v1", v1_one), ("gateway", gw_one)):
-            cpu_before = cpu_seconds(process.pid)
-            elapsed, latencies, settled, errors = run_path(
-                args.concurrency, args.duration / args.rounds, one
-            )
-            cpu_after = cpu_seconds(process.pid)
-            total = results[name]
-            total[0] += elapsed
-            for i, part in ((1, latencies), (2, settled), (3, errors)):
-                total[i].extend(part)
-            if cpu_before is None or cpu_after is None or total[5] is None:
-                total[5] = None
-            else:
-                total[5] += cpu_after - cpu_before
-    return {name: tuple(total) for name, total in results.items()}
+    alternate(sides, args.concurrency, args.rounds, args.duration / args.rounds)
+    return {side.name: side for side in sides}
 
 
 def summary(results: dict, args) -> dict:
     out: dict = {}
-    for name, (elapsed, latencies, settled, errors, _before, cpu) in results.items():
+    for name, side in results.items():
+        elapsed, latencies, settled, errors = (
+            side.elapsed,
+            side.latencies,
+            side.settled,
+            side.errors,
+        )
+        cpu = side.cpu.get("server")
         count = len(settled)
         out[f"{name}_settlements"] = count
         out[f"{name}_settlements_per_s"] = round(count / elapsed, 1) if elapsed else 0.0

@@ -39,13 +39,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks._rounds import cpu_seconds, percentile, run_workers
 from benchmarks.settlement_load import (
     Http,
     add_institution,
-    cpu_seconds,
     must,
-    percentile,
-    run_workers,
     start_server,
     stop_server,
 )

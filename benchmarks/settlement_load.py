@@ -23,11 +23,14 @@ with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 
 ``--database postgresql`` (issue #19) also starts a private PostgreSQL server
 (``benchmarks/_pg.py``, PostgreSQL's durable defaults) and measures 1, 2 and 4
-service processes on it, after SQLite, in the same run; ``--history N`` also
-measures each database loaded with N settled stays of the past year
-(``benchmarks/history.py``) beside the empty one (``history_to_empty``: the
-ratio of settlements/s). Then the JSON line carries the first (SQLite, empty)
-run's figures and every run under ``runs``.
+service processes on it, after SQLite, in the same run. ``--history N`` then
+compares, per database, an empty one with one loaded with N settled stays of the
+past year (``benchmarks/history.py``; ``--history-cache DIR`` reuses a copy of an
+earlier load): two services side by side, the same cycles in alternating rounds
+(``--rounds`` × ``--round-seconds`` each, :mod:`benchmarks._rounds`). The JSON
+line carries the first (SQLite, empty) run's figures, every run under ``runs``,
+each side's figures under ``history`` and ``history_to_empty`` (the ratio of
+settlements/s over all rounds).
 """
 
 from __future__ import annotations
@@ -37,14 +40,13 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -53,20 +55,23 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CATALOGUE = REPO / "settlement" / "data" / "catalogue-sample.csv"
 sys.path.insert(0, str(REPO))
 
+from benchmarks._history_cache import Loaded, postgres_history, sqlite_history
 from benchmarks._http import Http
-from benchmarks._pg import PostgresServer
+from benchmarks._pg import PostgresServer, free_port
+from benchmarks._rounds import (
+    Side,
+    Work,
+    alternate,
+    percentile,
+    run_workers,
+    warm_up,
+)
 from benchmarks.history import load as load_history
 from benchmarks.history import measure as measure_history
 from card.crypto import Algorithm, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore
 
 REGION = "430100"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def must(result, status: int, what: str):
@@ -94,7 +99,8 @@ def start_server(
     make an admin key and start ``settlement serve`` with ``workers`` processes on it."""
     db = db or f"sqlite:///{workdir / 'settlement.db'}"
     keystore_path = workdir / "keystore.json"
-    KeyStore.generate().save(keystore_path)
+    if not keystore_path.exists():  # a loaded history brings the key store it was made with
+        KeyStore.generate().save(keystore_path)
     env = dict(
         os.environ,
         SSCARD_HOME=str(workdir),
@@ -279,44 +285,17 @@ def sample_codes() -> list[str]:
     return [row.split(",", 1)[0] for row in rows if row.strip()]
 
 
-def run_workers(worker: Callable[[int], None], concurrency: int) -> float:
-    """Run ``worker(0)`` … ``worker(concurrency - 1)`` in threads; seconds until all ended."""
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return time.perf_counter() - started
+def cycles_of(port: int, keys: list[str], cards: list[Card], concurrency: int) -> Work:
+    """``one(worker, n)``: the worker's ``n``-th complete cycle, on its own keep-alive connection
+    with its terminal's key and its share of the cards, the same 20 fee lines every stay."""
+    lines = json.dumps({"feedetail": fee_lines()}).encode()
+    clients = [Http(port, keys[i]) for i in range(concurrency)]
 
-
-def run_cycles(port: int, keys: list[str], cards: list[Card], concurrency: int, duration: float):
-    lines = json.dumps({"feedetail": fee_lines()}).encode()  # the same 20 lines for every stay
-    latencies: list[float] = []
-    settled: list[dict] = []
-    errors: list[str] = []
-    lock = threading.Lock()
-    stop_at = time.perf_counter() + duration
-
-    def worker(i: int) -> None:
-        http = Http(port, keys[i])
+    def one(i: int, n: int) -> tuple[float, dict]:
         mine = cards[i::concurrency]
-        n = 0
-        while time.perf_counter() < stop_at:
-            try:
-                latency, setl = cycle(http, mine[n % len(mine)], lines)
-            except Exception as error:  # noqa: BLE001 - reported in the JSON
-                with lock:
-                    errors.append(str(error)[:300])
-                continue
-            finally:
-                n += 1
-            with lock:
-                latencies.append(latency)
-                settled.append(setl)
+        return cycle(clients[i], mine[n % len(mine)], lines)
 
-    elapsed = run_workers(worker, concurrency)
-    return elapsed, latencies, settled, errors
+    return one
 
 
 def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) -> float:
@@ -335,29 +314,6 @@ def run_baseline(port: int, keys: list[str], concurrency: int, duration: float) 
 
     elapsed = run_workers(worker, concurrency)  # before count[0] is read
     return count[0] / elapsed
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process and its children still running (Linux /proc), else None."""
-    try:
-        pids = [
-            pid,
-            *(int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()),
-        ]
-        ticks = 0
-        for p in pids:
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
-    except (OSError, ValueError, IndexError):
-        return None
-
-
-def percentile(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 TOTALS = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")
@@ -401,12 +357,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--history",
         type=int,
         default=0,
-        help="also measure on a database loaded with this many settled stays of the past year "
-        "(benchmarks/history.py), beside the empty one",
+        help="also measure an empty database against one loaded with this many settled stays "
+        "of the past year (benchmarks/history.py), side by side in alternating rounds",
+    )
+    parser.add_argument("--rounds", type=int, default=6, help="--history: rounds of each side")
+    parser.add_argument(
+        "--round-seconds", type=float, default=5.0, help="--history: seconds of each round"
+    )
+    parser.add_argument(
+        "--history-cache",
+        type=Path,
+        help="--history: keep the loaded database in this directory and run on a copy of it "
+        "next time (benchmarks/_history_cache.py)",
     )
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.concurrency, args.people = 2.0, 4, 8
+        args.rounds, args.round_seconds = 2, 1.0
         args.history = min(args.history, 200)
     return args
 
@@ -416,20 +383,16 @@ def measure(process: subprocess.Popen, port: int, admin: str, keystore: KeyStore
     keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
     run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
     baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
-    server_cpu, client_cpu = cpu_seconds(process.pid), time.process_time()
-    elapsed, latencies, settled, errors = run_cycles(
-        port, keys, cards, args.concurrency, args.duration
-    )
-    server_cpu_after = cpu_seconds(process.pid)
+    cycles = Side("cycles", cycles_of(port, keys, cards, args.concurrency), {"server": process.pid})
+    client_cpu = time.process_time()
+    cycles.run(args.concurrency, args.duration)
     return Run(
         baseline=baseline,
-        elapsed=elapsed,
-        latencies=latencies,
-        settled=settled,
-        errors=errors,
-        server_cpu=server_cpu_after - server_cpu
-        if server_cpu is not None and server_cpu_after
-        else None,
+        elapsed=cycles.elapsed,
+        latencies=cycles.latencies,
+        settled=cycles.settled,
+        errors=cycles.errors,
+        server_cpu=cycles.cpu["server"],
         client_cpu=time.process_time() - client_cpu,
     )
 
@@ -517,53 +480,96 @@ def one_run(workdir: Path, db: str | None, workers: int, args) -> dict:
     return {**summary(run, reconciled, args), "workers": workers}
 
 
-def plan(args) -> list[tuple[str, int, int]]:
-    """The runs asked for: (database, service processes, stays of history)."""
-    runs = [("sqlite", args.workers, 0)]
-    if args.history and not (args.quick and args.database == "postgresql"):
-        runs.append(("sqlite", args.workers, args.history))
+def plan(args) -> list[tuple[str, int]]:
+    """The runs on an empty database, one after the other: (database, service processes)."""
+    runs = [("sqlite", args.workers)]
     if args.database == "postgresql":  # --quick: 2 processes only (the suite's short form)
-        runs += [("postgresql", n, 0) for n in ((args.workers,) if args.quick else (1, 2, 4))]
-        if args.history:
-            runs.append(("postgresql", args.workers, args.history))
+        runs += [("postgresql", n) for n in ((args.workers,) if args.quick else (1, 2, 4))]
     return runs
 
 
+def history_plan(args) -> list[str]:
+    """The databases measured empty against loaded (``--history``), each in alternating rounds
+    (``--quick --database postgresql``: PostgreSQL only, the suite's short form)."""
+    both = ["postgresql"] if args.quick else ["sqlite", "postgresql"]
+    return [] if not args.history else both if args.database == "postgresql" else ["sqlite"]
+
+
 def run_all(args, tmp: Path) -> list[dict]:
-    """Every run of :func:`plan`, each on a fresh database (loaded first, with history)."""
+    """Every run of :func:`plan`, each on a fresh database (PostgreSQL: one server, a database
+    per run)."""
     results = []
     with contextlib.ExitStack() as stack:
         server = None
-        for n, (database, workers, history) in enumerate(plan(args)):
+        for n, (database, workers) in enumerate(plan(args)):
             db = None
             if database == "postgresql":
                 server = server or stack.enter_context(PostgresServer(durable=True))
                 db = server.create_database(f"bench_{n}")
-            elif history:
-                db = f"sqlite:///{tmp / f'run{n}' / 'settlement.db'}"
-            loaded = None
-            if history:  # the report and ledger times on the loaded history, too
-                loaded = load_history(db, history, history)
-                loaded.update(measure_history(db))
             result = one_run(tmp / f"run{n}", db, workers, args)
-            results.append({"database": database, "history": loaded, **result})
+            results.append({"database": database, **result})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results
 
 
-def ratios(results: list[dict]) -> dict:
-    """Per database, settlements/s with history ÷ without (same number of processes)."""
-    out = {}
-    for loaded in (r for r in results if r["history"]):
-        empty = next(
-            r
-            for r in results
-            if r["database"] == loaded["database"]
-            and r["workers"] == loaded["workers"]
-            and not r["history"]
-        )
-        rate = empty["settlements_per_s"]
-        out[loaded["database"]] = round(loaded["settlements_per_s"] / rate, 3) if rate else None
+def history_pair(database: str, args, tmp: Path) -> dict:
+    """An empty database against one with ``--history`` stays, side by side (issue #19).
+
+    SQLite: two files. PostgreSQL: two databases in ONE server (the loaded cluster, from the
+    cache or loaded now, with an empty database created beside it): the same settings, shared
+    buffers, WAL and checkpoints for both sides, so the history in the tables is the only
+    difference; the server's CPU during a side's rounds is that side's (the other is idle).
+    """
+    where, stays = tmp / f"{database}-history", args.history
+    if database == "sqlite":
+        loaded = sqlite_history(args.history_cache, where, stays, stays, load_history)
+        return compare(args, tmp / "sqlite-empty", loaded, None, None)
+    with postgres_history(args.history_cache, where, stays, stays, load_history, durable=True) as (
+        server,
+        loaded,
+    ):
+        empty = server.create_database("empty")
+        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+        return compare(args, tmp / "postgresql-empty", loaded, empty, postmaster)
+
+
+def compare(args, empty_dir: Path, loaded: Loaded, empty_db: str | None, db_pid: int | None):
+    """Start a service on each database (``args.workers`` processes each), provision both,
+    run the same cycles with the same clients on each in alternating rounds
+    (:func:`benchmarks._rounds.alternate`), check that each side reconciles; the figures."""
+    empty_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(loaded.keystore, empty_dir / "keystore.json")
+    empty_db = empty_db or f"sqlite:///{empty_dir / 'settlement.db'}"
+    sides = []
+    with contextlib.ExitStack() as stack:
+        for name, workdir, db in (
+            ("empty", empty_dir, empty_db),
+            ("history", loaded.keystore.parent, loaded.url),
+        ):
+            process, port, admin, keystore_path = start_server(workdir, args.workers, db)
+            stack.callback(stop_server, process)
+            keys, cards = provision(
+                port, admin, KeyStore.load(keystore_path), args.concurrency, args.people
+            )
+            pids = {"server": process.pid} | ({"database": db_pid} if db_pid else {})
+            one = cycles_of(port, keys, cards, args.concurrency)
+            sides.append((Side(name, one, pids), workdir, db))
+        measured = [side for side, *_ in sides]
+        warm_up(measured, args.concurrency, min(1.0, args.round_seconds / 2))
+        alternate(measured, args.concurrency, args.rounds, args.round_seconds)
+        out: dict = {
+            side.name: {
+                **side.figures(),
+                "reconciled": reconciles(workdir, workdir / "keystore.json", side.every_result, db),
+            }
+            for side, workdir, db in sides
+        }
+    empty, history = (side for side, *_ in sides)
+    rates = [len(s.settled) / s.elapsed if s.elapsed else 0.0 for s in (history, empty)]
+    out["history_to_empty"] = round(rates[0] / rates[1], 3) if rates[1] else None
+    out["loaded"] = {**loaded.facts, **measure_history(loaded.url, whole_ledger=False)}
+    out.update(rounds=args.rounds, round_s=args.round_seconds, workers=args.workers)
+    print(json.dumps(out), file=sys.stderr, flush=True)
     return out
 
 
@@ -573,11 +579,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.database == "sqlite" and not args.history:
             results = [one_run(Path(tmp), None, args.workers, args)]
             print(json.dumps(results[0]))
+            pairs = {}
         else:  # the first (SQLite, empty) run's figures on top, every run in "runs"
             results = run_all(args, Path(tmp))
-            line = {**results[0], "runs": results, "history_to_empty": ratios(results)}
-            print(json.dumps(line))
-    ok = all(r["reconciled"] and not r["errors"] for r in results)
+            pairs = {
+                database: history_pair(database, args, Path(tmp)) for database in history_plan(args)
+            }
+            ratio = {database: pair["history_to_empty"] for database, pair in pairs.items()}
+            print(
+                json.dumps(
+                    {**results[0], "runs": results, "history": pairs, "history_to_empty": ratio}
+                )
+            )
+    sides = [pair[name] for pair in pairs.values() for name in ("empty", "history")]
+    ok = all(r["reconciled"] and not r["errors"] for r in results + sides)
     return 0 if ok else 1
 
 

@@ -1,6 +1,8 @@
 """settlement_load.py on PostgreSQL and with a history (issue #19), in its short form: SQLite,
-then a private PostgreSQL server with two service processes, empty and loaded with a history;
-every run reconciles and the JSON line carries each run and the history/empty ratio."""
+then a private PostgreSQL server with two service processes; then an empty PostgreSQL database
+against one loaded with a history, two services side by side in alternating rounds. Every run
+and both sides reconcile, and the JSON line carries each run, each side's figures (rate, p99,
+server and database CPU per settlement) and the history/empty ratio of their sums."""
 
 from __future__ import annotations
 
@@ -14,11 +16,24 @@ def test_settlement_load_postgresql_and_history_quick():
     result = run_quick(
         "settlement_load.py", "--database", "postgresql", "--history", "200", timeout=300
     )
-    runs = [(r["database"], r["workers"], bool(r["history"])) for r in result["runs"]]
-    assert runs == [("sqlite", 2, False), ("postgresql", 2, False), ("postgresql", 2, True)]
+    runs = [(r["database"], r["workers"]) for r in result["runs"]]
+    assert runs == [("sqlite", 2), ("postgresql", 2)]
     for run in result["runs"]:
         assert run["reconciled"] is True and run["errors"] == 0, run["first_errors"]
         assert run["settlements"] > 0 and run["p99_ms"] > 0
-    assert result["runs"][2]["history"]["stays"] == 200
-    assert result["history_to_empty"]["postgresql"] > 0
+    assert list(result["history"]) == ["postgresql"]
+    pair = result["history"]["postgresql"]
+    assert pair["loaded"]["stays"] == 200 and pair["loaded"]["balanced"] is True
+    assert pair["rounds"] == 2 and pair["workers"] == 2
+    for side in (pair["empty"], pair["history"]):
+        assert side["reconciled"] is True and side["errors"] == 0, side["first_errors"]
+        assert side["settlements"] > 0 and side["p99_ms"] > 0
+        assert side["server_cpu_ms_per_settlement"] > 0
+        assert side["database_cpu_ms_per_settlement"] > 0
+    rates = (
+        pair["history"]["settlements"] / pair["history"]["seconds"],
+        pair["empty"]["settlements"] / pair["empty"]["seconds"],
+    )
+    assert pair["history_to_empty"] == pytest.approx(rates[0] / rates[1], rel=0.01)
+    assert result["history_to_empty"] == {"postgresql": pair["history_to_empty"]}
     assert result["settlements_per_s"] == result["runs"][0]["settlements_per_s"]

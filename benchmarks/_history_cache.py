@@ -1,0 +1,172 @@
+"""A cache of loaded histories (issue #19): load N settled stays once, run on a copy next time.
+
+Loading 500 000 stays takes 20–30 minutes (``benchmarks/history.py``); the measurements on
+them take a few. ``--history-cache DIR`` (``history.py``, ``settlement_load.py``) keeps, per
+database and size, what one load made::
+
+    DIR/sqlite-500000/history.db          the loaded SQLite file
+    DIR/postgresql-500000/data/           the stopped PostgreSQL cluster (database "history")
+    DIR/<either>/keystore.json            the key store it was made with
+    DIR/<either>/marker.json              stays, people, the loader's version, the schema's
+                                          migration head, the sample catalogue's SHA-256, and
+                                          what the load measured (load_s, fee_lines, …)
+
+and hands out a fresh copy of it, never the cached original: a SQLite file copied into the
+caller's work directory, a PostgreSQL server started on a copy of the data directory
+(:class:`benchmarks._pg.PostgresServer` ``data_from``). A marker that does not match what
+would be loaded now (another size, a new migration, another sample catalogue, a loader
+change: :data:`LOADER_VERSION`) means the entry is stale: it is loaded again, not used. An
+entry is written under a temporary name and renamed when complete, so an interrupted load
+leaves no entry that looks usable.
+
+Without a cache directory the same calls load into a fresh database every time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from alembic.script import ScriptDirectory
+
+from benchmarks._pg import PostgresServer
+from card.keystore import KeyStore
+from settlement.catalogue import sample_catalogue
+from settlement.migrate import alembic_config
+
+#: Bump when the loader writes other rows for the same N (the cache is then reloaded).
+LOADER_VERSION = 1
+DATABASE = "history"  # the loaded database's name inside a cached PostgreSQL cluster
+
+#: ``load(url, stays, people) -> facts``: fills the migrated-or-fresh database at ``url``.
+Loader = Callable[[str, int, int], dict]
+
+
+@dataclass
+class Loaded:
+    """A database with the history in it, ready to run on (a copy, or a fresh load)."""
+
+    url: str
+    keystore: Path
+    facts: dict  # what the load measured; ``cached``: found in the cache (not loaded now)
+
+
+def marker(stays: int, people: int) -> dict:
+    """What a cache entry of ``stays`` must have been made with to be used now."""
+    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+    return {
+        "stays": stays,
+        "people": people,
+        "loader_version": LOADER_VERSION,
+        "migration_head": head,
+        "catalogue_sha256": hashlib.sha256(sample_catalogue()).hexdigest(),
+    }
+
+
+def _entry(cache: Path, database: str, stays: int, people: int) -> tuple[Path, dict | None]:
+    """The entry's directory and its stored facts, or None when it is missing or stale."""
+    entry = cache / f"{database}-{stays}"
+    try:
+        stored = json.loads((entry / "marker.json").read_text())
+    except (OSError, ValueError):
+        return entry, None
+    wanted = marker(stays, people)
+    if any(stored.get(key) != value for key, value in wanted.items()):
+        return entry, None
+    return entry, stored.get("facts", {})
+
+
+def _publish(building: Path, entry: Path, stays: int, people: int, facts: dict) -> None:
+    """Write the marker into the finished ``building`` directory and rename it to ``entry``."""
+    (building / "marker.json").write_text(
+        json.dumps({**marker(stays, people), "facts": facts}, indent=1)
+    )
+    shutil.rmtree(entry, ignore_errors=True)
+    building.rename(entry)
+
+
+def sqlite_history(
+    cache: Path | None, workdir: Path, stays: int, people: int, load: Loader
+) -> Loaded:
+    """A SQLite file in ``workdir`` with ``stays`` stays of history: a copy of the cached one
+    (loaded into the cache first if missing or stale), or, without a cache, a fresh load."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    target, keystore = workdir / "settlement.db", workdir / "keystore.json"
+    if cache is None:
+        KeyStore.generate().save(keystore)
+        return Loaded(
+            f"sqlite:///{target}",
+            keystore,
+            {**load(f"sqlite:///{target}", stays, people), "cached": False},
+        )
+    entry, facts = _entry(cache, "sqlite", stays, people)
+    cached = facts is not None
+    if facts is None:
+        building = cache / f"sqlite-{stays}.loading"
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        KeyStore.generate().save(building / "keystore.json")
+        facts = load(f"sqlite:///{building / 'history.db'}", stays, people)
+        _publish(building, entry, stays, people, facts)
+    began = time.perf_counter()
+    shutil.copyfile(entry / "history.db", target)
+    shutil.copyfile(entry / "keystore.json", keystore)
+    copy_s = round(time.perf_counter() - began, 1)
+    return Loaded(f"sqlite:///{target}", keystore, {**facts, "cached": cached, "copy_s": copy_s})
+
+
+@contextlib.contextmanager
+def postgres_history(
+    cache: Path | None, workdir: Path, stays: int, people: int, load: Loader, *, durable: bool
+) -> Iterator[tuple[PostgresServer, Loaded]]:
+    """A private PostgreSQL server (``durable``: PostgreSQL's durable defaults) whose database
+    ``history`` holds ``stays`` stays: started on a copy of the cached cluster (loaded into the
+    cache first, with fast settings, if missing or stale), or, without a cache, a fresh
+    server with a fresh load. Stopped and removed after."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    keystore = workdir / "keystore.json"
+    if cache is None:
+        KeyStore.generate().save(keystore)
+        with PostgresServer(durable=durable) as server:
+            url = server.create_database(DATABASE)
+            facts = {**load(url, stays, people), "cached": False}
+            yield server, Loaded(url, keystore, facts)
+        return
+    entry, facts = _entry(cache, "postgresql", stays, people)
+    cached = facts is not None
+    if facts is None:
+        facts = _load_cluster(cache, entry, stays, people, load)
+    began = time.perf_counter()
+    shutil.copyfile(entry / "keystore.json", keystore)
+    with PostgresServer(durable=durable, data_from=entry / "data") as server:
+        copy_s = round(time.perf_counter() - began, 1)
+        loaded = Loaded(
+            server.url(DATABASE), keystore, {**facts, "cached": cached, "copy_s": copy_s}
+        )
+        yield server, loaded
+
+
+def _load_cluster(cache: Path, entry: Path, stays: int, people: int, load: Loader) -> dict:
+    """Load a fresh cluster (fast settings), stop it cleanly and keep its data directory."""
+    building = cache / f"postgresql-{stays}.loading"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    KeyStore.generate().save(building / "keystore.json")
+    with PostgresServer() as server:
+        facts = load(server.create_database(DATABASE), stays, people)
+        stopped = server.run_tool(
+            "pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "-t", "600", "stop",
+            timeout=660,
+        )  # fmt: skip
+        if stopped.returncode != 0:
+            raise RuntimeError(f"PostgreSQL did not stop cleanly: {stopped.stderr}")
+        subprocess.run(["cp", "-a", str(server.data_dir), str(building / "data")], check=True)
+    _publish(building, entry, stays, people, facts)
+    return facts
