@@ -139,6 +139,19 @@ class Side:
         return out
 
 
+def ratios(side: Side, base: Side) -> dict[str, float | None]:
+    """``side`` ÷ ``base`` over all their rounds: ``rate`` (units per second, of the sums) and,
+    per CPU label, CPU time per unit."""
+
+    def per_unit(s: Side) -> dict[str, float | None]:
+        n = len(s.settled)
+        cpu = {label: spent / n if spent and n else None for label, spent in s.cpu.items()}
+        return {"rate": n / s.elapsed if s.elapsed else None, **cpu}
+
+    mine, theirs = per_unit(side), per_unit(base)
+    return {k: round(v / theirs[k], 3) if v and theirs.get(k) else None for k, v in mine.items()}
+
+
 def warm_up(sides: list[Side], concurrency: int, seconds: float) -> None:
     """Run every side for ``seconds`` without counting it (every worker process, pool and
     cache touched before the rounds)."""

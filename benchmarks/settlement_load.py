@@ -63,6 +63,7 @@ from benchmarks._rounds import (
     Work,
     alternate,
     percentile,
+    ratios,
     run_workers,
     warm_up,
 )
@@ -564,9 +565,9 @@ def compare(args, empty_dir: Path, loaded: Loaded, empty_db: str | None, db_pid:
             }
             for side, workdir, db in sides
         }
-    empty, history = (side for side, *_ in sides)
-    rates = [len(s.settled) / s.elapsed if s.elapsed else 0.0 for s in (history, empty)]
-    out["history_to_empty"] = round(rates[0] / rates[1], 3) if rates[1] else None
+    ratio = ratios(measured[1], measured[0])  # history ÷ empty
+    out["history_to_empty"], out["server_cpu_history_to_empty"] = ratio["rate"], ratio["server"]
+    out["database_cpu_history_to_empty"] = ratio.get("database")  # PostgreSQL's server
     out["loaded"] = {**loaded.facts, **measure_history(loaded.url, whole_ledger=False)}
     out.update(rounds=args.rounds, round_s=args.round_seconds, workers=args.workers)
     print(json.dumps(out), file=sys.stderr, flush=True)
@@ -586,11 +587,8 @@ def main(argv: list[str] | None = None) -> int:
                 database: history_pair(database, args, Path(tmp)) for database in history_plan(args)
             }
             ratio = {database: pair["history_to_empty"] for database, pair in pairs.items()}
-            print(
-                json.dumps(
-                    {**results[0], "runs": results, "history": pairs, "history_to_empty": ratio}
-                )
-            )
+            line = {**results[0], "runs": results, "history": pairs, "history_to_empty": ratio}
+            print(json.dumps(line))
     sides = [pair[name] for pair in pairs.values() for name in ("empty", "history")]
     ok = all(r["reconciled"] and not r["errors"] for r in results + sides)
     return 0 if ok else 1

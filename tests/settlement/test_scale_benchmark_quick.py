@@ -36,4 +36,7 @@ def test_settlement_load_postgresql_and_history_quick():
     )
     assert pair["history_to_empty"] == pytest.approx(rates[0] / rates[1], rel=0.01)
     assert result["history_to_empty"] == {"postgresql": pair["history_to_empty"]}
+    cpu = [pair[side]["server_cpu_ms_per_settlement"] for side in ("history", "empty")]
+    assert pair["server_cpu_history_to_empty"] == pytest.approx(cpu[0] / cpu[1], rel=0.01)
+    assert pair["database_cpu_history_to_empty"] > 0
     assert result["settlements_per_s"] == result["runs"][0]["settlements_per_s"]
