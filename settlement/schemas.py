@@ -332,6 +332,9 @@ class AdmissionIn(_Authenticated):
     begntime: Instant | None = None
     dept_name: str = Field(default="", max_length=100)
     dise_name: str = Field(default="", max_length=200)
+    #: The hospital's inpatient number (住院号, 2401 ``ipt_no``): unique per institution among
+    #: the stays not cancelled (docs/api.md §Admission).
+    ipt_no: str | None = Field(default=None, min_length=1, max_length=40, pattern=r"^\S(.*\S)?$")
 
     @field_validator("begntime")
     @classmethod

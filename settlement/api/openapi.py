@@ -86,6 +86,7 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "stay_not_discharged",
         "fees_standing",
         "refund_standing",
+        "ipt_no_taken",
         "account_not_opened",
         "replacement_data_fixed",
         "already_issued",

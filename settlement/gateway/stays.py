@@ -15,8 +15,8 @@ from settlement.gateway.convert import GatewayError, insutype, local_time, node,
 from settlement.gateway.messages import Act
 from settlement.inpatient import stay
 from settlement.inpatient.admissions import load_admission_for_billing
+from settlement.problems import Problem
 from settlement.schemas import AdmissionIn
-from settlement.store import gateway as store
 
 
 def _diagnosis(act: Act, data: dict) -> str:
@@ -31,20 +31,16 @@ def _diagnosis(act: Act, data: dict) -> str:
     return ""
 
 
-def _ipt_no(act: Act, data: dict) -> str:
-    """The hospital's admission number (住院号 ``ipt_no``; ``ipt_otp_no`` as some HIS name it),
-    refused when another live stay of this institution carries it (nhsa.md: unique per
-    institution; a stay cancelled by 2404 or undone by 2601 frees it)."""
-    ipt_no = text(data, "ipt_no", max_len=40) or text(data, "ipt_otp_no", max_len=40)
-    if ipt_no:
-        taken = store.stay_of_ipt_no(act.conn, act.principal.institution_code, ipt_no)
-        if taken is not None:
-            raise GatewayError(
-                f"住院号 ipt_no={ipt_no} 已用于本机构的就诊 {taken}，不能重复办理入院；"
-                "如为同一次住院请使用原就诊ID，如需重新登记请先撤销原入院（2404）",
-                "ipt_no_taken",
-            )
-    return ipt_no
+def _ipt_no_taken(problem: Problem) -> GatewayError:
+    """The core's ``409 ipt_no_taken`` as the clerk reads it (nhsa.md: unique per institution;
+    a stay cancelled by 2404 or undone by 2601 frees it)."""
+    stay = problem.extra.get("mdtrt_id")
+    stay = f"就诊 {stay}" if stay else "另一次就诊"
+    return GatewayError(
+        f"住院号 ipt_no={problem.extra['ipt_no']} 已用于本机构的{stay}，不能重复办理入院；"
+        "如为同一次住院请使用原就诊ID，如需重新登记请先撤销原入院（2404）",
+        "ipt_no_taken",
+    )
 
 
 def admit(act: Act) -> tuple[dict, str | None]:
@@ -56,7 +52,8 @@ def admit(act: Act) -> tuple[dict, str | None]:
     med_type = text(data, "med_type", max_len=6)
     if med_type and med_type not in ("21", "2101"):
         raise GatewayError(f"医疗类别 med_type={med_type} 不支持，住院请使用 21（普通住院）")
-    ipt_no = _ipt_no(act, data)
+    # The hospital's admission number (住院号 ``ipt_no``; ``ipt_otp_no`` as some HIS name it).
+    ipt_no = text(data, "ipt_no", max_len=40) or text(data, "ipt_otp_no", max_len=40)
     path = holder(act, data, envelope_input=act.envelope.input, pin=False)
     try:
         body = AdmissionIn(
@@ -65,6 +62,7 @@ def admit(act: Act) -> tuple[dict, str | None]:
             begntime=begntime,
             dept_name=text(data, "adm_dept_name", max_len=100),
             dise_name=_diagnosis(act, data)[:200],
+            ipt_no=ipt_no or None,
             **path,
         )
     except ValidationError as error:
@@ -72,18 +70,21 @@ def admit(act: Act) -> tuple[dict, str | None]:
             f"入院登记信息不合法：{error.errors()[0]['msg']}", "field_invalid"
         ) from None
     settings = act.svc.settings
-    admitted = inpatient.admit(
-        act.conn,
-        act.svc.keystore,
-        act.principal,
-        body,
-        act.now,
-        act.tz,
-        settings.admission_backdate_days,
-    )
+    try:
+        admitted = inpatient.admit(
+            act.conn,
+            act.svc.keystore,
+            act.principal,
+            body,
+            act.now,
+            act.tz,
+            settings.admission_backdate_days,
+        )
+    except Problem as problem:
+        if problem.code == "ipt_no_taken":
+            raise _ipt_no_taken(problem) from None
+        raise
     mdtrt_id = admitted["mdtrt_id"]
-    if ipt_no:
-        store.set_ipt_no(act.conn, mdtrt_id, ipt_no)
     result = {"mdtrt_id": mdtrt_id, "psn_no": psn_no, "ipt_otp_no": ipt_no}
     return {"result": result}, mdtrt_id
 

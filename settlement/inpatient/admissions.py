@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from sqlalchemy.engine import Connection, Row
+from sqlalchemy.exc import IntegrityError
 
 from card.keystore import KeyStore
 from settlement.authority import require_role
@@ -42,6 +43,7 @@ def admit(
         check_admission_time(begntime, now, backdate_days)
     except StayTimeError as error:
         raise time_refused(error) from None
+    _ipt_no_free(conn, principal, body.ipt_no)
     person = load_person_for_billing(conn, body.psn_no)
     adm_date = begntime.astimezone(tz).date()
     today = now.astimezone(tz).date()
@@ -64,8 +66,9 @@ def admit(
         problem.consume_challenge = body.proof.challenge_id if body.proof else None
         raise
     mdtrt_id = new_id("M", now)
-    admissions.insert(
+    insert_stay(
         conn,
+        body.ipt_no,
         mdtrt_id=mdtrt_id,
         institution_code=principal.institution_code,
         terminal_id=principal.terminal_id,
@@ -99,7 +102,46 @@ def admit(
         "auth_method": auth_method,
         "card_no": card_no,
         "status": "admitted",
+        "ipt_no": body.ipt_no,
     }
+
+
+def _ipt_no_free(conn: Connection, principal: Principal, ipt_no: str | None) -> None:
+    """Refuse ``ipt_no`` when another live stay of the caller's institution carries it
+    (nhsa.md 2401 ``ipt_no``: unique per institution; a cancelled stay frees it):
+    ``409 ipt_no_taken`` naming that stay, checked before the card proof is used."""
+    if ipt_no is None:
+        return
+    taken = admissions.stay_of_ipt_no(conn, principal.institution_code, ipt_no)
+    if taken is not None:
+        raise _ipt_no_taken(ipt_no, taken)
+
+
+def _ipt_no_taken(ipt_no: str, taken: str | None) -> Problem:
+    stay = f"stay {taken}" if taken else "another stay"
+    return Problem(
+        409,
+        "ipt_no_taken",
+        f"ipt_no {ipt_no} is already the inpatient number of {stay} of this institution; "
+        "use that stay, or cancel it before registering the admission again",
+        extra={"ipt_no": ipt_no, "mdtrt_id": taken},
+    )
+
+
+#: How SQLite and PostgreSQL name the ``ipt_no`` unique index in a refused insert.
+_IPT_NO_INDEX = ("admission.ipt_no", "uq_admission_institution_ipt_no")
+
+
+def insert_stay(conn: Connection, ipt_no: str | None, **columns) -> None:
+    """The new stay's row; a concurrent admission that took ``ipt_no`` first (the unique index
+    of migration 0176, PostgreSQL) is the same ``409 ipt_no_taken``."""
+    try:
+        admissions.insert(conn, ipt_no=ipt_no, **columns)
+    except IntegrityError as error:
+        message = str(error.orig)
+        if ipt_no is None or not any(name in message for name in _IPT_NO_INDEX):
+            raise
+        raise _ipt_no_taken(ipt_no, None) from None
 
 
 def _own(principal: Principal) -> str | None:

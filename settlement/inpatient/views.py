@@ -45,6 +45,7 @@ def admission_view(conn: Connection, admission: Row) -> dict:
         "card_no": admission.card_no,
         "dept_name": admission.dept_name,
         "dise_name": admission.dise_name,
+        "ipt_no": admission.ipt_no,
         "status": admission.status,
         "fee_count": count,
         "medfee_sumamt": total,

@@ -37,8 +37,12 @@ _SELECT_OWN_FOR_BILLING = sql.Sql(
 )
 _INSERT = sql.Sql(
     "INSERT INTO admission (mdtrt_id, institution_code, terminal_id, psn_no, insutype, hospital_level,"
-    " begntime, adm_date, dept_name, dise_name, auth_method, card_no, evidence, status, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " begntime, adm_date, dept_name, dise_name, auth_method, card_no, evidence, status, created_at,"
+    " ipt_no) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_STAY_OF_IPT_NO = sql.Sql(
+    "SELECT mdtrt_id FROM admission WHERE institution_code = ? AND ipt_no = ?"
+    " AND status <> 'cancelled'"
 )
 _SETTLED_IN_YEAR = sql.Sql(
     "SELECT mdtrt_id, begntime FROM admission WHERE psn_no = ? AND insutype = ?"
@@ -81,8 +85,10 @@ def insert(
     card_no: str | None,
     evidence: str | None,
     created_at: datetime,
+    ipt_no: str | None = None,
 ) -> None:
-    """A new stay, status ``admitted``."""
+    """A new stay, status ``admitted``; ``ipt_no`` the hospital's inpatient number (unique per
+    institution among the stays not cancelled: migration 0176's partial unique index)."""
     sql.execute(
         conn,
         _INSERT,
@@ -102,8 +108,15 @@ def insert(
             evidence,
             "admitted",
             created_at,
+            ipt_no,
         ),
     )
+
+
+def stay_of_ipt_no(conn: Connection, institution_code: str, ipt_no: str) -> str | None:
+    """The institution's stay (not cancelled) registered under ``ipt_no``, or None."""
+    row = sql.first(conn, _STAY_OF_IPT_NO, (institution_code, ipt_no))
+    return row.mdtrt_id if row is not None else None
 
 
 def find(

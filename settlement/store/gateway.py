@@ -256,26 +256,6 @@ def reversal_totals(
     return tuple(int(v) for v in row)
 
 
-# --- the hospital's admission number (2401 ipt_no) ----------------------------------------
-
-_STAY_OF_IPT_NO = sql.Sql(
-    "SELECT mdtrt_id FROM admission WHERE institution_code = ? AND ipt_no = ?"
-    " AND status <> 'cancelled'"
-)
-_SET_IPT_NO = sql.Sql("UPDATE admission SET ipt_no = ? WHERE mdtrt_id = ?")
-
-
-def stay_of_ipt_no(conn: Connection, institution_code: str, ipt_no: str) -> str | None:
-    """The institution's stay (not cancelled) registered under ``ipt_no``, or None."""
-    row = sql.first(conn, _STAY_OF_IPT_NO, (institution_code, ipt_no))
-    return row.mdtrt_id if row is not None else None
-
-
-def set_ipt_no(conn: Connection, mdtrt_id: str, ipt_no: str) -> None:
-    """Keep ``ipt_no`` with the stay (the unique index refuses a second live one)."""
-    sql.execute(conn, _SET_IPT_NO, (ipt_no, mdtrt_id))
-
-
 # --- what setlinfo shows of the person (2303/2304/2305/5203) -------------------------------
 
 

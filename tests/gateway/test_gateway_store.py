@@ -1,7 +1,8 @@
 """The gateway's hand-written SQL on SQLite and PostgreSQL (settlement/store/gateway.py, the
 card look-up of settlement/store/card_auth.py): a nonce spent once, the person fields of
 setlinfo, and ``ipt_no`` unique per institution among the stays not cancelled (migration
-0176's partial unique index)."""
+0176's partial unique index; the look-up in settlement/store/admissions.py, shared by 2401
+and /v1/admissions)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
+from settlement.inpatient.admissions import insert_stay
 from settlement.migrate import upgrade
-from settlement.store import card_auth
+from settlement.problems import Problem
+from settlement.store import admissions, card_auth
 from settlement.store import gateway as store
 from settlement.store.db import Database
 from settlement.store.tables import T_ADMISSION, T_INSTITUTION, T_PERSON
@@ -82,23 +85,29 @@ def test_the_person_fields_of_setlinfo(db):
     )
 
 
+def _number(conn, mdtrt_id: str, ipt_no: str) -> None:
+    conn.execute(
+        T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == mdtrt_id).values(ipt_no=ipt_no)
+    )
+
+
 def test_ipt_no_is_unique_per_institution_among_live_stays(db):
     with db.write() as conn:
-        assert store.stay_of_ipt_no(conn, "H1", "ZY1") is None
-        store.set_ipt_no(conn, "M1", "ZY1")
-        store.set_ipt_no(conn, "M4", "ZY1")  # another institution's stay: its own number
-        assert store.stay_of_ipt_no(conn, "H1", "ZY1") == "M1"
-        assert store.stay_of_ipt_no(conn, "H2", "ZY1") == "M4"
+        assert admissions.stay_of_ipt_no(conn, "H1", "ZY1") is None
+        _number(conn, "M1", "ZY1")
+        _number(conn, "M4", "ZY1")  # another institution's stay: its own number
+        assert admissions.stay_of_ipt_no(conn, "H1", "ZY1") == "M1"
+        assert admissions.stay_of_ipt_no(conn, "H2", "ZY1") == "M4"
     with pytest.raises(IntegrityError), db.write() as conn:
-        store.set_ipt_no(conn, "M2", "ZY1")
+        _number(conn, "M2", "ZY1")
     with db.write() as conn:  # a cancelled stay frees its number
         conn.execute(
             T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == "M1").values(status="cancelled")
         )
-        assert store.stay_of_ipt_no(conn, "H1", "ZY1") is None
-        store.set_ipt_no(conn, "M2", "ZY1")
-        store.set_ipt_no(conn, "M3", "ZY2")
-        assert store.stay_of_ipt_no(conn, "H1", "ZY1") == "M2"
+        assert admissions.stay_of_ipt_no(conn, "H1", "ZY1") is None
+        _number(conn, "M2", "ZY1")
+        _number(conn, "M3", "ZY2")
+        assert admissions.stay_of_ipt_no(conn, "H1", "ZY1") == "M2"
     with pytest.raises(IntegrityError), db.write() as conn:  # the index, whatever writes it
         conn.execute(
             T_ADMISSION.update().where(T_ADMISSION.c.mdtrt_id == "M3").values(ipt_no="ZY1")
@@ -148,3 +157,35 @@ def test_the_card_look_up_of_2401_and_2304(db):
         record = card_auth.find_recent(conn, institution_code="H1", now=NOW, token="ca_a")
         assert record.pin_verified and record.created_at == NOW - timedelta(minutes=3)
         assert card_auth.find_recent(conn, institution_code="H2", now=NOW, token="ca_a") is None
+
+
+def test_an_admission_inserted_with_a_taken_number_is_refused_naming_the_index(db):
+    """The core maps this (a concurrent admission that took the number first) to 409
+    ipt_no_taken: both databases name the column or the index in their message."""
+    stay = {
+        "institution_code": "H1",
+        "terminal_id": "T",
+        "psn_no": "P1",
+        "insutype": "310",
+        "hospital_level": 3,
+        "begntime": NOW,
+        "adm_date": NOW.date(),
+        "dept_name": "",
+        "dise_name": "",
+        "auth_method": "card",
+        "card_no": None,
+        "evidence": None,
+        "created_at": NOW,
+    }
+    with db.write() as conn:
+        admissions.insert(conn, mdtrt_id="M6", ipt_no="ZY9", **stay)
+        assert admissions.stay_of_ipt_no(conn, "H1", "ZY9") == "M6"
+    with pytest.raises(IntegrityError) as refused, db.write() as conn:
+        admissions.insert(conn, mdtrt_id="M7", ipt_no="ZY9", **stay)
+    message = str(refused.value.orig)
+    assert "admission.ipt_no" in message or "uq_admission_institution_ipt_no" in message
+    # The core answers a lost race for the number (its look-up saw it free) as 409 ipt_no_taken.
+    with pytest.raises(Problem) as lost, db.write() as conn:
+        insert_stay(conn, "ZY9", mdtrt_id="M8", **stay)
+    assert (lost.value.status, lost.value.code) == (409, "ipt_no_taken")
+    assert lost.value.extra["ipt_no"] == "ZY9"

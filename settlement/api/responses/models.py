@@ -246,6 +246,7 @@ class Admitted(Out):
     auth_method: str
     card_no: str | None = None
     status: str
+    ipt_no: str | None = None
 
 
 class Settlement(Split):
@@ -277,6 +278,7 @@ class Admission(Out):
     card_no: str | None = None
     dept_name: str
     dise_name: str
+    ipt_no: str | None = None
     status: str
     fee_count: int
     medfee_sumamt: Fen
