@@ -4,10 +4,10 @@ Loading 500 000 stays takes 20–30 minutes (``benchmarks/history.py``); the mea
 them take a few. ``--history-cache DIR`` (``history.py``, ``settlement_load.py``) keeps, per
 database and size, what one load made::
 
-    DIR/sqlite-500000/history.db          the loaded SQLite file
+    DIR/sqlite-500000/history.db          the loaded SQLite file (…-50000-37d: over 37 days)
     DIR/postgresql-500000/data/           the stopped PostgreSQL cluster (database "history")
     DIR/<either>/keystore.json            the key store it was made with
-    DIR/<either>/marker.json              stays, people, the loader's version, the schema's
+    DIR/<either>/marker.json              stays, people, days, the loader's version, the schema's
                                           migration head, the sample catalogue's SHA-256, and
                                           what the load measured (load_s, fee_lines, …)
 
@@ -45,8 +45,9 @@ from settlement.migrate import alembic_config
 LOADER_VERSION = 1
 DATABASE = "history"  # the loaded database's name inside a cached PostgreSQL cluster
 
-#: ``load(url, stays, people) -> facts``: fills the migrated-or-fresh database at ``url``.
-Loader = Callable[[str, int, int], dict]
+#: ``load(url, stays, people, days) -> facts``: fills the fresh database at ``url``.
+Loader = Callable[[str, int, int, int], dict]
+YEAR = 365  # the loader's default span (entries made before ``days`` was recorded)
 
 
 @dataclass
@@ -58,63 +59,61 @@ class Loaded:
     facts: dict  # what the load measured; ``cached``: found in the cache (not loaded now)
 
 
-def marker(stays: int, people: int) -> dict:
+def marker(stays: int, people: int, days: int) -> dict:
     """What a cache entry of ``stays`` must have been made with to be used now."""
     head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
     return {
         "stays": stays,
         "people": people,
+        "days": days,
         "loader_version": LOADER_VERSION,
         "migration_head": head,
         "catalogue_sha256": hashlib.sha256(sample_catalogue()).hexdigest(),
     }
 
 
-def _entry(cache: Path, database: str, stays: int, people: int) -> tuple[Path, dict | None]:
-    """The entry's directory and its stored facts, or None when it is missing or stale."""
-    entry = cache / f"{database}-{stays}"
+def _name(database: str, stays: int, days: int) -> str:
+    return f"{database}-{stays}" + ("" if days == YEAR else f"-{days}d")
+
+
+def _entry(cache: Path, database: str, stays: int, people: int, days: int):
+    """The entry's directory and its stored facts (None when it is missing or stale)."""
+    entry = cache / _name(database, stays, days)
     try:
         stored = json.loads((entry / "marker.json").read_text())
     except (OSError, ValueError):
         return entry, None
-    wanted = marker(stays, people)
-    if any(stored.get(key) != value for key, value in wanted.items()):
+    stored.setdefault("days", YEAR)
+    if any(stored.get(key) != value for key, value in marker(stays, people, days).items()):
         return entry, None
     return entry, stored.get("facts", {})
 
 
-def _publish(building: Path, entry: Path, stays: int, people: int, facts: dict) -> None:
+def _publish(building: Path, entry: Path, wanted: dict, facts: dict) -> None:
     """Write the marker into the finished ``building`` directory and rename it to ``entry``."""
-    (building / "marker.json").write_text(
-        json.dumps({**marker(stays, people), "facts": facts}, indent=1)
-    )
+    (building / "marker.json").write_text(json.dumps({**wanted, "facts": facts}, indent=1))
     shutil.rmtree(entry, ignore_errors=True)
     building.rename(entry)
 
 
 def sqlite_history(
-    cache: Path | None, workdir: Path, stays: int, people: int, load: Loader
+    cache: Path | None, workdir: Path, stays: int, people: int, load: Loader, days: int = YEAR
 ) -> Loaded:
-    """A SQLite file in ``workdir`` with ``stays`` stays of history: a copy of the cached one
-    (loaded into the cache first if missing or stale), or, without a cache, a fresh load."""
+    """A SQLite file in ``workdir`` with ``stays`` stays over ``days`` days: a copy of the
+    cached one (loaded into the cache first if missing or stale), or, without a cache, a fresh
+    load."""
     workdir.mkdir(parents=True, exist_ok=True)
     target, keystore = workdir / "settlement.db", workdir / "keystore.json"
     if cache is None:
         KeyStore.generate().save(keystore)
-        return Loaded(
-            f"sqlite:///{target}",
-            keystore,
-            {**load(f"sqlite:///{target}", stays, people), "cached": False},
-        )
-    entry, facts = _entry(cache, "sqlite", stays, people)
+        facts = load(f"sqlite:///{target}", stays, people, days)
+        return Loaded(f"sqlite:///{target}", keystore, {**facts, "cached": False})
+    entry, facts = _entry(cache, "sqlite", stays, people, days)
     cached = facts is not None
     if facts is None:
-        building = cache / f"sqlite-{stays}.loading"
-        shutil.rmtree(building, ignore_errors=True)
-        building.mkdir(parents=True)
-        KeyStore.generate().save(building / "keystore.json")
-        facts = load(f"sqlite:///{building / 'history.db'}", stays, people)
-        _publish(building, entry, stays, people, facts)
+        building = _building(entry)
+        facts = load(f"sqlite:///{building / 'history.db'}", stays, people, days)
+        _publish(building, entry, marker(stays, people, days), facts)
     began = time.perf_counter()
     shutil.copyfile(entry / "history.db", target)
     shutil.copyfile(entry / "keystore.json", keystore)
@@ -122,45 +121,55 @@ def sqlite_history(
     return Loaded(f"sqlite:///{target}", keystore, {**facts, "cached": cached, "copy_s": copy_s})
 
 
+def _building(entry: Path) -> Path:
+    """A fresh ``<entry>.loading`` directory with a new key store, for a load to fill."""
+    building = entry.with_name(entry.name + ".loading")
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir(parents=True)
+    KeyStore.generate().save(building / "keystore.json")
+    return building
+
+
 @contextlib.contextmanager
 def postgres_history(
-    cache: Path | None, workdir: Path, stays: int, people: int, load: Loader, *, durable: bool
+    cache: Path | None,
+    workdir: Path,
+    stays: int,
+    people: int,
+    load: Loader,
+    days: int = YEAR,
+    *,
+    durable: bool,
 ) -> Iterator[tuple[PostgresServer, Loaded]]:
     """A private PostgreSQL server (``durable``: PostgreSQL's durable defaults) whose database
-    ``history`` holds ``stays`` stays: started on a copy of the cached cluster (loaded into the
-    cache first, with fast settings, if missing or stale), or, without a cache, a fresh
-    server with a fresh load. Stopped and removed after."""
+    ``history`` holds ``stays`` stays over ``days`` days: started on a copy of the cached
+    cluster (loaded into the cache first, with fast settings, if missing or stale), or, without
+    a cache, a fresh server with a fresh load. Stopped and removed after."""
     workdir.mkdir(parents=True, exist_ok=True)
     keystore = workdir / "keystore.json"
     if cache is None:
         KeyStore.generate().save(keystore)
         with PostgresServer(durable=durable) as server:
             url = server.create_database(DATABASE)
-            facts = {**load(url, stays, people), "cached": False}
+            facts = {**load(url, stays, people, days), "cached": False}
             yield server, Loaded(url, keystore, facts)
         return
-    entry, facts = _entry(cache, "postgresql", stays, people)
+    entry, facts = _entry(cache, "postgresql", stays, people, days)
     cached = facts is not None
     if facts is None:
-        facts = _load_cluster(cache, entry, stays, people, load)
+        facts = _load_cluster(entry, stays, people, days, load)
     began = time.perf_counter()
     shutil.copyfile(entry / "keystore.json", keystore)
     with PostgresServer(durable=durable, data_from=entry / "data") as server:
-        copy_s = round(time.perf_counter() - began, 1)
-        loaded = Loaded(
-            server.url(DATABASE), keystore, {**facts, "cached": cached, "copy_s": copy_s}
-        )
-        yield server, loaded
+        facts = {**facts, "cached": cached, "copy_s": round(time.perf_counter() - began, 1)}
+        yield server, Loaded(server.url(DATABASE), keystore, facts)
 
 
-def _load_cluster(cache: Path, entry: Path, stays: int, people: int, load: Loader) -> dict:
+def _load_cluster(entry: Path, stays: int, people: int, days: int, load: Loader) -> dict:
     """Load a fresh cluster (fast settings), stop it cleanly and keep its data directory."""
-    building = cache / f"postgresql-{stays}.loading"
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
-    KeyStore.generate().save(building / "keystore.json")
+    building = _building(entry)
     with PostgresServer() as server:
-        facts = load(server.create_database(DATABASE), stays, people)
+        facts = load(server.create_database(DATABASE), stays, people, days)
         stopped = server.run_tool(
             "pg_ctl", "-D", str(server.data_dir), "-m", "fast", "-w", "-t", "600", "stop",
             timeout=660,
@@ -168,5 +177,5 @@ def _load_cluster(cache: Path, entry: Path, stays: int, people: int, load: Loade
         if stopped.returncode != 0:
             raise RuntimeError(f"PostgreSQL did not stop cleanly: {stopped.stderr}")
         subprocess.run(["cp", "-a", str(server.data_dir), str(building / "data")], check=True)
-    _publish(building, entry, stays, people, facts)
+    _publish(building, entry, marker(stays, people, days), facts)
     return facts

@@ -7,7 +7,7 @@ through the stores' bulk writes (:mod:`settlement.store.bulk`: ``COPY`` on Postg
 - 16 hospitals (levels 1–3) with a terminal each; people (default: one per stay) with their
   employee (310, 70 %) or resident (390) coverage, an active card and, for employees, an opening
   personal-account balance;
-- N settled stays spread evenly over the 365 days before today (admitted 0–13 days before
+- N settled stays spread evenly over the 365 days (``--days``) before today (admitted 0–13 days before
   discharge, settled 08:00–18:00 in the business zone), each with 5–35 fee lines (20 on
   average) of the shipped sample catalogue, classed by the catalogue's rules
   (:func:`settlement.rules.catalogue.line_parts`) and split by the real
@@ -19,7 +19,9 @@ through the stores' bulk writes (:mod:`settlement.store.bulk`: ``COPY`` on Postg
 Every amount is consistent, so the ledger check of the loaded database passes. Then it measures
 the daily report (one hospital, and all hospitals) of a day inside the history and the ledger
 check, each the best of three. ``--stays 50000,500000`` loads and measures each size on its own
-fresh database, to show whether the times depend on the length of the history.
+fresh database. Spread over the same year, a day of 500 000 stays has ten times the
+settlements of a day of 50 000; ``--stays 50000 --days 37`` has the daily volume of 500 000
+over 365 days, so the two show whether a day's report depends on the length of the history.
 
     .venv/bin/python benchmarks/history.py [--quick] [--stays 50000,500000]
         [--database sqlite|postgresql|both] [--keep DIR] [--history-cache DIR]
@@ -70,6 +72,7 @@ from settlement.store import catalogue as catalogue_store
 from settlement.store.db import create_engine_for_cli
 
 HOSPITALS = 16
+YEAR = 365  # days of history by default
 REVERSAL_SHARE = 0.02
 OPENING_BALANCE = 300_000  # fen, employees' personal accounts
 CHUNK = 2_000  # stays written per COPY / executemany round
@@ -308,7 +311,7 @@ def write_chunk(conn, chunk: Chunk) -> int:
     return lines
 
 
-def load(url: str, stays: int, people: int, seed: int = 19) -> dict:
+def load(url: str, stays: int, people: int, days: int = YEAR, seed: int = 19) -> dict:
     """Migrate a fresh database at ``url`` and load the year into it; what was written and how
     long it took."""
     began = time.perf_counter()
@@ -330,8 +333,8 @@ def load(url: str, stays: int, people: int, seed: int = 19) -> dict:
             templates=templates,
             policy=policy,
             tz=tz,
-            first_day=today - timedelta(days=365),
-            days=365,
+            first_day=today - timedelta(days=days),
+            days=days,
             stays=stays,
         )
         fee_lines = 0
@@ -351,6 +354,7 @@ def load(url: str, stays: int, people: int, seed: int = 19) -> dict:
     return {
         "stays": stays,
         "people": people,
+        "days": days,
         "fee_lines": fee_lines,
         "load_s": round(seconds, 1),
         "stays_per_s": round(stays / seconds, 1) if seconds else None,
@@ -385,12 +389,12 @@ def best_ms(work, repeat: int = 3) -> float:
     return round(best * 1000, 1)
 
 
-def measure(url: str, *, whole_ledger: bool = True) -> dict:
+def measure(url: str, *, whole_ledger: bool = True, days: int = YEAR) -> dict:
     """The daily report of one hospital and of all, for a day 30 days back, the ledger check of
     that day's people (each the best of three) and of everyone (once, unless ``whole_ledger``
     is false: it reads the whole database, a minute at 500 000 stays); their outcome."""
     tz = Settings.from_env().tz
-    day = datetime.now(tz).date() - timedelta(days=30)
+    day = datetime.now(tz).date() - timedelta(days=min(30, days - 1))
     engine = create_engine_for_cli(url)
     outcome: dict = {}
     try:
@@ -435,13 +439,13 @@ def runs(args: argparse.Namespace, workdir: Path) -> Iterator[dict]:
             people = max(1, int(stays * args.people_per_stay))
             where = workdir / f"{name}-{stays}"
             if name == "sqlite":
-                loaded = sqlite_history(args.history_cache, where, stays, people, load)
-                yield {"database": name, **loaded.facts, **measure(loaded.url)}
+                loaded = sqlite_history(args.history_cache, where, stays, people, load, args.days)
+                yield {"database": name, **loaded.facts, **measure(loaded.url, days=args.days)}
                 continue
             with postgres_history(
-                args.history_cache, where, stays, people, load, durable=False
+                args.history_cache, where, stays, people, load, args.days, durable=False
             ) as (_server, loaded):
-                yield {"database": name, **loaded.facts, **measure(loaded.url)}
+                yield {"database": name, **loaded.facts, **measure(loaded.url, days=args.days)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -451,6 +455,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--stays", default="50000,500000", help="history sizes, comma-separated (50000,500000)"
     )
     parser.add_argument("--people-per-stay", type=float, default=1.0)
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=YEAR,
+        help="days the stays are spread over (365); e.g. 50000 stays over 37 days have the "
+        "daily volume of 500000 over 365: the report of a day, on a longer history",
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
     parser.add_argument("--keep", type=Path, help="keep the SQLite files in this directory")
     parser.add_argument(

@@ -21,14 +21,14 @@ class CountingLoader:
     def __init__(self) -> None:
         self.loads = 0
 
-    def __call__(self, url: str, stays: int, people: int) -> dict:
+    def __call__(self, url: str, stays: int, people: int, days: int) -> dict:
         self.loads += 1
         engine = sa.create_engine(url)
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE stay (n integer)")
             conn.execute(sa.text("INSERT INTO stay VALUES (:n)"), [{"n": n} for n in range(stays)])
         engine.dispose()
-        return {"stays": stays, "people": people, "load_s": 0.1}
+        return {"stays": stays, "people": people, "days": days, "load_s": 0.1}
 
 
 def rows(url: str) -> int:
@@ -61,6 +61,11 @@ def test_a_stale_entry_is_loaded_again(tmp_path, monkeypatch):
     cache.sqlite_history(store, tmp_path / "run1", 5, 5, load)
     cache.sqlite_history(store, tmp_path / "run2", 6, 6, load)  # another size: its own entry
     assert load.loads == 2
+    over_a_month = cache.sqlite_history(store, tmp_path / "run2b", 5, 5, load, days=37)
+    assert over_a_month.facts["days"] == 37 and (store / "sqlite-5-37d" / "marker.json").exists()
+    assert load.loads == 3
+    assert cache.sqlite_history(store, tmp_path / "run2c", 5, 5, load).facts["cached"] is True
+    load.loads = 2
     monkeypatch.setattr(cache, "LOADER_VERSION", cache.LOADER_VERSION + 1)
     again = cache.sqlite_history(store, tmp_path / "run3", 5, 5, load)
     assert load.loads == 3 and again.facts["cached"] is False and rows(again.url) == 5
