@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hospital_sim.invariants import InvariantResult
+from hospital_sim.labels import EXEMPTIONS, PATIENT_KINDS, shown
 from hospital_sim.ledger import Summary, yuan
 
 PALETTE = ("#2f6db5", "#e08a1e", "#3a9a5b", "#b5443a", "#7a52a8", "#5b8a99", "#a88a2f", "#777777")
@@ -292,7 +293,7 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
     per_hour_html = per_hour_charts(summary.per_day_hour)
     split = [("fund", summary.fund), ("personal account", summary.account), ("cash", summary.cash)]
     refusals = [(REFUSAL_LABELS.get(code, code), n) for code, n in summary.refusals.items()]
-    exemptions = list(summary.exemptions.items())
+    exemptions = [(shown(kind, EXEMPTIONS), n) for kind, n in summary.exemptions.items()]
     inv_html = _invariants_html(invariants)
     latency_rows = [
         [op, v["n"], v["p50"], v["p90"], v["p99"], v["max"]] for op, v in summary.latency_ms.items()
@@ -301,7 +302,8 @@ def render(info: RunInfo, summary: Summary, invariants: list[InvariantResult]) -
     figures = _figures_html(summary)
     scheme_rows = _scheme_rows(summary)
     kind_rows = [
-        [kind, v["patients"], v["settled"], v["refused"]] for kind, v in summary.by_kind.items()
+        [shown(kind, PATIENT_KINDS), v["patients"], v["settled"], v["refused"]]
+        for kind, v in summary.by_kind.items()
     ]
     money_rows = [[label, yuan(v)] for label, v in split] + [["total", yuan(summary.total)]]
     class_rows = [[f"{name}类", yuan(fen)] for name, fen in summary.by_class.items()]
@@ -334,7 +336,7 @@ unless they go home with the blocked card.</p></section>
 <section id="refusals"><h2>Refusal reasons</h2>{hbar_chart_svg("Refusal reasons", refusals)}
 {_table(["code", "count"], [[c, n] for c, n in summary.refusals.items()], "refusals")}</section>
 <section id="exemptions"><h2>Exemptions by kind</h2>{hbar_chart_svg("Exemptions", exemptions)}
-{_table(["exemption", "count"], [[k, n] for k, n in summary.exemptions.items()], "exemptions")}</section>
+{_table(["exemption", "count"], [[k, n] for k, n in exemptions], "exemptions")}</section>
 <section id="pins"><h2>PIN services</h2>
 {_table(["operation", "count"], [[k, n] for k, n in summary.pin_services.items()] + [["wrong PINs typed", summary.wrong_pins]], "pins")}</section>
 <section id="schemes"><h2>By insurance scheme</h2>

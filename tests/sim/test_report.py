@@ -9,9 +9,11 @@ from rich.console import Console
 
 from hospital_sim.console import summary_table
 from hospital_sim.invariants import InvariantResult
+from hospital_sim.labels import EXEMPTIONS, PATIENT_KINDS
 from hospital_sim.ledger import Ledger, Refusal, Settlement, summarise, yuan
-from hospital_sim.population import CST
+from hospital_sim.population import CST, PatientKind
 from hospital_sim.report import RunInfo, render
+from terminal.flows.desk import EXEMPTION_KINDS
 
 
 def _settlement(i: int, proof: str, settled_at: datetime, *amounts: int) -> Settlement:
@@ -229,3 +231,29 @@ def test_money_by_catalogue_class_and_over_the_ceilings():
     for name, fen in (("甲类", 8000), ("乙类", 2500), ("丙类", 700)):
         assert f"<td>{name}</td><td>{yuan(fen)}</td>" in section
     assert yuan(300) in section
+
+
+def test_patient_and_exemption_kinds_are_shown_in_words_a_hospital_reads():
+    """Chinese first (the desk's reports speak Chinese), the English after it; the embedded
+    JSON keeps the internal names its readers rely on."""
+    s = summarise(_ledger(), patients=5, kinds={"forgetful_pin": 2, "uninsured": 1})
+    info = RunInfo(1, "2026-11-23", 1, 5, 1, "inprocess", "http://127.0.0.1:1", "sqlite", 1.0, ())
+    page = render(info, s, [])
+    patients = re.search(r'<table data-table="by_kind">(.*?)</table>', page, re.DOTALL).group(1)
+    assert (
+        "<td>忘记社保卡密码（锁卡后到银行重置）（forgot the card PIN, reset at the bank）</td>"
+        in (patients)
+    )
+    assert "<td>未参保（not insured）</td>" in patients
+    exemptions = re.search(r'<section id="exemptions">(.*?)</section>', page, re.DOTALL).group(1)
+    assert "7 岁以下儿童（户口本）（child under 7, household register）" in exemptions
+    for internal in ("forgetful_pin", "uninsured", "child_under_7"):
+        assert internal not in patients + exemptions, internal
+    embedded = json.loads(re.search(r'id="summary">(.*?)</script>', page, re.DOTALL).group(1))
+    assert set(embedded["by_kind"]) == {"forgetful_pin", "uninsured"}
+    assert embedded["exemptions"] == {"child_under_7": 1}
+
+
+def test_every_patient_kind_has_its_words():
+    assert set(PATIENT_KINDS) == {kind.value for kind in PatientKind}
+    assert set(EXEMPTIONS) == set(EXEMPTION_KINDS)
