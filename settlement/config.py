@@ -30,6 +30,7 @@ exits before any worker starts.
 | ``SSCARD_LOG_FORMAT`` | ``json`` (one JSON object a line) or ``text`` | ``json`` |
 | ``SSCARD_LOG_FILE`` | append the log to this file (created 0600, its folder 0700) instead of stderr | stderr |
 | ``SSCARD_HEADER_TIMEOUT`` | seconds a connection may take to send a request line and headers before it is closed (settlement.server) | 10 |
+| ``SSCARD_BODY_TIMEOUT`` | seconds a request's body may take to arrive after its headers, else ``408 body_timeout`` (or the connection closed) (settlement.server) | 30 |
 | ``PROMETHEUS_MULTIPROC_DIR`` | folder where the worker processes keep their metrics (``serve`` makes one per run; settlement.metrics) | made by ``serve`` |
 | ``SSCARD_METRICS_ALLOW`` | client networks that may read ``/metrics`` (comma-separated CIDRs; ``none``: nobody) | ``127.0.0.0/8,::1/128`` |
 """
@@ -59,6 +60,7 @@ DEFAULT_MAX_HEADER_BYTES = 16_384
 DEFAULT_ENROLMENT_ENTRY_DELAY_DAYS = 3
 DEFAULT_PAYMENT_ORDER_TTL_S = 1800
 DEFAULT_HEADER_TIMEOUT_S = 10
+DEFAULT_BODY_TIMEOUT_S = 30
 LOG_LEVELS = ("debug", "info", "warning", "error")
 LOG_FORMATS = ("json", "text")
 #: Who may read /metrics unless ``SSCARD_METRICS_ALLOW`` says otherwise: this machine only.
@@ -218,6 +220,7 @@ class Settings:
     log_format: str = "json"
     log_file: Path | None = None  # None: stderr
     header_timeout_s: int = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: int = DEFAULT_BODY_TIMEOUT_S
     metrics_allow: tuple[str, ...] = DEFAULT_METRICS_ALLOW
     metrics_dir: Path | None = None  # PROMETHEUS_MULTIPROC_DIR: the workers' shared metrics
     fixed_today: date | None = None  # SSCARD_TODAY: simulation and tests only
@@ -255,6 +258,8 @@ class Settings:
             raise ConfigError(f"SSCARD_LOG_FORMAT={self.log_format!r} must be json or text")
         if self.header_timeout_s < 1:
             raise ConfigError(f"SSCARD_HEADER_TIMEOUT={self.header_timeout_s} must be >= 1")
+        if self.body_timeout_s < 1:
+            raise ConfigError(f"SSCARD_BODY_TIMEOUT={self.body_timeout_s} must be >= 1")
         if self.metrics_dir is not None and not self.metrics_dir.is_dir():
             raise ConfigError(
                 f"PROMETHEUS_MULTIPROC_DIR={str(self.metrics_dir)!r} is not a folder (make it, empty)"
@@ -355,6 +360,7 @@ def _operations_from(env: Mapping[str, str]) -> dict:
         "log_format": (env.get("SSCARD_LOG_FORMAT") or "json").lower(),
         "log_file": Path(env["SSCARD_LOG_FILE"]) if env.get("SSCARD_LOG_FILE") else None,
         "header_timeout_s": _integer(env, "SSCARD_HEADER_TIMEOUT", DEFAULT_HEADER_TIMEOUT_S, 1),
+        "body_timeout_s": _integer(env, "SSCARD_BODY_TIMEOUT", DEFAULT_BODY_TIMEOUT_S, 1),
         "metrics_allow": networks,
         "metrics_dir": Path(env["PROMETHEUS_MULTIPROC_DIR"])
         if env.get("PROMETHEUS_MULTIPROC_DIR")

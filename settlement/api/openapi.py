@@ -72,7 +72,7 @@ PROBLEM_CODES: dict[int, tuple[str, ...]] = {
         "card_auth_unknown",
         "fee_line_unknown",
     ),
-    408: ("request_timeout",),
+    408: ("request_timeout", "body_timeout"),
     409: (
         "conflict",
         "idempotency_in_progress",
@@ -143,7 +143,10 @@ _DESCRIPTIONS = {
     401: "No API key, or an unknown, revoked or expired one.",
     403: "The caller's role, the card's state or its proof does not allow this (audited).",
     404: "Unknown id, or another institution's object.",
-    408: "The request line and headers did not arrive within SSCARD_HEADER_TIMEOUT.",
+    408: (
+        "The request line and headers did not arrive within SSCARD_HEADER_TIMEOUT, or the body"
+        " not within SSCARD_BODY_TIMEOUT of them."
+    ),
     409: "The request conflicts with the stored state (or its Idempotency-Key is in use).",
     413: "The body exceeds SSCARD_MAX_BODY_BYTES.",
     415: "The body is not sent as application/json.",

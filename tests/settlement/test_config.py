@@ -23,6 +23,7 @@ def test_defaults_come_from_the_home_folder(tmp_path) -> None:
     assert settings.keystore_path is None
     assert settings.challenge_ttl_s == 120
     assert settings.admission_backdate_days == 30
+    assert (settings.header_timeout_s, settings.body_timeout_s) == (10, 30)
     assert str(settings.tz) == "Asia/Shanghai"
     assert settings.police_register_path == tmp_path / "external" / "police_register.sqlite"
     assert settings.bank_records_dir == tmp_path / "external" / "banks"
@@ -39,8 +40,10 @@ def test_values_from_the_environment(tmp_path) -> None:
             "SSCARD_TIMEZONE": "Europe/Paris",
             "SSCARD_ADMISSION_BACKDATE_DAYS": "0",
             "SSCARD_BANK_RECORDS": "/srv/banks",
+            "SSCARD_BODY_TIMEOUT": "45",
         },
     )
+    assert settings.body_timeout_s == 45
     assert settings.database_url == "sqlite:///explicit.db"  # --database-url wins
     assert (settings.challenge_ttl_s, settings.admission_backdate_days) == (7, 0)
     assert str(settings.tz) == "Europe/Paris"
@@ -61,6 +64,8 @@ def test_values_from_the_environment(tmp_path) -> None:
         ("SSCARD_LOG_FORMAT", "xml"),
         ("SSCARD_HEADER_TIMEOUT", "0"),
         ("SSCARD_HEADER_TIMEOUT", "10s"),
+        ("SSCARD_BODY_TIMEOUT", "0"),
+        ("SSCARD_BODY_TIMEOUT", "half a minute"),
         ("SSCARD_METRICS_ALLOW", "10.0.0.0/8,intranet"),
         ("SSCARD_TODAY", "15 June"),
         ("SSCARD_TODAY", "2026-06-31"),
