@@ -2,7 +2,7 @@
 docs/operations.md §Connections and timeouts): an authenticated client that sends its headers
 and then trickles its body is answered ``408 body_timeout`` and closed; one answered before
 its body was read (401 at the front door) is closed; a body in time is served as always.
-Real uvicorn (``python -m settlement serve``) and plain sockets."""
+Real uvicorn (``python -m settlement serve``, both ``--http`` protocols) and plain sockets."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ from tests.settlement.test_operations import _closed_with, _open
 BODY_TIMEOUT_S = 2
 
 
-@pytest.fixture(scope="module")
-def slow(settlement_service_factory):
-    return settlement_service_factory(extra_env={"SSCARD_BODY_TIMEOUT": str(BODY_TIMEOUT_S)})
+@pytest.fixture(scope="module", params=["httptools", "h11"])
+def slow(request, settlement_service_factory):
+    """A service with a short body deadline, on each of uvicorn's HTTP protocols."""
+    env = {"SSCARD_BODY_TIMEOUT": str(BODY_TIMEOUT_S)}
+    return settlement_service_factory(extra_env=env, http=request.param)
 
 
 def _head(key: str | None, length: int) -> bytes:
