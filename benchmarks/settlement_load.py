@@ -331,6 +331,7 @@ class Run:
     errors: list[str]
     server_cpu: float | None
     client_cpu: float
+    database_cpu: float | None = None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -379,12 +380,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def measure(process: subprocess.Popen, port: int, admin: str, keystore: KeyStore, args) -> Run:
-    """Provision, warm up, measure the baseline, then the cycles with the server's CPU time."""
+def measure(
+    process: subprocess.Popen, port: int, admin: str, keystore: KeyStore, args, db_pid=None
+) -> Run:
+    """Provision, warm up, measure the baseline, then the cycles with the server's CPU time
+    (and PostgreSQL's, given its postmaster's pid)."""
     keys, cards = provision(port, admin, keystore, args.concurrency, args.people)
     run_baseline(port, keys, args.concurrency, min(1.0, args.duration / 4))  # warm-up
     baseline = run_baseline(port, keys, args.concurrency, args.duration / 2)
-    cycles = Side("cycles", cycles_of(port, keys, cards, args.concurrency), {"server": process.pid})
+    pids = {"server": process.pid} | ({"database": db_pid} if db_pid else {})
+    cycles = Side("cycles", cycles_of(port, keys, cards, args.concurrency), pids)
     client_cpu = time.process_time()
     cycles.run(args.concurrency, args.duration)
     return Run(
@@ -395,6 +400,7 @@ def measure(process: subprocess.Popen, port: int, admin: str, keystore: KeyStore
         errors=cycles.errors,
         server_cpu=cycles.cpu["server"],
         client_cpu=time.process_time() - client_cpu,
+        database_cpu=cycles.cpu.get("database"),
     )
 
 
@@ -459,6 +465,10 @@ def summary(run: Run, reconciled: bool, args: argparse.Namespace) -> dict:
         "client_cpu_ms_per_settlement": round(run.client_cpu * 1000 / settled, 2)
         if settled
         else None,
+        # PostgreSQL's own CPU per complete settlement (None on SQLite: inside the server's)
+        "database_cpu_ms_per_settlement": round(run.database_cpu * 1000 / settled, 2)
+        if run.database_cpu is not None and settled
+        else None,
         "concurrency": args.concurrency,
         "workers": args.workers,
         "duration_s": round(run.elapsed, 2),
@@ -467,13 +477,13 @@ def summary(run: Run, reconciled: bool, args: argparse.Namespace) -> dict:
     }
 
 
-def one_run(workdir: Path, db: str | None, workers: int, args) -> dict:
+def one_run(workdir: Path, db: str | None, workers: int, args, db_pid=None) -> dict:
     """Start the service on ``db`` with ``workers`` processes, measure, check, stop: its
-    summary."""
+    summary (with PostgreSQL's CPU too, given its postmaster's pid)."""
     workdir.mkdir(parents=True, exist_ok=True)
     process, port, admin, keystore_path = start_server(workdir, workers, db)
     try:
-        run = measure(process, port, admin, KeyStore.load(keystore_path), args)
+        run = measure(process, port, admin, KeyStore.load(keystore_path), args, db_pid)
         db = db or f"sqlite:///{workdir / 'settlement.db'}"
         reconciled = reconciles(workdir, keystore_path, run.settled, db)
     finally:
@@ -503,11 +513,12 @@ def run_all(args, tmp: Path) -> list[dict]:
     with contextlib.ExitStack() as stack:
         server = None
         for n, (database, workers) in enumerate(plan(args)):
-            db = None
+            db, db_pid = None, None
             if database == "postgresql":
                 server = server or stack.enter_context(PostgresServer(durable=True))
                 db = server.create_database(f"bench_{n}")
-            result = one_run(tmp / f"run{n}", db, workers, args)
+                db_pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+            result = one_run(tmp / f"run{n}", db, workers, args, db_pid)
             results.append({"database": database, **result})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     return results

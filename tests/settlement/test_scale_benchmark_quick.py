@@ -21,6 +21,11 @@ def test_settlement_load_postgresql_and_history_quick():
     for run in result["runs"]:
         assert run["reconciled"] is True and run["errors"] == 0, run["first_errors"]
         assert run["settlements"] > 0 and run["p99_ms"] > 0
+        # PostgreSQL's own CPU beside the service's (none on SQLite: it is in the service's)
+        if run["database"] == "postgresql":
+            assert run["database_cpu_ms_per_settlement"] > 0
+        else:
+            assert run["database_cpu_ms_per_settlement"] is None
     assert list(result["history"]) == ["postgresql"]
     pair = result["history"]["postgresql"]
     assert pair["loaded"]["stays"] == 200 and pair["loaded"]["balanced"] is True

@@ -120,3 +120,37 @@ def test_for_update_locks_on_postgresql_only(database):
         assert locked_sql.postgresql.endswith(" FOR UPDATE")
         assert not SELECT.postgresql.endswith(" FOR UPDATE")
         assert "FOR UPDATE" in compiled
+
+
+def test_many_rows_in_one_statement(database, monkeypatch):
+    """execute_many: on PostgreSQL one multi-row INSERT per chunk of rows (numbered
+    placeholders), the same rows stored as one INSERT per row would store."""
+    assert INSERT.postgresql_rows(2) == (
+        "INSERT INTO challenge (challenge_id, card_no, purpose, terminal_id, nonce, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6), ($7, $8, $9, $10, $11, $12)"
+    )
+    assert SELECT.postgresql_rows(2) is None  # not an INSERT ... VALUES: executemany
+    monkeypatch.setattr(sql, "_MAX_ROWS_PER_INSERT", 2)  # 5 rows: chunks of 2, 2, 1
+    at = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC)
+    rows = [(f"c_many{i}", "X1", "admission", "T1", f"{i:016x}", at) for i in range(5)]
+    with database.write() as conn:
+        sql.execute_many(conn, INSERT, rows)
+    with database.read() as conn:
+        stored = [sql.first(conn, SELECT, (row[0],)) for row in rows]
+    assert [row.challenge_id for row in stored] == [row[0] for row in rows]
+    assert all(as_utc(row.expires_at) == at and row.used_at is None for row in stored)
+
+
+def test_statements_after_a_failed_one(database):
+    """The kept cursor: a statement that failed (and its transaction) leaves nothing behind
+    for the next transaction on the same connection."""
+    at = datetime(2026, 3, 4, tzinfo=UTC)
+    row = ("c_again", "X1", "admission", "T1", "00" * 8, at)
+    with database.write() as conn:
+        sql.execute(conn, INSERT, row)
+    for _ in range(3):
+        with pytest.raises(IntegrityError), database.write() as conn:
+            sql.execute(conn, INSERT, row)
+    with database.read() as conn:
+        assert sql.first(conn, SELECT, ("c_again",)).challenge_id == "c_again"
+        assert sql.all_rows(conn, SELECT, ("c_again",))[0].used_at is None
