@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from benchmarks import _history_cache as cache
 from benchmarks._pg import database_name
+from settlement.migrate import upgrade
 
 
 class CountingLoader:
@@ -70,12 +71,41 @@ def test_a_stale_entry_is_loaded_again(tmp_path, monkeypatch):
     again = cache.sqlite_history(store, tmp_path / "run3", 5, 5, load)
     assert load.loads == 3 and again.facts["cached"] is False and rows(again.url) == 5
     marker = store / "sqlite-5" / "marker.json"
-    marker.write_text(json.dumps({**json.loads(marker.read_text()), "migration_head": "0001"}))
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "migration_head": "9999x"}))
     assert cache.sqlite_history(store, tmp_path / "run4", 5, 5, load).facts["cached"] is False
     assert load.loads == 4
     (store / "sqlite-5" / "marker.json").unlink()  # an interrupted or foreign entry
     cache.sqlite_history(store, tmp_path / "run5", 5, 5, load)
     assert load.loads == 5 and not list(store.glob("*.loading"))
+
+
+def test_an_entry_of_an_older_migration_head_is_upgraded_not_reloaded(tmp_path):
+    """A migration landed since the load: the cached copy is migrated (as a deployed database
+    is), not loaded again for half an hour."""
+    store, loads = tmp_path / "cache", []
+
+    def load_at_0176(url: str, stays: int, people: int, days: int) -> dict:
+        loads.append(url)
+        upgrade(url, "0176")
+        return {"stays": stays}
+
+    cache.sqlite_history(store, tmp_path / "run1", 3, 3, load_at_0176)
+    marker = store / "sqlite-3" / "marker.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "migration_head": "0176"}))
+    again = cache.sqlite_history(store, tmp_path / "run2", 3, 3, load_at_0176)
+    assert len(loads) == 1 and again.facts["cached"] is True
+    assert again.facts["migrated_from"] == "0176"
+    head = cache.marker(3, 3, 365)["migration_head"]
+    assert json.loads(marker.read_text())["migration_head"] == head
+    engine = sa.create_engine(again.url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar() == head
+        assert "ix_settlement_institution_day" in {
+            ix["name"] for ix in sa.inspect(conn).get_indexes("settlement")
+        }
+    engine.dispose()
+    third = cache.sqlite_history(store, tmp_path / "run3", 3, 3, load_at_0176)
+    assert "migrate_s" in third.facts and len(loads) == 1
 
 
 @pytest.mark.postgres
@@ -95,4 +125,17 @@ def test_postgresql_history_runs_on_a_copy_of_the_cluster(tmp_path):
     ):
         assert loaded.facts["cached"] is True and rows(loaded.url) == 4
         assert server.data_dir != store / "postgresql-4" / "data"
+    assert load.loads == 1
+    marker = store / "postgresql-4" / "marker.json"  # a migration landed since: upgraded
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "migration_head": "0176"}))
+    with cache.postgres_history(store, tmp_path / "run3", 4, 4, load, durable=False) as (
+        _server,
+        loaded,
+    ):
+        assert loaded.facts["migrated_from"] == "0176" and rows(loaded.url) == 4
+        engine = sa.create_engine(loaded.url)
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+        engine.dispose()
+        assert version == cache.marker(4, 4, 365)["migration_head"]
     assert load.loads == 1
