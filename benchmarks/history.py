@@ -20,8 +20,9 @@ Every amount is consistent, so the ledger check of the loaded database passes. T
 the daily report (one hospital, and all hospitals) of a day inside the history and the ledger
 check, each the best of three. ``--stays 50000,500000`` loads and measures each size on its own
 fresh database. Spread over the same year, a day of 500 000 stays has ten times the
-settlements of a day of 50 000; ``--stays 50000 --days 37`` has the daily volume of 500 000
-over 365 days, so the two show whether a day's report depends on the length of the history.
+settlements of a day of 50 000; ``--stays 50000:37,500000`` (50 000 over 37 days) has the
+daily volume of 500 000 over 365 days, so the two show whether a day's report depends on the
+length of the history.
 
     .venv/bin/python benchmarks/history.py [--quick] [--stays 50000,500000]
         [--database sqlite|postgresql|both] [--keep DIR] [--history-cache DIR]
@@ -435,24 +436,27 @@ def runs(args: argparse.Namespace, workdir: Path) -> Iterator[dict]:
     """Load (or copy from ``--history-cache``) and measure each database and size asked for."""
     names = ("sqlite", "postgresql") if args.database == "both" else (args.database,)
     for name in names:
-        for stays in args.sizes:
+        for stays, days in args.sizes:
+            how = {"days": days, "whole_ledger": not args.no_whole_ledger}
             people = max(1, int(stays * args.people_per_stay))
-            where = workdir / f"{name}-{stays}"
+            where = workdir / f"{name}-{stays}-{days}d"
             if name == "sqlite":
-                loaded = sqlite_history(args.history_cache, where, stays, people, load, args.days)
-                yield {"database": name, **loaded.facts, **measure(loaded.url, days=args.days)}
+                loaded = sqlite_history(args.history_cache, where, stays, people, load, days)
+                yield {"database": name, **loaded.facts, **measure(loaded.url, **how)}
                 continue
             with postgres_history(
-                args.history_cache, where, stays, people, load, args.days, durable=False
+                args.history_cache, where, stays, people, load, days, durable=False
             ) as (_server, loaded):
-                yield {"database": name, **loaded.facts, **measure(loaded.url, days=args.days)}
+                yield {"database": name, **loaded.facts, **measure(loaded.url, **how)}
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few hundred stays, for the suite")
     parser.add_argument(
-        "--stays", default="50000,500000", help="history sizes, comma-separated (50000,500000)"
+        "--stays",
+        default="50000,500000",
+        help="history sizes, comma-separated (50000,500000); N:D spreads N stays over D days",
     )
     parser.add_argument("--people-per-stay", type=float, default=1.0)
     parser.add_argument(
@@ -463,6 +467,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "daily volume of 500000 over 365: the report of a day, on a longer history",
     )
     parser.add_argument("--database", choices=("sqlite", "postgresql", "both"), default="both")
+    parser.add_argument(
+        "--no-whole-ledger",
+        action="store_true",
+        help="skip the whole-ledger check (a minute or more at 500 000 stays)",
+    )
     parser.add_argument("--keep", type=Path, help="keep the SQLite files in this directory")
     parser.add_argument(
         "--history-cache",
@@ -473,7 +482,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.stays = "300"
-    args.sizes = [int(n) for n in args.stays.split(",")]
+    args.sizes = [  # "N" or "N:DAYS"
+        (int(n), int(d or args.days))
+        for n, _, d in (s.partition(":") for s in args.stays.split(","))
+    ]
     return args
 
 
