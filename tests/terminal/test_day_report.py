@@ -18,6 +18,7 @@ from tests.fixtures.chromium import CHROMIUM, render
 from tests.terminal.clerk_pty import Clerk
 from tests.terminal.test_cli_e2e import last_json, terminal
 from tests.terminal.test_i18n import _env
+from tests.terminal.test_slip import _fee_file
 
 
 @pytest.fixture(scope="module")
@@ -87,31 +88,43 @@ def test_the_service_reports_classes_departments_and_refusals(world, day):
     assert refused.value.status == 404
 
 
+def _day_report_in_chinese(world, hospital, *args: str, shows: tuple[str, ...]) -> None:
+    """``terminal day-report ARGS`` at the hospital's desk in Chinese, finished with exit 0,
+    having shown every text of ``shows``."""
+    clerk = Clerk(["day-report", *args], _env(world, hospital, "", "zh_CN"))
+    clerk.expect("日结报表")
+    assert clerk.wait() == cli.EXIT_OK, clerk.seen
+    for shown in shows:
+        assert shown in clerk.seen, (shown, clerk.seen)
+
+
 def test_the_day_report_at_the_desk_in_chinese_with_its_html_page(world, day):
     hospital, tmp = day
     page = tmp / "day-report.html"
-    clerk = Clerk(["day-report", "--html", str(page)], _env(world, hospital, "", "zh_CN"))
-    clerk.expect("日结报表")
-    assert clerk.wait() == cli.EXIT_OK, clerk.seen
-    for shown in (
-        "按目录类别的费用",
-        "甲类",
-        "1,000.00",
-        "乙类",
-        "30.00",
-        "丙类",
-        "50.00",
-        "按科室净额",
-        "心内科",
-        "1,080.00",
-        "骨科",
-        "按原因统计的拒绝",
-        "无参保待遇",
-        "not_covered",
-        "已平衡",
-        "HTML 报表已写入",
-    ):
-        assert shown in clerk.seen, (shown, clerk.seen)
+    _day_report_in_chinese(
+        world,
+        hospital,
+        "--html",
+        str(page),
+        shows=(
+            "按目录类别的费用",
+            "甲类",
+            "1,000.00",
+            "乙类",
+            "30.00",
+            "丙类",
+            "50.00",
+            "按科室净额",
+            "心内科",
+            "1,080.00",
+            "骨科",
+            "按原因统计的拒绝",
+            "无参保待遇",
+            "not_covered",
+            "已平衡",
+            "HTML 报表已写入",
+        ),
+    )
     text = page.read_text(encoding="utf-8")
     assert text.startswith("<!DOCTYPE html>") and hospital.code in text
     if CHROMIUM:
@@ -128,3 +141,42 @@ def test_the_day_report_in_english(world, day):
     assert clerk.wait() == cli.EXIT_OK, clerk.seen
     for shown in ("class A", "class B", "class C", "Refusals by reason", "Not covered"):
         assert shown in clerk.seen, (shown, clerk.seen)
+
+
+def test_the_day_report_in_chinese_with_a_csv_of_the_settlements(world, tmp_path):
+    patient = world.patient()
+    image, hospital = str(patient.image), world.hospital
+    admitted = terminal(
+        world, hospital, image, "admit", "--dept", "骨科", "--diagnosis", "骨折", stdin="123456\n"
+    )
+    mdtrt_id = last_json(admitted)["mdtrt_id"]
+    assert (
+        terminal(world, hospital, None, "fees", mdtrt_id, str(_fee_file(tmp_path))).returncode == 0
+    )
+    settled = terminal(world, hospital, image, "discharge", mdtrt_id, stdin="123456\n")
+    setl_id = last_json(settled)["setl_id"]
+
+    export = tmp_path / "day.csv"
+    _day_report_in_chinese(
+        world,
+        hospital,
+        "--csv",
+        str(export),
+        shows=(
+            "结算",
+            "冲正",
+            "净额",
+            "笔数",
+            "医疗费总额",
+            "统筹基金支付",
+            "已平衡",
+            "笔结算导出至",
+        ),
+    )
+    data = export.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # Excel opens UTF-8 with its BOM
+    rows = data.decode("utf-8-sig").splitlines()
+    assert rows[0].startswith("setl_id,mdtrt_id,psn_no,insutype,dept_name,setl_time,medfee_sumamt")
+    mine = [r for r in rows if r.startswith(setl_id)]
+    assert len(mine) == 1, rows
+    assert ",骨科," in mine[0] and ",1050.00," in mine[0], mine[0]
