@@ -3,7 +3,8 @@
 Assembles the pieces and nothing else: the service from the composition root
 (``settlement.bootstrap``), the problem+json error handlers
 (``settlement.http_errors``), one router per resource (``settlement.api.routes``),
-and the OpenAPI document (``settlement.api.openapi``; its offline pages are
+the lean dispatch of the hot writes (``settlement.api.lane``), and the OpenAPI
+document (``settlement.api.openapi``; its offline pages are
 ``settlement.api.routes.docs``). ``settlement.asgi:app`` is the instance uvicorn
 workers import.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 from fastapi import APIRouter, FastAPI
 
 from settlement import http_errors
-from settlement.api import openapi
+from settlement.api import lane, openapi
 from settlement.api.limits import FrontDoor
 from settlement.api.observe import Observer
 from settlement.api.routes import ROUTERS
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None, service: Service | None = None)
     app.add_middleware(Observer)  # outermost: logs and counts every answer (settlement.logs)
     for router in ROUTERS:
         include_flat(app, router)
+    lane.install(app)  # the hot writes' lean dispatch, in front of their FastAPI routes
     openapi.install(app)
     return app
 

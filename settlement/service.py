@@ -119,6 +119,16 @@ class Outcome:
     status: int
     body: dict[str, Any]
     replay: bool = False
+    #: ``body`` already encoded as the response sends it (compact JSON, as
+    #: :func:`encode_body`): the idempotency record's text of a first answer, sent as it is
+    #: instead of being encoded a second time.
+    text: str | None = None
+
+
+def encode_body(body: dict[str, Any]) -> str:
+    """A response body as JSON text, exactly as the JSON response renders it (compact, UTF-8
+    characters as they are); the idempotency record stores this text."""
+    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 class Service:
@@ -361,16 +371,11 @@ class Service:
             status, body = operation(conn)
             # Secrets shown once (a new terminal's API key) are never stored for replay.
             stored_body = {k: v for k, v in body.items() if k not in SECRET_FIELDS}
+            text = encode_body(stored_body)
             idempotency.insert(
-                conn,
-                principal.key_id,
-                idempotency_key,
-                request_hash,
-                status,
-                json.dumps(stored_body, ensure_ascii=False),
-                utcnow(),
+                conn, principal.key_id, idempotency_key, request_hash, status, text, utcnow()
             )
-            return Outcome(status, body)
+            return Outcome(status, body, text=text if len(stored_body) == len(body) else None)
 
         return work, key_clause
 

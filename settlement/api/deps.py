@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import Depends, Header, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.engine import Connection
 
@@ -88,14 +88,23 @@ IDEMPOTENCY_HEADER_DOC = {
 def request_path(request: Request) -> str:
     """``request.url.path`` without building the whole URL (the same string; part of the
     request hash of docs/api.md §Idempotency)."""
-    return request.scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    return scope_path(request.scope)
 
 
-def respond(outcome: Outcome) -> JSONResponse:
+def scope_path(scope: dict) -> str:
+    """:func:`request_path` from the ASGI scope (the lean dispatch has no Request)."""
+    return scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+
+
+def respond(outcome: Outcome) -> Response:
     """A mutation's outcome as sent: replays carry ``Idempotent-Replay: true``, refusals
-    are problem+json."""
+    are problem+json. A body encoded already (the idempotency record's text) is sent as it
+    is: the same bytes the JSON response would render."""
     headers = {"Idempotent-Replay": "true"} if outcome.replay else None
     media = PROBLEM_JSON if outcome.status >= 400 else "application/json"
+    if outcome.text is not None:
+        body = outcome.text.encode()
+        return Response(body, status_code=outcome.status, headers=headers, media_type=media)
     return JSONResponse(outcome.body, status_code=outcome.status, headers=headers, media_type=media)
 
 
@@ -107,7 +116,7 @@ def mutate(
     payload: Any,
     operation: Operation,
     status: int = 200,
-) -> JSONResponse:
+) -> Response:
     """Run ``operation`` in one idempotent write transaction (a thread-pool route)."""
 
     def run(conn: Connection) -> tuple[int, dict[str, Any]]:
@@ -126,7 +135,7 @@ class Write:
     principal: Principal
     key: str | None
 
-    def __call__(self, payload: Any, operation: Operation, status: int = 200) -> JSONResponse:
+    def __call__(self, payload: Any, operation: Operation, status: int = 200) -> Response:
         """:func:`mutate` with ``payload`` (a request model is hashed as its JSON form)."""
         if isinstance(payload, BaseModel):
             payload = payload.model_dump(mode="json")
@@ -150,21 +159,86 @@ async def amutate(
     operation: Operation,
     status: int = 200,
     durable: bool = True,
-) -> JSONResponse:
+) -> Response:
     """:func:`mutate` for the hot coroutine routes (the write path without a pool thread).
 
     The Idempotency-Key is read from the request's headers (documented in the
     OpenAPI schema by :data:`IDEMPOTENCY_HEADER_DOC`).
     """
     key = request.headers.get("idempotency-key")
+    service = service_of(request)
+    return await amutate_on(
+        service, request.scope, principal, key, payload, operation, status, durable
+    )
+
+
+async def amutate_on(
+    service: Service,
+    scope: dict,
+    principal: Principal,
+    key: str | None,
+    payload: Any,
+    operation: Operation,
+    status: int,
+    durable: bool,
+) -> Response:
+    """:func:`amutate` from the ASGI scope: the one idempotent write path of the hot routes,
+    also taken by the lean dispatch (``settlement.api.lane``)."""
 
     def run(conn: Connection) -> tuple[int, dict[str, Any]]:
         return status, operation(conn)
 
-    outcome = await service_of(request).mutate_async(
-        principal, key, request.method, request_path(request), payload, run, durable=durable
+    outcome = await service.mutate_async(
+        principal, key, scope["method"], scope_path(scope), payload, run, durable=durable
     )
     return respond(outcome)
+
+
+#: Builds a hot write's operation from the service, the caller, the validated body and the
+#: path parameters.
+OperationFactory = Callable[[Service, Principal, Any, dict[str, str]], Operation]
+
+
+@dataclass(frozen=True)
+class HotWrite:
+    """One hot idempotent write (challenge, admission, fees, settlement): its body model, its
+    operation, its status and durability. The FastAPI route and the lean dispatch
+    (``settlement.api.lane``) both answer through :meth:`answer`, so both run the same code."""
+
+    model: type[BaseModel]
+    operation: OperationFactory
+    status: int = 200
+    durable: bool = True
+
+    async def answer(
+        self,
+        service: Service,
+        scope: dict,
+        principal: Principal,
+        key: str | None,
+        body: BaseModel,
+    ) -> Response:
+        """Run the write for ``body`` under the idempotency rules; the response to send."""
+        operation = self.operation(service, principal, body, scope.get("path_params", {}))
+        payload = body.model_dump(mode="json")
+        return await amutate_on(
+            service, scope, principal, key, payload, operation, self.status, self.durable
+        )
+
+    async def route(self, request: Request, principal: Principal, body: BaseModel) -> Response:
+        """The FastAPI route's answer (the Idempotency-Key from the request's headers)."""
+        key = request.headers.get("idempotency-key")
+        return await self.answer(service_of(request), request.scope, principal, key, body)
+
+
+def hot_write(write: HotWrite) -> Callable[[Callable], Callable]:
+    """Mark a route's endpoint as the FastAPI form of ``write`` (the lean dispatch finds it)."""
+
+    def mark(endpoint: Callable) -> Callable:
+        endpoint.hot_write = write  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
 
 
 def guard(

@@ -3,8 +3,9 @@
 
 Admission, fees and settlement are the hot routes: coroutines that hand the
 write to the database's write path without parking a pool thread
-(:func:`settlement.api.deps.amutate`); they take the service from the request
-rather than through a dependency.
+(:class:`settlement.api.deps.HotWrite`); they take the service from the request
+rather than through a dependency. The lean dispatch (``settlement.api.lane``)
+answers the same writes without FastAPI's request handling.
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ from settlement import inpatient
 from settlement.api.deps import (
     IDEMPOTENCY_HEADER_DOC,
     Caller,
+    HotWrite,
     IdemKey,
     ServiceDep,
-    amutate,
     guard,
+    hot_write,
     mutate,
-    service_of,
 )
 from settlement.rules.roles import ADMIN, HOSPITAL
 from settlement.schemas import (
@@ -32,23 +33,42 @@ from settlement.schemas import (
     ReversalIn,
     SettlementIn,
 )
+from settlement.service import Principal, Service
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/admissions", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
-async def admission(body: AdmissionIn, request: Request, principal: Caller):
-    svc = service_of(request)
+def _admit(svc: Service, principal: Principal, body: AdmissionIn, _params: dict):
     keystore, settings = svc.keystore, svc.settings
     tz, backdate_days = settings.tz, settings.admission_backdate_days
-    return await amutate(
-        request,
-        principal,
-        body.model_dump(mode="json"),
-        lambda conn: inpatient.admit(conn, keystore, principal, body, utcnow(), tz, backdate_days),
-        201,
+    return lambda conn: inpatient.admit(
+        conn, keystore, principal, body, utcnow(), tz, backdate_days
     )
+
+
+def _upload_fees(svc: Service, principal: Principal, body: FeeUploadIn, params: dict):
+    mdtrt_id, tz = params["mdtrt_id"], svc.settings.tz
+    return lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow(), tz)
+
+
+def _settle(svc: Service, principal: Principal, body: SettlementIn, params: dict):
+    keystore, policy, tz = svc.keystore, svc.policy, svc.settings.tz
+    mdtrt_id = params["mdtrt_id"]
+    return lambda conn: inpatient.settle(
+        conn, keystore, principal, mdtrt_id, body, policy, utcnow(), tz
+    )
+
+
+ADMISSION = HotWrite(AdmissionIn, _admit, 201)
+FEES = HotWrite(FeeUploadIn, _upload_fees)
+SETTLEMENT = HotWrite(SettlementIn, _settle, 201)
+
+
+@router.post("/admissions", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+@hot_write(ADMISSION)
+async def admission(body: AdmissionIn, request: Request, principal: Caller):
+    return await ADMISSION.route(request, principal, body)
 
 
 @router.get("/admissions/{mdtrt_id}")
@@ -76,14 +96,9 @@ def list_admissions(
 
 
 @router.post("/admissions/{mdtrt_id}/fees", openapi_extra=IDEMPOTENCY_HEADER_DOC)
+@hot_write(FEES)
 async def fees(mdtrt_id: str, body: FeeUploadIn, request: Request, principal: Caller):
-    tz = service_of(request).settings.tz
-    return await amutate(
-        request,
-        principal,
-        body.model_dump(mode="json"),
-        lambda conn: inpatient.upload_fees(conn, principal, mdtrt_id, body, utcnow(), tz),
-    )
+    return await FEES.route(request, principal, body)
 
 
 @router.post("/admissions/{mdtrt_id}/pre-settlement")
@@ -98,18 +113,9 @@ def pre_settlement(
 @router.post(
     "/admissions/{mdtrt_id}/settlement", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC
 )
+@hot_write(SETTLEMENT)
 async def settlement(mdtrt_id: str, body: SettlementIn, request: Request, principal: Caller):
-    svc = service_of(request)
-    keystore, policy, tz = svc.keystore, svc.policy, svc.settings.tz
-    return await amutate(
-        request,
-        principal,
-        body.model_dump(mode="json"),
-        lambda conn: inpatient.settle(
-            conn, keystore, principal, mdtrt_id, body, policy, utcnow(), tz
-        ),
-        201,
-    )
+    return await SETTLEMENT.route(request, principal, body)
 
 
 @router.get("/settlements/{setl_id}")

@@ -5,18 +5,18 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from settlement import proof
-from settlement.api.deps import IDEMPOTENCY_HEADER_DOC, Caller, amutate, service_of
+from settlement.api.deps import IDEMPOTENCY_HEADER_DOC, Caller, HotWrite, hot_write
 from settlement.authority import require_role
 from settlement.rules.roles import HOSPITAL
 from settlement.schemas import ChallengeIn
+from settlement.service import Principal, Service
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
 
 
-@router.post("/challenges", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
-async def challenge(body: ChallengeIn, request: Request, principal: Caller):
-    settings = service_of(request).settings
+def _issue(svc: Service, principal: Principal, body: ChallengeIn, _params: dict):
+    settings = svc.settings
     tz = settings.tz
 
     def op(conn):
@@ -32,5 +32,14 @@ async def challenge(body: ChallengeIn, request: Request, principal: Caller):
             settings.challenge_ttl_s,
         )
 
-    # A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
-    return await amutate(request, principal, body.model_dump(mode="json"), op, 201, durable=False)
+    return op
+
+
+#: A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
+CHALLENGE = HotWrite(ChallengeIn, _issue, 201, durable=False)
+
+
+@router.post("/challenges", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
+@hot_write(CHALLENGE)
+async def challenge(body: ChallengeIn, request: Request, principal: Caller):
+    return await CHALLENGE.route(request, principal, body)
