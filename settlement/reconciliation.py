@@ -73,7 +73,9 @@ class _Day:
     refusals: dict[str, dict[str, int]]
 
 
-def _read_day(conn: Connection, day: date, tz: ZoneInfo, only: str | None) -> _Day:
+def _read_day(
+    conn: Connection, day: date, tz: ZoneInfo, codes: list[str], only: str | None
+) -> _Day:
     start = datetime.combine(day, time(), tz).astimezone(UTC)
     end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
     return _Day(
@@ -82,7 +84,7 @@ def _read_day(conn: Connection, day: date, tz: ZoneInfo, only: str | None) -> _D
         bills=reports.standing_bills_settled_on(conn, day, only),
         classes=reports.classes_of_standing_settled_on(conn, day, only),
         departments=reports.departments_on(conn, day, only),
-        refusals=reports.refusals_between(conn, start, end, only),
+        refusals=reports.refusals_between(conn, start, end, only or codes),
     )
 
 
@@ -119,7 +121,7 @@ def _reports(
 ) -> list[dict]:
     """The reports of ``codes`` from six grouped queries whatever their number (on the
     indexes of (institution, day))."""
-    found = _read_day(conn, day, tz or ZoneInfo(DEFAULT_TIMEZONE), only)
+    found = _read_day(conn, day, tz or ZoneInfo(DEFAULT_TIMEZONE), codes, only)
     return [_report(code, day, found) for code in codes]
 
 
