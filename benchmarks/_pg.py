@@ -252,6 +252,10 @@ class PostgresServer:
         self._cleanup()
         raise PostgresUnavailable(f"PostgreSQL did not start:\n{last_error}")
 
+    def postmaster_pid(self) -> int:
+        """The running server's main process (its backends are its children)."""
+        return int((self.data_dir / "postmaster.pid").read_text().split()[0])
+
     def stop(self) -> None:
         """Stop the server (fast: the data is thrown away) and remove the temp dir."""
         if self.base_dir is None:

@@ -23,14 +23,12 @@ with ``settlements_per_s``, ``p50_ms``, ``p99_ms`` (of the discharge call),
 
 ``--database postgresql`` (issue #19) also starts a private PostgreSQL server
 (``benchmarks/_pg.py``, PostgreSQL's durable defaults) and measures 1, 2 and 4
-service processes on it, after SQLite, in the same run. ``--history N`` then
-compares, per database, an empty one with one loaded with N settled stays of the
-past year (``benchmarks/history.py``; ``--history-cache DIR`` reuses a copy of an
-earlier load): two services side by side, the same cycles in alternating rounds
-(``--rounds`` × ``--round-seconds`` each, :mod:`benchmarks._rounds`). The JSON
-line carries the first (SQLite, empty) run's figures, every run under ``runs``,
-each side's figures under ``history`` and ``history_to_empty`` (the ratio of
-settlements/s over all rounds).
+service processes on it, after SQLite, in the same run. ``--history N`` then pits, per
+database, an empty one against one with N settled stays of the past year (``history.py``;
+``--history-cache DIR``: a copy of an earlier load), two services side by side, the same
+cycles in alternating rounds (:mod:`benchmarks._rounds`). The JSON line carries the first
+(SQLite, empty) run's figures, every run under ``runs``, each side's figures under
+``history`` and ``history_to_empty`` (the ratio of settlements/s over all rounds).
 """
 
 from __future__ import annotations
@@ -363,9 +361,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "of the past year (benchmarks/history.py), side by side in alternating rounds",
     )
     parser.add_argument("--rounds", type=int, default=6, help="--history: rounds of each side")
-    parser.add_argument(
-        "--round-seconds", type=float, default=5.0, help="--history: seconds of each round"
-    )
+    parser.add_argument("--round-seconds", type=float, default=5.0, help="--history: per round")
     parser.add_argument(
         "--history-cache",
         type=Path,
@@ -517,7 +513,7 @@ def run_all(args, tmp: Path) -> list[dict]:
             if database == "postgresql":
                 server = server or stack.enter_context(PostgresServer(durable=True))
                 db = server.create_database(f"bench_{n}")
-                db_pid = int((server.data_dir / "postmaster.pid").read_text().split()[0])
+                db_pid = server.postmaster_pid()
             result = one_run(tmp / f"run{n}", db, workers, args, db_pid)
             results.append({"database": database, **result})
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)
@@ -532,17 +528,14 @@ def history_pair(database: str, args, tmp: Path) -> dict:
     buffers, WAL and checkpoints for both sides, so the history in the tables is the only
     difference; the server's CPU during a side's rounds is that side's (the other is idle).
     """
-    where, stays = tmp / f"{database}-history", args.history
+    size = (tmp / f"{database}-history", args.history, args.history, load_history)
     if database == "sqlite":
-        loaded = sqlite_history(args.history_cache, where, stays, stays, load_history)
+        loaded = sqlite_history(args.history_cache, *size)
         return compare(args, tmp / "sqlite-empty", loaded, None, None)
-    with postgres_history(args.history_cache, where, stays, stays, load_history, durable=True) as (
-        server,
-        loaded,
-    ):
+    with postgres_history(args.history_cache, *size, durable=True) as pg:
+        (server, loaded), empty_dir = pg, tmp / "postgresql-empty"
         empty = server.create_database("empty")
-        postmaster = int((server.data_dir / "postmaster.pid").read_text().split()[0])
-        return compare(args, tmp / "postgresql-empty", loaded, empty, postmaster)
+        return compare(args, empty_dir, loaded, empty, server.postmaster_pid())
 
 
 def compare(args, empty_dir: Path, loaded: Loaded, empty_db: str | None, db_pid: int | None):
@@ -569,13 +562,10 @@ def compare(args, empty_dir: Path, loaded: Loaded, empty_db: str | None, db_pid:
         measured = [side for side, *_ in sides]
         warm_up(measured, args.concurrency, min(1.0, args.round_seconds / 2))
         alternate(measured, args.concurrency, args.rounds, args.round_seconds)
-        out: dict = {
-            side.name: {
-                **side.figures(),
-                "reconciled": reconciles(workdir, workdir / "keystore.json", side.every_result, db),
-            }
-            for side, workdir, db in sides
-        }
+        out: dict = {}
+        for side, workdir, db in sides:
+            done = reconciles(workdir, workdir / "keystore.json", side.every_result, db)
+            out[side.name] = {**side.figures(), "reconciled": done}
     ratio = ratios(measured[1], measured[0])  # history ÷ empty
     out["history_to_empty"], out["server_cpu_history_to_empty"] = ratio["rate"], ratio["server"]
     out["database_cpu_history_to_empty"] = ratio.get("database")  # PostgreSQL's server
