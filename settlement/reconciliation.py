@@ -209,7 +209,7 @@ def ledger_check(conn: Connection, day: date | None = None) -> dict:
     the people whose money a settlement or reversal of ``day`` moved (their whole ledger, so
     the time depends on the day's activity, not on the length of the history).
     """
-    people = None if day is None else reports.people_of_day(day)
+    people = None if day is None else reports.people_of_day(conn, day)
     problems = _benefit_year_problems(conn, people) + _account_problems(conn, people)
     problems += [
         f"admission {m} has more than one standing settlement"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from settlement.rules.split import SPLIT_AMOUNTS
@@ -144,20 +145,32 @@ def standing_bills_settled_on(
     }
 
 
-def people_of_day(day: date):
-    """The people whose money a settlement or a reversal of ``day`` moved (a subquery of
-    ``psn_no``, for the day's ledger check)."""
+def people_of_day(conn: Connection, day: date):
+    """The people whose money a settlement or a reversal of ``day`` moved, for the day's
+    ledger check: on SQLite a subquery of ``psn_no`` (its planner looks each one up by index);
+    on PostgreSQL their numbers, read once and then passed as one array (``= ANY``), looked up
+    by index - given the subquery, PostgreSQL hash-joined it to a scan of the whole of
+    ``benefit_year``, ``account_entry`` and ``person``, which grows with the history (a day
+    ledger of 550 ms at 500 000 stays against 180 ms at 50 000 with the same day)."""
     settled = sa.select(S.psn_no).where(S.setl_date == day)
     reversed_ = (
         sa.select(S.psn_no)
         .select_from(T_SETTLEMENT.join(T_REVERSAL, T_REVERSAL.c.setl_id == S.setl_id))
         .where(T_REVERSAL.c.revs_date == day)
     )
-    return sa.union(settled, reversed_).subquery().select()
+    people = sa.union(settled, reversed_)
+    if conn.dialect.name == "postgresql":
+        return list(conn.execute(people).scalars())
+    return people.subquery().select()
 
 
 def _of(column, people):
-    return sa.true() if people is None else column.in_(people)
+    """All rows (``people`` None), or those of ``people`` (a subquery, or a list of numbers)."""
+    if people is None:
+        return sa.true()
+    if isinstance(people, list):
+        return column == sa.any_(sa.literal(people, ARRAY(sa.String)))
+    return column.in_(people)
 
 
 def hospital_codes(conn: Connection) -> list[str]:

@@ -20,9 +20,16 @@ from settlement.store.db import create_engine_for_cli
 SPLIT = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay", "inscp_scp_amt")
 
 
-@pytest.fixture(scope="module")
-def history(tmp_path_factory):
-    url = f"sqlite:///{tmp_path_factory.mktemp('history') / 'history.db'}"
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def history(request, tmp_path_factory):
+    """The same small history on SQLite and PostgreSQL (the day ledger reads its people
+    differently on each: a subquery, an array)."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('history') / 'history.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").create_database()
     loaded = load(url, stays=600, people=150)
     engine = create_engine_for_cli(url)
     with engine.connect() as conn:
