@@ -144,7 +144,7 @@ def start_server(
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120  # 4 workers on a loaded 2-core machine took > 30 s
     while time.monotonic() < deadline:
         try:
             status, _ = Http(port, admin).call("GET", "/v1/health", idempotent=False)
