@@ -315,12 +315,15 @@ class Service:
         key_clause: tuple[str, str],
     ) -> Outcome:
         """A mutation's write failed: record a replayable refusal and re-raise it, or,
-        when a concurrent first request with the same key won the race (IntegrityError),
-        answer with its stored response."""
+        when a concurrent first request with the same key won the race (IntegrityError,
+        or the refusal's record refused for the same reason), answer with its stored response."""
         if isinstance(failure, Problem):
-            if failure.replayable:
-                self._record_refusal(principal, idempotency_key, request_hash, failure)
-            raise failure
+            if not failure.replayable:
+                raise failure
+            if self._record_refusal(principal, idempotency_key, request_hash, failure):
+                raise failure
+            # A concurrent request with the same key committed its outcome first (on PostgreSQL
+            # possibly just before our work read the record): its stored response is the answer.
         replayed = self._replay_after_race(key_clause, request_hash)
         if replayed is None:
             raise failure
@@ -363,9 +366,11 @@ class Service:
         )
 
         def work(conn: Connection) -> Outcome:
-            if not idempotency.try_lock(conn, lock_id):
+            locked, stored = idempotency.lock_and_find(
+                conn, lock_id, principal.key_id, idempotency_key
+            )
+            if not locked:
                 raise _in_progress()
-            stored = idempotency.find(conn, principal.key_id, idempotency_key)
             if stored is not None:
                 return _replay(stored, request_hash)
             status, body = operation(conn)
@@ -388,7 +393,9 @@ class Service:
             return None
         return _replay(stored, request_hash)
 
-    def _record_refusal(self, principal, idempotency_key, request_hash, problem: Problem) -> None:
+    def _record_refusal(self, principal, idempotency_key, request_hash, problem: Problem) -> bool:
+        """Record a refusal as the key's outcome; False if the key already has one."""
+
         def work(conn: Connection) -> None:
             now = utcnow()
             if problem.consume_challenge:
@@ -418,7 +425,8 @@ class Service:
         try:
             self.db.run_write(work)
         except IntegrityError:
-            pass  # a concurrent request with the same key recorded its outcome first
+            return False  # a concurrent request with the same key recorded its outcome first
+        return True
 
     def audit_refusal(self, principal: Principal, problem: Problem) -> None:
         """Write the audit entry of a refusal outside any idempotent mutation (e.g. a GET)."""

@@ -21,7 +21,14 @@ _INSERT = sql.Sql(
     "INSERT INTO idempotency_record (key_id, idempotency_key, request_hash, status_code, response_body,"
     " created_at) VALUES (?, ?, ?, ?, ?, ?)"
 )
-_TRY_LOCK = sql.Sql("SELECT pg_try_advisory_xact_lock(?)")
+#: PostgreSQL: the key's lock and its record in one round trip. The row is read with the
+#: statement's snapshot, taken before the lock: a first request that committed in between is
+#: not seen here, and its record then stops ours at the insert (IntegrityError: replayed).
+_LOCK_AND_FIND = sql.Sql(
+    "SELECT pg_try_advisory_xact_lock(?) AS locked, r.request_hash, r.status_code,"
+    " r.response_body FROM (SELECT 1) AS one LEFT JOIN idempotency_record AS r"
+    " ON r.key_id = ? AND r.idempotency_key = ?"
+)
 
 
 def find(conn: Connection, key_id: str, idempotency_key: str):
@@ -46,11 +53,13 @@ def insert(
     )
 
 
-def try_lock(conn: Connection, lock_id: int) -> bool:
-    """Take the transaction-scoped lock of one key (PostgreSQL: an advisory lock, not waiting).
+def lock_and_find(conn: Connection, lock_id: int, key_id: str, idempotency_key: str):
+    """Take the transaction-scoped lock of one key and read its record: (locked, record or None).
 
-    False if another transaction holds it. On SQLite writers are serialised already: True.
+    PostgreSQL: an advisory lock, not waiting (False if another transaction holds it), in the
+    same statement as the read. On SQLite writers are serialised already: always locked.
     """
     if conn.dialect.name != "postgresql":
-        return True
-    return bool(sql.execute(conn, _TRY_LOCK, (lock_id,)).fetchone()[0])
+        return True, find(conn, key_id, idempotency_key)
+    row = sql.first(conn, _LOCK_AND_FIND, (lock_id, key_id, idempotency_key))
+    return bool(row.locked), (row if row.request_hash is not None else None)
