@@ -8,14 +8,16 @@ transactions queue on a lock instead of spinning in SQLite's busy handler.
 
 PostgreSQL: READ COMMITTED with explicit row locks (``SELECT ... FOR UPDATE``)
 where money moves; commits are durable with the server defaults
-(``synchronous_commit=on``).
+(``synchronous_commit=on``). The event loop's writes run on a few writer threads
+per process, each with its own connection kept open (:class:`_PgWriters`); each
+piece of work is its own transaction (the server groups concurrent commits'
+WAL flushes itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import fcntl
-import functools
 import os
 import queue
 import sqlite3
@@ -27,7 +29,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio.to_thread
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
@@ -35,6 +36,9 @@ from sqlalchemy.pool import NullPool
 from settlement.store.sql import Sql
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+#: Writer threads (each with one connection) per service process on PostgreSQL: as many write
+#: transactions as a process has in flight at once; more requests queue for the next free one.
+PG_WRITERS = 8
 #: How much of the database file SQLite reads through a memory map (PRAGMA mmap_size).
 SQLITE_MMAP_BYTES = 1 << 30
 #: The statement that opens a SQLite transaction, by the ``sqlite_begin`` execution option.
@@ -147,7 +151,7 @@ class Database:
             # writer at once, unlike SQLite's sleeping busy handler).
             lock_path = self.url.split("///", 1)[1] + ".writelock"
             self._lock_file = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        self._committer: _GroupCommitter | None = None
+        self._committer: _GroupCommitter | _PgWriters | None = None
         self._committer_lock = threading.Lock()
 
     @property
@@ -195,7 +199,7 @@ class Database:
         still sees the effects of the pieces before it, exactly as if they had
         run one after the other; a piece that raises is rolled back to its
         savepoint alone. On PostgreSQL each piece is its own transaction (the
-        server does its own group commit).
+        server does its own group commit), run on the calling thread.
         """
         if not self.sqlite:
             with self.write() as conn:
@@ -205,21 +209,17 @@ class Database:
     async def run_write_async(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """:meth:`run_write` for a coroutine: the same transaction and durability.
 
-        On SQLite the event loop hands the work straight to the group committer
-        and awaits its commit (no thread-pool hop); on PostgreSQL the blocking
-        transaction runs in the thread pool.
+        The event loop hands the work straight to the SQLite group committer or
+        to a PostgreSQL writer thread (:class:`_PgWriters`: its own connection,
+        no pool check-out) and awaits its commit, with no thread-pool hop.
         """
-        if not self.sqlite:
-            return await anyio.to_thread.run_sync(
-                functools.partial(self.run_write, work, durable=durable)
-            )
         return await asyncio.wrap_future(self._group_committer().submit(work, durable))
 
-    def _group_committer(self) -> _GroupCommitter:
+    def _group_committer(self) -> _GroupCommitter | _PgWriters:
         if self._committer is None:
             with self._committer_lock:
                 if self._committer is None:
-                    self._committer = _GroupCommitter(self)
+                    self._committer = _GroupCommitter(self) if self.sqlite else _PgWriters(self)
         return self._committer
 
     @contextmanager
@@ -338,6 +338,92 @@ class _GroupCommitter:
                 done.set_exception(error)
             else:
                 done.set_result(result)
+
+
+class _PgWriters:
+    """The PostgreSQL writer threads of :meth:`Database.run_write_async`.
+
+    ``PG_WRITERS`` threads take queued pieces of work in turn; each runs a piece as one
+    transaction on its own connection, kept open between pieces (no pool check-out and
+    reset per transaction, and psycopg's prepared statements stay on it), and resolves
+    the piece's future once committed (or failed). When one connection broke (the server
+    restarted, dropped its connections, failed over), every writer drops its connection
+    before its next piece (the others are as dead: their next piece would be refused too)
+    and opens a new one: after one refused piece (503 to its client) the service works again.
+    """
+
+    def __init__(self, db: Database, count: int = PG_WRITERS) -> None:
+        self.db = db
+        #: Bumped when a writer's connection broke: connections opened before are dropped.
+        self.generation = 0
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.threads = [
+            threading.Thread(target=self._run, name=f"pg-writer-{n}", daemon=True)
+            for n in range(count)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def submit(self, work: Callable[[Connection], T], _durable: bool = True) -> Future:
+        """Queue ``work``; the future is resolved once its transaction has committed (or failed).
+        Every piece is durable on PostgreSQL (``synchronous_commit=on``)."""
+        done: Future = Future()
+        self.queue.put((work, done))
+        return done
+
+    def stop(self) -> None:
+        """End the writer threads after the work queued so far; their connections are closed."""
+        for _thread in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+    def _run(self) -> None:
+        conn: Connection | None = None
+        generation = self.generation
+        while (item := self.queue.get()) is not None:
+            work, done = item
+            if not done.set_running_or_notify_cancel():
+                continue  # its caller is gone (cancelled): not run, nothing to answer
+            if conn is not None and generation != self.generation:
+                _close(conn, drop=True)  # another writer's connection broke: so has this one
+                conn = None
+            try:
+                if conn is None:
+                    generation = self.generation
+                    conn = self.db.engine.connect()
+                with conn.begin():
+                    result = work(conn)
+            except BaseException as error:  # noqa: BLE001 - handed to the caller
+                if conn is not None and _broken(conn):
+                    _close(conn, drop=True)
+                    conn = None
+                    if generation == self.generation:
+                        self.generation += 1
+                done.set_exception(error)
+            else:
+                done.set_result(result)
+        if conn is not None:
+            _close(conn)
+
+
+def _broken(conn: Connection) -> bool:
+    """Whether ``conn`` can no longer be used (closed, invalidated, its socket lost)."""
+    if conn.closed or conn.invalidated:
+        return True
+    raw = conn.connection.dbapi_connection
+    return raw is None or raw.closed or getattr(raw, "broken", False)
+
+
+def _close(conn: Connection, *, drop: bool = False) -> None:
+    """Close ``conn``; a broken one (or any, with ``drop``) is dropped from the pool instead of
+    returned to it."""
+    try:
+        if not conn.invalidated and (drop or _broken(conn)):
+            conn.invalidate()
+        conn.close()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
+        conn.invalidate()
 
 
 def utcnow() -> datetime:
