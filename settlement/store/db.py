@@ -178,16 +178,27 @@ class Database:
     @contextmanager
     def _sqlite_write_on(self, conn: Connection, durable: bool) -> Iterator[None]:
         """A SQLite write transaction on ``conn`` under the write locks (:meth:`write`)."""
+        with self._write_locks(), self._sqlite_transaction(conn, durable):
+            yield
+
+    @contextmanager
+    def _write_locks(self) -> Iterator[None]:
+        """This process's write lock, then the one shared by every worker process."""
         with self._write_lock, self._process_lock():
-            raw = conn.connection.dbapi_connection
+            yield
+
+    @contextmanager
+    def _sqlite_transaction(self, conn: Connection, durable: bool) -> Iterator[None]:
+        """A SQLite write transaction on ``conn`` (the caller holds the write locks)."""
+        raw = conn.connection.dbapi_connection
+        if not durable:
+            raw.execute("PRAGMA synchronous=NORMAL")
+        try:
+            with conn.begin():
+                yield
+        finally:
             if not durable:
-                raw.execute("PRAGMA synchronous=NORMAL")
-            try:
-                with conn.begin():
-                    yield
-            finally:
-                if not durable:
-                    raw.execute("PRAGMA synchronous=FULL")
+                raw.execute("PRAGMA synchronous=FULL")
 
     def run_write(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """Run ``work(conn)`` in a write transaction and return its result once committed.
@@ -280,20 +291,23 @@ class _GroupCommitter:
 
     def _run(self) -> None:
         while True:
-            batch = [self.queue.get()]
-            while len(batch) < self.MAX_BATCH and batch[-1] is not None:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stopping = batch[-1] is None
-            if stopping:
-                batch.pop()
-            if batch:
-                self._commit(batch)
-            if stopping:
+            first = self.queue.get()
+            if first is None or self._commit(first):
                 self._close()
                 return
+
+    def _drain(self, batch: list) -> bool:
+        """Add the work queued now to ``batch`` (up to :data:`MAX_BATCH`); True if ``stop``
+        was among it (the work queued before it is in the batch)."""
+        while len(batch) < self.MAX_BATCH:
+            try:
+                item = self.queue.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            batch.append(item)
+        return False
 
     def _close(self) -> None:
         if self.conn is not None:
@@ -303,41 +317,56 @@ class _GroupCommitter:
             except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
                 conn.invalidate()
 
-    def _commit(self, batch: list) -> None:
-        durable = any(item[1] for item in batch)
+    def _commit(self, first: tuple) -> bool:
+        """Commit ``first`` and the work queued behind it as one batch; True if ``stop`` was
+        queued among it.
+
+        The batch is drained from the queue once the write locks are held: work queued
+        while another worker process's batch held the database joins this batch and its
+        one fsync, instead of waiting for a batch of its own.
+        """
+        batch = [first]
+        stopping = False
         outcomes: list[tuple[Future, object, BaseException | None]] = []
         try:
-            if self.conn is None:
-                self.conn = self.db.engine.connect()
-            conn = self.conn
-            with self.db._sqlite_write_on(conn, durable):
-                # Plain SQL savepoints on the driver connection: the same semantics as
-                # ``conn.begin_nested()`` at a fraction of the cost per piece of work.
-                raw = conn.connection.dbapi_connection
-                for work, _durable, done in batch:
-                    if not done.set_running_or_notify_cancel():
-                        continue  # its caller is gone (cancelled): not run, nothing to answer
-                    raw.execute("SAVEPOINT group_commit_piece")
-                    try:
-                        result = work(conn)
-                    except BaseException as error:  # noqa: BLE001 - handed to the caller
-                        raw.execute("ROLLBACK TO SAVEPOINT group_commit_piece")
-                        raw.execute("RELEASE SAVEPOINT group_commit_piece")
-                        outcomes.append((done, None, error))
-                    else:
-                        raw.execute("RELEASE SAVEPOINT group_commit_piece")
-                        outcomes.append((done, result, None))
+            with self.db._write_locks():
+                stopping = self._drain(batch)
+                durable = any(item[1] for item in batch)
+                if self.conn is None:
+                    self.conn = self.db.engine.connect()
+                self._run_batch(self.conn, batch, durable, outcomes)
         except BaseException as error:  # noqa: BLE001 - the commit itself failed: nobody's work stands
             self._close()  # the next batch starts on a fresh connection
             for _work, _durable, done in batch:
                 if not done.done():  # (a cancelled future is done)
                     done.set_exception(error)
-            return
+            return stopping
         for done, result, error in outcomes:
             if error is not None:
                 done.set_exception(error)
             else:
                 done.set_result(result)
+        return stopping
+
+    def _run_batch(self, conn: Connection, batch: list, durable: bool, outcomes: list) -> None:
+        """Each piece of ``batch`` in its savepoint, in one transaction committed on exit."""
+        with self.db._sqlite_transaction(conn, durable):
+            # Plain SQL savepoints on the driver connection: the same semantics as
+            # ``conn.begin_nested()`` at a fraction of the cost per piece of work.
+            raw = conn.connection.dbapi_connection
+            for work, _durable, done in batch:
+                if not done.set_running_or_notify_cancel():
+                    continue  # its caller is gone (cancelled): not run, nothing to answer
+                raw.execute("SAVEPOINT group_commit_piece")
+                try:
+                    result = work(conn)
+                except BaseException as error:  # noqa: BLE001 - handed to the caller
+                    raw.execute("ROLLBACK TO SAVEPOINT group_commit_piece")
+                    raw.execute("RELEASE SAVEPOINT group_commit_piece")
+                    outcomes.append((done, None, error))
+                else:
+                    raw.execute("RELEASE SAVEPOINT group_commit_piece")
+                    outcomes.append((done, result, None))
 
 
 class _PgWriters:
