@@ -312,10 +312,7 @@ class _GroupCommitter:
     def _close(self) -> None:
         if self.conn is not None:
             conn, self.conn = self.conn, None
-            try:
-                conn.close()
-            except Exception:  # noqa: BLE001 - a broken connection is dropped all the same
-                conn.invalidate()
+            _close(conn)
 
     def _commit(self, first: tuple) -> bool:
         """Commit ``first`` and the work queued behind it as one batch; True if ``stop`` was
