@@ -33,7 +33,7 @@ from starlette.routing import BaseRoute, Match
 from settlement.api.deps import HotWrite
 from settlement.api.limits import PRINCIPAL_SCOPE_KEY
 
-_JSON = b"application/json"
+_JSON = "application/json"
 
 
 class HotRoute(BaseRoute):
@@ -130,7 +130,4 @@ def _header(scope: dict, name: bytes) -> str | None:
 
 def _json_body(scope: dict) -> bool:
     """Whether the body is plain ``application/json`` (anything else: FastAPI decides)."""
-    for key, value in scope["headers"]:
-        if key == b"content-type":
-            return value == _JSON
-    return False
+    return _header(scope, b"content-type") == _JSON
