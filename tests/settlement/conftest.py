@@ -19,6 +19,7 @@ import pytest
 
 from card.crypto import Algorithm, encrypt_ecb
 from card.keystore import KEY_TRANSACTION, KeyStore
+from tests.fixtures.benchmarks import run_quick
 
 CHINA = timezone(timedelta(hours=8))
 REGION = "430100"
@@ -45,6 +46,18 @@ def api(request, settlement_service_factory):
     server = request.getfixturevalue("postgres_server")
     return settlement_service_factory(
         database_url=server.create_database(f"settlement_{uid().lower()}")
+    )
+
+
+@pytest.fixture(scope="session")
+def settlement_load_quick() -> dict:
+    """``benchmarks/settlement_load.py --quick --database postgresql --history 200``, run once
+    for the session: its JSON line. Its first run (SQLite, 2 processes) is the plain
+    ``--quick`` run, with the same keys on top of the line, so the load benchmark's test
+    (test_benchmark_quick.py) and the PostgreSQL + history test
+    (test_scale_benchmark_quick.py) check one run instead of starting it twice."""
+    return run_quick(
+        "settlement_load.py", "--database", "postgresql", "--history", "200", timeout=300
     )
 
 

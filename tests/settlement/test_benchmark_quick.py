@@ -1,12 +1,19 @@
-"""The load benchmark runs (``--quick``) and prints its JSON line with the agreed keys."""
+"""The load benchmark runs (``--quick``) and prints its JSON line with the agreed keys.
+
+The run is the session's one ``settlement_load.py --quick --database postgresql --history
+200`` (the ``settlement_load_quick`` fixture, tests/settlement/conftest.py): its first run is
+the plain ``--quick`` run (SQLite, 2 processes), whose figures are the keys on top of the line.
+"""
 
 from __future__ import annotations
 
-from tests.fixtures.benchmarks import run_quick
+import pytest
 
 
-def test_settlement_load_quick():
-    result = run_quick("settlement_load.py", timeout=180)
+@pytest.mark.postgres
+def test_settlement_load_quick(settlement_load_quick):
+    result = settlement_load_quick
+    assert result["runs"][0]["database"] == "sqlite"
     for key in (
         "settlements_per_s",
         "p50_ms",

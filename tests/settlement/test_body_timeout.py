@@ -15,7 +15,8 @@ import pytest
 
 from tests.settlement.test_operations import _closed_with, _open
 
-BODY_TIMEOUT_S = 2
+# The least SSCARD_BODY_TIMEOUT allows (whole seconds, >= 1): every wait below is a multiple.
+BODY_TIMEOUT_S = 1
 
 
 @pytest.fixture(scope="module", params=["httptools", "h11"])

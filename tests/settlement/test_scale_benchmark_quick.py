@@ -2,20 +2,17 @@
 then a private PostgreSQL server with two service processes; then an empty PostgreSQL database
 against one loaded with a history, two services side by side in alternating rounds. Every run
 and both sides reconcile, and the JSON line carries each run, each side's figures (rate, p99,
-server and database CPU per settlement) and the history/empty ratio of their sums."""
+server and database CPU per settlement) and the history/empty ratio of their sums. (One run
+for the session, shared with test_benchmark_quick.py: the ``settlement_load_quick`` fixture.)"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.benchmarks import run_quick
-
 
 @pytest.mark.postgres
-def test_settlement_load_postgresql_and_history_quick():
-    result = run_quick(
-        "settlement_load.py", "--database", "postgresql", "--history", "200", timeout=300
-    )
+def test_settlement_load_postgresql_and_history_quick(settlement_load_quick):
+    result = settlement_load_quick
     runs = [(r["database"], r["workers"]) for r in result["runs"]]
     assert runs == [("sqlite", 2), ("postgresql", 2)]
     for run in result["runs"]:
