@@ -15,7 +15,7 @@ the run predicts (a torn VERIFY costs one try, a right VERIFY restores them).
     python benchmarks/bench_soak.py [--minutes 30] [--readers 6] [--interval 3] [--quick]
 
 Readers another process holds a card in when the soak starts are left alone
-(``readers_busy``).  ``--quick`` runs ~20 s with 2-second cycles.  Last line: JSON
+(``readers_busy``).  ``--quick`` runs ~14 s with 2-second cycles.  Last line: JSON
 with ``readers``, ``cycles``,
 ``apdus``, ``faults`` (per kind), ``unexpected`` (must be 0), ``pcscd_healthy``,
 ``images_valid`` / ``images``, ``insert_ms_median`` and ``remove_ms_median``;
@@ -227,9 +227,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--readers", type=int, default=6)
     parser.add_argument("--interval", type=float, default=3.0, help="seconds per cycle")
-    parser.add_argument("--quick", action="store_true", help="~20 s, 2 s cycles")
+    parser.add_argument("--quick", action="store_true", help="~14 s, 2 s cycles")
     args = parser.parse_args()
-    seconds = 20.0 if args.quick else args.minutes * 60
+    seconds = 14.0 if args.quick else args.minutes * 60
     interval = 2.0 if args.quick else args.interval
     use = claims.RigUse()
     stats = Stats()
