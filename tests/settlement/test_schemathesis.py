@@ -4,10 +4,11 @@ with an admin key and with a hospital key, on a real uvicorn service with a seed
 Checks: no server error, every status code, content type, header and body as the document
 says (``not_a_server_error``, ``status_code_conformance``, ``content_type_conformance``,
 ``response_headers_conformance``, ``response_schema_conformance``). Bounded: a few examples
-per operation (``SSCARD_FUZZ_EXAMPLES``, default 4) and a fixed seed (``SSCARD_FUZZ_SEED``),
-so the two runs take about two minutes on two cores. Path and body identifiers are drawn
-half of the time from the seeded world (a person, a card, an open and a settled admission),
-so the fuzzer reaches past ``404`` into the operations' own answers.
+per operation (``SSCARD_FUZZ_EXAMPLES``, default 4) and a fixed seed (``SSCARD_FUZZ_SEED``);
+the two runs go side by side (a process each), so they take about a minute on two cores.
+Path and body identifiers are drawn half of the time from the seeded world (a person, a card,
+an open and a settled admission), so the fuzzer reaches past ``404`` into the operations' own
+answers.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ CHECKS = (
 )
 EXAMPLES = os.environ.get("SSCARD_FUZZ_EXAMPLES", "4")
 SEED = os.environ.get("SSCARD_FUZZ_SEED", "16")
+ROLES = ("admin", "hospital")
 
 
 @pytest.fixture(scope="module")
@@ -74,12 +76,8 @@ def _config(ids: dict[str, list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-@pytest.mark.timeout(600)  # about 75 s each on an idle 2-core machine; 150 s under load
-@pytest.mark.parametrize("role", ["admin", "hospital"])
-def test_schemathesis_finds_nothing(fuzzed, role, tmp_path: Path):
-    config = tmp_path / "schemathesis.toml"
-    config.write_text(_config(fuzzed["ids"]))
-    command = [
+def _command(fuzzed: dict, role: str, config: Path) -> list[str]:
+    return [
         sys.executable,
         "-m",
         "schemathesis.cli",
@@ -106,11 +104,44 @@ def test_schemathesis_finds_nothing(fuzzed, role, tmp_path: Path):
         "--output-truncate",
         "false",
     ]
-    run = subprocess.run(
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=540, check=False
-    )
-    report = run.stdout[-20000:] + run.stderr[-3000:]
-    assert run.returncode == 0, report
+
+
+@pytest.fixture(scope="module")
+def reports(fuzzed, tmp_path_factory) -> dict[str, tuple[int, str]]:
+    """Both roles' runs, side by side (two processes; each alone keeps about one of the two
+    cores busy between itself and the service): role → (exit status, end of the output)."""
+    running = {}
+    for role in ROLES:
+        folder = tmp_path_factory.mktemp(f"schemathesis-{role}")
+        config = folder / "schemathesis.toml"
+        config.write_text(_config(fuzzed["ids"]))
+        out, err = folder / "stdout.txt", folder / "stderr.txt"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen(
+                _command(fuzzed, role, config), cwd=folder, stdout=stdout, stderr=stderr
+            )
+        running[role] = (process, out, err)
+    done = {}
+    try:
+        for role, (process, out, err) in running.items():
+            status = process.wait(timeout=540)
+            text = (
+                out.read_text(errors="replace")[-20000:] + err.read_text(errors="replace")[-3000:]
+            )
+            done[role] = (status, text)
+    finally:
+        for process, _, _ in running.values():
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return done
+
+
+@pytest.mark.timeout(600)  # about 40 s for both on an idle 2-core machine; twice that under load
+@pytest.mark.parametrize("role", ROLES)
+def test_schemathesis_finds_nothing(fuzzed, reports, role):
+    returncode, report = reports[role]
+    assert returncode == 0, report
     document = httpx.get(f"{fuzzed['url']}/v1/openapi.json").json()
     operations = sum(len(methods) for methods in document["paths"].values())
     assert f"Tested: {operations}" in report, report
