@@ -343,7 +343,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=4, help="alternations of the two paths")
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency, args.people, args.rounds = 2.0, 2, 4, 2
+        args.duration, args.concurrency, args.people, args.rounds = 1.0, 2, 4, 2
     return args
 
 

@@ -67,7 +67,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     check_processes(parser, args)
     if args.quick:
-        args.duration, args.concurrency, args.people, args.kill_every = 6.0, 4, 8, 1.5
+        args.duration, args.concurrency, args.people, args.kill_every = 4.0, 4, 8, 1.5
     return args
 
 

@@ -162,7 +162,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--people", type=int, default=3000, help="people enrolled beforehand")
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency, args.people = 3.0, 2, 30
+        args.duration, args.concurrency, args.people = 2.0, 2, 30
     return args
 
 

@@ -370,8 +370,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        args.duration, args.concurrency, args.people = 2.0, 4, 8
-        args.rounds, args.round_seconds = 2, 1.0
+        args.duration, args.concurrency, args.people = 1.0, 4, 8
+        args.rounds, args.round_seconds = 2, 0.5
         args.history = min(args.history, 200)
     return args
 
