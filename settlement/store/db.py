@@ -33,6 +33,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from settlement.store import pg_lane
 from settlement.store.sql import Sql
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -92,9 +93,11 @@ def create_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     # hide_parameters: a database error never carries personal data into a log (issue 16).
-    return sa.create_engine(
+    engine = sa.create_engine(
         url, pool_size=32, max_overflow=32, pool_pre_ping=False, hide_parameters=True
     )
+    pg_lane.watch(engine)
+    return engine
 
 
 def create_engine_for_cli(url: str) -> Engine:
@@ -105,7 +108,9 @@ def create_engine_for_cli(url: str) -> Engine:
         engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
+    engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
+    pg_lane.watch(engine)
+    return engine
 
 
 def _configure_sqlite(engine: Engine) -> None:

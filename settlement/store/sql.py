@@ -5,11 +5,12 @@ and compiling a SQLAlchemy Core statement costs far more Python time than
 SQLite takes to run it. The statements here are plain SQL strings executed on
 the DBAPI connection underneath the SQLAlchemy :class:`Connection` — the same
 connection, so the same transaction, savepoints and durability as everything
-else. Placeholders are written ``?``; for psycopg they become ``$1, $2 ...`` and the statements
-run on one :class:`psycopg.RawCursor` kept per connection (no query parsing, no cursor built
-per statement: about half the driver's CPU per statement), prepared by psycopg after a few
-uses (``prepare_threshold``). Many rows are inserted on PostgreSQL as one multi-row
-``INSERT ... VALUES (...), (...)`` instead of one statement per row (:func:`execute_many`).
+else. Placeholders are written ``?``; for PostgreSQL they become ``$1, $2 ...`` and the
+statements run straight on libpq through :mod:`settlement.store.pg_lane` (prepared once per
+connection; the statements whose results nobody reads — :func:`defer` — travel with the next
+statement or the commit in one round trip). Many rows are inserted on PostgreSQL as one
+multi-row ``INSERT ... VALUES (...), (...)`` instead of one statement per row
+(:func:`execute_many`).
 
 Only the stores (``settlement/store/``) use it. Values are stored exactly as
 SQLAlchemy stores them (so reports and the ORM read them back unchanged): on
@@ -25,9 +26,10 @@ from collections import namedtuple
 from datetime import UTC, date, datetime
 from typing import Any
 
-from psycopg import RawCursor
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
+
+from settlement.store import pg_lane
 
 _ROW_TYPES: dict[tuple[str, ...], type] = {}
 
@@ -144,18 +146,9 @@ def stored(conn: Connection, value: Any) -> Any:
     return _sqlite_value(value) if _sqlite(conn) else value
 
 
-def _cursor(raw):
-    """The one raw cursor kept on a psycopg connection for the statements here: each
-    statement's results are read before the next statement runs (every caller does)."""
-    cursor = getattr(raw, "_sscard_cursor", None)
-    if cursor is None or cursor.closed:
-        cursor = raw._sscard_cursor = RawCursor(raw)
-    return cursor
-
-
 def execute(conn: Connection, sql: Sql, params: tuple = ()):
-    """Run one statement; the DBAPI cursor (``rowcount``, ``fetchone``...), to be read before
-    the next statement on ``conn``."""
+    """Run one statement; its cursor (SQLite) or result (PostgreSQL): ``rowcount``,
+    ``fetchone()``, ``fetchall()``, ``description``, to be read before the next statement."""
     if _sqlite(conn):
         text, params = sql.sqlite, _sqlite_params(params)
         try:
@@ -163,30 +156,43 @@ def execute(conn: Connection, sql: Sql, params: tuple = ()):
         except conn.dialect.loaded_dbapi.Error as error:
             raise _wrapped(conn, text, params, error) from error
     try:
-        return _cursor(_raw(conn)).execute(sql.postgresql, params)
+        return pg_lane.lane(_raw(conn)).execute(sql.postgresql, params)
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(conn, sql.postgresql, params, error) from error
 
 
-def execute_many(conn: Connection, sql: Sql, rows: list[tuple]) -> None:
+def defer(conn: Connection, sql: Sql, params: tuple = ()) -> None:
+    """Run a statement whose result nobody reads: at once on SQLite; on PostgreSQL with the
+    next statement or the commit, in the same round trip (:mod:`settlement.store.pg_lane`).
+    Its error, if any, is raised there: defer only statements whose failure the caller does
+    not catch on the spot."""
+    if _sqlite(conn):
+        execute(conn, sql, params)
+    else:
+        pg_lane.lane(_raw(conn)).defer(sql.postgresql, params)
+
+
+def execute_many(conn: Connection, sql: Sql, rows: list[tuple], *, later: bool = False) -> None:
     """One statement for many parameter rows: ``executemany`` on SQLite; on PostgreSQL one
-    multi-row INSERT per up to ``_MAX_ROWS_PER_INSERT`` rows (one round trip, one execution
-    on the server, instead of one per row)."""
+    multi-row INSERT per up to ``_MAX_ROWS_PER_INSERT`` rows (one execution on the server
+    instead of one per row), deferred (:func:`defer`) with ``later``."""
     if not rows:
         return
     try:
         if _sqlite(conn):
             _raw(conn).executemany(sql.sqlite, [_sqlite_params(row) for row in rows])
             return
-        cursor = _cursor(_raw(conn))
+        lane = pg_lane.lane(_raw(conn))
         if sql.postgresql_rows(1) is None:
-            cursor.executemany(sql.postgresql, rows)
-            return
-        step = max(1, min(_MAX_ROWS_PER_INSERT, 65_535 // max(1, len(rows[0]))))
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            params = [value for row in chunk for value in row]
-            cursor.execute(sql.postgresql_rows(len(chunk)), params)
+            for row in rows:
+                lane.defer(sql.postgresql, row)
+        else:
+            step = max(1, min(_MAX_ROWS_PER_INSERT, 65_535 // max(1, len(rows[0]))))
+            for start in range(0, len(rows), step):
+                chunk = rows[start : start + step]
+                lane.defer(sql.postgresql_rows(len(chunk)), [v for row in chunk for v in row])
+        if not later:
+            lane.flush()
     except conn.dialect.loaded_dbapi.Error as error:
         raise _wrapped(conn, sql.sqlite, rows, error) from error
 
