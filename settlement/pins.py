@@ -46,6 +46,7 @@ def record_pin_operation(
         outcome="ok",
         detail={"result": body.result, "sw": body.sw},
         at=now,
+        with_id=True,
     )
     return {
         "audit_id": audit_id,

@@ -65,8 +65,10 @@ def audit(
     code: str | None = None,
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> int:
-    """Append one entry to the audit log (never updated, never deleted); its id."""
+    with_id: bool = False,
+) -> int | None:
+    """Append one entry to the audit log (never updated, never deleted); its id with
+    ``with_id`` (:func:`settlement.store.audit.append`)."""
     return audit_log.append(
         conn,
         at=at or utcnow(),
@@ -78,6 +80,7 @@ def audit(
         outcome=outcome,
         code=code,
         detail=detail,
+        with_id=with_id,
     )
 
 

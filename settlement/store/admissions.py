@@ -173,7 +173,7 @@ def settled_stays(
 
 
 def mark_settled(conn: Connection, mdtrt_id: str, endtime: datetime) -> None:
-    sql.execute(conn, _MARK_SETTLED, (endtime, mdtrt_id))
+    sql.defer(conn, _MARK_SETTLED, (endtime, mdtrt_id))
 
 
 def _classed(row) -> ClassedLine:
@@ -221,7 +221,7 @@ def insert_fee_lines(
                 created_at,
             )
         )
-    sql.execute_many(conn, _INSERT_FEE_LINE, rows)
+    sql.execute_many(conn, _INSERT_FEE_LINE, rows, later=True)
 
 
 def fee_totals(conn: Connection, mdtrt_id: str) -> tuple[int, int]:

@@ -14,8 +14,9 @@ from settlement.store.tables import T_AUDIT
 
 _INSERT = sql.Sql(
     "INSERT INTO audit_log (at, key_id, institution_code, terminal_id, action, subject, outcome, code,"
-    " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"
+    " detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_INSERT_RETURNING_ID = sql.Sql(_INSERT.sqlite + " RETURNING id")
 
 
 def append(
@@ -30,24 +31,26 @@ def append(
     outcome: str,
     code: str | None,
     detail: dict[str, Any] | None,
-) -> int:
-    """One entry; its id. ``detail`` is stored as JSON."""
-    row = sql.execute(
-        conn,
-        _INSERT,
-        (
-            at,
-            key_id,
-            institution_code,
-            terminal_id,
-            action,
-            subject,
-            outcome,
-            code,
-            json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
-        ),
-    ).fetchone()
-    return row[0]
+    with_id: bool = False,
+) -> int | None:
+    """One entry; its id with ``with_id``, else None (then on PostgreSQL the entry is written
+    with the transaction's next statement or its commit: :func:`settlement.store.sql.defer`).
+    ``detail`` is stored as JSON."""
+    params = (
+        at,
+        key_id,
+        institution_code,
+        terminal_id,
+        action,
+        subject,
+        outcome,
+        code,
+        json.dumps(detail, ensure_ascii=False, sort_keys=True) if detail else None,
+    )
+    if not with_id:
+        sql.defer(conn, _INSERT, params)
+        return None
+    return sql.execute(conn, _INSERT_RETURNING_ID, params).fetchone()[0]
 
 
 def last_accepted(conn: Connection, subject: str, action_prefix: str) -> Row | None:

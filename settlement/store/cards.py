@@ -120,7 +120,8 @@ def insert_challenge(
     nonce_hex: str,
     expires_at: datetime,
 ) -> None:
-    sql.execute(
+    """A proof challenge (written with the transaction's next statement or its commit)."""
+    sql.defer(
         conn,
         _INSERT_CHALLENGE,
         (challenge_id, card_no, purpose, terminal_id, nonce_hex, expires_at),

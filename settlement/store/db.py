@@ -94,7 +94,12 @@ def create_engine(url: str) -> Engine:
         return engine
     # hide_parameters: a database error never carries personal data into a log (issue 16).
     engine = sa.create_engine(
-        url, pool_size=32, max_overflow=32, pool_pre_ping=False, hide_parameters=True
+        url,
+        pool_size=32,
+        max_overflow=32,
+        pool_pre_ping=False,
+        hide_parameters=True,
+        connect_args=pg_lane.CONNECT_ARGS,
     )
     pg_lane.watch(engine)
     return engine
@@ -108,7 +113,9 @@ def create_engine_for_cli(url: str) -> Engine:
         engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    engine = sa.create_engine(url, poolclass=NullPool, hide_parameters=True)
+    engine = sa.create_engine(
+        url, poolclass=NullPool, hide_parameters=True, connect_args=pg_lane.CONNECT_ARGS
+    )
     pg_lane.watch(engine)
     return engine
 

@@ -45,8 +45,9 @@ def insert(
     response_body: str,
     created_at: datetime,
 ) -> None:
-    """Record a response (``IntegrityError`` if the key already has one)."""
-    sql.execute(
+    """Record a response (``IntegrityError`` if the key already has one, raised by the
+    transaction's next statement or its commit: :func:`settlement.store.sql.defer`)."""
+    sql.defer(
         conn,
         _INSERT,
         (key_id, idempotency_key, request_hash, status_code, response_body, created_at),

@@ -148,7 +148,7 @@ def move_money(
     conn: Connection, psn_no: str, amount: int, kind: str, ref: str | None, at: datetime
 ) -> None:
     """Add ``amount`` fen (negative: a debit) to the personal account, with its entry."""
-    sql.execute(conn, _ADD_TO_BALANCE, (amount, psn_no))
+    sql.defer(conn, _ADD_TO_BALANCE, (amount, psn_no))
     record_account_entry(conn, psn_no, amount, kind, ref, at)
 
 
@@ -156,7 +156,7 @@ def record_account_entry(
     conn: Connection, psn_no: str, amount: int, kind: str, ref: str | None, at: datetime
 ) -> None:
     """An account entry alone (the opening balance is written with the person)."""
-    sql.execute(conn, _INSERT_ACCOUNT_ENTRY, (psn_no, amount, kind, ref, at))
+    sql.defer(conn, _INSERT_ACCOUNT_ENTRY, (psn_no, amount, kind, ref, at))
 
 
 def balance(conn: Connection, psn_no: str) -> int | None:

@@ -42,6 +42,11 @@ _IDLE = pq.TransactionStatus.IDLE
 _TEXT = pq.Format.TEXT
 #: Statements prepared per connection at most; further texts run unprepared.
 MAX_PREPARED = 512
+#: psycopg's own statement preparation off on the connections a lane runs on: psycopg answers a
+#: ROLLBACK (or DROP, ALTER) on a connection where it prepared statements with DEALLOCATE ALL,
+#: which would drop the lane's prepared statements too. The lane prepares the hot statements;
+#: the rest (SQLAlchemy's) run unprepared.
+CONNECT_ARGS = {"prepare_threshold": None}
 _FORMATS: dict[int, list[PyFormat]] = {}
 
 
