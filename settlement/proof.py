@@ -17,6 +17,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
+from typing import NoReturn
 
 from sqlalchemy.engine import Connection, Row
 
@@ -185,6 +186,7 @@ def verify_proof(
     and purpose, it is consumed whatever happens next (single-use means one
     attempt: a forged cryptogram burns it).
     """
+    cards.prefetch_for_proof(conn, proof.card_no)  # read with the claim: one round trip
     challenge = _consume_challenge(conn, principal, proof, purpose, now, action)
     burn = proof.challenge_id
     card = load_card_for_proof(conn, proof.card_no)
@@ -207,6 +209,26 @@ def _consume_challenge(
 ):
     """The challenge of the proof, consumed: this terminal's, for this card and purpose,
     unused and unexpired (an expired one is consumed too)."""
+    challenge = cards.claim_challenge(
+        conn, proof.challenge_id, proof.card_no, purpose, principal.terminal_id, now
+    )
+    if challenge is None:
+        _refuse_challenge(conn, principal, proof, purpose, action)
+    if challenge.expires_at < now:
+        raise Problem(
+            403,
+            "proof_expired",
+            "the challenge expired; ask for a new one",
+            audit=(action, proof.card_no),
+            consume_challenge=proof.challenge_id,
+        )
+    return challenge
+
+
+def _refuse_challenge(
+    conn: Connection, principal: Principal, proof: ProofIn, purpose: str, action: str
+) -> NoReturn:
+    """Why the proof's challenge could not be claimed (:func:`_consume_challenge`)."""
     challenge = cards.find_challenge(conn, proof.challenge_id)
     if challenge is None or challenge.terminal_id != principal.terminal_id:
         # Another terminal's challenge is answered as if there were none (issue 16: a
@@ -226,22 +248,12 @@ def _consume_challenge(
             f"{purpose} on this terminal with card {proof.card_no}",
             audit=(action, proof.card_no),
         )
-    if challenge.used_at is not None or not cards.consume_challenge(conn, proof.challenge_id, now):
-        raise Problem(
-            403,
-            "proof_replayed",
-            "this challenge was already used; ask for a new one",
-            audit=(action, proof.card_no),
-        )
-    if challenge.expires_at < now:
-        raise Problem(
-            403,
-            "proof_expired",
-            "the challenge expired; ask for a new one",
-            audit=(action, proof.card_no),
-            consume_challenge=proof.challenge_id,
-        )
-    return challenge
+    raise Problem(  # this terminal's, for this card and purpose, but used already
+        403,
+        "proof_replayed",
+        "this challenge was already used; ask for a new one",
+        audit=(action, proof.card_no),
+    )
 
 
 def _check_cryptogram(

@@ -21,7 +21,7 @@ from settlement.rules.roles import HOSPITAL
 from settlement.rules.stays import StayTimeError, check_admission_time
 from settlement.schemas import AdmissionIn
 from settlement.service import Principal, audit
-from settlement.store import admissions
+from settlement.store import admissions, people
 
 
 def admit(
@@ -47,6 +47,7 @@ def admit(
     person = load_person_for_billing(conn, body.psn_no)
     adm_date = begntime.astimezone(tz).date()
     today = now.astimezone(tz).date()
+    people.prefetch_coverage(conn, body.psn_no)  # read with the proof's: one round trip
     auth_method, card_no, evidence = authenticate_holder(
         conn,
         keystore,

@@ -60,6 +60,7 @@ def record_fee_lines(
     """Class, split and store an upload's lines for a stay the caller may bill (locked,
     not settled); ``day`` picks the catalogue entries valid then. Raises :class:`Problem`
     (the transaction is then rolled back: nothing of the upload is stored)."""
+    admissions.prefetch_fee_lines(conn, mdtrt_id)  # read with the version: one round trip
     version = catalogue.current_version(conn)
     entries = {} if version is None else catalogue.entries(conn, version)
     try:

@@ -42,6 +42,11 @@ def compute_split(
 ) -> tuple[Split, int, int]:
     """The split of the admission's bill now; also (benefit year, fee count)."""
     year = benefit_year(admission.insutype, admission.adm_date)
+    # The stays and fee lines are read in the same round trip as the year's ceiling use.
+    admissions.prefetch_settled_stays(
+        conn, person.psn_no, admission.insutype, year.first_day, year.last_day
+    )
+    admissions.prefetch_fee_items(conn, admission.mdtrt_id)
     used = people.ceiling_use(conn, person.psn_no, admission.insutype, year.year, lock=lock)
     settled = admissions.settled_stays(
         conn, person.psn_no, admission.insutype, year.first_day, year.last_day

@@ -164,6 +164,13 @@ def latest(
     return list(conn.execute(stmt))
 
 
+def prefetch_settled_stays(
+    conn: Connection, psn_no: str, insutype: str, first_day: date, last_day: date
+) -> None:
+    """:func:`settled_stays` is coming: its read travels with the next statement."""
+    sql.prefetch(conn, _SETTLED_IN_YEAR, (psn_no, insutype, first_day, last_day))
+
+
 def settled_stays(
     conn: Connection, psn_no: str, insutype: str, first_day: date, last_day: date
 ) -> list[StayStart]:
@@ -180,6 +187,11 @@ def _classed(row) -> ClassedLine:
     line = FeeLine(*row[:5], int(row[5]), row[6])
     parts = LineParts(*(int(amount) for amount in row[12:17]))
     return ClassedLine(line, row[7], row[8], int(row[9]), row[10], row[11], parts)
+
+
+def prefetch_fee_lines(conn: Connection, mdtrt_id: str) -> None:
+    """:func:`fee_lines` is coming: its read travels with the next statement."""
+    sql.prefetch(conn, _SELECT_FEE_LINES, (mdtrt_id,))
 
 
 def fee_lines(conn: Connection, mdtrt_id: str) -> list[ClassedLine]:
@@ -228,6 +240,11 @@ def fee_totals(conn: Connection, mdtrt_id: str) -> tuple[int, int]:
     """(number of fee lines, their sum in fen) of the stay."""
     count, total = sql.execute(conn, _FEE_TOTALS, (mdtrt_id,)).fetchone()
     return int(count), int(total)
+
+
+def prefetch_fee_items(conn: Connection, mdtrt_id: str) -> None:
+    """:func:`fee_items` is coming: its read travels with the next statement."""
+    sql.prefetch(conn, _SELECT_FEE_ITEMS, (mdtrt_id,))
 
 
 def fee_items(conn: Connection, mdtrt_id: str) -> list[FeeItem]:

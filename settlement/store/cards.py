@@ -33,6 +33,11 @@ _SELECT_CHALLENGE = sql.Sql(
 _CONSUME_CHALLENGE = sql.Sql(
     "UPDATE challenge SET used_at = ? WHERE challenge_id = ? AND used_at IS NULL"
 )
+_CLAIM_CHALLENGE = sql.Sql(
+    "UPDATE challenge SET used_at = ? WHERE challenge_id = ? AND used_at IS NULL AND card_no = ?"
+    " AND purpose = ? AND terminal_id IS NOT DISTINCT FROM ?"
+    " RETURNING challenge_id, card_no, purpose, terminal_id, nonce, expires_at, used_at"
+)
 
 
 def find(conn: Connection, card_no: str, *, lock: bool = False) -> Row | None:
@@ -46,6 +51,11 @@ def find(conn: Connection, card_no: str, *, lock: bool = False) -> Row | None:
 def find_by_id_code(conn: Connection, card_id_code: str) -> Row | None:
     """Every column of the card with this card identification code (upper-case hex), or None."""
     return conn.execute(sa.select(T_CARD).where(T_CARD.c.card_id_code == card_id_code)).first()
+
+
+def prefetch_for_proof(conn: Connection, card_no: str) -> None:
+    """:func:`find_for_proof` is next but one: its read travels with the next statement."""
+    sql.prefetch(conn, _SELECT_FOR_PROOF, (card_no,))
 
 
 def find_for_proof(conn: Connection, card_no: str):
@@ -134,6 +144,23 @@ def find_challenge(conn: Connection, challenge_id: str):
     if row is None:
         return None
     return row._replace(expires_at=as_utc(row.expires_at), used_at=as_utc(row.used_at))
+
+
+def claim_challenge(
+    conn: Connection,
+    challenge_id: str,
+    card_no: str,
+    purpose: str,
+    terminal_id: str | None,
+    at: datetime,
+):
+    """Consume the challenge if it is unused and was issued to ``terminal_id`` for this card
+    and purpose: the challenge as :func:`find_challenge` gives it, or None (nothing changed:
+    no such challenge, another's, or used)."""
+    rows = sql.all_rows(conn, _CLAIM_CHALLENGE, (at, challenge_id, card_no, purpose, terminal_id))
+    if not rows:
+        return None
+    return rows[0]._replace(expires_at=as_utc(rows[0].expires_at), used_at=as_utc(rows[0].used_at))
 
 
 def consume_challenge(conn: Connection, challenge_id: str, at: datetime) -> bool:

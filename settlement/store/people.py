@@ -110,6 +110,11 @@ def documents(conn: Connection, psn_no: str) -> list[IdentityDocument]:
 # --- coverage ----------------------------------------------------------------------------
 
 
+def prefetch_coverage(conn: Connection, psn_no: str) -> None:
+    """:func:`coverage_periods` is coming: its read travels with the next statement."""
+    sql.prefetch(conn, _SELECT_COVERAGE, (psn_no,))
+
+
 def coverage_periods(conn: Connection, psn_no: str) -> list[CoveragePeriod]:
     """The person's coverage periods, by start day."""
     return [

@@ -80,7 +80,7 @@ class Result:
 class Lane:
     """The statements of one psycopg connection (see the module docstring)."""
 
-    __slots__ = ("_names", "_poll", "_prepared", "pending", "pgconn", "raw", "tx")
+    __slots__ = ("_names", "_poll", "_prepared", "fetched", "pending", "pgconn", "raw", "tx")
 
     def __init__(self, raw) -> None:
         self.raw = raw
@@ -90,24 +90,42 @@ class Lane:
         #: moment its preparation is sent; removed again if the preparation failed).
         self._prepared: dict[tuple, bytes] = {}
         self._names = 0
-        #: Statements waiting for the next round trip: (text, parameters).
-        self.pending: list[tuple[str, tuple]] = []
+        #: Statements waiting for the next round trip: (text, parameters, keep the result).
+        self.pending: list[tuple[str, tuple, bool]] = []
+        #: Results of :meth:`prefetch` statements that ran, by (text, parameters).
+        self.fetched: dict[tuple, Result] = {}
         self._poll = select.poll()
         self._poll.register(self.pgconn.socket, select.POLLIN)
 
     def defer(self, text: str, params: tuple) -> None:
         """Run ``text`` with the next statement that is read, or with the commit."""
-        self.pending.append((text, params))
+        self.fetched.clear()  # a write after them: prefetched results may be stale
+        self.pending.append((text, params, False))
+
+    def prefetch(self, text: str, params: tuple) -> None:
+        """Send the read ``text`` with the next round trip and keep its result for the
+        :meth:`execute` of the same text and parameters that follows, if nothing else is run
+        or deferred in between (then the result is forgotten and the read runs again)."""
+        self.pending.append((text, params, True))
 
     def execute(self, text: str, params: tuple) -> Result:
-        """Run ``text`` (after the deferred statements, in the same round trip); its result."""
-        self.pending.append((text, params))
+        """Run ``text`` (after the deferred statements, in the same round trip); its result.
+        The result of a matching :meth:`prefetch` that ran already is given without a round
+        trip; any other statement forgets the prefetched results."""
+        if self.fetched:
+            try:
+                return self.fetched.pop((text, params))
+            except (KeyError, TypeError):
+                self.fetched.clear()
+        self.pending.append((text, params, False))
         return self._round_trip(commit=False)
 
     def flush(self) -> None:
-        """Send the deferred statements now (before another statement on the connection)."""
+        """Send the deferred statements now (before another statement on the connection,
+        which may change what was prefetched: those results are forgotten)."""
         if self.pending:
             self._round_trip(commit=False)
+        self.fetched.clear()
 
     def commit(self) -> None:
         """Send the deferred statements and ``COMMIT`` in one round trip (nothing to commit
@@ -118,10 +136,11 @@ class Lane:
     def discard(self) -> None:
         """Forget the deferred statements (their transaction is being rolled back)."""
         self.pending.clear()
+        self.fetched.clear()
 
     def _round_trip(self, *, commit: bool) -> Result | None:
         items, self.pending = self.pending, []
-        bound = [self._bind(text, params) for text, params in items]  # nothing sent if one fails
+        bound = [self._bind(*item) for item in items]  # nothing sent if one fails
         pg = self.pgconn
         expected: list[Any] = []
         pg.enter_pipeline_mode()
@@ -130,8 +149,8 @@ class Lane:
                 # the transaction's BEGIN, as psycopg would send it
                 pg.send_query_params(self.raw._get_tx_start_command(), None)
                 expected.append(None)
-            for text, key, values, formats in bound:
-                expected.extend(self._send(text, key, values, formats))
+            for text, key, values, formats, keep in bound:
+                expected.extend(self._send(text, key, values, formats, keep))
             if commit:
                 pg.send_query_params(b"COMMIT", None)
                 expected.append(None)
@@ -142,16 +161,23 @@ class Lane:
             if pg.pipeline_status != pq.PipelineStatus.OFF and not pg.is_busy():
                 pg.exit_pipeline_mode()
 
-    def _bind(self, text: str, params: tuple) -> tuple[str, tuple, list, list]:
-        """(text, prepared-statement key, parameters as sent, their formats)."""
+    def _bind(self, text: str, params: tuple, keep: bool) -> tuple:
+        """(text, prepared-statement key, parameters as sent, their formats, where to keep
+        the result: the prefetch key or None)."""
         tx = self.tx
         formats = _FORMATS.get(len(params))
         if formats is None:
             formats = _FORMATS[len(params)] = [PyFormat.AUTO] * len(params)
         values = tx.dump_sequence(params, formats)
-        return text, (text, tuple(tx.types)), values, list(tx.formats)
+        return (
+            text,
+            (text, tuple(tx.types)),
+            values,
+            list(tx.formats),
+            (text, params) if keep else None,
+        )
 
-    def _send(self, text: str, key: tuple, values: list, formats: list) -> list[Any]:
+    def _send(self, text: str, key: tuple, values: list, formats: list, keep) -> list[Any]:
         """Queue one statement (and its preparation); what :meth:`_read` expects of it."""
         pg = self.pgconn
         name = self._prepared.get(key)
@@ -165,7 +191,7 @@ class Lane:
             pg.send_query_params(text.encode(), values, key[1], formats, _TEXT)
         else:
             pg.send_query_prepared(name, values, formats, _TEXT)
-        expected.append("statement")
+        expected.append(keep or "statement")
         return expected
 
     def _send_all(self) -> None:
@@ -193,8 +219,10 @@ class Lane:
             if result.status in _OK:
                 if what == "statement":
                     last = self._result(result)
+                elif isinstance(what, tuple) and what[0] != "prepared":
+                    self.fetched[what] = self._result(result)  # a prefetch
                 continue
-            if isinstance(what, tuple):  # not prepared (failed, or not run after an error)
+            if isinstance(what, tuple) and what[0] == "prepared":  # failed, or not run
                 self._prepared.pop(what[1], None)
             if error is None and result.status != _ABORTED:
                 error = pg_errors.error_from_result(result, encoding=self.raw.info.encoding)
@@ -234,7 +262,7 @@ def watch(engine: Engine) -> None:
     @event.listens_for(engine, "before_cursor_execute")
     def _before_statement(conn, _cursor, _statement, _params, _context, _many) -> None:
         found = _lane_of(_raw_of(conn))
-        if found is not None and found.pending:
+        if found is not None and (found.pending or found.fetched):
             found.flush()  # (SQLAlchemy wraps a driver error raised here)
 
     @event.listens_for(engine, "commit")

@@ -172,6 +172,15 @@ def defer(conn: Connection, sql: Sql, params: tuple = ()) -> None:
         pg_lane.lane(_raw(conn)).defer(sql.postgresql, params)
 
 
+def prefetch(conn: Connection, sql: Sql, params: tuple = ()) -> None:
+    """A read the caller runs next (:func:`execute`, :func:`first`, :func:`all_rows` with the
+    same statement and parameters): on PostgreSQL it travels with the next round trip, so
+    several reads cost one (:meth:`settlement.store.pg_lane.Lane.prefetch`); nothing on SQLite.
+    Only for reads whose result no write of the same transaction in between could change."""
+    if not _sqlite(conn):
+        pg_lane.lane(_raw(conn)).prefetch(sql.postgresql, params)
+
+
 def execute_many(conn: Connection, sql: Sql, rows: list[tuple], *, later: bool = False) -> None:
     """One statement for many parameter rows: ``executemany`` on SQLite; on PostgreSQL one
     multi-row INSERT per up to ``_MAX_ROWS_PER_INSERT`` rows (one execution on the server
