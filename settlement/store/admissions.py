@@ -88,8 +88,10 @@ def insert(
     ipt_no: str | None = None,
 ) -> None:
     """A new stay, status ``admitted``; ``ipt_no`` the hospital's inpatient number (unique per
-    institution among the stays not cancelled: migration 0176's partial unique index)."""
-    sql.execute(
+    institution among the stays not cancelled: migration 0176's partial unique index). Without
+    an ``ipt_no`` nothing but a broken database can refuse it: then it is written with the
+    transaction's next statement or its commit (:func:`settlement.store.sql.defer`)."""
+    (sql.execute if ipt_no is not None else sql.defer)(
         conn,
         _INSERT,
         (

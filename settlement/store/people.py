@@ -39,9 +39,13 @@ _ADD_CEILING_USE = sql.Sql(
     "UPDATE benefit_year SET ceiling_used = ceiling_used + ?,"
     " settled_admissions = settled_admissions + ? WHERE psn_no = ? AND insutype = ? AND year = ?"
 )
-_INSERT_CEILING_USE = sql.Sql(
+#: One more settled admission in the year, the row made by the year's first (an upsert on the
+#: primary key: one statement, nothing to read back).
+_ADD_SETTLEMENT_TO_YEAR = sql.Sql(
     "INSERT INTO benefit_year (psn_no, insutype, year, ceiling_used, settled_admissions)"
-    " VALUES (?, ?, ?, ?, 1)"
+    " VALUES (?, ?, ?, ?, 1) ON CONFLICT (psn_no, insutype, year) DO UPDATE SET"
+    " ceiling_used = benefit_year.ceiling_used + excluded.ceiling_used,"
+    " settled_admissions = benefit_year.settled_admissions + 1"
 )
 
 
@@ -183,9 +187,7 @@ def add_settlement_to_year(
     conn: Connection, psn_no: str, insutype: str, year: int, fund_pay: int
 ) -> None:
     """One more settled admission and ``fund_pay`` more ceiling use in the benefit year."""
-    updated = sql.execute(conn, _ADD_CEILING_USE, (fund_pay, 1, psn_no, insutype, year)).rowcount
-    if not updated:
-        sql.execute(conn, _INSERT_CEILING_USE, (psn_no, insutype, year, fund_pay))
+    sql.defer(conn, _ADD_SETTLEMENT_TO_YEAR, (psn_no, insutype, year, fund_pay))
 
 
 def remove_settlement_from_year(
