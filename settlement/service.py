@@ -277,18 +277,22 @@ class Service:
         operation: Callable[[Connection], tuple[int, dict[str, Any]]],
         *,
         durable: bool = True,
+        first_read: Callable[[Connection], None] | None = None,
     ) -> Outcome:
         """:meth:`mutate` for a coroutine handler: same rules, same transaction, same durability.
 
         The event loop hands the work to the database's write path directly
         (:meth:`Database.run_write_async`) instead of parking a pool thread on it.
+        ``first_read`` prefetches the operation's first read (a read without a row lock,
+        :func:`settlement.store.sql.prefetch`): on PostgreSQL it travels with the idempotency
+        lock, one round trip for both.
         """
         request_hash, token = self._admit_mutation(
             principal, idempotency_key, method, path, payload
         )
         try:
             work, key_clause = self._mutation_work(
-                principal, idempotency_key, request_hash, operation
+                principal, idempotency_key, request_hash, operation, first_read
             )
             try:
                 return await self.db.run_write_async(work, durable=durable)
@@ -359,7 +363,7 @@ class Service:
             self._inflight.add(token)
         return request_hash, token
 
-    def _mutation_work(self, principal, idempotency_key, request_hash, operation):
+    def _mutation_work(self, principal, idempotency_key, request_hash, operation, first_read=None):
         """The write-transaction body of a mutation (replay or run + record); also (key id, key)."""
         key_clause = (principal.key_id, idempotency_key)
         lock_id = int.from_bytes(
@@ -369,6 +373,8 @@ class Service:
         )
 
         def work(conn: Connection) -> Outcome:
+            if first_read is not None:
+                first_read(conn)
             locked, stored = idempotency.lock_and_find(
                 conn, lock_id, principal.key_id, idempotency_key
             )

@@ -181,6 +181,7 @@ async def amutate_on(
     operation: Operation,
     status: int,
     durable: bool,
+    first_read: Callable[[Connection], None] | None = None,
 ) -> Response:
     """:func:`amutate` from the ASGI scope: the one idempotent write path of the hot routes,
     also taken by the lean dispatch (``settlement.api.lane``)."""
@@ -189,7 +190,14 @@ async def amutate_on(
         return status, operation(conn)
 
     outcome = await service.mutate_async(
-        principal, key, scope["method"], scope_path(scope), payload, run, durable=durable
+        principal,
+        key,
+        scope["method"],
+        scope_path(scope),
+        payload,
+        run,
+        durable=durable,
+        first_read=first_read,
     )
     return respond(outcome)
 
@@ -202,13 +210,16 @@ OperationFactory = Callable[[Service, Principal, Any, dict[str, str]], Operation
 @dataclass(frozen=True)
 class HotWrite:
     """One hot idempotent write (challenge, admission, fees, settlement): its body model, its
-    operation, its status and durability. The FastAPI route and the lean dispatch
-    (``settlement.api.lane``) both answer through :meth:`answer`, so both run the same code."""
+    operation, its status and durability, and the read its operation starts with if that read
+    takes no row lock (prefetched with the idempotency lock: :meth:`Service.mutate_async`).
+    The FastAPI route and the lean dispatch (``settlement.api.lane``) both answer through
+    :meth:`answer`, so both run the same code."""
 
     model: type[BaseModel]
     operation: OperationFactory
     status: int = 200
     durable: bool = True
+    first_read: Callable[[Connection, Any], None] | None = None
 
     async def answer(
         self,
@@ -221,8 +232,17 @@ class HotWrite:
         """Run the write for ``body`` under the idempotency rules; the response to send."""
         operation = self.operation(service, principal, body, scope.get("path_params", {}))
         payload = body.model_dump(mode="json")
+        first_read = self.first_read
         return await amutate_on(
-            service, scope, principal, key, payload, operation, self.status, self.durable
+            service,
+            scope,
+            principal,
+            key,
+            payload,
+            operation,
+            self.status,
+            self.durable,
+            None if first_read is None else lambda conn: first_read(conn, body),
         )
 
     async def route(self, request: Request, principal: Principal, body: BaseModel) -> Response:

@@ -34,7 +34,6 @@ def admit(
     backdate_days: int,
 ) -> dict:
     """2401 admission registration: card proof or exemption, then coverage on the admission date.
-
     ``backdate_days``: how far ``begntime`` may lie in the past
     (``Settings.admission_backdate_days``, docs/api.md §Admission times)."""
     require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)

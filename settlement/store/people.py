@@ -57,6 +57,12 @@ def find(conn: Connection, psn_no: str, *, lock: bool = False) -> Row | None:
     return conn.execute(stmt).first()
 
 
+def prefetch_for_billing(conn: Connection, psn_no: str) -> None:
+    """:func:`find_for_billing` (without the lock) is coming: its read travels with the next
+    statement."""
+    sql.prefetch(conn, _SELECT_FOR_BILLING, (psn_no,))
+
+
 def find_for_billing(conn: Connection, psn_no: str, *, lock: bool = False):
     """The columns admission and settlement need (``brdy`` a date), or None."""
     statement = for_update(_SELECT_FOR_BILLING, conn) if lock else _SELECT_FOR_BILLING

@@ -34,6 +34,7 @@ from settlement.schemas import (
     SettlementIn,
 )
 from settlement.service import Principal, Service
+from settlement.store import people
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
@@ -60,7 +61,11 @@ def _settle(svc: Service, principal: Principal, body: SettlementIn, params: dict
     )
 
 
-ADMISSION = HotWrite(AdmissionIn, _admit, 201)
+def _person_read(conn, body: AdmissionIn) -> None:
+    people.prefetch_for_billing(conn, body.psn_no)
+
+
+ADMISSION = HotWrite(AdmissionIn, _admit, 201, first_read=_person_read)
 FEES = HotWrite(FeeUploadIn, _upload_fees)
 SETTLEMENT = HotWrite(SettlementIn, _settle, 201)
 

@@ -10,6 +10,7 @@ from settlement.authority import require_role
 from settlement.rules.roles import HOSPITAL
 from settlement.schemas import ChallengeIn
 from settlement.service import Principal, Service
+from settlement.store import cards
 from settlement.store.db import utcnow
 
 router = APIRouter(prefix="/v1")
@@ -35,8 +36,12 @@ def _issue(svc: Service, principal: Principal, body: ChallengeIn, _params: dict)
     return op
 
 
+def _card_read(conn, body: ChallengeIn) -> None:
+    cards.prefetch_for_proof(conn, body.card_no)
+
+
 #: A challenge lost in a crash is harmless (the terminal asks again): no fsync wait.
-CHALLENGE = HotWrite(ChallengeIn, _issue, 201, durable=False)
+CHALLENGE = HotWrite(ChallengeIn, _issue, 201, durable=False, first_read=_card_read)
 
 
 @router.post("/challenges", status_code=201, openapi_extra=IDEMPOTENCY_HEADER_DOC)
