@@ -63,12 +63,15 @@ def record_fee_lines(
     admissions.prefetch_fee_lines(conn, mdtrt_id)  # read with the version: one round trip
     version = catalogue.current_version(conn)
     entries = {} if version is None else catalogue.entries(conn, version)
+    stored = admissions.fee_lines(conn, mdtrt_id)
     try:
-        plan = plan_upload(lines, admissions.fee_lines(conn, mdtrt_id), entries, day, version)
+        plan = plan_upload(lines, stored, entries, day, version)
     except (FeeLineError, CatalogueError) as error:
         raise Problem(_STATUS[error.code], error.code, str(error)) from None
     admissions.insert_fee_lines(conn, mdtrt_id, plan.accepted, now)
-    count, total = admissions.fee_totals(conn, mdtrt_id)
+    # The stay is locked: its lines are the ones read above and the ones just accepted.
+    count = len(stored) + len(plan.accepted)
+    total = sum(item.parts.det_item_fee_sumamt for item in (*stored, *plan.accepted))
     if total > ADMISSION_TOTAL_MAX:
         raise Problem(
             422,
