@@ -67,6 +67,12 @@ def csb_headers(access_key: str, secret: str, infno: str, *, stamp_ms: int | Non
     }
 
 
+#: The last 4 digits of every msgid this process makes, one counter for all :class:`His`:
+#: two HIS made in the same second with a counter each could draw the same msgid (a second
+#: use of a msgid is refused, nhsa.md); one counter repeats only after 10 000 messages.
+_SERIAL = itertools.count(secrets.randbelow(10_000))
+
+
 @dataclass
 class His:
     """One HIS installation: the service URL, its credentials, auth style and URL style."""
@@ -80,9 +86,7 @@ class His:
     sign_no: str = ""
     insuplc_admdvs: str = ""
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
-    _serial: itertools.count = field(
-        default_factory=lambda: itertools.count(secrets.randbelow(10_000))
-    )
+    _serial: itertools.count = field(default_factory=lambda: _SERIAL)
     last_msgid: str = ""
 
     def headers(self, infno: str) -> dict:
