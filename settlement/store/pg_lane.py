@@ -195,8 +195,13 @@ class Lane:
         return expected
 
     def _send_all(self) -> None:
-        while self.pgconn.flush():  # 1: more to send, the socket's buffer is full
-            select.select([], [self.pgconn.socket], [])
+        """Send what libpq holds. While the socket takes no more, take in what the server
+        answers meanwhile (a long pipeline: the server may wait for us to read)."""
+        pg = self.pgconn
+        while pg.flush():  # 1: more to send, the socket's buffer is full
+            readable, _, _ = select.select([pg.socket], [pg.socket], [])
+            if readable:
+                pg.consume_input()
 
     def _next(self):
         """The next result (waiting for the server without the GIL); None between queries."""

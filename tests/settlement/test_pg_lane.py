@@ -180,3 +180,16 @@ def test_a_dropped_connection_is_an_error_the_writers_recover_from(db, postgres_
         assert conn.invalidated or conn.connection.dbapi_connection.closed
     with db.write() as conn:  # a fresh connection from the pool works
         assert sql.first(conn, SELECT, (1,)) == ("a",)
+
+
+def test_a_long_pipeline_is_sent_and_read_whole(db, round_trips):
+    """Thousands of deferred statements with large values and large answers, then one read:
+    more than the sockets' buffers hold in either direction, in one round trip."""
+    many = [(n, f"{n:08d}" * 200) for n in range(3000)]
+    with db.write() as conn:
+        for row in many:
+            sql.defer(conn, INSERT, row)
+            sql.defer(conn, SELECT, (row[0],))  # each answers its 1 600 characters
+        assert sql.first(conn, COUNT) == (3000,)
+    assert round_trips[0] == 1  # the statements with the read (psycopg sends the COMMIT)
+    assert _rows(db)[-1] == many[-1]
