@@ -104,9 +104,10 @@ class Lane:
 
     def prefetch(self, text: str, params: tuple) -> None:
         """Send the read ``text`` with the next round trip and keep its result for the
-        :meth:`execute` of the same text and parameters that follows, if nothing else is run
-        or deferred in between (then the result is forgotten and the read runs again)."""
-        self.pending.append((text, params, True))
+        :meth:`execute` of the same text and parameters that follows in the same transaction,
+        if nothing else is run or deferred in between (then the result is forgotten and the
+        read runs again)."""
+        self.pending.append((text, tuple(params), True))
 
     def execute(self, text: str, params: tuple) -> Result:
         """Run ``text`` (after the deferred statements, in the same round trip); its result.
@@ -114,9 +115,11 @@ class Lane:
         trip; any other statement forgets the prefetched results."""
         if self.fetched:
             try:
-                return self.fetched.pop((text, params))
+                if self.pgconn.transaction_status != _IDLE:  # (kept only within a transaction)
+                    return self.fetched.pop((text, params))
             except (KeyError, TypeError):
-                self.fetched.clear()
+                pass
+            self.fetched.clear()
         self.pending.append((text, params, False))
         return self._round_trip(commit=False)
 
@@ -130,6 +133,7 @@ class Lane:
     def commit(self) -> None:
         """Send the deferred statements and ``COMMIT`` in one round trip (nothing to commit
         outside a transaction)."""
+        self.fetched.clear()
         if self.pending or self.pgconn.transaction_status != _IDLE:
             self._round_trip(commit=True)
 
@@ -273,6 +277,8 @@ def watch(engine: Engine) -> None:
     @event.listens_for(engine, "commit")
     def _on_commit(conn) -> None:
         found = _lane_of(_raw_of(conn))
+        if found is not None:
+            found.fetched.clear()  # prefetched reads are of this transaction only
         if found is not None and found.pending:
             try:
                 found.commit()

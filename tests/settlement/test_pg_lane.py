@@ -193,3 +193,16 @@ def test_a_long_pipeline_is_sent_and_read_whole(db, round_trips):
         assert sql.first(conn, COUNT) == (3000,)
     assert round_trips[0] == 1  # the statements with the read (psycopg sends the COMMIT)
     assert _rows(db)[-1] == many[-1]
+
+
+def test_a_prefetched_read_is_not_used_by_the_next_transaction(db, postgres_server):
+    with db.write() as conn:
+        sql.execute(conn, INSERT, (1, "a"))
+    with db.engine.connect() as conn:
+        with conn.begin():
+            sql.prefetch(conn, SELECT, (1,))
+            sql.execute(conn, COUNT)  # the prefetch ran ("a") and is not used
+        with db.write() as other:
+            sql.execute(other, UPDATE, ("b", 1))
+        with conn.begin():
+            assert sql.first(conn, SELECT, (1,)) == ("b",)
