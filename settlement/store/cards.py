@@ -141,8 +141,11 @@ def insert_challenge(
 def find_challenge(conn: Connection, challenge_id: str):
     """The challenge (``expires_at`` and ``used_at`` aware UTC), or None."""
     row = sql.first(conn, _SELECT_CHALLENGE, (challenge_id,))
-    if row is None:
-        return None
+    return None if row is None else _challenge(row)
+
+
+def _challenge(row):
+    """A challenge row with ``expires_at`` and ``used_at`` aware UTC."""
     return row._replace(expires_at=as_utc(row.expires_at), used_at=as_utc(row.used_at))
 
 
@@ -158,9 +161,7 @@ def claim_challenge(
     and purpose: the challenge as :func:`find_challenge` gives it, or None (nothing changed:
     no such challenge, another's, or used)."""
     rows = sql.all_rows(conn, _CLAIM_CHALLENGE, (at, challenge_id, card_no, purpose, terminal_id))
-    if not rows:
-        return None
-    return rows[0]._replace(expires_at=as_utc(rows[0].expires_at), used_at=as_utc(rows[0].used_at))
+    return _challenge(rows[0]) if rows else None
 
 
 def consume_challenge(conn: Connection, challenge_id: str, at: datetime) -> bool:

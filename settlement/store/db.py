@@ -231,7 +231,7 @@ class Database:
         if not self.sqlite:
             with self.write() as conn:
                 return work(conn)
-        return self._group_committer().submit(work, durable).result()
+        return self._writer().submit(work, durable).result()
 
     async def run_write_async(self, work: Callable[[Connection], T], *, durable: bool = True) -> T:
         """:meth:`run_write` for a coroutine: the same transaction and durability.
@@ -240,9 +240,11 @@ class Database:
         to a PostgreSQL writer thread (:class:`_PgWriters`: its own connection,
         no pool check-out) and awaits its commit, with no thread-pool hop.
         """
-        return await asyncio.wrap_future(self._group_committer().submit(work, durable))
+        return await asyncio.wrap_future(self._writer().submit(work, durable))
 
-    def _group_committer(self) -> _GroupCommitter | _PgWriters:
+    def _writer(self) -> _GroupCommitter | _PgWriters:
+        """The write path of :meth:`run_write_async`: SQLite's group committer or the
+        PostgreSQL writer threads (made on first use)."""
         if self._committer is None:
             with self._committer_lock:
                 if self._committer is None:
@@ -387,11 +389,12 @@ class _PgWriters:
 
     ``PG_WRITERS`` threads take queued pieces of work in turn; each runs a piece as one
     transaction on its own connection, kept open between pieces (no pool check-out and
-    reset per transaction, and psycopg's prepared statements stay on it), and resolves
-    the piece's future once committed (or failed). When one connection broke (the server
-    restarted, dropped its connections, failed over), every writer drops its connection
-    before its next piece (the others are as dead: their next piece would be refused too)
-    and opens a new one: after one refused piece (503 to its client) the service works again.
+    reset per transaction, and the statements :mod:`settlement.store.pg_lane` prepared on
+    it stay there), and resolves the piece's future once committed (or failed). When one
+    connection broke (the server restarted, dropped its connections, failed over), every
+    writer drops its connection before its next piece (the others are as dead: their next
+    piece would be refused too) and opens a new one: after one refused piece (503 to its
+    client) the service works again.
     """
 
     def __init__(self, db: Database, count: int = PG_WRITERS) -> None:

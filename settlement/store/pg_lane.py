@@ -35,7 +35,6 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Engine
 
 _OK = frozenset({pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK})
-_FAILED = pq.ExecStatus.FATAL_ERROR
 _ABORTED = pq.ExecStatus.PIPELINE_ABORTED
 _SYNC = pq.ExecStatus.PIPELINE_SYNC
 _IDLE = pq.TransactionStatus.IDLE
@@ -75,6 +74,15 @@ class Result:
     def fetchall(self) -> list[tuple]:
         rows, self._at = self.rows[self._at :], len(self.rows)
         return rows
+
+
+class _Preparing:
+    """In a pipeline's expected results: the preparation of the statement ``key``."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
 
 
 class Lane:
@@ -190,7 +198,7 @@ class Lane:
             name = self._prepared[key] = f"_sscard_{self._names}".encode()
             self._names += 1
             pg.send_prepare(name, text.encode(), param_types=key[1])
-            expected.append(("prepared", key))
+            expected.append(_Preparing(key))
         if name is None:
             pg.send_query_params(text.encode(), values, key[1], formats, _TEXT)
         else:
@@ -218,7 +226,9 @@ class Lane:
 
     def _read(self, expected: list[Any]) -> Result | None:
         """The results of a pipeline, in order, up to its sync point; the last statement's
-        result; the first error (after the pipeline is read to its end)."""
+        result; the first error (after the pipeline is read to its end). ``expected`` holds,
+        per command sent: None (BEGIN, COMMIT), :class:`_Preparing`, ``"statement"``, or a
+        prefetch's key (its result is kept in :attr:`fetched`)."""
         error: Exception | None = None
         last: Result | None = None
         for what in expected:
@@ -228,11 +238,11 @@ class Lane:
             if result.status in _OK:
                 if what == "statement":
                     last = self._result(result)
-                elif isinstance(what, tuple) and what[0] != "prepared":
+                elif isinstance(what, tuple):
                     self.fetched[what] = self._result(result)  # a prefetch
                 continue
-            if isinstance(what, tuple) and what[0] == "prepared":  # failed, or not run
-                self._prepared.pop(what[1], None)
+            if isinstance(what, _Preparing):  # failed, or not run
+                self._prepared.pop(what.key, None)
             if error is None and result.status != _ABORTED:
                 error = pg_errors.error_from_result(result, encoding=self.raw.info.encoding)
         while (result := self._next()) is not None and result.status != _SYNC:
@@ -258,7 +268,7 @@ class Lane:
 def lane(raw) -> Lane:
     """The :class:`Lane` of a psycopg connection (made on first use, kept on it)."""
     found = getattr(raw, "_sscard_lane", None)
-    if found is None or found.pgconn is not raw.pgconn:
+    if found is None:
         found = raw._sscard_lane = Lane(raw)
     return found
 
@@ -277,9 +287,10 @@ def watch(engine: Engine) -> None:
     @event.listens_for(engine, "commit")
     def _on_commit(conn) -> None:
         found = _lane_of(_raw_of(conn))
-        if found is not None:
-            found.fetched.clear()  # prefetched reads are of this transaction only
-        if found is not None and found.pending:
+        if found is None:
+            return
+        found.fetched.clear()  # prefetched reads are of this transaction only
+        if found.pending:
             try:
                 found.commit()
             except pg_errors.Error as error:  # the same exception the commit would raise
