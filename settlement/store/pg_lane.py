@@ -210,10 +210,18 @@ class Lane:
         """Send what libpq holds. While the socket takes no more, take in what the server
         answers meanwhile (a long pipeline: the server may wait for us to read)."""
         pg = self.pgconn
-        while pg.flush():  # 1: more to send, the socket's buffer is full
-            readable, _, _ = select.select([pg.socket], [pg.socket], [])
-            if readable:
-                pg.consume_input()
+        if not pg.flush():
+            return
+        # poll, not select: select() refuses a socket numbered above 1023 (a busy process)
+        self._poll.modify(pg.socket, select.POLLIN | select.POLLOUT)
+        try:
+            while True:  # flush() is 1 while the socket's buffer is full
+                if any(events & select.POLLIN for _, events in self._poll.poll()):
+                    pg.consume_input()
+                if not pg.flush():
+                    return
+        finally:
+            self._poll.modify(pg.socket, select.POLLIN)
 
     def _next(self):
         """The next result (waiting for the server without the GIL); None between queries."""

@@ -93,7 +93,10 @@ class His:
         assert self.process.poll() is None, self.stderr()
         self.process.stdin.write(line.encode("utf-8") + b"\n")
         self.process.stdin.flush()
-        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        # poll, not select: in a long test run the descriptor may be past select's limit of 1024
+        poller = select.poll()
+        poller.register(self.process.stdout, select.POLLIN)
+        ready = poller.poll(timeout * 1000)
         assert ready, f"no answer to {line.split()[0]} in {timeout} s; stderr: {self.stderr()}"
         answer = self.process.stdout.readline().decode("ascii").split()
         assert answer, f"the process ended: {self.stderr()}"

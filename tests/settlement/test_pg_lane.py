@@ -6,6 +6,8 @@ Runs on the real PostgreSQL server of the test run, in a database of its own per
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -182,17 +184,61 @@ def test_a_dropped_connection_is_an_error_the_writers_recover_from(db, postgres_
         assert sql.first(conn, SELECT, (1,)) == ("a",)
 
 
-def test_a_long_pipeline_is_sent_and_read_whole(db, round_trips):
+@pytest.fixture
+def busy_process(fresh_postgres_url):
+    """A database whose connections open while the process holds more than 1 024 files, as
+    a long-running service (or this test run) may: their sockets are numbered above 1 023."""
+    held = []
+    try:
+        while len(held) < 1100:
+            held.append(os.open(os.devnull, os.O_RDONLY))
+    except OSError:
+        for fd in held:
+            os.close(fd)
+        pytest.skip("this process may not open 1 100 files")
+    database = Database(fresh_postgres_url)
+    try:
+        with database.write() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL)")
+            assert conn.connection.dbapi_connection.fileno() > 1023
+        yield database
+    finally:
+        database.dispose()
+        for fd in held:
+            os.close(fd)
+
+
+def _long_pipeline(db: Database) -> None:
     """Thousands of deferred statements with large values and large answers, then one read:
-    more than the sockets' buffers hold in either direction, in one round trip."""
+    more than the sockets' buffers hold in either direction."""
     many = [(n, f"{n:08d}" * 200) for n in range(3000)]
     with db.write() as conn:
         for row in many:
             sql.defer(conn, INSERT, row)
             sql.defer(conn, SELECT, (row[0],))  # each answers its 1 600 characters
         assert sql.first(conn, COUNT) == (3000,)
-    assert round_trips[0] == 1  # the statements with the read (psycopg sends the COMMIT)
     assert _rows(db)[-1] == many[-1]
+
+
+def test_a_long_pipeline_is_sent_and_read_whole(db, round_trips):
+    _long_pipeline(db)
+    assert round_trips[0] == 1  # the statements with the read (psycopg sends the COMMIT)
+
+
+def test_a_long_pipeline_on_a_socket_numbered_above_1023(busy_process, round_trips):
+    """The server is held on a table lock while the pipeline is sent: the socket fills, and
+    the lane must wait on it (select() refuses a socket numbered above 1 023; poll() not)."""
+    url = busy_process.engine.url.set(drivername="postgresql")
+    locker = psycopg.connect(url.render_as_string(hide_password=False))
+    locker.execute("LOCK TABLE t IN ACCESS EXCLUSIVE MODE")
+    release = threading.Timer(0.5, locker.rollback)
+    release.start()
+    try:
+        _long_pipeline(busy_process)
+    finally:
+        release.join()
+        locker.close()
+    assert round_trips[0] == 1
 
 
 def test_a_prefetched_read_is_not_used_by_the_next_transaction(db, postgres_server):
