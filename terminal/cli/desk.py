@@ -7,11 +7,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from terminal.cli.common import (
     EXIT_OK,
+    EXIT_REFUSED,
     UsageError,
     card_session,
     console,
@@ -77,6 +81,7 @@ def show_receipt(slip: Slip, args: argparse.Namespace) -> None:
 #: An admission's fields a desk shows, with their labels.
 ADMISSION_FIELDS = (
     ("mdtrt_id", "admission no."),
+    ("ipt_no", "hospital inpatient no."),
     ("psn_no", "person no."),
     ("insutype", "scheme"),
     ("begntime", "admitted"),
@@ -142,37 +147,87 @@ def read_fee_lines(path: str) -> list[dict[str, Any]]:
         raise UsageError(str(exc)) from exc
 
 
-def cmd_admit(args: argparse.Namespace) -> int:
-    psam = load_psam(args)
-    with open_client(args) as client, card_session(args, psam) as session:
-        admission = desk.admit_with_card(
-            session,
-            client,
-            pin_entry(args),
-            dept_name=args.dept,
-            dise_name=args.diagnosis,
-            insutype=args.insutype,
-            begntime=parse_when(args.begntime),
-            pin_attempts=args.tries,
+#: The longest inpatient number the service takes (docs/api.md ``ipt_no``).
+IPT_NO_MAX = 40
+
+
+def ipt_no_from_args(args: argparse.Namespace) -> str | None:
+    """``--ipt-no`` without its surrounding spaces; checked before the card is read."""
+    if args.ipt_no is None:
+        return None
+    ipt_no = args.ipt_no.strip()
+    if not ipt_no or len(ipt_no) > IPT_NO_MAX:
+        raise UsageError(
+            _('--ipt-no "{ipt_no}": the hospital inpatient number is 1 to {n} characters').format(
+                ipt_no=args.ipt_no, n=IPT_NO_MAX
+            )
         )
+    return ipt_no
+
+
+def admitted(args: argparse.Namespace, admit: Callable[[], desk.Admission]) -> int:
+    """Run ``admit`` and show the admission; an inpatient number another live stay of the
+    hospital holds (``409 ipt_no_taken``) is one line for the clerk, exit ``EXIT_REFUSED``."""
+    try:
+        admission = admit()
+    except ServiceRefused as exc:
+        if exc.code != "ipt_no_taken":
+            raise
+        taken_by = exc.body.get("mdtrt_id")
+        stay = _("stay {mdtrt_id}").format(mdtrt_id=taken_by) if taken_by else _("another stay")
+        message = _(
+            "[red]inpatient number taken:[/] {ipt_no} is already the number of {stay} at this "
+            "hospital; check the number, or cancel that stay first. Nothing was admitted."
+        )
+        err.print(
+            message.format(ipt_no=escape(str(exc.body.get("ipt_no"))), stay=escape(stay)),
+            soft_wrap=True,
+            highlight=False,
+        )
+        return EXIT_REFUSED
     show_admission(admission.record, args)
     return EXIT_OK
+
+
+def cmd_admit(args: argparse.Namespace) -> int:
+    psam = load_psam(args)
+    ipt_no = ipt_no_from_args(args)
+
+    def admit() -> desk.Admission:
+        with open_client(args) as client, card_session(args, psam) as session:
+            return desk.admit_with_card(
+                session,
+                client,
+                pin_entry(args),
+                dept_name=args.dept,
+                dise_name=args.diagnosis,
+                insutype=args.insutype,
+                begntime=parse_when(args.begntime),
+                pin_attempts=args.tries,
+                ipt_no=ipt_no,
+            )
+
+    return admitted(args, admit)
 
 
 def cmd_admit_exempt(args: argparse.Namespace) -> int:
     exemption = exemption_from_args(args)
-    with open_client(args) as client:
-        admission = desk.admit_exempt(
-            client,
-            args.psn_no,
-            exemption,
-            dept_name=args.dept,
-            dise_name=args.diagnosis,
-            insutype=args.insutype,
-            begntime=parse_when(args.begntime),
-        )
-    show_admission(admission.record, args)
-    return EXIT_OK
+    ipt_no = ipt_no_from_args(args)
+
+    def admit() -> desk.Admission:
+        with open_client(args) as client:
+            return desk.admit_exempt(
+                client,
+                args.psn_no,
+                exemption,
+                dept_name=args.dept,
+                dise_name=args.diagnosis,
+                insutype=args.insutype,
+                begntime=parse_when(args.begntime),
+                ipt_no=ipt_no,
+            )
+
+    return admitted(args, admit)
 
 
 def cmd_fees(args: argparse.Namespace) -> int:
@@ -306,6 +361,14 @@ def _admission_options(p: argparse.ArgumentParser, insutype_required: bool) -> N
         "--begntime",
         help=_(
             "admission time, e.g. 2026-11-23 08:00 (local) or ISO 8601 with offset (default now)"
+        ),
+    )
+    p.add_argument(
+        "--ipt-no",
+        metavar="IPT_NO",
+        help=_(
+            "the hospital's inpatient number (住院号, ipt_no), unique among the hospital's "
+            "stays not cancelled"
         ),
     )
 

@@ -138,10 +138,12 @@ def admit_with_card(
     insutype: str | None = None,
     begntime: datetime | None = None,
     pin_attempts: int = 1,
+    ipt_no: str | None = None,
 ) -> Admission:
     """2401 with the card: read + authenticate, check online, PIN, proof, admit.
 
-    ``insutype`` defaults to the insurance type in DF04.
+    ``insutype`` defaults to the insurance type in DF04; ``ipt_no`` is the hospital's
+    inpatient number (nhsa.md 2401 ``ipt_no``, unique per institution among live stays).
     """
     card = present_card(session, client)
     medical = card.read.medical
@@ -159,9 +161,7 @@ def admit_with_card(
         "dise_name": dise_name,
         "proof": proof,
     }
-    if begntime is not None:
-        body["begntime"] = begntime.isoformat()
-    return Admission(client.admit(body, idempotency_key=new_idempotency_key()), card)
+    return Admission(_admit(client, body, begntime, ipt_no), card)
 
 
 def admit_exempt(
@@ -173,8 +173,10 @@ def admit_exempt(
     dise_name: str,
     insutype: str,
     begntime: datetime | None = None,
+    ipt_no: str | None = None,
 ) -> Admission:
-    """2401 without a card, on an exemption with its evidence (audited by the service)."""
+    """2401 without a card, on an exemption with its evidence (audited by the service);
+    ``ipt_no`` as in :func:`admit_with_card`."""
     body: dict[str, Any] = {
         "psn_no": psn_no,
         "insutype": insutype,
@@ -182,9 +184,18 @@ def admit_exempt(
         "dise_name": dise_name,
         "exemption": exemption,
     }
+    return Admission(_admit(client, body, begntime, ipt_no))
+
+
+def _admit(
+    client: SettlementClient, body: dict[str, Any], begntime: datetime | None, ipt_no: str | None
+) -> dict[str, Any]:
+    """``POST /v1/admissions`` with the optional fields the clerk gave."""
     if begntime is not None:
         body["begntime"] = begntime.isoformat()
-    return Admission(client.admit(body, idempotency_key=new_idempotency_key()))
+    if ipt_no is not None:
+        body["ipt_no"] = ipt_no
+    return client.admit(body, idempotency_key=new_idempotency_key())
 
 
 def upload_fees(

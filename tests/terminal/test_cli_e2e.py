@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 import subprocess
 import sys
 
@@ -11,8 +13,10 @@ import httpx
 
 from terminal import cli
 
+from .test_exemptions_e2e import person
 
-def terminal(world, institution, reader_name, *argv, stdin=""):
+
+def terminal(world, institution, reader_name, *argv, stdin="", json_output=True):
     env = {
         **os.environ,
         "SSCARD_SERVICE_URL": world.url,
@@ -22,7 +26,8 @@ def terminal(world, institution, reader_name, *argv, stdin=""):
     if reader_name:
         env["SSCARD_READER"] = reader_name
     return subprocess.run(
-        [sys.executable, "-m", "terminal", "--json", "--pin-stdin", *argv],
+        [sys.executable, "-m", "terminal", *(["--json"] if json_output else []), "--pin-stdin"]
+        + list(argv),
         input=stdin,
         capture_output=True,
         text=True,
@@ -117,6 +122,88 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
         "acct_pay",
         "balc",
     }
+
+
+def test_admission_with_the_hospitals_inpatient_number(world, card_reader):
+    """``admit --ipt-no``: the number is stored and shown; a second live stay of the hospital
+    under it is refused in one line for the clerk (exit 4), nothing admitted."""
+    patient, other = world.patient(), world.patient()
+    number = f"ZY{secrets.randbelow(10**8):08d}"
+    admit = ("admit", "--dept", "icu", "--diagnosis", "x", "--ipt-no", number)
+    hospital = world.hospital
+    admitted = terminal(
+        world, hospital, reader_name(card_reader, patient), *admit, stdin="123456\n"
+    )
+    assert admitted.returncode == cli.EXIT_OK, admitted.stderr
+    record = last_json(admitted)
+    assert record["ipt_no"] == number and record["psn_no"] == patient.psn_no
+    with hospital.client(world.url) as client:
+        assert client.admission(record["mdtrt_id"])["ipt_no"] == number
+
+    other_reader = reader_name(card_reader, other)
+    taken = terminal(world, hospital, other_reader, "--lang", "zh_CN", *admit, stdin="123456\n")
+    assert taken.returncode == cli.EXIT_REFUSED, taken.stderr
+    assert taken.stdout == ""
+    (line,) = taken.stderr.strip().splitlines()
+    assert line.startswith("医院住院号已被占用：") and f"{number} 已用于本院的住院记录" in line
+    assert record["mdtrt_id"] in line
+    with hospital.client(world.url) as client:
+        assert client.admissions(psn_no=other.psn_no)["admissions"] == []
+
+
+def test_exempt_admission_with_the_hospitals_inpatient_number(world):
+    """``admit-exempt --ipt-no`` shows the number in the table (English and Chinese); a taken
+    number is refused in English with ``--lang en``; a blank one is bad usage (exit 2)."""
+    documents = {}
+    for _ in range(2):
+        document = f"E{secrets.randbelow(10**8):08d}"
+        psn_no = person(
+            world,
+            psn_name="John Smith",
+            gend="1",
+            brdy="1975-03-02",
+            certno=document,
+            psn_cert_type="passport",
+            origin="foreign",
+            acct_balance=0,
+        )
+        documents[psn_no] = document
+    first, second = documents
+    numbers = [f"ZY-{secrets.token_hex(4)}" for _ in range(2)]
+
+    def admit_exempt(psn_no: str, ipt_no: str, *lang: str):
+        evidence = ("--kind", "foreign_document", "--doc-type", "passport")
+        return terminal(
+            world,
+            world.hospital,
+            None,
+            *lang,
+            "admit-exempt",
+            *("--psn-no", psn_no, "--insutype", "390", "--dept", "a", "--diagnosis", "b"),
+            *evidence,
+            *("--doc-no", documents[psn_no], "--ipt-no", ipt_no),
+            json_output=False,
+        )
+
+    shown = admit_exempt(first, numbers[0], "--lang", "en")
+    assert shown.returncode == cli.EXIT_OK, shown.stderr
+    assert re.search(rf"hospital inpatient no\.\s*│?\s*{numbers[0]}", shown.stdout), shown.stdout
+    mdtrt_id = re.search(r"Admitted: (\S+)", shown.stdout).group(1)
+
+    taken = admit_exempt(second, numbers[0], "--lang", "en")
+    assert taken.returncode == cli.EXIT_REFUSED, taken.stderr
+    assert taken.stderr.strip() == (
+        f"inpatient number taken: {numbers[0]} is already the number of stay {mdtrt_id} at "
+        "this hospital; check the number, or cancel that stay first. Nothing was admitted."
+    )
+
+    blank = admit_exempt(second, "  ", "--lang", "zh_CN")
+    assert blank.returncode == cli.EXIT_USAGE
+    assert "--ipt-no" in blank.stderr and "医院住院号" in blank.stderr
+
+    chinese = admit_exempt(second, numbers[1], "--lang", "zh_CN")
+    assert chinese.returncode == cli.EXIT_OK, chinese.stderr
+    assert re.search(rf"医院住院号\s*│?\s*{numbers[1]}", chinese.stdout), chinese.stdout
 
 
 READ_KEYS = {
