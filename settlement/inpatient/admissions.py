@@ -174,9 +174,16 @@ def list_admissions(
     status: str | None,
     psn_no: str | None,
     limit: int,
+    ipt_no: str | None = None,
 ) -> list[dict]:
-    """The newest ``limit`` admissions the caller may see (its own institution's; an admin: all)."""
+    """The newest ``limit`` admissions the caller may see (its own institution's; an admin: all);
+    ``ipt_no``: the stays (not cancelled) under that inpatient number (nhsa.md 2401 ``ipt_no``)."""
     rows = admissions.latest(
-        conn, institution_code=_own(principal), status=status, psn_no=psn_no, limit=limit
+        conn,
+        institution_code=_own(principal),
+        status=status,
+        psn_no=psn_no,
+        limit=limit,
+        ipt_no=ipt_no,
     )
     return [admission_view(conn, row) for row in rows]

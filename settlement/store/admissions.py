@@ -26,7 +26,7 @@ from settlement.rules.split import FeeItem
 from settlement.rules.stays import StayStart
 from settlement.store import sql
 from settlement.store.db import as_date, as_utc, for_update
-from settlement.store.tables import T_ADMISSION
+from settlement.store.tables import T_ADMISSION, T_INSTITUTION
 
 _BILLING_COLUMNS = (
     "mdtrt_id, institution_code, psn_no, insutype, hospital_level, adm_date, status, begntime"
@@ -147,6 +147,15 @@ def find_for_billing(conn: Connection, mdtrt_id: str, institution_code: str | No
     return row._replace(adm_date=as_date(row.adm_date), begntime=as_utc(row.begntime))
 
 
+#: A stay not cancelled, written as migration 0176's partial index says it (a literal, not a
+#: bound parameter), so that both databases may answer ``ipt_no`` from that index.
+_NOT_CANCELLED = sa.text("admission.status <> 'cancelled'")
+
+#: Every hospital: an admin's ``ipt_no`` look-up probes the index once per hospital instead of
+#: reading all of it (neither database skips over an index's first column by itself).
+_HOSPITALS = sa.select(T_INSTITUTION.c.code).where(T_INSTITUTION.c.kind == "hospital")
+
+
 def latest(
     conn: Connection,
     *,
@@ -154,8 +163,14 @@ def latest(
     status: str | None,
     psn_no: str | None,
     limit: int,
+    ipt_no: str | None = None,
 ) -> list[Row]:
-    """The most recently registered stays, newest first, filtered by what is given."""
+    """The most recently registered stays, newest first, filtered by what is given.
+
+    ``ipt_no``: the stays registered under the hospital's inpatient number and not cancelled
+    (a cancelled stay has freed its number; at most one per institution), found through the
+    unique index on (institution, ipt_no) of migration 0176.
+    """
     stmt = sa.select(T_ADMISSION).order_by(T_ADMISSION.c.created_at.desc()).limit(limit)
     if institution_code is not None:
         stmt = stmt.where(T_ADMISSION.c.institution_code == institution_code)
@@ -163,6 +178,10 @@ def latest(
         stmt = stmt.where(T_ADMISSION.c.status == status)
     if psn_no:
         stmt = stmt.where(T_ADMISSION.c.psn_no == psn_no)
+    if ipt_no is not None:
+        stmt = stmt.where(T_ADMISSION.c.ipt_no == ipt_no, _NOT_CANCELLED)
+        if institution_code is None:
+            stmt = stmt.where(T_ADMISSION.c.institution_code.in_(_HOSPITALS))
     return list(conn.execute(stmt))
 
 

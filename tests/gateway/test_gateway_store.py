@@ -189,3 +189,58 @@ def test_an_admission_inserted_with_a_taken_number_is_refused_naming_the_index(d
         insert_stay(conn, "ZY9", mdtrt_id="M8", **stay)
     assert (lost.value.status, lost.value.code) == (409, "ipt_no_taken")
     assert lost.value.extra["ipt_no"] == "ZY9"
+
+
+def _plan_of(conn, run) -> str:
+    """The database's plan of the one statement ``run()`` sends: EXPLAIN QUERY PLAN on SQLite,
+    EXPLAIN on PostgreSQL (sequential scans switched off: a table of a few rows would be read
+    whole, so the plan shows whether the index can serve the statement at all)."""
+    seen = []
+
+    def capture(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        seen.append((statement, parameters))
+
+    sqlite = conn.dialect.name == "sqlite"
+    if not sqlite:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    sa.event.listen(conn, "before_cursor_execute", capture)
+    try:
+        run()
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", capture)
+    ((statement, parameters),) = seen
+    prefix = "EXPLAIN QUERY PLAN " if sqlite else "EXPLAIN "
+    return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(prefix + statement, parameters))
+
+
+def test_the_listing_by_inpatient_number_seeks_the_unique_index(db):
+    """``GET /v1/admissions?ipt_no=`` (admissions.latest) finds its stays through migration
+    0176's partial index on (institution, ipt_no), a look-up per hospital for an admin, never
+    reading the institution's (or every) stay: the table may hold 500 000 of them."""
+    with db.write() as conn:
+        _number(conn, "M2", "ZY-PLAN")
+    for institution in ("H1", None):  # a hospital's own stays; an admin's, every hospital's
+        with db.read() as conn:
+            plan = _plan_of(
+                conn,
+                lambda conn=conn, institution=institution: admissions.latest(
+                    conn,
+                    institution_code=institution,
+                    status=None,
+                    psn_no=None,
+                    limit=100,
+                    ipt_no="ZY-PLAN",
+                ),
+            )
+        if db.engine.dialect.name == "sqlite":  # a search on both columns, per hospital
+            seek = "SEARCH admission USING INDEX uq_admission_institution_ipt_no"
+            assert f"{seek} (institution_code=? AND ipt_no=?)" in plan, plan
+        else:  # the planner weighs a probe per hospital against the index's length
+            assert "Index Scan using uq_admission_institution_ipt_no on admission" in plan, plan
+            assert "(ipt_no)::text = 'ZY-PLAN'::text" in plan, plan
+        assert "SCAN admission" not in plan and "Seq Scan on admission" not in plan, plan
+    with db.read() as conn:
+        found = admissions.latest(
+            conn, institution_code=None, status=None, psn_no=None, limit=9, ipt_no="ZY-PLAN"
+        )
+    assert [row.mdtrt_id for row in found] == ["M2"]

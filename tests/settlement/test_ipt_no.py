@@ -61,3 +61,41 @@ def test_a_malformed_inpatient_number_is_refused(world, bad):
     answer = _post(desk, body)
     assert answer.status_code == 422 and code_of(answer) == "validation_error", answer.text
     assert "ipt_no" in answer.text
+
+
+def _listed(client, **params) -> list[str]:
+    answer = client.get("/v1/admissions", params=params)
+    assert answer.status_code == 200, answer.text
+    return [stay["mdtrt_id"] for stay in answer.json()["admissions"]]
+
+
+def test_admissions_are_listed_by_inpatient_number(world):
+    """``GET /v1/admissions?ipt_no=``: the exact number, the caller's own stays (an admin: every
+    hospital's); a cancelled stay has freed its number and is not listed under it."""
+    desk, elsewhere = world.terminal(), world.terminal()
+    number = uid("ZY")
+    mine = world.admit(desk, *world.insured(), ipt_no=number)
+    theirs = world.admit(elsewhere, *world.insured(), ipt_no=number)
+    world.admit(desk, *world.insured(), ipt_no=number + "0")  # a longer number: no match
+    assert _listed(desk, ipt_no=number) == [mine["mdtrt_id"]]
+    assert _listed(elsewhere, ipt_no=number) == [theirs["mdtrt_id"]]
+    assert _listed(world.admin, ipt_no=number) == [theirs["mdtrt_id"], mine["mdtrt_id"]]
+    assert _listed(desk, ipt_no=number.lower()) == []
+    assert _listed(desk, ipt_no=number, status="admitted") == [mine["mdtrt_id"]]
+    assert _listed(desk, ipt_no=number, status="settled") == []
+    assert _listed(desk, ipt_no=number, psn_no=mine["psn_no"]) == [mine["mdtrt_id"]]
+    assert _listed(desk, ipt_no=number, psn_no=theirs["psn_no"]) == []
+
+    cancelled = desk.post(f"/v1/admissions/{mine['mdtrt_id']}/cancellation", headers=idem())
+    assert cancelled.status_code == 200, cancelled.text
+    assert _listed(desk, ipt_no=number) == []
+    assert _listed(world.admin, ipt_no=number) == [theirs["mdtrt_id"]]
+    again = world.admit(desk, *world.insured(), ipt_no=number)
+    assert _listed(desk, ipt_no=number) == [again["mdtrt_id"]]
+
+
+@pytest.mark.parametrize("bad", ["", "Z" * 41])
+def test_a_malformed_inpatient_number_in_the_listing_is_refused(world, bad):
+    answer = world.terminal().get("/v1/admissions", params={"ipt_no": bad})
+    assert answer.status_code == 422 and code_of(answer) == "validation_error", answer.text
+    assert "ipt_no" in answer.text

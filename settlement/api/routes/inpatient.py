@@ -90,12 +90,20 @@ def list_admissions(
     status: Literal["admitted", "discharged", "settled", "cancelled"] | None = None,
     psn_no: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ipt_no: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=40,
+            description="the hospital's inpatient number (2401 ipt_no), exact; stays not cancelled",
+        ),
+    ] = None,
 ):
     guard(svc, principal, HOSPITAL, ADMIN, action="admission.list")
     with svc.db.read() as conn:
         return {
             "admissions": inpatient.list_admissions(
-                conn, principal, status=status, psn_no=psn_no, limit=limit
+                conn, principal, status=status, psn_no=psn_no, limit=limit, ipt_no=ipt_no
             )
         }
 
