@@ -167,26 +167,31 @@ def ipt_no_from_args(args: argparse.Namespace) -> str | None:
 
 def admitted(args: argparse.Namespace, admit: Callable[[], desk.Admission]) -> int:
     """Run ``admit`` and show the admission; an inpatient number another live stay of the
-    hospital holds (``409 ipt_no_taken``) is one line for the clerk, exit ``EXIT_REFUSED``."""
+    hospital holds (found by the desk first, or ``409 ipt_no_taken``) is one line for the
+    clerk, exit ``EXIT_REFUSED``."""
     try:
         admission = admit()
+    except desk.InpatientNumberTaken as exc:
+        return refuse_taken_ipt_no(exc.ipt_no, exc.mdtrt_id)
     except ServiceRefused as exc:
         if exc.code != "ipt_no_taken":
             raise
-        taken_by = exc.body.get("mdtrt_id")
-        stay = _("stay {mdtrt_id}").format(mdtrt_id=taken_by) if taken_by else _("another stay")
-        message = _(
-            "[red]inpatient number taken:[/] {ipt_no} is already the number of {stay} at this "
-            "hospital; check the number, or cancel that stay first. Nothing was admitted."
-        )
-        err.print(
-            message.format(ipt_no=escape(str(exc.body.get("ipt_no"))), stay=escape(stay)),
-            soft_wrap=True,
-            highlight=False,
-        )
-        return EXIT_REFUSED
+        return refuse_taken_ipt_no(str(exc.body.get("ipt_no")), exc.body.get("mdtrt_id"))
     show_admission(admission.record, args)
     return EXIT_OK
+
+
+def refuse_taken_ipt_no(ipt_no: str, taken_by: str | None) -> int:
+    """The clerk's one line for a taken inpatient number; nothing was admitted."""
+    stay = _("stay {mdtrt_id}").format(mdtrt_id=taken_by) if taken_by else _("another stay")
+    message = _(
+        "[red]inpatient number taken:[/] {ipt_no} is already the number of {stay} at this "
+        "hospital; check the number, or cancel that stay first. Nothing was admitted."
+    )
+    err.print(
+        message.format(ipt_no=escape(ipt_no), stay=escape(stay)), soft_wrap=True, highlight=False
+    )
+    return EXIT_REFUSED
 
 
 def cmd_admit(args: argparse.Namespace) -> int:

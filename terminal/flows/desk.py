@@ -33,6 +33,16 @@ class DeskError(Exception):
     """The desk will not go on (the person on the card is not the patient, bad evidence...)."""
 
 
+class InpatientNumberTaken(DeskError):
+    """The hospital's inpatient number is already the number of another of its stays (not
+    cancelled): found before the card is read, so the holder types no PIN for nothing."""
+
+    def __init__(self, ipt_no: str, mdtrt_id: str) -> None:
+        self.ipt_no = ipt_no
+        self.mdtrt_id = mdtrt_id
+        super().__init__(f"ipt_no {ipt_no} is already the inpatient number of stay {mdtrt_id}")
+
+
 @dataclass
 class Admission:
     """An admitted stay and the card (if any) that proved it."""
@@ -143,8 +153,11 @@ def admit_with_card(
     """2401 with the card: read + authenticate, check online, PIN, proof, admit.
 
     ``insutype`` defaults to the insurance type in DF04; ``ipt_no`` is the hospital's
-    inpatient number (nhsa.md 2401 ``ipt_no``, unique per institution among live stays).
+    inpatient number (nhsa.md 2401 ``ipt_no``, unique per institution among live stays),
+    looked up first (:class:`InpatientNumberTaken`); the service checks it again on 2401.
     """
+    if ipt_no is not None:
+        check_ipt_no_free(client, ipt_no)
     card = present_card(session, client)
     medical = card.read.medical
     if insutype is None:
@@ -162,6 +175,14 @@ def admit_with_card(
         "proof": proof,
     }
     return Admission(_admit(client, body, begntime, ipt_no), card)
+
+
+def check_ipt_no_free(client: SettlementClient, ipt_no: str) -> None:
+    """:class:`InpatientNumberTaken` when a stay of this hospital (not cancelled) carries
+    ``ipt_no`` (``GET /v1/admissions?ipt_no=``)."""
+    taken = client.admissions(ipt_no=ipt_no, limit=1)["admissions"]
+    if taken:
+        raise InpatientNumberTaken(ipt_no, taken[0]["mdtrt_id"])
 
 
 def admit_exempt(

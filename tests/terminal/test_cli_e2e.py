@@ -126,7 +126,8 @@ def test_desk_day_through_the_cli(world, card_reader, tmp_path):
 
 def test_admission_with_the_hospitals_inpatient_number(world, card_reader):
     """``admit --ipt-no``: the number is stored and shown; a second live stay of the hospital
-    under it is refused in one line for the clerk (exit 4), nothing admitted."""
+    under it is refused in one line for the clerk (exit 4), nothing admitted, before the PIN is
+    asked (no PIN on stdin: asking for one would be exit 2)."""
     patient, other = world.patient(), world.patient()
     number = f"ZY{secrets.randbelow(10**8):08d}"
     admit = ("admit", "--dept", "icu", "--diagnosis", "x", "--ipt-no", number)
@@ -141,7 +142,7 @@ def test_admission_with_the_hospitals_inpatient_number(world, card_reader):
         assert client.admission(record["mdtrt_id"])["ipt_no"] == number
 
     other_reader = reader_name(card_reader, other)
-    taken = terminal(world, hospital, other_reader, "--lang", "zh_CN", *admit, stdin="123456\n")
+    taken = terminal(world, hospital, other_reader, "--lang", "zh_CN", *admit, stdin="")
     assert taken.returncode == cli.EXIT_REFUSED, taken.stderr
     assert taken.stdout == ""
     (line,) = taken.stderr.strip().splitlines()
