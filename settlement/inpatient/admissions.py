@@ -34,14 +34,11 @@ def admit(
     backdate_days: int,
 ) -> dict:
     """2401 admission registration: card proof or exemption, then coverage on the admission date.
+
     ``backdate_days``: how far ``begntime`` may lie in the past
     (``Settings.admission_backdate_days``, docs/api.md §Admission times)."""
     require_role(principal, HOSPITAL, action="admission", subject=body.psn_no)
-    begntime = (body.begntime or now).astimezone(UTC)
-    try:
-        check_admission_time(begntime, now, backdate_days)
-    except StayTimeError as error:
-        raise time_refused(error) from None
+    begntime = _admission_time(body, now, backdate_days)
     _ipt_no_free(conn, principal, body.ipt_no)
     person = load_person_for_billing(conn, body.psn_no)
     adm_date = begntime.astimezone(tz).date()
@@ -104,6 +101,16 @@ def admit(
         "status": "admitted",
         "ipt_no": body.ipt_no,
     }
+
+
+def _admission_time(body: AdmissionIn, now: datetime, backdate_days: int) -> datetime:
+    """The stay's ``begntime`` (now if not given), UTC, checked against ``now``."""
+    begntime = (body.begntime or now).astimezone(UTC)
+    try:
+        check_admission_time(begntime, now, backdate_days)
+    except StayTimeError as error:
+        raise time_refused(error) from None
+    return begntime
 
 
 def _ipt_no_free(conn: Connection, principal: Principal, ipt_no: str | None) -> None:
